@@ -1,0 +1,102 @@
+"""The benchmark catalogue: every known benchmark, where its data comes from, and loading it.
+
+A benchmark is a search space plus a store. Stores of PyPI-backed benchmarks are converted on first
+use and cached under the data folder (harness.data_dir); official files the user downloads are
+looked for in `<data>/sources/` and converted the same way, or converted explicitly with
+`nas-harness convert`. Loading never downloads anything.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.data_dir import store_path
+from harness.spaces import SearchSpace, get_space
+from tabular.errors import NasHarnessError, SourceMissingError
+from tabular.store import BenchmarkStore, open_store
+from tabular.writer import StoreData, write_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """How to obtain one benchmark's store. `build` raises SourceMissingError with instructions."""
+
+    name: str
+    space: str
+    source: str
+    build: Callable[[], StoreData]
+    check_source: Callable[[], None]
+
+
+@dataclass
+class Benchmark:
+    """A loaded benchmark: the space strategies see and the store only the engine queries."""
+
+    name: str
+    space: SearchSpace
+    store: BenchmarkStore
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+
+def _catalogue() -> dict[str, BenchmarkSpec]:
+    """Every module in harness.catalog contributes `specs()`; adding a family needs no edit here."""
+    import importlib
+    import pkgutil
+
+    import harness.catalog as package
+
+    catalogue: dict[str, BenchmarkSpec] = {}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"harness.catalog.{info.name}")
+        for spec in module.specs():
+            catalogue[spec.name] = spec
+    return catalogue
+
+
+def benchmark_names() -> list[str]:
+    return sorted(_catalogue())
+
+
+def get_spec(name: str) -> BenchmarkSpec:
+    catalogue = _catalogue()
+    if name not in catalogue:
+        raise NasHarnessError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(sorted(catalogue))}")
+    return catalogue[name]
+
+
+def source_status(spec: BenchmarkSpec) -> str:
+    """'ready' when the store is cached or its source is present, else the instruction to get it."""
+    if store_path(spec.name).is_file():
+        return "ready"
+    try:
+        spec.check_source()
+    except SourceMissingError as exc:
+        return str(exc)
+    return "ready (converted on first use)"
+
+
+def ensure_store(name: str, *, rebuild: bool = False) -> Path:
+    """Path of the benchmark's store, converting its source into the cache first if needed."""
+    spec = get_spec(name)
+    path = store_path(name)
+    if path.is_file() and not rebuild:
+        return path
+    log.info("converting %s into %s", name, path)
+    data = spec.build()
+    # force=True is safe here: the cache is ours, and the write is atomic (temp file + rename),
+    # so two processes converting at once both leave a whole, identical file.
+    return write_store(data, path, force=True)
+
+
+def load_benchmark(name: str) -> Benchmark:
+    """Open a benchmark by catalogue name, converting its data on first use."""
+    spec = get_spec(name)
+    store = open_store(ensure_store(name))
+    return Benchmark(name=name, space=get_space(spec.space), store=store)

@@ -1,0 +1,146 @@
+"""The `nas-harness` command line.
+
+Sub-commands are plain argparse except `run`, which hands its arguments to the Hydra app. User
+errors (NasHarnessError) print one line on stderr and exit 2; anything else is a bug and keeps its
+traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tabular.errors import NasHarnessError
+
+log = logging.getLogger("harness")
+
+
+def _cmd_benchmarks(args: argparse.Namespace) -> int:
+    from harness.benchmarks import benchmark_names, ensure_store, get_spec, source_status
+    from harness.data_dir import store_path
+    from tabular.store import open_store
+
+    rows = []
+    for name in benchmark_names():
+        spec = get_spec(name)
+        status = source_status(spec)
+        row = {"name": name, "space": spec.space, "status": status, "archs": "", "metrics": "", "fidelities": "", "seeds": ""}
+        if args.build and status.startswith("ready"):
+            ensure_store(name)
+        if store_path(name).is_file():
+            with open_store(store_path(name)) as store:
+                row.update(
+                    status="ready",
+                    archs=str(store.n_archs),
+                    metrics=",".join(store.metric_names + store.static_names),
+                    fidelities=",".join(f"{f:g}" for f in store.fidelities),
+                    seeds=str(len(store.seeds)),
+                )
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    header = ("name", "space", "archs", "fidelities", "seeds", "metrics", "status")
+    widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in header[:-2]}
+    print("  ".join(h.ljust(widths.get(h, 0)) for h in header))
+    for r in rows:
+        print("  ".join(r[h].ljust(widths.get(h, 0)) for h in header))
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from harness.benchmarks import load_benchmark
+
+    bench = load_benchmark(args.benchmark)
+    space, store = bench.space, bench.store
+    if args.arch:
+        indices = [space.index_of(a) for a in args.arch]
+    elif args.index:
+        indices = [space.check_index(i) for i in args.index]
+    else:
+        row, value = store.best(args.metric or store.valid_metric, args.fidelity)
+        print(json.dumps({"benchmark": bench.name, "best_index": row, "arch": space.arch_at(row),
+                          "metric": args.metric or store.valid_metric, "seed_mean": value}, indent=2))
+        return 0
+    metrics = args.metric.split(",") if args.metric else store.metric_names
+    rng = np.random.default_rng(args.seed)
+    out = []
+    for index in indices:
+        rec: dict[str, object] = {"index": index, "arch": space.arch_at(index)}
+        for m in metrics:
+            if m in store.static_names:
+                rec[m] = float(store.static(m, [index])[0])
+            else:
+                value = store.query(m, [index], fidelity=args.fidelity, seed_policy=args.seed_policy,
+                                    seed=args.seed if args.seed_policy == "fixed" else None, rng=rng)
+                rec[m] = float(value[0])
+        out.append(rec)
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from harness.convert import convert
+
+    for path in convert(args.kind, Path(args.source), Path(args.out) if args.out else None, force=args.force):
+        print(path)
+    return 0
+
+
+def _cmd_run(argv: Sequence[str]) -> int:
+    from harness.app import run_app
+
+    return run_app(list(argv))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nas-harness", description="Reproducible NAS benchmarking.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("benchmarks", help="list every known benchmark and whether its data is ready")
+    p.add_argument("--build", action="store_true", help="convert every benchmark whose source is present")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_benchmarks)
+
+    p = sub.add_parser("query", help="look up architectures in a benchmark (default: its best architecture)")
+    p.add_argument("benchmark", help="benchmark name, e.g. nb201/cifar10")
+    p.add_argument("--arch", action="append", help="architecture string (repeatable)")
+    p.add_argument("--index", action="append", type=int, help="architecture index (repeatable)")
+    p.add_argument("--metric", help="comma-separated metric names (default: all per-evaluation metrics)")
+    p.add_argument("--fidelity", type=float, help="fidelity value, e.g. epochs (default: the highest)")
+    p.add_argument("--seed-policy", choices=("mean", "fixed", "sample"), default="mean")
+    p.add_argument("--seed", type=int, default=0, help="seed label for 'fixed', generator seed for 'sample'")
+    p.set_defaults(func=_cmd_query)
+
+    p = sub.add_parser("convert", help="convert an official benchmark file into a store")
+    p.add_argument("kind", help="source kind (see `nas-harness convert --help` epilog)")
+    p.add_argument("source", help="path of the official file or folder")
+    p.add_argument("--out", help="output store file or folder (default: the data folder's store path)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing store")
+    p.set_defaults(func=_cmd_convert)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if argv and argv[0] == "run":
+            return _cmd_run(argv[1:])
+        args = build_parser().parse_args(argv)
+        if args.verbose:
+            logging.getLogger().setLevel(logging.INFO)
+        return int(args.func(args) or 0)
+    except NasHarnessError as exc:
+        print(f"nas-harness: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

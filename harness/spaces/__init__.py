@@ -1,0 +1,38 @@
+"""Search spaces, looked up by name: `get_space("nb201")`."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.spaces.base import ArchitectureError, SearchSpace
+from tabular.errors import NasHarnessError
+
+
+def _nb201() -> SearchSpace:
+    from harness.spaces.nb201 import NB201Space
+
+    return NB201Space()
+
+
+def _nbgraph() -> SearchSpace:
+    from harness.spaces.nbgraph import NBGraphSpace
+
+    return NBGraphSpace()
+
+
+_FACTORIES: dict[str, Callable[[], SearchSpace]] = {"nb201": _nb201, "nbgraph": _nbgraph}
+
+
+def space_names() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def get_space(name: str) -> SearchSpace:
+    """A fresh space object by name (cheap; heavy tables are built lazily on first use)."""
+    try:
+        factory = _FACTORIES[name]
+    except KeyError:
+        raise NasHarnessError(f"unknown search space {name!r}; known spaces: {', '.join(space_names())}") from None
+    return factory()
+
+
+__all__ = ["ArchitectureError", "SearchSpace", "get_space", "space_names"]

@@ -1,0 +1,1 @@
+"""Surrogate models and surrogate benchmarks (issue 7): not implemented yet in this release."""

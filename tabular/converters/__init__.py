@@ -1,0 +1,1 @@
+"""Converters: official benchmark files and PyPI data packages -> `StoreData` (docs/FORMAT.md)."""

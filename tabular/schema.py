@@ -1,0 +1,107 @@
+"""The store schema: one set of rules checked both before writing and on opening.
+
+Checking on open means a store written by an older or foreign tool fails with a message naming the
+broken rule, instead of producing wrong numbers later in a search.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import h5py
+import numpy as np
+
+from tabular.errors import StoreError
+
+if TYPE_CHECKING:
+    from tabular.writer import StoreData
+
+FORMAT_NAME = "nas-harness-store"
+FORMAT_VERSION = 1
+REQUIRED_ATTRS = (
+    "format",
+    "format_version",
+    "name",
+    "search_space",
+    "n_archs",
+    "fidelity_name",
+    "valid_metric",
+    "test_metric",
+    "cost_metric",
+    "provenance",
+)
+STATIC_KINDS = ("params", "flops", "latency", "energy", "size", "other")
+
+
+def validate_store_data(data: StoreData) -> None:
+    """Raise StoreError naming the first rule an in-memory store breaks."""
+    n = len(data.arch_strings)
+    if n == 0:
+        raise StoreError(f"store {data.name!r} has no architectures")
+    if len(set(data.arch_strings)) != n:
+        raise StoreError(f"store {data.name!r} has duplicate architecture strings")
+    enc = np.asarray(data.arch_encoding)
+    if enc.ndim != 2 or enc.shape[0] != n:
+        raise StoreError(f"store {data.name!r}: arch_encoding must be (n_archs={n}, d), got {enc.shape}")
+    if data.arch_ids is not None and len(data.arch_ids) != n:
+        raise StoreError(f"store {data.name!r}: arch_ids has {len(data.arch_ids)} entries, expected {n}")
+    fid = np.asarray(data.fidelities, dtype=float)
+    if fid.ndim != 1 or fid.size == 0 or np.any(np.diff(fid) <= 0):
+        raise StoreError(f"store {data.name!r}: fidelities must be a non-empty increasing 1-D array, got {fid}")
+    seeds = np.asarray(data.seeds)
+    if seeds.ndim != 1 or seeds.size == 0 or len(set(seeds.tolist())) != seeds.size:
+        raise StoreError(f"store {data.name!r}: seeds must be a non-empty 1-D array of distinct labels")
+    shape = (n, seeds.size, fid.size)
+    if not data.metrics:
+        raise StoreError(f"store {data.name!r} has no metrics")
+    for name, metric in data.metrics.items():
+        _check_name(data.name, name)
+        if np.shape(metric.values) != shape:
+            raise StoreError(
+                f"store {data.name!r}: metric {name!r} has shape {np.shape(metric.values)}, expected {shape}"
+            )
+    for name, metric in data.static.items():
+        _check_name(data.name, name)
+        if np.shape(metric.values) != (n,):
+            raise StoreError(f"store {data.name!r}: static {name!r} has shape {np.shape(metric.values)}, expected ({n},)")
+        if metric.kind not in STATIC_KINDS:
+            raise StoreError(f"store {data.name!r}: static {name!r} has kind {metric.kind!r}; use one of {STATIC_KINDS}")
+    for role in ("valid_metric", "test_metric", "cost_metric"):
+        value = getattr(data, role)
+        if value and value not in data.metrics:
+            raise StoreError(f"store {data.name!r}: {role}={value!r} is not one of its metrics {sorted(data.metrics)}")
+
+
+def _check_name(store: str, name: str) -> None:
+    if not name or "/" in name or name.startswith("."):
+        raise StoreError(f"store {store!r}: {name!r} is not a valid metric name (no '/', not empty)")
+
+
+def validate_store_file(handle: h5py.File, path: str) -> None:
+    """Raise StoreError naming the first rule an opened HDF5 file breaks; reads shapes, not data."""
+    attrs = handle.attrs
+    if attrs.get("format") != FORMAT_NAME:
+        raise StoreError(f"{path} is an HDF5 file but not a nas-harness store (no format={FORMAT_NAME!r} attribute)")
+    missing = [a for a in REQUIRED_ATTRS if a not in attrs]
+    if missing:
+        raise StoreError(f"{path}: store lacks attributes {missing}; re-create it with `nas-harness convert`")
+    version = int(attrs["format_version"])
+    if version > FORMAT_VERSION:
+        raise StoreError(
+            f"{path}: store format version {version} is newer than this nas-harness reads ({FORMAT_VERSION}); upgrade nas-harness"
+        )
+    for group in ("archs", "metrics", "static"):
+        if group not in handle:
+            raise StoreError(f"{path}: store lacks the group /{group}; the file is truncated or not a store")
+    for ds in ("archs/str", "archs/encoding", "archs/id", "fidelities", "seeds"):
+        if ds not in handle:
+            raise StoreError(f"{path}: store lacks the dataset /{ds}; the file is truncated or not a store")
+    n = int(attrs["n_archs"])
+    shape = (n, handle["seeds"].shape[0], handle["fidelities"].shape[0])
+    if handle["archs/str"].shape != (n,) or handle["archs/id"].shape != (n,) or handle["archs/encoding"].shape[0] != n:
+        raise StoreError(f"{path}: architecture datasets disagree with n_archs={n}")
+    for name, ds in handle["metrics"].items():
+        if ds.shape != shape:
+            raise StoreError(f"{path}: metric {name!r} has shape {ds.shape}, expected {shape}")
+    for name, ds in handle["static"].items():
+        if ds.shape != (n,):
+            raise StoreError(f"{path}: static {name!r} has shape {ds.shape}, expected ({n},)")

@@ -1,0 +1,120 @@
+"""Write a benchmark store (docs/FORMAT.md) atomically.
+
+Converters build a `StoreData` in memory and hand it to `write_store`. The file is written under a
+temporary name in the destination folder and renamed into place only when complete, so an
+interrupted conversion leaves nothing that could be mistaken for a store.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from tabular.errors import StoreError
+from tabular.schema import FORMAT_NAME, FORMAT_VERSION, validate_store_data
+
+
+@dataclass
+class MetricArray:
+    """One per-evaluation metric, dense over (architecture, seed, fidelity); NaN = not measured."""
+
+    values: np.ndarray
+    unit: str
+    higher_is_better: bool
+    description: str = ""
+
+
+@dataclass
+class StaticMetric:
+    """One per-architecture quantity that does not depend on seed or fidelity (params, latency)."""
+
+    values: np.ndarray
+    unit: str
+    kind: str  # "params", "flops", "latency", "energy", "size", "other"
+    device: str = ""
+    description: str = ""
+
+
+@dataclass
+class StoreData:
+    """Everything a store holds, in memory. Field meanings are those of docs/FORMAT.md."""
+
+    name: str
+    search_space: str
+    arch_strings: list[str]
+    arch_encoding: np.ndarray
+    fidelities: np.ndarray
+    seeds: np.ndarray
+    metrics: dict[str, MetricArray]
+    static: dict[str, StaticMetric] = field(default_factory=dict)
+    arch_ids: np.ndarray | None = None
+    fidelity_name: str = "epochs"
+    valid_metric: str = "valid_acc"
+    test_metric: str = "test_acc"
+    cost_metric: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _write(handle: h5py.File, data: StoreData) -> None:
+    n = len(data.arch_strings)
+    handle.attrs["format"] = FORMAT_NAME
+    handle.attrs["format_version"] = FORMAT_VERSION
+    handle.attrs["name"] = data.name
+    handle.attrs["search_space"] = data.search_space
+    handle.attrs["n_archs"] = n
+    handle.attrs["fidelity_name"] = data.fidelity_name
+    handle.attrs["valid_metric"] = data.valid_metric
+    handle.attrs["test_metric"] = data.test_metric
+    handle.attrs["cost_metric"] = data.cost_metric
+    handle.attrs["provenance"] = json.dumps(data.provenance, sort_keys=True)
+
+    archs = handle.create_group("archs")
+    encoded = np.array([s.encode("utf-8") for s in data.arch_strings])
+    archs.create_dataset("str", data=encoded)
+    archs.create_dataset("encoding", data=np.asarray(data.arch_encoding, dtype=np.int64))
+    ids = np.arange(n, dtype=np.int64) if data.arch_ids is None else np.asarray(data.arch_ids, dtype=np.int64)
+    archs.create_dataset("id", data=ids)
+
+    handle.create_dataset("fidelities", data=np.asarray(data.fidelities, dtype=np.float64))
+    handle.create_dataset("seeds", data=np.asarray(data.seeds, dtype=np.int64))
+
+    metrics = handle.create_group("metrics")
+    for name, metric in data.metrics.items():
+        ds = metrics.create_dataset(name, data=np.asarray(metric.values, dtype=np.float64))
+        ds.attrs["unit"] = metric.unit
+        ds.attrs["higher_is_better"] = bool(metric.higher_is_better)
+        ds.attrs["description"] = metric.description
+
+    static = handle.create_group("static")
+    for name, metric in data.static.items():
+        ds = static.create_dataset(name, data=np.asarray(metric.values, dtype=np.float64))
+        ds.attrs["unit"] = metric.unit
+        ds.attrs["kind"] = metric.kind
+        ds.attrs["device"] = metric.device
+        ds.attrs["description"] = metric.description
+
+
+def write_store(data: StoreData, path: str | Path, *, force: bool = False) -> Path:
+    """Validate `data` and write it to `path` atomically; refuse to replace a file unless `force`."""
+    path = Path(path)
+    validate_store_data(data)
+    if path.exists() and not force:
+        raise StoreError(f"{path} already exists; pass --force (force=True) to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        # Contiguous, unfiltered datasets: the reader memory-maps them instead of copying.
+        with h5py.File(tmp_name, "w", libver="latest") as handle:
+            _write(handle, data)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
