@@ -35,6 +35,12 @@ def package_file(dataset: str) -> Path:
     return path
 
 
+def _per_arch(values: list[float]) -> float:
+    """The package repeats per-architecture values once per seed run: keep the value exactly, or the
+    mean where runs disagree (204 architectures report slightly different model sizes per run)."""
+    return float(values[0]) if len(set(values)) == 1 else float(np.mean(values))
+
+
 def convert(dataset: str, arch_strings: list[str], codes: np.ndarray, source: Path | None = None) -> StoreData:
     """Build the store for `dataset`; `arch_strings`/`codes` give the NB201 official order (rows)."""
     if dataset not in DATASETS:
@@ -54,8 +60,8 @@ def convert(dataset: str, arch_strings: list[str], codes: np.ndarray, source: Pa
         k = len(entry["val_acc"])
         valid[row, :k, 0] = entry["val_acc"]
         time[row, :k, 0] = entry["train_time"]
-        latency[row] = float(np.mean(entry["latency"]))
-        size[row] = float(np.mean(entry["model_size"]))
+        latency[row] = _per_arch(entry["latency"])
+        size[row] = _per_arch(entry["model_size"])
     if len(table) != n:
         raise SourceMissingError(f"{source} has {len(table)} architectures, expected {n}; the package file is not the one we know")
     return StoreData(
