@@ -128,8 +128,20 @@ class NB201Space(SearchSpace):
         digits = [(gen // N_OPS ** (N_EDGES - 1 - k)) % N_OPS for k in range(N_EDGES)]
         return np.stack(digits, axis=1)
 
+    @cached_property
+    def _strings(self) -> list[str]:
+        return [format_arch(row) for row in self.op_codes.tolist()]
+
+    @cached_property
+    def _index_by_string(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self._strings)}
+
     def index_of(self, arch: str) -> int:
-        return int(self._index_of_gen[generator_number(parse(arch))])
+        # A dict hit is the hot path of every evaluation; parse() only runs to explain a bad string.
+        index = self._index_by_string.get(arch) if isinstance(arch, str) else None
+        if index is None:
+            return int(self._index_of_gen[generator_number(parse(arch))])
+        return index
 
     def indices_of_codes(self, codes: np.ndarray) -> np.ndarray:
         """Official indices of many (n, 6) op-code rows at once."""
@@ -138,7 +150,7 @@ class NB201Space(SearchSpace):
         return self._index_of_gen[gen]
 
     def arch_at(self, index: int) -> str:
-        return format_arch(self.op_codes[self.check_index(index)])
+        return self._strings[self.check_index(index)]
 
     @cached_property
     def _class_representative(self) -> np.ndarray:

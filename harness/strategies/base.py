@@ -1,0 +1,164 @@
+"""The ask/tell interface every search strategy implements.
+
+A strategy is built from a search space, a `Problem` (objective names and directions, available
+fidelities: facts a real search would know, never benchmark values), its hyperparameters as a
+dataclass, and a `numpy.random.Generator`. It proposes with `ask()` and learns with `tell()`. It
+never sees the benchmark: the engine evaluates proposals and tells the strategy what it observed,
+so a strategy behaves exactly as it would against real training.
+"""
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.spaces.base import SearchSpace
+from tabular.errors import NasHarnessError
+
+
+class StrategyError(NasHarnessError):
+    """A strategy that cannot run as configured (unknown name, bad hyperparameter, wrong problem)."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: a store metric (per evaluation) or a static metric such as `latency@pixel3`."""
+
+    name: str
+    maximize: bool
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a strategy may know about the task: objectives (first = primary) and fidelities."""
+
+    objectives: tuple[Objective, ...]
+    fidelities: tuple[float, ...]
+    n_workers: int = 1
+
+    @property
+    def primary(self) -> Objective:
+        return self.objectives[0]
+
+    @property
+    def max_fidelity(self) -> float:
+        return self.fidelities[-1]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An architecture to evaluate, at a fidelity (None: the highest). `tag` is the strategy's own."""
+
+    arch: str
+    fidelity: float | None = None
+    tag: Any = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What an evaluation showed: raw objective values by name, the fidelity and its cost."""
+
+    values: dict[str, float]
+    fidelity: float
+    cost: float
+
+    def score(self, problem: Problem, objective: int = 0) -> float:
+        """The objective signed so that larger is better (what single-objective optimisers maximise)."""
+        obj = problem.objectives[objective]
+        value = self.values[obj.name]
+        if np.isnan(value):  # an architecture the benchmark never measured: worst possible
+            return -np.inf
+        return value if obj.maximize else -value
+
+    def scores(self, problem: Problem) -> np.ndarray:
+        return np.array([self.score(problem, k) for k in range(len(problem.objectives))])
+
+
+@dataclass
+class StrategyConfig:
+    """Hyperparameters shared by all strategies; subclasses add their paper's names and defaults."""
+
+    charge_repeats: bool = True  # re-proposing an evaluated (arch, fidelity) costs again when True
+
+
+class Strategy(ABC):
+    """Base class. Subclasses set `name`, `Config` and, if needed, the class flags below."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[StrategyConfig]] = StrategyConfig
+    multi_fidelity: ClassVar[bool] = False
+    min_objectives: ClassVar[int] = 1
+    max_objectives: ClassVar[int] = 1
+
+    def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: StrategyConfig):
+        self.space = space
+        self.problem = problem
+        self.rng = rng
+        self.config = config
+
+    @abstractmethod
+    def ask(self) -> Proposal | None:
+        """Next proposal, or None when the strategy must wait for pending results first."""
+
+    @abstractmethod
+    def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """Record the result of a proposal this strategy made."""
+
+    @classmethod
+    def check_problem(cls, problem: Problem) -> None:
+        """Raise StrategyError, before any evaluation, if this strategy cannot solve `problem`."""
+        n = len(problem.objectives)
+        if not cls.min_objectives <= n <= cls.max_objectives:
+            if cls.min_objectives > 1:
+                raise StrategyError(
+                    f"strategy {cls.name!r} needs at least {cls.min_objectives} objectives, got {n}; "
+                    "add one, e.g. objectives=[valid_acc,params] or a device latency like latency@pixel3"
+                )
+            raise StrategyError(f"strategy {cls.name!r} optimises {cls.max_objectives} objective(s), got {n}")
+        if cls.multi_fidelity and len(problem.fidelities) < 2:
+            raise StrategyError(
+                f"strategy {cls.name!r} needs a benchmark with several fidelities; this one has only {list(problem.fidelities)}"
+            )
+
+
+def build_config(cls: type[Strategy], overrides: dict[str, Any]) -> StrategyConfig:
+    """The strategy's Config with `overrides`, refusing unknown names and obviously wrong types."""
+    fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise StrategyError(
+            f"strategy {cls.name!r} has no hyperparameter {', '.join(unknown)}; valid: {', '.join(sorted(fields))}"
+        )
+    defaults = cls.Config()
+    for key, value in overrides.items():
+        default = getattr(defaults, key)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise StrategyError(f"hyperparameter {cls.name}.{key} must be true/false, got {value!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise StrategyError(f"hyperparameter {cls.name}.{key} must be a number, got {value!r}")
+            if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+                raise StrategyError(f"hyperparameter {cls.name}.{key} must be an integer, got {value!r}")
+    coerced = {k: (int(v) if isinstance(getattr(defaults, k), int) and not isinstance(v, bool) and isinstance(v, float) else v)
+               for k, v in overrides.items()}
+    return cls.Config(**coerced)
+
+
+@dataclass
+class History:
+    """A strategy's own record of what it has observed: a helper, not a requirement."""
+
+    archs: list[str] = field(default_factory=list)
+    fidelities: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+    def add(self, arch: str, fidelity: float, score: float) -> None:
+        self.archs.append(arch)
+        self.fidelities.append(fidelity)
+        self.scores.append(score)
+
+    def __len__(self) -> int:
+        return len(self.archs)

@@ -1,0 +1,41 @@
+"""Random search (Bergstra & Bengio 2012; Li & Talwalkar 2019 as the NAS baseline).
+
+Uniform over architecture strings. Without replacement by default, as in the NAS-Bench-201 and
+NAS-Bench-101 papers' baselines: a tabular benchmark has finitely many architectures and
+re-evaluating one teaches nothing. Sampling without replacement uses a lazily drawn permutation
+(Floyd-style rejection on a set would drift in cost as the space fills up).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.strategies.base import Observation, Proposal, Strategy, StrategyConfig
+
+
+@dataclass
+class RandomSearchConfig(StrategyConfig):
+    replace: bool = False
+
+
+class RandomSearch(Strategy):
+    name = "rs"
+    Config = RandomSearchConfig
+
+    def __init__(self, space, problem, rng, config: RandomSearchConfig):
+        super().__init__(space, problem, rng, config)
+        self._order = None
+        self._next = 0
+
+    def ask(self) -> Proposal | None:
+        if self.config.replace:
+            return Proposal(self.space.sample(self.rng))
+        if self._order is None:
+            self._order = self.rng.permutation(self.space.size)
+        if self._next >= self.space.size:
+            return None  # every architecture has been proposed
+        index = int(self._order[self._next])
+        self._next += 1
+        return Proposal(self.space.arch_at(index))
+
+    def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """Random search learns nothing from results."""
