@@ -92,6 +92,21 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from harness.reproduce import reproduce
+
+    warnings, differences = reproduce(Path(args.run_dir))
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if differences:
+        print(f"NOT reproduced: {args.run_dir}", file=sys.stderr)
+        for d in differences:
+            print(f"  {d}", file=sys.stderr)
+        return 1
+    print(f"reproduced: {args.run_dir} (trajectory identical except wall_time)")
+    return 0
+
+
 def _cmd_run(argv: Sequence[str]) -> int:
     from harness.app import run_app
 
@@ -124,18 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output store file or folder (default: the data folder's store path)")
     p.add_argument("--force", action="store_true", help="overwrite an existing store")
     p.set_defaults(func=_cmd_convert)
+
+    p = sub.add_parser("reproduce", help="re-run a result folder from its manifest and compare trajectories")
+    p.add_argument("run_dir", help="a RUN_ID folder holding manifest.json and trajectory.parquet")
+    p.set_defaults(func=_cmd_reproduce)
+    sub.add_parser("run", help="run a strategy x benchmark x seed grid (Hydra; see README)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console = logging.StreamHandler()
+    console.setLevel(logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[console])
     try:
         if argv and argv[0] == "run":
             return _cmd_run(argv[1:])
         args = build_parser().parse_args(argv)
         if args.verbose:
             logging.getLogger().setLevel(logging.INFO)
+            console.setLevel(logging.INFO)
         return int(args.func(args) or 0)
     except NasHarnessError as exc:
         print(f"nas-harness: error: {exc}", file=sys.stderr)

@@ -77,7 +77,8 @@ class _Event:
 class _Evaluator:
     """Answers proposals from the store; the only place that reads benchmark values during a run."""
 
-    def __init__(self, bench: Benchmark, objectives: tuple[Objective, ...], seed_policy: str, rng: np.random.Generator, charge_repeats: bool):
+    def __init__(self, bench: Benchmark, objectives: tuple[Objective, ...], seed_policy: str, rng: np.random.Generator,
+                 charge_repeats: bool, fixed_seed: int | None = None):
         self.bench = bench
         self.store = bench.store
         self.space = bench.space
@@ -85,6 +86,7 @@ class _Evaluator:
         self.seed_policy = seed_policy
         self.rng = rng
         self.charge_repeats = charge_repeats
+        self.fixed_seed = int(self.store.seeds[0]) if fixed_seed is None else int(fixed_seed)
         self.valid_metric = self.store.valid_metric
         self._seen: dict[tuple[int, float], _Result] = {}
 
@@ -97,7 +99,7 @@ class _Evaluator:
             return _Result(row, fidelity, old.seed_used, old.values, 0.0)
         store = self.store
         valid, seeds = store.query(self.valid_metric, [row], fidelity=fidelity, seed_policy=self.seed_policy,
-                                   rng=self.rng, seed=None, return_seed=True)
+                                   rng=self.rng, seed=self.fixed_seed, return_seed=True)
         seed = int(seeds[0])
         values = {self.valid_metric: float(valid[0])}
         for obj in self.objectives:
@@ -155,9 +157,14 @@ def run_search(
     hyperparameters: dict[str, Any] | None = None,
     n_workers: int = 1,
     seed_policy: str = "sample",
+    fixed_seed: int | None = None,
     objectives: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Run one search to completion and return its trajectory (one row per completed evaluation)."""
+    """Run one search to completion and return its trajectory (one row per completed evaluation).
+
+    `seed_policy` chooses which seed's measurement an evaluation observes (docs/FORMAT.md);
+    `fixed_seed` is the seed label for the `fixed` policy (default: the store's first seed).
+    """
     budget.check()
     if seed_policy not in SEED_POLICIES:
         raise NasHarnessError(f"unknown seed policy {seed_policy!r}; choose one of {', '.join(SEED_POLICIES)}")
@@ -166,11 +173,13 @@ def run_search(
     store, space = bench.store, bench.space
     if budget.sim_seconds is not None and not store.cost_metric:
         raise NasHarnessError(f"benchmark {bench.name!r} records no training cost; use budget.evaluations instead of budget.sim_seconds")
+    if seed_policy == "fixed" and fixed_seed is not None:
+        store.seed_index(fixed_seed)  # fails now, naming the available seeds
     objs = resolve_objectives(bench, objectives)
     problem = Problem(objectives=objs, fidelities=tuple(float(f) for f in store.fidelities), n_workers=n_workers)
     strategy_seq, bench_seq = np.random.SeedSequence(seed).spawn(2)
     strat = make_strategy(strategy, space, problem, np.random.default_rng(strategy_seq), hyperparameters)
-    evaluator = _Evaluator(bench, objs, seed_policy, np.random.default_rng(bench_seq), strat.config.charge_repeats)
+    evaluator = _Evaluator(bench, objs, seed_policy, np.random.default_rng(bench_seq), strat.config.charge_repeats, fixed_seed)
 
     valid_mean = store.seed_mean(store.valid_metric)
     test_mean = store.seed_mean(store.test_metric) if store.test_metric else np.full(store.n_archs, np.nan)

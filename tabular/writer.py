@@ -7,8 +7,6 @@ interrupted conversion leaves nothing that could be mistaken for a store.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from tabular.atomic import atomic_path
 from tabular.errors import StoreError
 from tabular.schema import FORMAT_NAME, FORMAT_VERSION, validate_store_data
 
@@ -107,14 +106,8 @@ def write_store(data: StoreData, path: str | Path, *, force: bool = False) -> Pa
     if path.exists() and not force:
         raise StoreError(f"{path} already exists; pass --force (force=True) to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         # Contiguous, unfiltered datasets: the reader memory-maps them instead of copying.
-        with h5py.File(tmp_name, "w", libver="latest") as handle:
+        with h5py.File(tmp, "w", libver="latest") as handle:
             _write(handle, data)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return path

@@ -1,0 +1,77 @@
+"""Structured-config schemas for `nas-harness run` (Hydra).
+
+The schemas are registered in Hydra's ConfigStore so a typo (`budget.evaluatons=10`) or a wrong
+type (`seed=abc`, `benchmark.seed_policy=median`) fails while the config is composed, before any
+run starts, with Hydra's own message. Strategy schemas are built from each strategy's Config
+dataclass, so the YAML files in conf/strategy/ cannot drift from the code's hyperparameters.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from harness.strategies import BUILTIN, get_strategy_class
+from harness.strategies.base import StrategyError
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+class SeedPolicy(str, Enum):
+    fixed = "fixed"
+    mean = "mean"
+    sample = "sample"
+
+
+@dataclass
+class BenchmarkConf:
+    name: str = MISSING
+    seed_policy: SeedPolicy = SeedPolicy.sample
+    fixed_seed: Optional[int] = None  # seed label for seed_policy=fixed (default: the store's first)
+    objectives: Optional[List[str]] = None  # default: the benchmark's validation metric
+
+
+@dataclass
+class BudgetConf:
+    evaluations: Optional[int] = None
+    sim_seconds: Optional[float] = None
+
+
+@dataclass
+class RunConf:
+    benchmark: BenchmarkConf = field(default_factory=BenchmarkConf)
+    strategy: Any = MISSING
+    budget: BudgetConf = field(default_factory=BudgetConf)
+    seed: int = 0
+    n_workers: int = 1
+
+
+def strategy_schema(name: str) -> type:
+    """A dataclass `{name: str} + the strategy's hyperparameters`, for Hydra type checking."""
+    cls = get_strategy_class(name)
+    fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=name))]
+    for f in dataclasses.fields(cls.Config):
+        default = getattr(cls.Config(), f.name)
+        fields.append((f.name, type(default), dataclasses.field(default=default)))
+    return dataclasses.make_dataclass(f"{cls.__name__}Conf", fields)
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="run_schema", node=RunConf)
+    for name in BUILTIN:
+        try:
+            cs.store(group="strategy", name=f"{name}_schema", node=strategy_schema(name))
+        except StrategyError:
+            continue  # a strategy module that is not importable has no schema (and cannot be chosen)
+
+
+def strategy_hyperparameters(strategy_cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Split a resolved `strategy` node into its name and hyperparameters."""
+    params = dict(strategy_cfg)
+    return params.pop("name"), params
