@@ -30,6 +30,9 @@ class BenchmarkSpec:
     source: str
     build: Callable[[], StoreData]
     check_source: Callable[[], None]
+    # For benchmarks built from files the user may add or replace (e.g. <data>/sources/hw): a cheap
+    # fingerprint of those files. A cached store built from other files is rebuilt.
+    fingerprint: Callable[[], str] | None = None
 
 
 @dataclass
@@ -73,7 +76,7 @@ def get_spec(name: str) -> BenchmarkSpec:
 
 def source_status(spec: BenchmarkSpec) -> str:
     """'ready' when the store is cached or its source is present, else the instruction to get it."""
-    if store_path(spec.name).is_file():
+    if store_path(spec.name).is_file() and spec.fingerprint is None:
         return "ready"
     try:
         spec.check_source()
@@ -86,10 +89,20 @@ def ensure_store(name: str, *, rebuild: bool = False) -> Path:
     """Path of the benchmark's store, converting its source into the cache first if needed."""
     spec = get_spec(name)
     path = store_path(name)
+    fingerprint = spec.fingerprint() if spec.fingerprint else None
     if path.is_file() and not rebuild:
-        return path
+        if fingerprint is None:
+            return path
+        with open_store(path) as cached:
+            recorded = cached.provenance.get("source_fingerprint")
+        # A store converted explicitly (`nas-harness convert`) records no fingerprint: keep it.
+        if recorded is None or recorded == fingerprint:
+            return path
+        log.info("sources of %s changed since %s was built; rebuilding it", name, path)
     log.info("converting %s into %s", name, path)
     data = spec.build()
+    if fingerprint is not None:
+        data.provenance["source_fingerprint"] = fingerprint
     # force=True is safe here: the cache is ours, and the write is atomic (temp file + rename),
     # so two processes converting at once both leave a whole, identical file.
     return write_store(data, path, force=True)

@@ -53,6 +53,17 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _json_safe(value):
+    """NaN (not measured) becomes null so the output stays valid JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _cmd_query(args: argparse.Namespace) -> int:
     from harness.benchmarks import load_benchmark
 
@@ -80,7 +91,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
                                     seed=args.seed if args.seed_policy == "fixed" else None, rng=rng)
                 rec[m] = float(value[0])
         out.append(rec)
-    print(json.dumps(out, indent=2))
+    print(json.dumps(_json_safe(out), indent=2))
     return 0
 
 

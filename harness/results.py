@@ -8,6 +8,7 @@ any point is simply run again.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -46,16 +47,23 @@ def write_trajectory(path: Path, trajectory: pd.DataFrame) -> None:
         trajectory.to_parquet(tmp, index=False)
 
 
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str | None], ...]:
+    out = []
     for name in TRACKED_PACKAGES:
         try:
-            out[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+            out.append((name, None))
+    return tuple(out)
 
 
+def versions() -> dict[str, str | None]:
+    """Versions of the libraries that can change a result (looked up once per process)."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
     root = Path(__file__).resolve().parent.parent
     try:

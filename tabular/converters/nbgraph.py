@@ -1,0 +1,168 @@
+"""NAS-Bench-Graph light tables shipped in the PyPI package `nas-bench-graph` (1.4.0).
+
+Each `nas_bench_graph/light/<dataset>.bench` is a pickle of `{key: {valid_perf, perf, latency,
+para}}`, key = `Arch(link, ops).valid_hash()` (docs: FORMATS.md section 5). `valid_perf` and `perf`
+are validation and test performance as fractions; we store them in percent. `latency` is in seconds
+and `para` in millions of parameters (units as the package's README implies; not stated exactly).
+
+Choices, so they can be documented and checked:
+* One value per architecture: the light table has no per-seed or per-epoch data (the full figshare
+  benchmark has three seed files and per-epoch curves). It is stored as seed label 0.
+* The light table does not state its training length (it differs by dataset in the paper), so the
+  single fidelity is 1.0 on the axis `schedule_fraction` (= the complete training schedule).
+* No training cost is recorded, so `cost_metric` is empty; we do not derive one from latency.
+* proteins has only 2,021 architectures (ops restricted to gcn, sage, arma, fc, skip). Its store
+  keeps all 26,206 rows of the `nbgraph` space and holds NaN where an architecture was not trained,
+  so that one space (and one index) serves all nine datasets.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tabular.errors import SourceMissingError, StoreError
+from tabular.hashing import sha256_file
+from tabular.writer import MetricArray, StaticMetric, StoreData
+
+log = logging.getLogger(__name__)
+
+PACKAGE = "nas-bench-graph"
+PACKAGE_VERSION = "1.4.0"
+DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
+EXPECTED_ENTRIES = {ds: (2021 if ds == "proteins" else 26206) for ds in DATASETS}
+FIELDS = ("valid_perf", "perf", "latency", "para")
+FIDELITY_NAME = "schedule_fraction"
+CITATION = (
+    "Qin, Zhang, Wang, Zhang & Zhu, NAS-Bench-Graph: Benchmarking Graph Neural Architecture Search, "
+    "NeurIPS 2022 Datasets and Benchmarks Track"
+)
+# The tables reference only numpy scalars and dtypes; anything else means a file we do not know.
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "dtype"),
+}
+
+
+class _TableUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise StoreError(f"NAS-Bench-Graph table refers to {module}.{name}; it is not the {PACKAGE} {PACKAGE_VERSION} file we know")
+        return super().find_class(module, name)
+
+
+def package_dir() -> Path:
+    spec = importlib.util.find_spec("nas_bench_graph")
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceMissingError(f"the PyPI package {PACKAGE} is not installed; run `pip install {PACKAGE}=={PACKAGE_VERSION}`")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def light_file(dataset: str) -> Path:
+    """Path of the package's light table for a dataset; SourceMissingError if absent."""
+    if dataset not in DATASETS:
+        raise SourceMissingError(f"unknown NAS-Bench-Graph dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    path = package_dir() / "light" / f"{dataset}.bench"
+    if not path.is_file():
+        raise SourceMissingError(f"{path} is missing from the installed {PACKAGE}; reinstall it with `pip install --force-reinstall {PACKAGE}=={PACKAGE_VERSION}`")
+    return path
+
+
+def licence_text() -> str:
+    """Licence named by the LICENSE file in the package's dist-info (Apache 2.0 for 1.4.0)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        text = distribution(PACKAGE).read_text("LICENSE") or ""
+    except PackageNotFoundError:
+        text = ""
+    words = " ".join(text.split())
+    if "Apache License" in words and "Version 2.0" in words:
+        return "Apache-2.0 (LICENSE in the nas-bench-graph dist-info)"
+    return words[:80] or "unknown: the installed package metadata has no LICENSE file"
+
+
+def read_light_table(path: Path) -> dict[int, dict[str, float]]:
+    """The pickle of one light table, refusing any global other than numpy scalars and dtypes."""
+    with open(path, "rb") as handle:
+        table = _TableUnpickler(handle).load()
+    if not isinstance(table, dict):
+        raise StoreError(f"{path} does not hold a dict; it is not the {PACKAGE} {PACKAGE_VERSION} light table")
+    return table
+
+
+def table_arrays(table: dict[int, dict[str, float]], path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Keys (int64) and one float64 array per field, in the table's order."""
+    keys = np.fromiter(table.keys(), dtype=np.int64, count=len(table))
+    try:
+        values = {f: np.fromiter((float(e[f]) for e in table.values()), dtype=np.float64, count=len(table)) for f in FIELDS}
+    except (KeyError, TypeError) as exc:
+        raise StoreError(f"{path}: an entry lacks the field {exc}; expected fields {', '.join(FIELDS)}") from None
+    return keys, values
+
+
+def convert(dataset: str, space_keys: np.ndarray, arch_strings: list[str], encoding: np.ndarray, source: Path | None = None) -> StoreData:
+    """Store for one dataset with rows = `space_keys` (the nbgraph space order, sorted keys)."""
+    source = source or light_file(dataset)
+    table = read_light_table(source)
+    if len(table) != EXPECTED_ENTRIES[dataset]:
+        raise StoreError(f"{source} has {len(table)} architectures, expected {EXPECTED_ENTRIES[dataset]}; it is not the {PACKAGE} {PACKAGE_VERSION} file")
+    keys, values = table_arrays(table, source)
+    space_keys = np.asarray(space_keys, dtype=np.int64)
+    n = space_keys.size
+    rows = np.searchsorted(space_keys, keys)
+    rows = np.minimum(rows, n - 1)
+    if not np.array_equal(space_keys[rows], keys):
+        missing = keys[space_keys[rows] != keys]
+        raise StoreError(f"{source} has {missing.size} keys outside the nbgraph space (e.g. {int(missing[0])}); the space and table disagree")
+
+    def column(field: str, scale: float = 1.0) -> np.ndarray:
+        out = np.full(n, np.nan)
+        out[rows] = values[field] * scale
+        return out
+
+    measured = f"{keys.size} of {n} architectures"
+    if keys.size < n:
+        log.info("%s: %s measured; the other rows are NaN", dataset, measured)
+    return StoreData(
+        name=f"nbgraph/{dataset}",
+        search_space="nbgraph",
+        arch_strings=list(arch_strings),
+        arch_encoding=np.asarray(encoding, dtype=np.int64),
+        fidelities=np.array([1.0]),
+        seeds=np.array([0]),
+        fidelity_name=FIDELITY_NAME,
+        metrics={
+            "valid_acc": MetricArray(
+                column("valid_perf", 100.0)[:, None, None], "%", True,
+                "validation performance (light table valid_perf, a fraction, x100); one value per architecture",
+            ),
+            "test_acc": MetricArray(
+                column("perf", 100.0)[:, None, None], "%", True,
+                "test performance (light table perf, a fraction, x100); one value per architecture",
+            ),
+        },
+        static={
+            "latency": StaticMetric(column("latency"), "s", "latency", "", "inference latency as recorded in the light table"),
+            "params": StaticMetric(column("para"), "M", "params", "", "parameters in millions (light table para)"),
+        },
+        valid_metric="valid_acc",
+        test_metric="test_acc",
+        cost_metric="",
+        provenance={
+            "sources": [{"name": f"{PACKAGE}:light/{source.name}", "sha256": sha256_file(source)}],
+            "package": f"{PACKAGE}=={PACKAGE_VERSION}",
+            "licence": licence_text(),
+            "citation": CITATION,
+            "notes": (
+                f"{measured} measured (NaN elsewhere); accuracies are the light table's fractions x100; "
+                "one value per architecture stored as seed 0; fidelity 1.0 = the full training schedule "
+                "(epochs not recorded in the light table); no training cost recorded, so no cost_metric"
+            ),
+        },
+    )
