@@ -1,0 +1,169 @@
+"""Tree-structured Parzen Estimator (Bergstra et al., NeurIPS 2011) for categorical spaces.
+
+Paper: Bergstra, Bardenet, Bengio & Kegl, "Algorithms for Hyper-Parameter Optimization", NeurIPS
+2011; defaults are hyperopt's.
+
+TPE models p(x | y) instead of p(y | x). Observations are split at a threshold y*: the best ones
+("below" y* in loss terms) give the density l(x), the rest g(x). Bergstra et al. show that expected
+improvement is monotone in l(x) / g(x), so each proposal draws `n_ei_candidates` candidates from
+l(x) and returns the one with the largest l(x) / g(x) (joint over all positions, as the paper's
+"candidate with the greatest EI"; hyperopt instead takes the argmax per hyperparameter).
+
+Architectures are seen as independent categorical positions (the space's `index` code, via
+`harness.strategies.reinforce.categorical_view`; per edge for NB201). Each density is a product of
+per-position categorical Parzen estimators: weighted counts of the group's codes plus
+`prior_weight` pseudo-counts for every category (hyperopt `tpe_cat_pseudocounts` with a uniform
+prior), normalised.
+
+Defaults (hyperopt 0.2.x `tpe.py`, the implementation NAS-Bench-101 benchmarked as "TPE"):
+- `gamma = 0.25` with `split = "sqrt"`: the number of "good" observations is
+  min(ceil(gamma * sqrt(n)), linear_forgetting) (hyperopt `ap_split_trials`, gamma_cap = 25).
+  `split = "quantile"` uses the paper's literal definition, ceil(gamma * n) (the gamma-quantile of
+  the observed losses); at least one observation is always "good".
+- `n_startup = 20`: random proposals before the model is used (hyperopt `n_startup_jobs`).
+- `n_ei_candidates = 24` (hyperopt `n_EI_candidates`).
+- `prior_weight = 1.0` (hyperopt `prior_weight`).
+- `linear_forgetting = 25` (hyperopt `DEFAULT_LF`): when a group holds more than 25 observations,
+  the older ones get weights ramping linearly from 1/n up to 1 and the newest 25 weight 1
+  (hyperopt `linear_forgetting_weights`); 0 turns it off.
+
+Implemented in numpy (no hyperopt/optuna dependency): the model is a few count tables, rebuilt from
+the full history on every `ask()` (O(n * positions), microseconds at NAS budgets), so there is no
+separate refit schedule. Unmeasured architectures (score -inf) rank last. With several workers,
+proposals still pending count as observations with the worst possible loss, as hyperopt does for
+running trials (`loss = inf`), which discourages proposing the same architecture twice at once.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.spaces.base import ArchitectureError, SearchSpace
+from harness.strategies.base import Observation, Problem, Proposal, Strategy, StrategyConfig, StrategyError
+from harness.strategies.reinforce import categorical_view
+
+_SPLITS = ("sqrt", "quantile")
+_MAX_INVALID_DRAWS = 1000
+
+
+def linear_forgetting_weights(n: int, lf: int) -> np.ndarray:
+    """hyperopt's weights for n observations in time order (oldest first)."""
+    if lf <= 0 or n <= lf:
+        return np.ones(n)
+    return np.concatenate([np.linspace(1.0 / n, 1.0, num=n - lf), np.ones(lf)])
+
+
+def n_good(n: int, gamma: float, split: str, cap: int) -> int:
+    """Number of observations in the "good" group l(x) out of n."""
+    if split == "sqrt":
+        k = int(math.ceil(gamma * math.sqrt(n)))
+        if cap > 0:
+            k = min(k, cap)
+    else:
+        k = int(math.ceil(gamma * n))
+    return max(1, min(k, n))
+
+
+@dataclass
+class TPEConfig(StrategyConfig):
+    gamma: float = 0.25  # hyperopt _default_gamma
+    split: str = "sqrt"  # hyperopt: ceil(gamma*sqrt(n)) capped at 25; "quantile": ceil(gamma*n)
+    n_startup: int = 20  # hyperopt _default_n_startup_jobs
+    n_ei_candidates: int = 24  # hyperopt _default_n_EI_candidates
+    prior_weight: float = 1.0  # hyperopt _default_prior_weight
+    linear_forgetting: int = 25  # hyperopt DEFAULT_LF (0: off)
+
+
+class TPE(Strategy):
+    name = "tpe"
+    Config = TPEConfig
+
+    def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: TPEConfig):
+        super().__init__(space, problem, rng, config)
+        if not 0 < config.gamma < 1:
+            raise StrategyError(f"tpe.gamma must be in (0, 1), got {config.gamma}")
+        if config.split not in _SPLITS:
+            raise StrategyError(f"tpe.split must be one of {', '.join(_SPLITS)}, got {config.split!r}")
+        if config.n_startup < 0 or config.n_ei_candidates < 1:
+            raise StrategyError("tpe.n_startup must be >= 0 and tpe.n_ei_candidates >= 1")
+        if not config.prior_weight > 0:
+            raise StrategyError(f"tpe.prior_weight must be positive, got {config.prior_weight}")
+        if config.linear_forgetting < 0:
+            raise StrategyError(f"tpe.linear_forgetting must be >= 0, got {config.linear_forgetting}")
+        self.view = categorical_view(space, self.name)
+        self._cards = np.asarray(self.view.cardinalities, dtype=np.int64)
+        self._k = int(self._cards.max())
+        self._offsets = np.arange(len(self._cards)) * self._k
+        self._valid = np.arange(self._k)[None, :] < self._cards[:, None]
+        # History in order of proposal (hyperopt orders by trial id for linear forgetting).
+        self._codes: list[np.ndarray] = []
+        self._losses: list[float] = []  # -score; +inf while pending or unmeasured
+        self._ticket = 0
+
+    # -- model ----------------------------------------------------------------------------------
+    def densities(self, codes: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-position categorical probabilities (positions, max_cardinality) of l(x) and g(x).
+
+        `codes` (n, positions) in time order, `losses` (n,) smaller = better. Ties in loss keep
+        time order (stable sort), so the split is deterministic.
+        """
+        cfg = self.config
+        n = len(losses)
+        k = n_good(n, cfg.gamma, cfg.split, cfg.linear_forgetting)
+        order = np.argsort(losses, kind="stable")
+        good = np.sort(order[:k])  # back to time order for linear forgetting
+        bad = np.sort(order[k:])
+        return self._parzen(codes[good]), self._parzen(codes[bad])
+
+    def _parzen(self, codes: np.ndarray) -> np.ndarray:
+        weights = linear_forgetting_weights(len(codes), self.config.linear_forgetting)
+        flat = (codes + self._offsets[None, :]).reshape(-1)
+        counts = np.bincount(flat, weights=np.repeat(weights, codes.shape[1]), minlength=self._offsets[-1] + self._k)
+        pseudo = counts.reshape(len(self._cards), self._k) + self.config.prior_weight
+        pseudo = np.where(self._valid, pseudo, 0.0)
+        return pseudo / pseudo.sum(axis=1, keepdims=True)
+
+    def log_ratio(self, candidates: np.ndarray, l_probs: np.ndarray, g_probs: np.ndarray) -> np.ndarray:
+        """log l(x) - log g(x) for each candidate row (the quantity EI is monotone in)."""
+        rows = np.arange(candidates.shape[1])[None, :]
+        return (np.log(l_probs[rows, candidates]) - np.log(g_probs[rows, candidates])).sum(axis=1)
+
+    def _sample(self, probs: np.ndarray, n: int) -> np.ndarray:
+        """n independent draws of all positions from per-position probabilities."""
+        cum = np.cumsum(probs, axis=1)
+        u = self.rng.random((n, probs.shape[0]))
+        codes = (cum[None, :, :] < u[:, :, None]).sum(axis=2)
+        return np.minimum(codes, self._cards[None, :] - 1)
+
+    # -- ask/tell -------------------------------------------------------------------------------
+    def ask(self) -> Proposal | None:
+        if len(self._losses) < max(self.config.n_startup, 1):
+            return self._record(self._random_proposal())
+        codes = np.stack(self._codes)
+        l_probs, g_probs = self.densities(codes, np.asarray(self._losses))
+        for _ in range(_MAX_INVALID_DRAWS):
+            candidates = self._sample(l_probs, self.config.n_ei_candidates)
+            order = np.argsort(-self.log_ratio(candidates, l_probs, g_probs), kind="stable")
+            for i in order.tolist():  # best first; skip code combinations that are no architecture
+                try:
+                    return self._record(self.view.decode(candidates[i]))
+                except ArchitectureError:
+                    continue
+        raise StrategyError(f"tpe drew {_MAX_INVALID_DRAWS} batches of invalid architectures; l(x) has collapsed onto invalid codes")
+
+    def _random_proposal(self) -> str:
+        return self.space.sample(self.rng)
+
+    def _record(self, arch: str) -> Proposal:
+        """Remember a proposal as pending (worst loss) until its result arrives."""
+        self._codes.append(self.space.encode([arch], "index")[0])
+        self._losses.append(np.inf)
+        ticket = self._ticket
+        self._ticket += 1
+        return Proposal(arch, tag=ticket)
+
+    def tell(self, proposal: Proposal, observation: Observation) -> None:
+        score = observation.score(self.problem)
+        self._losses[proposal.tag] = -score if np.isfinite(score) else np.inf
