@@ -45,46 +45,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.spaces.base import SearchSpace
+from harness.spaces.codes import CodeTable
 from harness.strategies.base import Problem, StrategyError
 from harness.strategies.hyperband import Hyperband, HyperbandConfig
 
 log = logging.getLogger(__name__)
 
 _TINY = 1e-32  # HpBandSter's floor for l(x) and g(x) in the ratio g / l
-
-
-class CodeTable:
-    """Architectures <-> vectors of categorical codes (the space's `index` encoding), both ways.
-
-    Built once from every architecture of the space, so decoding a code vector is a table lookup and
-    a vector that names no architecture of the space is recognised (-1) instead of guessed.
-    """
-
-    def __init__(self, space: SearchSpace, user: str):
-        if "index" not in space.encodings:
-            raise StrategyError(
-                f"strategy {user!r} needs a space with a categorical 'index' encoding; space {space.name!r} offers {', '.join(space.encodings)}"
-            )
-        self.space = space
-        codes = np.asarray(space.encode([space.arch_at(i) for i in range(space.size)], "index"), dtype=np.int64)
-        if codes.ndim != 2 or codes.size == 0 or codes.min() < 0:
-            raise StrategyError(f"space {space.name!r} gave an index encoding {codes.shape} that is not non-negative codes")
-        self.n_choices = codes.max(axis=0) + 1
-        self.dim = codes.shape[1]
-        self._radix = np.cumprod(np.concatenate([[1], self.n_choices[:0:-1]]))[::-1].astype(np.int64)
-        self._lookup = np.full(int(np.prod(self.n_choices)), -1, dtype=np.int64)
-        self._lookup[codes @ self._radix] = np.arange(space.size)
-
-    def encode(self, archs: list[str]) -> np.ndarray:
-        return np.asarray(self.space.encode(list(archs), "index"), dtype=np.int64).reshape(len(archs), self.dim)
-
-    def indices(self, codes: np.ndarray) -> np.ndarray:
-        """Space index of each code row, -1 where the row is not an architecture of the space."""
-        codes = np.asarray(codes, dtype=np.int64).reshape(-1, self.dim)
-        inside = np.all((codes >= 0) & (codes < self.n_choices), axis=1)
-        out = np.full(codes.shape[0], -1, dtype=np.int64)
-        out[inside] = self._lookup[codes[inside] @ self._radix]
-        return out
 
 
 class CategoricalKDE:

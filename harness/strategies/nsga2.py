@@ -47,7 +47,7 @@ import numpy as np
 
 from harness.spaces.base import SearchSpace
 from harness.strategies.base import Observation, Problem, Proposal, Strategy, StrategyConfig, StrategyError
-from harness.strategies.bohb import CodeTable
+from harness.spaces.codes import CodeTable
 
 log = logging.getLogger(__name__)
 

@@ -32,65 +32,29 @@ workers, each result updates the policy as it arrives, using the gradient of log
 each pending proposal travel in its `tag`.
 
 The policy needs fixed-length categorical codes that can be turned back into an architecture;
-`categorical_view` provides them for NB201 and NAS-Bench-Graph (and for any space that offers
-`categorical_cardinalities` and `from_codes`), and raises StrategyError for other spaces.
+`harness.spaces.codes.CodeTable` provides them for any space with an `index` encoding (NB201,
+NAS-Bench-Graph), and other spaces get a StrategyError.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from harness.spaces.base import ArchitectureError, SearchSpace
+from harness.spaces.codes import CodeTable
 from harness.strategies.base import Observation, Problem, Proposal, Strategy, StrategyConfig, StrategyError
+from tabular.errors import NasHarnessError
 
 _MAX_INVALID_DRAWS = 1000
 
 
-@dataclass(frozen=True)
-class CategoricalView:
-    """A space seen as independent categorical positions: cardinalities and codes -> architecture.
-
-    `decode` raises ArchitectureError for a code combination that is not an architecture of the
-    space (e.g. NAS-Bench-Graph's all-skip cell); samplers reject such draws.
-    """
-
-    cardinalities: tuple[int, ...]
-    decode: Callable[[np.ndarray], str]
-
-    @property
-    def max_cardinality(self) -> int:
-        return max(self.cardinalities)
-
-    def mask(self) -> np.ndarray:
-        """(positions, max_cardinality) True where a category exists (positions may differ in size)."""
-        k = np.arange(self.max_cardinality)
-        return k[None, :] < np.asarray(self.cardinalities)[:, None]
-
-
-def categorical_view(space: SearchSpace, strategy: str) -> CategoricalView:
-    """The categorical view of `space`, or StrategyError saying why `strategy` cannot run on it."""
-    if "index" in space.encodings and hasattr(space, "categorical_cardinalities") and hasattr(space, "from_codes"):
-        return CategoricalView(tuple(int(c) for c in space.categorical_cardinalities), space.from_codes)
-    from harness.spaces.nb201 import N_EDGES, N_OPS, NB201Space, format_arch
-
-    if isinstance(space, NB201Space):
-        return CategoricalView((N_OPS,) * N_EDGES, format_arch)
-    from harness.spaces import nbgraph
-
-    if isinstance(space, nbgraph.NBGraphSpace):
-        def decode(codes: np.ndarray) -> str:
-            arch = nbgraph.format_arch(nbgraph.LINKS[int(codes[0])], (nbgraph.OPS[int(c)] for c in codes[1:]))
-            space.index_of(arch)  # raises ArchitectureError for the excluded all-skip cell
-            return arch
-
-        return CategoricalView((nbgraph.N_LINKS,) + (nbgraph.N_OPS,) * nbgraph.N_NODES, decode)
-    raise StrategyError(
-        f"strategy {strategy!r} needs a space whose 'index' encoding is a fixed-length categorical code that can be "
-        f"turned back into an architecture; space {space.name!r} offers none (supported: nb201, nbgraph, or a space "
-        "with categorical_cardinalities and from_codes)"
-    )
+def categorical_view(space: SearchSpace, strategy: str) -> CodeTable:
+    """The space as categorical codes, or StrategyError saying why `strategy` cannot run on it."""
+    try:
+        return CodeTable(space, strategy)
+    except NasHarnessError as exc:
+        raise StrategyError(str(exc)) from None
 
 
 def softmax_rows(logits: np.ndarray) -> np.ndarray:

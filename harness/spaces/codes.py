@@ -1,0 +1,60 @@
+"""A space seen as fixed-length categorical codes (its `index` encoding), both ways.
+
+REINFORCE's policy, TPE's and BOHB's densities and NSGA-II's crossover work on independent
+categorical positions; this table gives them the cardinalities and turns code vectors back into
+architectures. It is built once from every architecture of the space, so decoding is a lookup and
+a code vector that names no architecture (NAS-Bench-Graph's all-skip cell, say) is recognised as
+such instead of being guessed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from harness.spaces.base import ArchitectureError, SearchSpace
+from tabular.errors import NasHarnessError
+
+
+class CodeTable:
+    """Architectures <-> vectors of categorical codes for one space."""
+
+    def __init__(self, space: SearchSpace, user: str):
+        if "index" not in space.encodings:
+            raise NasHarnessError(
+                f"strategy {user!r} needs a space with a categorical 'index' encoding; "
+                f"space {space.name!r} offers {', '.join(space.encodings)}"
+            )
+        self.space = space
+        codes = np.asarray(space.encode([space.arch_at(i) for i in range(space.size)], "index"), dtype=np.int64)
+        if codes.ndim != 2 or codes.size == 0 or codes.min() < 0:
+            raise NasHarnessError(f"space {space.name!r} gave an index encoding {codes.shape} that is not non-negative codes")
+        self.n_choices = codes.max(axis=0) + 1
+        self.dim = codes.shape[1]
+        self._radix = np.cumprod(np.concatenate([[1], self.n_choices[:0:-1]]))[::-1].astype(np.int64)
+        self._lookup = np.full(int(np.prod(self.n_choices)), -1, dtype=np.int64)
+        self._lookup[codes @ self._radix] = np.arange(space.size)
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        return tuple(int(c) for c in self.n_choices)
+
+    def mask(self) -> np.ndarray:
+        """(positions, max cardinality) True where a category exists (positions may differ in size)."""
+        return np.arange(int(self.n_choices.max()))[None, :] < self.n_choices[:, None]
+
+    def encode(self, archs: list[str]) -> np.ndarray:
+        return np.asarray(self.space.encode(list(archs), "index"), dtype=np.int64).reshape(len(archs), self.dim)
+
+    def indices(self, codes: np.ndarray) -> np.ndarray:
+        """Space index of each code row, -1 where the row is not an architecture of the space."""
+        codes = np.asarray(codes, dtype=np.int64).reshape(-1, self.dim)
+        inside = np.all((codes >= 0) & (codes < self.n_choices), axis=1)
+        out = np.full(codes.shape[0], -1, dtype=np.int64)
+        out[inside] = self._lookup[codes[inside] @ self._radix]
+        return out
+
+    def decode(self, codes: np.ndarray) -> str:
+        """The architecture of one code vector; ArchitectureError if it names none."""
+        index = int(self.indices(codes)[0])
+        if index < 0:
+            raise ArchitectureError(f"codes {np.asarray(codes).tolist()} name no architecture of space {self.space.name!r}")
+        return self.space.arch_at(index)
