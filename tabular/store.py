@@ -259,6 +259,8 @@ class BenchmarkStore:
     def best(self, metric: str | None = None, fidelity: float | None = None) -> tuple[int, float]:
         """Row and value of the best seed-mean architecture (max, or min for lower-is-better metrics)."""
         metric = metric or self.valid_metric
+        if not metric:
+            raise StoreError(f"store {self.name!r} has no validation metric; name one of {', '.join(self.metric_names)}")
         means = self.seed_mean(metric, fidelity)
         row = int(np.nanargmax(means) if self.higher_is_better(metric) else np.nanargmin(means))
         return row, float(means[row])

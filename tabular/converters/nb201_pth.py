@@ -1,0 +1,122 @@
+"""The official NAS-Bench-201 `.pth` files (v1_0 and v1_1) -> one store per (dataset, schedule).
+
+A `.pth` file is a `torch.save`d plain dict `{meta_archs, total_archs, arch2infos, evaluated_indexes}`
+whose `arch2infos[index]` is `{'less': ArchResults state, 'full': ArchResults state}`: 'less' is the
+12-epoch schedule (hp '12'), 'full' the 200-epoch one (hp '200') (FORMATS.md §2.1-2.2). The stores
+are named `nb201-v1_0/<dataset>` / `nb201-v1_1/<dataset>` for 200 epochs and `...-12ep` for 12;
+v1_0's 12-epoch data covers cifar10-valid only and records no times (train_time is NaN there).
+Array semantics are those of `tabular.converters.nb201_official`.
+
+Memory: torch has to unpickle the whole file at once (the legacy format cannot be memory-mapped)
+into some 10^8 Python dict entries and numpy scalars, several times the file's size: plan on a
+machine with 20 GB or more free for the 4.7 GB v1_1 file (an estimate, not a measurement), plus
+about 0.7 GB for the store being built (stores are built and written one at a time). On a smaller
+machine convert the NATS-tss "simple" folder instead (kind `nats-tss`), which streams. Reading
+needs PyTorch (a CPU build is enough). The file is unpickled with `weights_only=False` because it
+holds numpy scalars: only ever pass a file you downloaded from the benchmark's authors.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tabular.converters import nb201_official as off
+from tabular.errors import NasHarnessError, SourceMissingError
+from tabular.hashing import sha256_file
+from tabular.writer import StoreData
+
+log = logging.getLogger(__name__)
+
+FILES = {"v1_0": "NAS-Bench-201-v1_0-e61699.pth", "v1_1": "NAS-Bench-201-v1_1-096897.pth"}
+HP_OF = {"less": "12", "full": "200"}
+_VERSION_IN_NAME = re.compile(r"v(1_[01])")
+
+
+def family(version: str) -> str:
+    """Benchmark-name prefix of a file version: 'v1_1' -> 'nb201-v1_1'."""
+    return f"nb201-{version}"
+
+
+def load_pth(path: Path) -> dict[str, Any]:
+    """Unpickle a NAS-Bench-201 `.pth` file (legacy or zip serialization) on the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceMissingError(f"{path} does not exist; pass the path of the downloaded NAS-Bench-201 .pth file")
+    try:
+        import torch
+    except ImportError:
+        raise NasHarnessError("reading NAS-Bench-201 .pth files needs PyTorch; install it with `pip install torch` (a CPU build is enough)") from None
+    log.info("loading %s (this takes minutes and several GB of memory for the real files)", path)
+    try:
+        with warnings.catch_warnings():
+            # The 2020 files name numpy.core.* globals, which numpy 2 reports as deprecated.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            blob = torch.load(path, map_location="cpu", weights_only=False)
+    except MemoryError:
+        raise NasHarnessError(f"not enough memory to load {path} ({path.stat().st_size / 1e9:.1f} GB on disk needs several times that in RAM)") from None
+    except Exception as exc:  # torch raises many types for a damaged file; all mean the same to a user
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise NasHarnessError(f"{path} could not be read as a PyTorch file ({type(exc).__name__}: {reason[:160]}); it is truncated or corrupt, download it again") from None
+    if not isinstance(blob, dict) or "arch2infos" not in blob or "meta_archs" not in blob:
+        keys = sorted(map(str, blob))[:5] if isinstance(blob, dict) else type(blob).__name__
+        hint = " (this looks like a per-architecture archive file, which is not supported)" if isinstance(blob, dict) and "full" in blob else ""
+        raise NasHarnessError(f"{path} is not a NAS-Bench-201 benchmark file: expected a dict with meta_archs and arch2infos, found {keys}{hint}")
+    return blob
+
+
+def detect_version(path: Path, blob: dict[str, Any]) -> str:
+    """'v1_0' or 'v1_1', from the official file name, else from the content (logged)."""
+    match = _VERSION_IN_NAME.search(Path(path).name)
+    if match:
+        return "v" + match.group(1)
+    # Content: v1_1 ran 12 epochs on every dataset and records times; v1_0 did neither.
+    for entry in blob["arch2infos"].values():
+        less = entry.get("less") or {}
+        if set(less.get("dataset_seed") or {}) - {"cifar10-valid"}:
+            version = "v1_1"
+            break
+        runs = list((less.get("all_results") or {}).values()) + list(((entry.get("full") or {}).get("all_results") or {}).values())
+        if any(run.get("train_times") for run in runs):
+            version = "v1_1"
+            break
+    else:
+        version = "v1_0"
+    log.warning("%s: file name does not say v1_0 or v1_1; its content looks like %s", path, version)
+    return version
+
+
+def _source(path: Path, version: str) -> off.SourceInfo:
+    return off.SourceInfo(
+        family=family(version),
+        files=((path.name, sha256_file(path)),),
+        format=f"NAS-Bench-201 {version} .pth (torch.save'd dict; 'less' = 12 epochs, 'full' = 200 epochs)",
+        citation=off.CITATION_NB201,
+        notes="v1_0 records no training times" if version == "v1_0" else "times are the benchmark's pseudo times (constant per epoch)",
+    )
+
+
+def iter_stores(path: Path, blob: dict[str, Any] | None = None, select: set[off.Combo] | None = None) -> Iterator[StoreData]:
+    """Stores of one `.pth` file, built one at a time; `select` limits them to (dataset, hp) pairs."""
+    path = Path(path)
+    blob = load_pth(path) if blob is None else blob
+    yield from off.iter_blob_stores(blob, HP_OF, _source(path, detect_version(path, blob)), path, select)
+
+
+def convert(path: Path, out_dir: Path, *, force: bool = False, select: set[off.Combo] | None = None) -> list[Path]:
+    """Convert a `.pth` file into `<out_dir>/nb201-v1_X/<dataset>[-12ep].h5`; never overwrites unless `force`.
+
+    Existing targets are refused after loading (the names depend on the file's version) but before
+    any store is built.
+    """
+    path, out_dir = Path(path), Path(out_dir)
+    blob = load_pth(path)
+    version = detect_version(path, blob)
+    wanted = None if select is None else {off.store_name(family(version), *c) for c in select}
+    names = [n for n in off.blob_store_names(blob, HP_OF, family(version), path) if wanted is None or n in wanted]
+    off.refuse_existing(out_dir, names, force)
+    stores = off.iter_blob_stores(blob, HP_OF, _source(path, version), path, select)
+    return off.write_all(stores, out_dir, force)
