@@ -91,13 +91,21 @@ def _record_ledger(entry: dict[str, Any]) -> None:
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any]:
-    """One grid job; never raises (failures are recorded, the grid goes on)."""
-    config = task_config(cfg)
+    """One Hydra job (any launcher): resolve the config and run it."""
+    return run_config(task_config(cfg), list(HydraConfig.get().overrides.task), _results_root())
+
+
+def run_configs(batch: list[tuple[dict[str, Any], list[str]]], results_root: str) -> list[dict[str, Any]]:
+    """Several runs in one worker process (the `grid` launcher's unit of work)."""
+    return [run_config(config, overrides, Path(results_root)) for config, overrides in batch]
+
+
+def run_config(config: dict[str, Any], overrides: list[str], results_root: Path) -> dict[str, Any]:
+    """One run of the grid into `results_root/RUN_ID`; never raises (failures are recorded)."""
     rid = run_id(config)
-    overrides = list(HydraConfig.get().overrides.task)
     entry: dict[str, Any] = {"run_id": rid, "overrides": overrides, "status": "failed", "log": "", "error": ""}
     try:
-        run_dir = _results_root() / rid
+        run_dir = results_root / rid
         entry["log"] = str(run_dir / LOG)
         run_dir.mkdir(parents=True, exist_ok=True)
         if result_problem(run_dir) is None:
@@ -111,7 +119,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any]:
                 entry["status"] = "skipped"
                 return entry
             entry["status"] = _run_into(run_dir, rid, config, overrides)
-    except Exception as exc:  # a job must not take the grid down; the ledger reports it
+    except Exception as exc:  # a run must not take the grid down; the ledger reports it
         entry["error"] = f"{type(exc).__name__}: {exc}"
         log.debug("run %s failed", rid, exc_info=True)
     finally:
@@ -198,18 +206,24 @@ def count_jobs(argv: list[str]) -> int | None:
 
 
 def _progress(ledger: Path, total: int | None, stop: threading.Event) -> None:
+    """Progress bar fed by the ledger; reads each entry once (a grid can have thousands)."""
     from tqdm import tqdm
 
+    seen: set[str] = set()
+    failed = 0
     with tqdm(total=total, unit="run", desc="grid", file=sys.stderr, disable=None) as bar:
-        seen = 0
         while True:
             done = stop.is_set()
-            entries = [json.loads(p.read_text()) for p in ledger.glob("*.json")]
-            failed = sum(e["status"] == "failed" for e in entries)
-            if len(entries) > seen:
-                bar.update(len(entries) - seen)
-                seen = len(entries)
-            bar.set_postfix(failed=failed, refresh=False)
+            new = [p for p in os.scandir(ledger) if p.name.endswith(".json") and p.name not in seen]
+            for entry in new:
+                seen.add(entry.name)
+                try:
+                    failed += json.loads(Path(entry.path).read_text())["status"] == "failed"
+                except (OSError, ValueError):
+                    pass
+            if new:
+                bar.update(len(new))
+                bar.set_postfix(failed=failed, refresh=False)
             if done:
                 return
             stop.wait(0.5)

@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a RUN_ID folder holding manifest.json and trajectory.parquet")
     p.set_defaults(func=_cmd_reproduce)
     sub.add_parser("run", help="run a strategy x benchmark x seed grid (Hydra; see README)")
+
+    from harness.report.cli import add_parser as add_report_parser
+    from harness.stats_cli import add_rank_stats_parser, add_regress_parser
+
+    add_report_parser(sub)
+    add_rank_stats_parser(sub)
+    add_regress_parser(sub)
     return parser
 
 

@@ -62,6 +62,7 @@ class BenchmarkStore:
         self.metric_names: list[str] = sorted(self._h5["metrics"].keys())
         self.static_names: list[str] = sorted(self._h5["static"].keys())
         self._arrays: dict[str, np.ndarray] = {}
+        self._attrs: dict[str, dict[str, Any]] = {}
         self._seed_mean: dict[tuple[str, int], np.ndarray] = {}
         self._sampling: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
@@ -114,9 +115,11 @@ class BenchmarkStore:
             raise StoreError(f"architecture {arch!r} is not in store {self.name!r}") from None
 
     def metric_attrs(self, name: str) -> dict[str, Any]:
-        group = "metrics" if name in self.metric_names else "static"
-        self._check_metric(name, allow_static=True)
-        return {k: (v.item() if hasattr(v, "item") else v) for k, v in self._h5[group][name].attrs.items()}
+        if name not in self._attrs:
+            group = "metrics" if name in self.metric_names else "static"
+            self._check_metric(name, allow_static=True)
+            self._attrs[name] = {k: (v.item() if hasattr(v, "item") else v) for k, v in self._h5[group][name].attrs.items()}
+        return dict(self._attrs[name])
 
     def higher_is_better(self, metric: str) -> bool:
         return bool(self.metric_attrs(metric).get("higher_is_better", True))
@@ -155,21 +158,29 @@ class BenchmarkStore:
         values = self._arrays[key]
         return values if archs is None else values[self._rows(archs)]
 
+    @cached_property
+    def _fidelity_pos(self) -> dict[float, int]:
+        return {float(f): i for i, f in enumerate(self.fidelities.tolist())}
+
+    @cached_property
+    def _seed_pos(self) -> dict[int, int]:
+        return {int(s): i for i, s in enumerate(self.seeds.tolist())}
+
     def fidelity_index(self, fidelity: float | None) -> int:
         if fidelity is None:
             return len(self.fidelities) - 1
-        hits = np.flatnonzero(self.fidelities == fidelity)
-        if hits.size == 0:
+        try:
+            return self._fidelity_pos[float(fidelity)]
+        except (KeyError, TypeError, ValueError):
             raise StoreError(
                 f"store {self.name!r} has no {self.fidelity_name} {fidelity}; available: {self.fidelities.tolist()}"
-            )
-        return int(hits[0])
+            ) from None
 
     def seed_index(self, seed: int) -> int:
-        hits = np.flatnonzero(self.seeds == seed)
-        if hits.size == 0:
-            raise StoreError(f"store {self.name!r} has no seed {seed}; available seeds: {self.seeds.tolist()}")
-        return int(hits[0])
+        try:
+            return self._seed_pos[int(seed)]
+        except (KeyError, TypeError, ValueError):
+            raise StoreError(f"store {self.name!r} has no seed {seed}; available seeds: {self.seeds.tolist()}") from None
 
     def _rows(self, archs: Any) -> np.ndarray:
         rows = np.asarray(archs)

@@ -171,15 +171,18 @@ class NB201Space(SearchSpace):
     def n_classes(self) -> int:
         return int(np.unique(self._class_representative).size)
 
+    def _codes_of(self, arch: str) -> list[int]:
+        return self.op_codes[self.index_of(arch)].tolist()
+
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
-        codes = list(parse(arch))
+        codes = self._codes_of(arch)
         edge = int(rng.integers(N_EDGES))
         shift = int(rng.integers(1, N_OPS))  # never the current op
         codes[edge] = (codes[edge] + shift) % N_OPS
         return format_arch(codes)
 
     def neighbours(self, arch: str) -> list[str]:
-        codes = parse(arch)
+        codes = self._codes_of(arch)
         out = []
         for edge in range(N_EDGES):
             for op in range(N_OPS):

@@ -1,0 +1,571 @@
+"""Regression testing of search strategies: is a candidate result set worse than a baseline?
+
+Why: a change to a strategy (or to the engine, or to a dependency) can make it find worse
+architectures without any test failing. `nas-harness regress BASELINE CANDIDATE` compares, for
+every (benchmark, strategy) present in both, the per-seed
+
+- final regret: the incumbent's regret after the last of B evaluations, and
+- anytime regret (normalised AUC): the mean of the incumbent's regret over evaluations 1..B,
+  which also catches a strategy that gets to the same end more slowly.
+
+Per comparison: a one-sided Mann-Whitney U test of "candidate regret is stochastically larger"
+(seeds of two code versions are independent samples, not pairs: the same seed drives different
+random streams once the code changes, so no paired test applies), a percentile bootstrap CI of the
+difference in means (fixed seed), and Holm's step-down correction over all comparisons, so the
+whole call raises a false alarm with probability at most alpha. One-sided because the gate acts
+only on "worse": a two-sided test at the same alpha spends half of it on improvements, which never
+fail the gate, and so loses power. A candidate regresses when mean(candidate) - mean(baseline) >
+tolerance AND the Holm-adjusted p < alpha.
+
+A baseline is a results folder or a compact JSON (`save_baseline`) holding the per-seed values,
+budget, store sha256 and versions, small enough to check into a repository.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from harness.results import MANIFEST, TRAJECTORY, git_commit, result_problem, versions
+from tabular.atomic import atomic_write_bytes
+from tabular.errors import NasHarnessError
+
+log = logging.getLogger(__name__)
+
+METRICS = ("final", "auc")
+METRIC_TITLES = {"final": "final regret", "auc": "mean regret (AUC)"}
+BASELINE_FORMAT = "nas-harness/regress-baseline"
+BASELINE_VERSION = 1
+REPORT_NAME = "regress.md"
+DEFAULT_BOOTSTRAP = 10000
+# Run settings that change what a run measures: runs differing in them are different experiments.
+_RUN_SETTINGS = ("n_workers", "seed_policy", "fixed_seed", "objectives")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading results
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    """The two numbers regress needs from one finished run, and what identifies its experiment."""
+
+    path: Path
+    benchmark: str
+    strategy: str
+    params: dict[str, Any]
+    seed: int
+    budget: int
+    benchmark_sha256: str
+    final: float
+    auc: float
+    padded: int = 0
+
+
+@dataclass
+class LoadedRuns:
+    root: Path
+    runs: list[RunResult]
+    skipped: dict[str, list[Path]] = field(default_factory=dict)
+    padded: int = 0
+
+    def notes(self) -> list[str]:
+        out = []
+        n_skipped = sum(len(v) for v in self.skipped.values())
+        if n_skipped:
+            parts = "; ".join(f"{len(v)} {reason} (e.g. {v[0]})" for reason, v in sorted(self.skipped.items()))
+            out.append(f"{self.root}: used {len(self.runs)} runs, skipped {n_skipped}: {parts}")
+        if self.padded:
+            out.append(f"{self.root}: {self.padded} runs ended before their budget; their last regret was carried to step B")
+        return out
+
+
+class _Skip(Exception):
+    """A run folder that is not a usable finished result (the reason is the message)."""
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    """Folders under `root` that hold (or held) a run: a manifest, a trajectory or a run log.
+
+    Hidden folders (Hydra's `.jobs`, temp folders) are not searched.
+    """
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if MANIFEST in filenames or TRAJECTORY in filenames:
+            found.append(Path(dirpath))
+    return sorted(found)
+
+
+def _regret_curve(run_dir: Path, budget: int, planned: int | None) -> tuple[np.ndarray, int]:
+    try:
+        traj = pd.read_parquet(run_dir / TRAJECTORY, columns=["step", "regret"])
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise _Skip(f"unreadable trajectory ({type(exc).__name__})") from None
+    regret = traj.sort_values("step")["regret"].to_numpy(dtype=np.float64)
+    if regret.size == 0:
+        raise _Skip("empty trajectory")
+    if regret.size >= budget:
+        return regret[:budget], 0
+    if planned is not None and planned >= budget:
+        # The strategy ran out of proposals (e.g. it exhausted the space): its incumbent stays.
+        return np.concatenate([regret, np.full(budget - regret.size, regret[-1])]), budget - regret.size
+    raise _Skip(f"fewer than {budget} evaluations")
+
+
+def load_run(run_dir: Path, budget: int | None = None) -> RunResult:
+    """Final regret and AUC of one run folder over its first `budget` evaluations (default: its own)."""
+    problem = result_problem(run_dir)
+    if problem is not None:
+        raise _Skip("without manifest.json" if problem == "no manifest" else problem)
+    manifest = json.loads((run_dir / MANIFEST).read_text())
+    try:
+        config = manifest["config"]
+        bench_cfg, strat_cfg, budget_cfg = config["benchmark"], dict(config["strategy"]), config["budget"]
+        name = strat_cfg.pop("name")
+        sha = manifest["benchmark_sha256"]
+        seed = int(config["seed"])
+    except (KeyError, TypeError):
+        raise _Skip("manifest lacks config/benchmark_sha256 (not written by `nas-harness run`)") from None
+    planned = budget_cfg.get("evaluations")
+    steps = budget if budget is not None else planned
+    if steps is None:
+        raise _Skip("time budget (budget.sim_seconds) and no --budget to compare evaluations")
+    params = dict(strat_cfg)
+    for key in _RUN_SETTINGS:
+        value = config.get(key, bench_cfg.get(key))
+        params[key] = value
+    curve, padded = _regret_curve(run_dir, int(steps), planned)
+    final = float(curve[-1])
+    if not math.isfinite(final):
+        raise _Skip("final regret is not finite")
+    return RunResult(run_dir, str(bench_cfg["name"]), str(name), params, seed, int(steps), str(sha), final,
+                     float(np.nanmean(curve)), padded)
+
+
+def load_runs(root: Path, budget: int | None = None) -> LoadedRuns:
+    """Every usable run under `root`; unusable folders are counted by reason, never silently used."""
+    root = Path(root)
+    if not root.is_dir():
+        raise NasHarnessError(f"results folder {root} does not exist")
+    loaded = LoadedRuns(root, [])
+    for run_dir in find_run_dirs(root):
+        try:
+            run = load_run(run_dir, budget)
+        except _Skip as why:
+            loaded.skipped.setdefault(str(why), []).append(run_dir)
+            continue
+        loaded.runs.append(run)
+        loaded.padded += run.padded > 0
+    if not loaded.runs:
+        detail = "; ".join(f"{len(v)} {k}" for k, v in sorted(loaded.skipped.items())) or "no run folders at all"
+        raise NasHarnessError(f"no finished runs under {root} ({detail}); point at the folder `nas-harness run` wrote (hydra.sweep.dir)")
+    for note in loaded.notes():
+        log.info("%s", note)
+    return loaded
+
+
+# ---------------------------------------------------------------------------------------------
+# Groups: per (benchmark, strategy) per-seed values
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Group:
+    """Per-seed final regret and AUC of one strategy on one benchmark at one budget."""
+
+    benchmark: str
+    strategy: str  # label: the name, plus the settings that tell apart variants in the same result set
+    strategy_name: str
+    params: dict[str, Any]
+    budget: int
+    shas: list[str]
+    seeds: list[int]
+    final: np.ndarray
+    auc: np.ndarray
+
+    def values(self, metric: str) -> np.ndarray:
+        if metric not in METRICS:
+            raise NasHarnessError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        return self.final if metric == "final" else self.auc
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.benchmark,
+            "strategy": self.strategy,
+            "strategy_name": self.strategy_name,
+            "params": self.params,
+            "budget": self.budget,
+            "benchmark_sha256": self.shas,
+            "seeds": self.seeds,
+            "final_regret": self.final.tolist(),
+            "auc_regret": self.auc.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Group:
+        final = np.asarray(d["final_regret"], dtype=np.float64)
+        auc = np.asarray(d["auc_regret"], dtype=np.float64)
+        if final.shape != auc.shape or len(d["seeds"]) != final.size or final.size == 0:
+            raise ValueError("per-seed arrays differ in length")
+        shas = d["benchmark_sha256"]
+        return cls(str(d["benchmark"]), str(d["strategy"]), str(d.get("strategy_name", d["strategy"])), dict(d.get("params", {})),
+                   int(d["budget"]), [shas] if isinstance(shas, str) else list(shas), [int(s) for s in d["seeds"]], final, auc)
+
+
+def _label(name: str, params: dict[str, Any], varying: list[str]) -> str:
+    if not varying:
+        return name
+    return name + "[" + ",".join(f"{k}={json.dumps(params.get(k))}" for k in varying) + "]"
+
+
+def group_runs(runs: list[RunResult]) -> dict[tuple[str, str], Group]:
+    """Group runs by (benchmark, strategy). Variants of one strategy name in the same set (e.g. rs
+    and rs with replace=true) are told apart by the settings that differ, `rs[replace=true]`."""
+    by_name: dict[tuple[str, str], list[RunResult]] = {}
+    for run in runs:
+        by_name.setdefault((run.benchmark, run.strategy), []).append(run)
+    groups: dict[tuple[str, str], Group] = {}
+    for (bench, name), members in sorted(by_name.items()):
+        keys = sorted({k for r in members for k in r.params})
+        varying = [k for k in keys if len({json.dumps(r.params.get(k), sort_keys=True) for r in members}) > 1]
+        by_label: dict[str, list[RunResult]] = {}
+        for r in members:
+            by_label.setdefault(_label(name, r.params, varying), []).append(r)
+        for label, rs in by_label.items():
+            budgets = sorted({r.budget for r in rs})
+            if len(budgets) > 1:
+                raise NasHarnessError(f"{bench} x {label} has runs with different budgets {budgets}; "
+                                      f"pass --budget {budgets[0]} to compare the first {budgets[0]} evaluations of every run")
+            rs = sorted(rs, key=lambda r: (r.seed, str(r.path)))
+            unique: dict[int, RunResult] = {}
+            for r in rs:
+                if r.seed in unique:
+                    log.warning("%s x %s: seed %d appears twice (%s and %s); using the first", bench, label, r.seed, unique[r.seed].path, r.path)
+                    continue
+                unique[r.seed] = r
+            kept = list(unique.values())
+            groups[(bench, label)] = Group(bench, label, name, kept[0].params, budgets[0], sorted({r.benchmark_sha256 for r in kept}),
+                                           [r.seed for r in kept], np.array([r.final for r in kept]), np.array([r.auc for r in kept]))
+    return groups
+
+
+@dataclass
+class ResultSet:
+    """Groups from a results folder or a baseline JSON, with where they came from."""
+
+    source: Path
+    groups: dict[tuple[str, str], Group]
+    notes: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _read_baseline_json(path: Path) -> ResultSet:
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise NasHarnessError(f"cannot read baseline {path} ({exc}); give a results folder or a JSON from `nas-harness regress --save-baseline`") from None
+    if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT:
+        raise NasHarnessError(f"{path} is not a regress baseline (no \"format\": \"{BASELINE_FORMAT}\"); create one with `nas-harness regress --save-baseline RESULTS OUT.json`")
+    if int(doc.get("version", 0)) > BASELINE_VERSION:
+        raise NasHarnessError(f"{path} is baseline format version {doc.get('version')}; this nas-harness reads up to {BASELINE_VERSION}: upgrade nas-harness")
+    groups = {}
+    for i, g in enumerate(doc.get("groups", [])):
+        try:
+            group = Group.from_json(g)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NasHarnessError(f"{path}: group {i} is malformed ({exc}); regenerate the baseline") from None
+        groups[(group.benchmark, group.strategy)] = group
+    if not groups:
+        raise NasHarnessError(f"baseline {path} holds no groups")
+    return ResultSet(path, groups, list(doc.get("notes", [])), {k: doc.get(k) for k in ("created", "versions", "git_commit", "run_versions")})
+
+
+def load_result_set(path: str | Path, budget: int | None = None) -> ResultSet:
+    """A results folder (loaded and grouped) or a baseline JSON file."""
+    path = Path(path)
+    if path.is_dir():
+        loaded = load_runs(path, budget)
+        return ResultSet(path, group_runs(loaded.runs), loaded.notes())
+    if path.is_file():
+        rs = _read_baseline_json(path)
+        if budget is not None:
+            wrong = sorted({g.budget for g in rs.groups.values() if g.budget != budget})
+            if wrong:
+                raise NasHarnessError(f"baseline {path} was saved at budget {wrong}; it cannot be cut to --budget {budget}: save a new baseline with --budget {budget}")
+        return rs
+    raise NasHarnessError(f"{path} does not exist; give a results folder or a baseline JSON")
+
+
+def save_baseline(results: str | Path, out: str | Path, *, budget: int | None = None, force: bool = False) -> Path:
+    """Write the compact baseline of a results folder: per-seed values, budget, sha256, versions."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise NasHarnessError(f"{out} exists; pass --force to overwrite it")
+    if out.suffix.lower() != ".json":
+        raise NasHarnessError(f"baseline file {out} should end in .json")
+    loaded = load_runs(Path(results), budget)
+    groups = group_runs(loaded.runs)
+    run_versions: dict[str, list[str]] = {}
+    for run in loaded.runs:
+        manifest = json.loads((run.path / MANIFEST).read_text())
+        for key, value in [("nas-harness", manifest.get("versions", {}).get("nas-harness")), ("git_commit", manifest.get("git_commit"))]:
+            if value and value not in run_versions.setdefault(key, []):
+                run_versions[key].append(value)
+    doc = {
+        "format": BASELINE_FORMAT,
+        "version": BASELINE_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source": str(Path(results)),
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "run_versions": run_versions,
+        "notes": loaded.notes(),
+        "groups": [g.to_json() for _, g in sorted(groups.items())],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, (json.dumps(doc, indent=1) + "\n").encode())
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------------------------
+def holm(pvalues: np.ndarray | list[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values: p_(i) * (m - i + 1), made monotone, capped at 1.
+
+    Rejecting every hypothesis with adjusted p < alpha is exactly Holm's procedure at level alpha,
+    which controls the family-wise error rate under any dependence between the tests.
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * (m - np.arange(m))
+    adjusted = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
+
+
+def worse_p_value(baseline: np.ndarray, candidate: np.ndarray) -> float:
+    """One-sided Mann-Whitney U p-value of "candidate regret tends to be larger than baseline's"."""
+    if len(baseline) == 0 or len(candidate) == 0:
+        return math.nan
+    p = float(stats.mannwhitneyu(candidate, baseline, alternative="greater").pvalue)
+    return 1.0 if math.isnan(p) else p
+
+
+def bootstrap_mean_diff_ci(baseline: np.ndarray, candidate: np.ndarray, *, n_boot: int = DEFAULT_BOOTSTRAP,
+                           level: float = 0.95, seed: int | list[int] = 0) -> tuple[float, float]:
+    """Percentile bootstrap CI of mean(candidate) - mean(baseline), each set resampled on its own."""
+    b = np.asarray(baseline, dtype=np.float64)
+    c = np.asarray(candidate, dtype=np.float64)
+    if n_boot < 1 or b.size == 0 or c.size == 0:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    mb = b[rng.integers(0, b.size, size=(n_boot, b.size))].mean(axis=1)
+    mc = c[rng.integers(0, c.size, size=(n_boot, c.size))].mean(axis=1)
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(mc - mb, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+@dataclass
+class Comparison:
+    benchmark: str
+    strategy: str
+    metric: str
+    n_base: int
+    n_cand: int
+    mean_base: float
+    mean_cand: float
+    diff: float
+    ci: tuple[float, float]
+    p: float
+    p_holm: float = math.nan
+    regression: bool = False
+    note: str = ""
+
+
+@dataclass
+class RegressReport:
+    baseline: str
+    candidate: str
+    rows: list[Comparison]
+    tolerance: float
+    alpha: float
+    level: float
+    n_boot: int
+    only_baseline: list[str] = field(default_factory=list)
+    only_candidate: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressed(self) -> bool:
+        return any(r.regression for r in self.rows)
+
+    @property
+    def regressions(self) -> list[Comparison]:
+        return [r for r in self.rows if r.regression]
+
+
+def _match(base: ResultSet, cand: ResultSet) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """Pairs of (baseline key, candidate key) to compare.
+
+    Equal labels match. A plain label on one side (`rs`: one variant in that set) also matches the
+    variant on the other side with identical settings (`rs[replace=false]`), so adding a variant to
+    one set does not hide the comparison.
+    """
+    pairs = [(k, k) for k in sorted(set(base.groups) & set(cand.groups))]
+    left_b = sorted(set(base.groups) - set(cand.groups))
+    left_c = sorted(set(cand.groups) - set(base.groups))
+    for kb in list(left_b):
+        gb = base.groups[kb]
+        hits = [kc for kc in left_c if kc[0] == kb[0] and cand.groups[kc].strategy_name == gb.strategy_name
+                and cand.groups[kc].params == gb.params]
+        if len(hits) == 1:
+            pairs.append((kb, hits[0]))
+            left_b.remove(kb)
+            left_c.remove(hits[0])
+    return sorted(pairs)
+
+
+def _check_data(base: ResultSet, cand: ResultSet, pairs: list[tuple[tuple[str, str], tuple[str, str]]], allow: bool) -> list[str]:
+    """Refuse (or, with allow, warn about) benchmarks whose store sha256 differs between the sets."""
+    changed: dict[str, tuple[list[str], list[str]]] = {}
+    for kb, kc in pairs:
+        b, c = base.groups[kb].shas, cand.groups[kc].shas
+        if set(b) != set(c) or len(b) > 1:
+            changed.setdefault(kb[0], (b, c))
+    if changed and not allow:
+        bench, (b, c) = next(iter(sorted(changed.items())))
+        more = f" (and {len(changed) - 1} more benchmarks)" if len(changed) > 1 else ""
+        raise NasHarnessError(f"benchmark store of {bench} differs between baseline (sha256 {', '.join(s[:12] for s in b)}) and "
+                              f"candidate ({', '.join(s[:12] for s in c)}){more}: regrets are not comparable; re-run the baseline "
+                              "on the same data, or pass --allow-data-change")
+    return [f"WARNING: benchmark store of {bench} differs (baseline {', '.join(s[:12] for s in b)} vs candidate "
+            f"{', '.join(s[:12] for s in c)}); compared anyway (--allow-data-change)" for bench, (b, c) in sorted(changed.items())]
+
+
+def compare_sets(base: ResultSet, cand: ResultSet, *, tolerance: float = 0.0, alpha: float = 0.05, level: float = 0.95,
+                 n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, allow_data_change: bool = False) -> RegressReport:
+    """Compare every (benchmark, strategy) present in both sets on final regret and AUC."""
+    if not 0 < alpha < 1:
+        raise NasHarnessError(f"--alpha must be in (0, 1), got {alpha}")
+    if tolerance < 0 or not math.isfinite(tolerance):
+        raise NasHarnessError(f"--tolerance must be a non-negative number (regret units), got {tolerance}")
+    pairs = _match(base, cand)
+    matched_b = {kb for kb, _ in pairs}
+    matched_c = {kc for _, kc in pairs}
+    report = RegressReport(str(base.source), str(cand.source), [], tolerance, alpha, level, n_boot,
+                           only_baseline=[f"{b} x {s}" for b, s in sorted(set(base.groups) - matched_b)],
+                           only_candidate=[f"{b} x {s}" for b, s in sorted(set(cand.groups) - matched_c)],
+                           notes=[*base.notes, *cand.notes])
+    if not pairs:
+        raise NasHarnessError(f"baseline and candidate share no (benchmark, strategy): baseline has {', '.join(report.only_baseline)}; "
+                              f"candidate has {', '.join(report.only_candidate)}")
+    report.notes += _check_data(base, cand, pairs, allow_data_change)
+    for kb, kc in pairs:
+        b, c = base.groups[kb], cand.groups[kc]
+        label = kb[1] if kb == kc else max(kb[1], kc[1], key=len)
+        if b.budget != c.budget:
+            raise NasHarnessError(f"{kb[0]} x {label}: baseline budget {b.budget} but candidate budget {c.budget}; "
+                                  f"pass --budget {min(b.budget, c.budget)} to compare the first {min(b.budget, c.budget)} evaluations")
+        differs = sorted(k for k in set(b.params) | set(c.params) if b.params.get(k) != c.params.get(k))
+        if differs:
+            report.notes.append(f"{kb[0]} x {label}: settings differ: " + ", ".join(f"{k} {b.params.get(k)!r} -> {c.params.get(k)!r}" for k in differs))
+        for metric in METRICS:
+            vb, vc = b.values(metric), c.values(metric)
+            note = "few seeds: low power" if min(vb.size, vc.size) < 5 else ""
+            report.rows.append(Comparison(
+                kb[0], label, metric, int(vb.size), int(vc.size), float(vb.mean()), float(vc.mean()), float(vc.mean() - vb.mean()),
+                bootstrap_mean_diff_ci(vb, vc, n_boot=n_boot, level=level, seed=[seed, len(report.rows)]),
+                worse_p_value(vb, vc), note=note))
+    adjusted = holm([r.p for r in report.rows])
+    for row, p_adj in zip(report.rows, adjusted):
+        row.p_holm = float(p_adj)
+        row.regression = bool(row.diff > tolerance and p_adj < alpha)
+    return report
+
+
+def regress(baseline: str | Path, candidate: str | Path, *, tolerance: float = 0.0, alpha: float = 0.05, budget: int | None = None,
+            allow_data_change: bool = False, n_boot: int = DEFAULT_BOOTSTRAP, level: float = 0.95, seed: int = 0) -> RegressReport:
+    """Load both sets (folders or baseline JSON) and compare them."""
+    base = load_result_set(baseline, budget)
+    cand = load_result_set(candidate, budget)
+    return compare_sets(base, cand, tolerance=tolerance, alpha=alpha, level=level, n_boot=n_boot, seed=seed,
+                        allow_data_change=allow_data_change)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+_HEADER = ("benchmark", "strategy", "metric", "n_base", "n_cand", "mean_base", "mean_cand", "diff", "CI", "p", "p_holm", "verdict")
+
+
+def _cells(r: Comparison, report: RegressReport) -> list[str]:
+    if r.regression:
+        verdict = "REGRESSION"
+    elif r.diff > report.tolerance:
+        verdict = "worse, not significant"
+    elif r.diff > 0:
+        verdict = "ok (within tolerance)"
+    else:
+        verdict = "ok"
+    ci = f"[{r.ci[0]:+.4f}, {r.ci[1]:+.4f}]" if math.isfinite(r.ci[0]) else "n/a"
+    verdict += f" ({r.note})" if r.note else ""
+    return [r.benchmark, r.strategy, METRIC_TITLES[r.metric], str(r.n_base), str(r.n_cand), f"{r.mean_base:.4f}",
+            f"{r.mean_cand:.4f}", f"{r.diff:+.4f}", ci, f"{r.p:.3g}", f"{r.p_holm:.3g}", verdict]
+
+
+def _summary(report: RegressReport) -> list[str]:
+    lines = [f"baseline:  {report.baseline}", f"candidate: {report.candidate}",
+             f"regression = mean difference > {report.tolerance:g} AND Holm-adjusted one-sided Mann-Whitney p < {report.alpha:g} "
+             f"({len(report.rows)} comparisons; CI: {report.level:.0%} percentile bootstrap of the difference in means, {report.n_boot} resamples)"]
+    if report.only_baseline:
+        lines.append("only in baseline (not compared): " + ", ".join(report.only_baseline))
+    if report.only_candidate:
+        lines.append("only in candidate (not compared): " + ", ".join(report.only_candidate))
+    lines += [f"note: {n}" for n in report.notes]
+    n_reg = len(report.regressions)
+    lines.append(f"RESULT: {n_reg} significant regression(s)" if n_reg else "RESULT: no significant regression")
+    return lines
+
+
+def format_table(report: RegressReport) -> str:
+    """The comparison as a fixed-width text table with a summary (what the CLI prints)."""
+    rows = [list(_HEADER)] + [_cells(r, report) for r in report.rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADER))]
+    text = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(text + [""] + _summary(report))
+
+
+def to_markdown(report: RegressReport) -> str:
+    lines = ["# nas-harness regress", "", "| " + " | ".join(_HEADER) + " |", "|" + "---|" * len(_HEADER)]
+    lines += ["| " + " | ".join(_cells(r, report)) + " |" for r in report.rows]
+    lines += [""] + [f"- {line}" for line in _summary(report)]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: RegressReport, out: Path) -> Path:
+    """Write regress.md (atomic). `out` is a file path or a folder to put regress.md in."""
+    out = Path(out)
+    if out.is_dir():
+        out = out / REPORT_NAME
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, to_markdown(report).encode())
+    return out
+
+
+def default_report_path(candidate: Path) -> Path:
+    """regress.md inside the candidate folder, or next to a candidate JSON."""
+    candidate = Path(candidate)
+    return candidate / REPORT_NAME if candidate.is_dir() else candidate.with_name(candidate.stem + "." + REPORT_NAME)

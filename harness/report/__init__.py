@@ -1,0 +1,443 @@
+"""`nas-harness report`: curves, tables, leaderboards and a best-practices checklist from a results folder.
+
+`build_report` reads every run (harness.report.load), computes everything the report shows (this
+module assembles it from curves, stats, reference and checklist) and returns a `Report`;
+`harness.report.render.write_report` writes it as Markdown, CSV, LaTeX, PNG/SVG and one
+self-contained HTML page. Computing and writing are separate so the numbers can be tested
+without files and the files can be re-rendered without recomputing.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.report.checklist import Item, build_checklist
+from harness.report.curves import (
+    DELTAS,
+    METRICS,
+    Band,
+    RunCurves,
+    band,
+    by_evaluations,
+    by_time,
+    hv_curve,
+    objective_points,
+    reach,
+    run_curves,
+    time_grid,
+)
+from harness.report.load import ResultSet, budget_text, load_results, value_text
+from harness.report.reference import RSReference, rs_reference
+from harness.report.stats import (
+    BOOTSTRAP_METHOD,
+    FriedmanResult,
+    cd_cliques,
+    friedman,
+    nemenyi_cd,
+    nemenyi_q,
+    pareto_mask,
+    rank_rows,
+    summarise,
+)
+from tabular.errors import NasHarnessError
+
+log = logging.getLogger(__name__)
+
+REFERENCE_LABEL = "E[random search] (exact)"
+
+
+@dataclass
+class TaskInfo:
+    """Everything the report shows about one task (benchmark + objectives)."""
+
+    task: str
+    benchmark: str
+    maximize: bool
+    valid_metric: str = "validation"
+    unit: str = ""
+    has_test: bool = True
+    multi_objective: bool = False
+    objectives: list[str] = field(default_factory=list)
+    obj_maximize: list[bool] = field(default_factory=list)
+    reference: RSReference | None = None
+    reference_note: str = ""
+    store_sha: str | None = None
+    time_grid: np.ndarray | None = None
+    eval_bands: dict[str, dict[str, Band | None]] = field(default_factory=dict)
+    time_bands: dict[str, dict[str, Band | None]] = field(default_factory=dict)
+    hv_bands: dict[str, Band | None] = field(default_factory=dict)
+    fronts: dict[str, np.ndarray] = field(default_factory=dict)  # original units, per method (union over seeds)
+    hv_ref: np.ndarray | None = None  # worst observed values, original units
+    hv_lo: np.ndarray | None = None
+
+
+@dataclass
+class Leaderboard:
+    budget: int
+    tasks: list[str]
+    methods: list[str]
+    mean_regret: np.ndarray  # tasks x methods
+    n: np.ndarray  # seeds behind each mean
+    ranks: np.ndarray
+    avg_ranks: np.ndarray
+    excluded: dict[str, str]
+    friedman: FriedmanResult | None
+    friedman_note: str
+    cd: float | None
+    q_alpha: float | None
+    cliques: list[tuple[int, ...]]
+
+
+@dataclass
+class Report:
+    result: ResultSet
+    budgets: list[int]
+    budgets_note: str
+    n_boot: int
+    alpha: float
+    seed: int
+    tasks: dict[str, TaskInfo]
+    runs_table: pd.DataFrame
+    budgets_table: pd.DataFrame
+    final_table: pd.DataFrame
+    search_cost: pd.DataFrame
+    hv_table: pd.DataFrame
+    leaderboards: list[Leaderboard]
+    checklist: list[Item]
+    notes: list[str]
+    hyperparameters: pd.DataFrame
+    total_wall_s: float
+    total_gpu_h: float
+    warnings: list[str] = field(default_factory=list)
+
+
+# -- benchmark facts -------------------------------------------------------------------------------
+def _infer_maximize(curves: list[RunCurves]) -> bool:
+    """Direction from the trajectory alone: valid + regret is constant (the optimum) when maximised."""
+    c = curves[0]
+    return bool(np.allclose(c.valid + c.regret, c.valid[0] + c.regret[0], equal_nan=True))
+
+
+def _load_store(benchmark: str, manifest_shas: set[str], cache: dict) -> tuple[object | None, str]:
+    if benchmark in cache:
+        return cache[benchmark]
+    try:
+        from harness.benchmarks import load_benchmark
+
+        store = load_benchmark(benchmark).store
+    except NasHarnessError as exc:
+        cache[benchmark] = (None, f"benchmark table not available ({exc}); no reference curve")
+        return cache[benchmark]
+    note = ""
+    if store.sha256 not in manifest_shas:
+        note = (f"the current {benchmark} store (sha256 {store.sha256[:12]}…) differs from the one the runs used "
+                f"({', '.join(s[:12] + '…' for s in sorted(manifest_shas))}): the table changed since; the reference curve and "
+                "objective directions come from the current table")
+        log.info("%s", note)
+    cache[benchmark] = (store, note)
+    return cache[benchmark]
+
+
+def _task_info(result: ResultSet, task: str, curves: dict[str, list[RunCurves]], ks_max: int,
+               store_cache: dict, n_boot: int, seed: int) -> TaskInfo:
+    runs = result.task_runs(task)
+    bench = runs[0].benchmark
+    shas = {str((r.manifest or {}).get("benchmark_sha256")) for r in runs}
+    store, note = _load_store(bench, shas, store_cache)
+    all_curves = [c for cs in curves.values() for c in cs]
+    objectives = runs[0].objectives or []
+    multi = len(objectives) > 1
+    if store is not None:
+        maximize = store.higher_is_better(store.valid_metric)
+        info = TaskInfo(task, bench, maximize, store.valid_metric, str(store.metric_attrs(store.valid_metric).get("unit", "")),
+                        bool(store.test_metric), multi, objectives)
+        info.store_sha = store.sha256
+        info.obj_maximize = [store.higher_is_better(o) if o in store.metric_names else False for o in objectives]
+    else:
+        maximize = _infer_maximize(all_curves)
+        info = TaskInfo(task, bench, maximize, "validation", "", True, multi, objectives)
+        info.obj_maximize = [maximize] + [False] * (len(objectives) - 1)
+        if multi:
+            note += "; objective directions assumed (first as the validation metric, others minimised)"
+    info.has_test = info.has_test and any(np.isfinite(c.test).any() for c in all_curves)
+    info.reference_note = note
+    if store is not None and not multi:
+        policies = {(r.seed_policy, (r.config.get("benchmark") or {}).get("fixed_seed")) for r in runs}
+        if len(policies) == 1:
+            policy, fixed = next(iter(policies))
+            info.reference = rs_reference(store, np.arange(1, ks_max + 1), seed_policy=policy, fixed_seed=fixed, benchmark=bench)
+        else:
+            info.reference_note = (note + "; " if note else "") + "runs use different seed policies; no single reference curve"
+    for method, cs in sorted(curves.items()):
+        info.eval_bands[method] = {m: by_evaluations(cs, m, n_boot=n_boot, seed=seed) for m in METRICS}
+    grid = time_grid(all_curves)
+    if grid is not None and grid.size > 1:
+        info.time_grid = grid
+        for method, cs in sorted(curves.items()):
+            info.time_bands[method] = {m: by_time(cs, m, grid, n_boot=n_boot, seed=seed) for m in METRICS}
+    return info
+
+
+def _multi_objective(info: TaskInfo, result: ResultSet, n_boot: int, seed: int) -> list[dict]:
+    """Normalised hypervolume curves and final fronts; returns rows for the HV table input."""
+    runs = result.task_runs(info.task)
+    max_fid = max(float(r.trajectory["fidelity"].max()) for r in runs)
+    pts = {r.run_id: objective_points(r.trajectory, info.objectives, info.obj_maximize, max_fid) for r in runs}
+    stacked = np.vstack(list(pts.values()))
+    finite = stacked[np.all(np.isfinite(stacked), axis=1)]
+    if finite.size == 0:
+        info.reference_note += "; no evaluation at the highest fidelity with all objectives measured"
+        return []
+    lo, hi = finite.min(axis=0), finite.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    sign = np.where(info.obj_maximize, -1.0, 1.0)
+    info.hv_ref, info.hv_lo = hi * sign, lo * sign
+    ref = np.ones(len(info.objectives))
+    per_run: dict[str, np.ndarray] = {}
+    for r in runs:
+        per_run[r.run_id] = hv_curve((pts[r.run_id] - lo) / span, ref)
+    for method in result.methods(info.task):
+        cell = result.cell(info.task, method)
+        curves = [per_run[r.run_id] for r in cell]
+        length = min(c.size for c in curves)
+        info.hv_bands[method] = band(np.arange(1, length + 1), np.vstack([c[:length] for c in curves]), n_boot=n_boot, seed=seed)
+        union = np.vstack([pts[r.run_id] for r in cell])
+        union = union[np.all(np.isfinite(union), axis=1)]
+        front = np.unique(union[pareto_mask(union)], axis=0) if union.size else union
+        info.fronts[method] = front * sign
+    return [{"run": r, "hv": per_run[r.run_id]} for r in runs]
+
+
+# -- tables ------------------------------------------------------------------------------------------
+def _runs_table(result: ResultSet) -> pd.DataFrame:
+    rows = []
+    for r in sorted(result.runs, key=lambda r: (r.status != "complete", r.task, r.method, r.seed if r.seed is not None else -1, r.run_id)):
+        rows.append({
+            "run_id": r.run_id, "status": r.status, "task": r.task, "method": r.method, "seed": r.seed,
+            "budget": budget_text(r) if r.manifest else "", "evaluations": len(r.trajectory) if r.trajectory is not None else None,
+            "wall_seconds": (r.manifest or {}).get("wall_seconds"), "reason": r.reason,
+        })
+    table = pd.DataFrame(rows)
+    for col in ("seed", "evaluations"):
+        table[col] = table[col].astype("Int64")
+    return table
+
+
+def _budgets_table(result: ResultSet) -> pd.DataFrame:
+    rows = []
+    for (task, method), texts in result.budgets().items():
+        cell = result.cell(task, method)
+        lengths = [len(r.trajectory) for r in cell]
+        rows.append({"task": task, "method": method, "budget": "; ".join(texts), "runs": len(cell),
+                     "seeds": ",".join(str(r.seed) for r in cell), "evaluations_min": min(lengths), "evaluations_max": max(lengths)})
+    return pd.DataFrame(rows)
+
+
+def _final_rows(result: ResultSet, curves: dict[tuple[str, str], list[RunCurves]], budgets: list[int]) -> pd.DataFrame:
+    rows = []
+    for b in budgets:
+        for task in result.tasks():
+            for method in result.methods(task):
+                cs = curves[(task, method)]
+                row = {"budget": b, "task": task, "method": method, "runs": len(cs),
+                       "n_seeds": int(sum(len(c) >= b for c in cs))}
+                for metric in ("regret", "test", "valid"):
+                    s = summarise(np.array([c.at(metric, b) for c in cs]))
+                    row.update({f"{metric}_mean": s.mean, f"{metric}_se": s.se, f"{metric}_median": s.median,
+                                f"{metric}_q25": s.q25, f"{metric}_q75": s.q75})
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _search_cost(result: ResultSet, curves: dict[tuple[str, str], list[RunCurves]], tasks: dict[str, TaskInfo]) -> pd.DataFrame:
+    rows = []
+    for task in result.tasks():
+        for method in result.methods(task):
+            cs = curves[(task, method)]
+            for delta in DELTAS:
+                hits = [h for h in (reach(c, delta) for c in cs) if h is not None]
+                rows.append({
+                    "task": task, "method": method, "delta": delta, "runs": len(cs), "reached": len(hits),
+                    "fraction": len(hits) / len(cs),
+                    "median_evaluations": float(np.median([h[0] for h in hits])) if hits else float("nan"),
+                    "median_sim_gpu_hours": float(np.median([h[1] for h in hits])) if hits and tasks[task].time_grid is not None else float("nan"),
+                })
+    return pd.DataFrame(rows)
+
+
+def _leaderboard(final: pd.DataFrame, budget: int, so_tasks: list[str], alpha: float) -> Leaderboard:
+    sub = final[(final["budget"] == budget) & final["task"].isin(so_tasks) & (final["n_seeds"] > 0)]
+    methods_all = sorted(sub["method"].unique())
+    excluded = {}
+    methods = []
+    for m in methods_all:
+        have = set(sub[sub["method"] == m]["task"])
+        missing = [t for t in so_tasks if t not in have]
+        if missing:
+            excluded[m] = f"no run reached {budget} evaluations on {', '.join(missing)}"
+        else:
+            methods.append(m)
+    tasks = [t for t in so_tasks if t in set(sub["task"])]
+    k, n = len(methods), len(tasks)
+    mean = np.full((n, k), np.nan)
+    count = np.zeros((n, k), dtype=int)
+    for i, t in enumerate(tasks):
+        for j, m in enumerate(methods):
+            row = sub[(sub["task"] == t) & (sub["method"] == m)].iloc[0]
+            mean[i, j], count[i, j] = row["regret_mean"], row["n_seeds"]
+    ranks = rank_rows(mean) if k and n else np.zeros((n, k))
+    avg = ranks.mean(axis=0) if n else np.zeros(k)
+    fr, note, cd, q, cliques = None, "", None, None, []
+    if k >= 3 and n >= 2:
+        fr = friedman(mean)
+        note = (f"Friedman χ² = {fr.statistic:.3f} (df {k - 1}), p = {fr.p_value:.3g}; Iman–Davenport F = {fr.iman_davenport:.3f}, "
+                f"p = {fr.p_value_f:.3g}; blocks = {n} benchmarks, treatments = {k} methods")
+    else:
+        why = []
+        if k < 3:
+            why.append(f"{k} method(s) (needs at least 3)")
+        if n < 2:
+            why.append(f"{n} benchmark(s) (needs at least 2)")
+        note = "Friedman test not computed: " + " and ".join(why)
+    if k >= 2 and n >= 2:
+        q = nemenyi_q(k, alpha)
+        cd = nemenyi_cd(k, n, alpha)
+        cliques = cd_cliques(avg, cd)
+    return Leaderboard(budget, tasks, methods, mean, count, ranks, avg, excluded, fr, note, cd, q, cliques)
+
+
+def _with_ranks(final: pd.DataFrame, boards: list[Leaderboard]) -> pd.DataFrame:
+    rows = [{"budget": lb.budget, "task": t, "method": m, "rank": lb.ranks[i, j], "avg_rank": lb.avg_ranks[j]}
+            for lb in boards for i, t in enumerate(lb.tasks) for j, m in enumerate(lb.methods)]
+    if not rows:
+        return final.assign(rank=np.nan, avg_rank=np.nan)
+    return final.merge(pd.DataFrame(rows), on=["budget", "task", "method"], how="left")
+
+
+def _hv_table(mo_rows: dict[str, list[dict]], budgets: list[int]) -> pd.DataFrame:
+    rows = []
+    for task, items in mo_rows.items():
+        by_method: dict[str, list[np.ndarray]] = {}
+        for it in items:
+            by_method.setdefault(it["run"].method, []).append(it["hv"])
+        for b in budgets:
+            for method, hvs in sorted(by_method.items()):
+                s = summarise(np.array([h[b - 1] if h.size >= b else np.nan for h in hvs]))
+                rows.append({"budget": b, "task": task, "method": method, "n_seeds": s.n, "hv_mean": s.mean, "hv_se": s.se,
+                             "hv_median": s.median, "hv_q25": s.q25, "hv_q75": s.q75})
+    return pd.DataFrame(rows)
+
+
+def _hyperparameters(result: ResultSet) -> pd.DataFrame:
+    rows = {}
+    for r in result.complete:
+        cfg = {k: v for k, v in (r.config.get("strategy") or {}).items() if k != "name"}
+        rows.setdefault(r.method, {"method": r.method, "strategy": r.strategy,
+                                   "hyperparameters": ", ".join(f"{k}={value_text(v)}" for k, v in sorted(cfg.items())) or "(none)"})
+    return pd.DataFrame([rows[m] for m in sorted(rows)])
+
+
+def parse_budgets(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise NasHarnessError(f"--budgets must be comma-separated positive integers (evaluations), got {text!r}") from None
+    if not values or values[0] < 1:
+        raise NasHarnessError(f"--budgets must be comma-separated positive integers (evaluations), got {text!r}")
+    return values
+
+
+def build_report(results_dir: str | Path, *, budgets: list[int] | None = None, n_boot: int = 1000,
+                 alpha: float = 0.05, seed: int = 0) -> Report:
+    """Load every run under `results_dir` and compute all the report's numbers (no files written)."""
+    if not 0 < alpha < 1:
+        raise NasHarnessError(f"--alpha must be in (0, 1), got {alpha}")
+    if n_boot < 100:
+        raise NasHarnessError(f"--bootstrap must be at least 100 resamples, got {n_boot}")
+    result = load_results(results_dir)
+    curves: dict[tuple[str, str], list[RunCurves]] = {}
+    for task in result.tasks():
+        for method in result.methods(task):
+            curves[(task, method)] = [run_curves(r.trajectory) for r in result.cell(task, method)]
+    lengths = [len(c) for cs in curves.values() for c in cs]
+    common = min(lengths)
+    if budgets is None:
+        budgets = [common]
+        budgets_note = f"budget: the common final budget, {common} evaluations (the shortest complete run)"
+    else:
+        longest = max(lengths)
+        too_long = [b for b in budgets if b > longest]
+        if too_long:
+            raise NasHarnessError(f"--budgets {','.join(map(str, too_long))} exceed every run (the longest has {longest} evaluations)")
+        budgets_note = f"budgets chosen with --budgets: {', '.join(map(str, budgets))} evaluations"
+    store_cache: dict = {}
+    tasks: dict[str, TaskInfo] = {}
+    mo_rows: dict[str, list[dict]] = {}
+    for task in result.tasks():
+        per_method = {m: curves[(task, m)] for m in result.methods(task)}
+        ks_max = max(len(c) for cs in per_method.values() for c in cs)
+        info = _task_info(result, task, per_method, ks_max, store_cache, n_boot, seed)
+        if info.multi_objective:
+            mo_rows[task] = _multi_objective(info, result, n_boot, seed)
+        tasks[task] = info
+    final = _final_rows(result, curves, budgets)
+    so_tasks = [t for t in result.tasks() if not tasks[t].multi_objective]
+    boards = [_leaderboard(final, b, so_tasks, alpha) for b in budgets] if so_tasks else []
+    final = _with_ranks(final, boards)
+    total_wall = float(sum(float((r.manifest or {}).get("wall_seconds") or 0.0) for r in result.runs))
+    total_gpu_h = float(sum(float(r.trajectory["cost"].sum()) for r in result.complete) / 3600.0)
+    store_sha = {info.benchmark: info.store_sha for info in tasks.values()}
+    time_axis = {t: info.time_grid is not None for t, info in tasks.items()}
+    checklist = build_checklist(result, store_sha=store_sha, time_axis=time_axis, total_wall_s=total_wall, total_gpu_h=total_gpu_h)
+    notes = _notes(result, tasks, n_boot, alpha, seed)
+    warnings = list(result.warnings)
+    for bench in sorted({info.benchmark for info in tasks.values()}):
+        store_note = store_cache.get(bench, (None, ""))[1]
+        if store_note:
+            warnings.append(f"{bench}: {store_note}")
+    return Report(result, budgets, budgets_note, n_boot, alpha, seed, tasks, _runs_table(result), _budgets_table(result),
+                  final, _search_cost(result, curves, tasks), _hv_table(mo_rows, budgets), boards, checklist, notes,
+                  _hyperparameters(result), total_wall, total_gpu_h, warnings)
+
+
+def _notes(result: ResultSet, tasks: dict[str, TaskInfo], n_boot: int, alpha: float, seed: int) -> list[str]:
+    notes = [
+        f"Bands: 95 % {BOOTSTRAP_METHOD} ({n_boot} resamples, numpy default_rng({seed})) of the mean over runs; "
+        "each point of a curve averages the same n runs (n is in the legend).",
+        "Incumbent validation: the seed-mean validation value of the architecture each run would return "
+        "(selected by its observed validation value); regret = |optimum − that value| in the validation metric's units.",
+        "Against simulated time, each run is a step function on a common log-spaced grid (value after the last "
+        "completed evaluation), not extrapolated beyond its last evaluation; a method's curve spans the times at "
+        "which all of its runs had at least one result and none had finished.",
+        "Regret is drawn on a log axis; a regret of 0 (the optimum found) is drawn at the axis floor.",
+        "Ranks: per benchmark by mean regret (lower is better, ties share their average rank); the Friedman test uses "
+        f"benchmarks as blocks (seeds of different methods are not paired); Nemenyi critical difference at alpha = {alpha}.",
+        "Search cost: evaluations and simulated GPU-hours (sim_time / 3600; equal to GPU-hours with one worker) "
+        "until the first incumbent within delta of the optimum; medians over the runs that got there, with the fraction that did.",
+    ]
+    for info in tasks.values():
+        if info.reference is not None:
+            ref = info.reference
+            text = (f"{info.task}: reference = exact expected curve of random search without replacement over "
+                    f"the benchmark's table, selecting on {ref.selection}")
+            notes.append(text + (" (exactly what these runs observed)." if ref.exact else "; " + "; ".join(ref.notes) + "."))
+        if info.reference_note:
+            notes.append(f"{info.task}: {info.reference_note.lstrip('; ')}")
+        if not info.has_test:
+            notes.append(f"{info.task}: the benchmark has no test metric, so there is no test-accuracy curve or column.")
+        if info.time_grid is None:
+            notes.append(f"{info.task}: the benchmark records no training cost (sim_time is 0), so there are no curves against simulated time.")
+        if info.multi_objective and info.hv_ref is not None:
+            ref_txt = ", ".join(f"{o} = {v:.6g}" for o, v in zip(info.objectives, info.hv_ref))
+            notes.append(f"{info.task}: hypervolume of objectives normalised to [0, 1] by the best and worst values observed in "
+                         f"all runs of this task, against the reference point of the worst observed values ({ref_txt}).")
+    workers = {r.n_workers for r in result.complete}
+    if workers != {1}:
+        notes.append(f"Runs used {', '.join(map(str, sorted(workers)))} simulated workers: sim_time is elapsed simulated time, not GPU-hours summed over workers.")
+    return notes

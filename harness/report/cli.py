@@ -1,0 +1,49 @@
+"""The `report` sub-command: `nas-harness report RESULTS_DIR [--out DIR] [--budgets 50,100] [--force]`.
+
+`add_parser(subparsers)` is all harness.cli needs to call; the command raises NasHarnessError for
+user errors, which the main CLI prints as one line.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import build_report, parse_budgets
+    from harness.report.render import check_out_dir, write_report
+
+    results = Path(args.results_dir)
+    out = Path(args.out) if args.out else results / "report"
+    check_out_dir(out, results, args.force)  # fail before the (longer) computation
+    report = build_report(results, budgets=parse_budgets(args.budgets), n_boot=args.bootstrap, alpha=args.alpha, seed=args.seed)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    write_report(report, out, force=args.force)
+    counts = report.result.counts()
+    print(f"report: {out / 'index.html'} ({', '.join(f'{v} {k}' for k, v in counts.items() if v)} runs)")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add `report` to an argparse subparsers object (its handler is `args.func`)."""
+    p = subparsers.add_parser(
+        "report",
+        help="curves, leaderboards, statistics and a best-practices checklist from a results folder",
+        description="Read every run under RESULTS_DIR (the hydra.sweep.dir of `nas-harness run` grids) and write "
+        "leaderboard.md/.csv/.tex, PNG and SVG plots and a self-contained index.html.",
+    )
+    p.add_argument("results_dir", metavar="RESULTS_DIR", help="folder holding the RUN_ID folders")
+    p.add_argument("--out", help="output folder (default: RESULTS_DIR/report); a non-empty folder that is not a previous report needs --force")
+    p.add_argument("--budgets", help="comma-separated evaluation budgets for the final tables and leaderboards, e.g. 50,100,200 "
+                                     "(default: the common final budget of all runs)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty --out that is not a previous report (same-named files are replaced)")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the Nemenyi critical difference (default 0.05)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% bands (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's numpy generator (default 0)")
+    p.set_defaults(func=_cmd_report)
+    return p

@@ -1,0 +1,152 @@
+"""Anytime curves of single runs and their mean with a bootstrap band, against evaluations and time.
+
+A run's curve is read from its trajectory alone: after step t the incumbent is `incumbent_arch`;
+its seed-mean validation value is the `valid_mean` of the row that evaluated it (equal to
+optimum - regret for maximised metrics), its test value is `incumbent_test_mean`, and its regret
+is `regret`. A method's curve averages its runs only where *every* run has a value, so each point
+rests on the same n seeds: against evaluations up to the shortest run, against simulated time from
+the latest first completion to the earliest end (a run is never extrapolated past its last
+evaluation).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from harness.report.stats import IncrementalFront2D, bootstrap_band, hypervolume
+
+METRICS = ("valid", "test", "regret")
+DELTAS = (0.1, 0.5, 1.0)
+
+
+@dataclass
+class RunCurves:
+    """Per-step anytime values of one run (index i = after i+1 completed evaluations)."""
+
+    valid: np.ndarray
+    test: np.ndarray
+    regret: np.ndarray
+    sim_time: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.regret.size)
+
+    def metric(self, name: str) -> np.ndarray:
+        return getattr(self, name)
+
+    def at(self, name: str, budget: int) -> float:
+        """Value after `budget` evaluations; NaN if the run stopped earlier."""
+        y = self.metric(name)
+        return float(y[budget - 1]) if 1 <= budget <= y.size else float("nan")
+
+
+def run_curves(traj: pd.DataFrame) -> RunCurves:
+    valid_of = pd.Series(traj["valid_mean"].to_numpy(), index=traj["arch"].to_numpy())
+    valid_of = valid_of[~valid_of.index.duplicated(keep="first")]
+    inc_valid = traj["incumbent_arch"].map(valid_of).to_numpy(dtype=np.float64)
+    return RunCurves(
+        valid=inc_valid,
+        test=traj["incumbent_test_mean"].to_numpy(dtype=np.float64),
+        regret=traj["regret"].to_numpy(dtype=np.float64),
+        sim_time=traj["sim_time"].to_numpy(dtype=np.float64),
+    )
+
+
+@dataclass
+class Band:
+    """Mean over n runs with a bootstrap band, on the points `x` where all n runs have a value."""
+
+    x: np.ndarray
+    mean: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    n: int
+
+
+def band(x: np.ndarray, values: np.ndarray, *, n_boot: int, seed: int) -> Band | None:
+    """Band over the columns of `values` (runs x points) where every run is finite; None if none."""
+    y = np.asarray(values, dtype=np.float64)
+    ok = np.all(np.isfinite(y), axis=0)
+    if not ok.any():
+        return None
+    mean, lo, hi = bootstrap_band(y[:, ok], n_boot=n_boot, seed=seed)
+    return Band(np.asarray(x)[ok], mean, lo, hi, int(y.shape[0]))
+
+
+def by_evaluations(curves: list[RunCurves], metric: str, *, n_boot: int, seed: int) -> Band | None:
+    length = min(len(c) for c in curves)
+    y = np.vstack([c.metric(metric)[:length] for c in curves])
+    return band(np.arange(1, length + 1), y, n_boot=n_boot, seed=seed)
+
+
+def time_grid(curves: list[RunCurves], n_points: int = 200) -> np.ndarray | None:
+    """Log-spaced simulated-time grid spanning every run of a task; None when no time was recorded."""
+    firsts = [c.sim_time[c.sim_time > 0] for c in curves]
+    firsts = [f[0] for f in firsts if f.size]
+    if not firsts:
+        return None
+    lo = float(min(firsts))
+    hi = float(max(c.sim_time[-1] for c in curves))
+    if not hi > lo:
+        return np.array([lo])
+    grid = np.geomspace(lo, hi, n_points)
+    grid[0], grid[-1] = lo, hi
+    return grid
+
+
+def on_grid(curve: RunCurves, metric: str, grid: np.ndarray) -> np.ndarray:
+    """Step function of the run on `grid`: the value after the last completion at or before t;
+    NaN before the first completion and after the run's last evaluation."""
+    idx = np.searchsorted(curve.sim_time, grid, side="right") - 1
+    y = curve.metric(metric)
+    out = np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+    out[grid > curve.sim_time[-1]] = np.nan
+    return out
+
+
+def by_time(curves: list[RunCurves], metric: str, grid: np.ndarray, *, n_boot: int, seed: int) -> Band | None:
+    y = np.vstack([on_grid(c, metric, grid) for c in curves])
+    return band(grid, y, n_boot=n_boot, seed=seed)
+
+
+def reach(curve: RunCurves, delta: float) -> tuple[int, float] | None:
+    """(evaluations, simulated hours) at which regret first fell to <= delta; None if never.
+
+    A relative tolerance of 1e-9 keeps `optimum - value` rounding (e.g. 0.1000000000009) from
+    hiding a run that reached exactly delta.
+    """
+    hit = np.flatnonzero(curve.regret <= delta * (1 + 1e-9) + 1e-12)
+    if hit.size == 0:
+        return None
+    i = int(hit[0])
+    return i + 1, float(curve.sim_time[i] / 3600.0)
+
+
+# -- multi-objective -----------------------------------------------------------------------------
+def objective_points(traj: pd.DataFrame, objectives: list[str], maximize: list[bool], max_fidelity: float) -> np.ndarray:
+    """(steps, d) objective values in minimisation form; NaN rows for evaluations that cannot enter
+    the front (below the highest fidelity, or with an unmeasured objective)."""
+    cols = [f"obj_{name}" for name in objectives]
+    pts = traj[cols].to_numpy(dtype=np.float64) * np.where(maximize, -1.0, 1.0)
+    keep = (traj["fidelity"].to_numpy(dtype=np.float64) == max_fidelity) & np.all(np.isfinite(pts), axis=1)
+    pts[~keep] = np.nan
+    return pts
+
+
+def hv_curve(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Hypervolume of the points seen so far after each step (NaN rows are skipped)."""
+    n, d = points.shape
+    out = np.zeros(n)
+    if d == 2:
+        front = IncrementalFront2D(ref)
+        for i, (x, y) in enumerate(points):
+            out[i] = front.volume if np.isnan(x) else front.add(float(x), float(y))
+        return out
+    seen: list[np.ndarray] = []
+    for i, p in enumerate(points):
+        if not np.isnan(p).any():
+            seen.append(p)
+        out[i] = hypervolume(np.array(seen), ref) if seen else 0.0
+    return out

