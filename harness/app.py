@@ -85,9 +85,13 @@ def _results_root() -> Path:
 
 
 def _record_ledger(entry: dict[str, Any]) -> None:
+    """Report a run's outcome to the grid's progress bar and summary (a temporary folder: no fsync)."""
     ledger = os.environ.get(LEDGER_ENV)
     if ledger and Path(ledger).is_dir():
-        atomic_write_bytes(Path(ledger) / f"{entry['run_id']}.{os.getpid()}.json", json.dumps(entry).encode())
+        path = Path(ledger) / f"{entry['run_id']}.{os.getpid()}.json"
+        tmp = path.with_name("." + path.name)
+        tmp.write_text(json.dumps(entry))
+        os.replace(tmp, path)
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any]:
@@ -214,7 +218,7 @@ def _progress(ledger: Path, total: int | None, stop: threading.Event) -> None:
     with tqdm(total=total, unit="run", desc="grid", file=sys.stderr, disable=None) as bar:
         while True:
             done = stop.is_set()
-            new = [p for p in os.scandir(ledger) if p.name.endswith(".json") and p.name not in seen]
+            new = [p for p in os.scandir(ledger) if p.name.endswith(".json") and not p.name.startswith(".") and p.name not in seen]
             for entry in new:
                 seen.add(entry.name)
                 try:
@@ -255,7 +259,7 @@ def run_app(argv: list[str]) -> int:
             if watcher.is_alive():
                 watcher.join()
             os.environ.pop(LEDGER_ENV, None)
-        entries = [json.loads(p.read_text()) for p in sorted(ledger.glob("*.json"))]
+        entries = [json.loads(p.read_text()) for p in sorted(ledger.glob("*.json")) if not p.name.startswith(".")]
     return summarise(entries)
 
 

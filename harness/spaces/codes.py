@@ -15,7 +15,17 @@ from tabular.errors import NasHarnessError
 
 
 class CodeTable:
-    """Architectures <-> vectors of categorical codes for one space."""
+    """Architectures <-> vectors of categorical codes for one space (use `CodeTable.of(space)`)."""
+
+    @classmethod
+    def of(cls, space: SearchSpace, user: str) -> CodeTable:
+        """The space's table, built once per space object: a grid worker reuses its space across
+        thousands of runs, and building the table encodes every architecture of the space."""
+        table = space.__dict__.get("_code_table")
+        if table is None:
+            table = cls(space, user)
+            space.__dict__["_code_table"] = table
+        return table
 
     def __init__(self, space: SearchSpace, user: str):
         if "index" not in space.encodings:

@@ -98,7 +98,7 @@ class BOHB(Hyperband):
             raise StrategyError(f"bohb num_samples must be at least 1, got {config.num_samples}")
         if not config.min_bandwidth > 0:
             raise StrategyError(f"bohb min_bandwidth must be positive, got {config.min_bandwidth}")
-        self.table = CodeTable(space, self.name)
+        self.table = CodeTable.of(space, self.name)
         d = self.table.dim
         self.min_points = int(config.min_points_in_model) or d + 1
         if self.min_points < d + 1:

@@ -142,7 +142,7 @@ class NSGA2(Strategy):
         for key in ("crossover_prob", "mutation_prob"):
             if not 0 <= getattr(config, key) <= 1:
                 raise StrategyError(f"nsga2 {key} must be in [0, 1], got {getattr(config, key)}")
-        self.table = CodeTable(space, self.name) if "index" in space.encodings else None
+        self.table = CodeTable.of(space, self.name) if "index" in space.encodings else None
         if self.table is None:
             log.info("nsga2: space %s has no index encoding; offspring come from mutation only", space.name)
         self._seen: set[int] = set()

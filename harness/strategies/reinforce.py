@@ -52,7 +52,7 @@ _MAX_INVALID_DRAWS = 1000
 def categorical_view(space: SearchSpace, strategy: str) -> CodeTable:
     """The space as categorical codes, or StrategyError saying why `strategy` cannot run on it."""
     try:
-        return CodeTable(space, strategy)
+        return CodeTable.of(space, strategy)
     except NasHarnessError as exc:
         raise StrategyError(str(exc)) from None
 
