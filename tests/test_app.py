@@ -160,3 +160,24 @@ def test_config_files_agree_with_the_code():
     for path, text in gen_configs.expected_files().items():
         assert path.is_file(), f"{path} missing: run python scripts/gen_configs.py"
         assert path.read_text() == text, f"{path} is stale: run python scripts/gen_configs.py"
+
+
+def _trajectories(root: Path) -> dict[str, pd.DataFrame]:
+    return {d.name: pd.read_parquet(d / TRAJECTORY).drop(columns="wall_time") for d in run_dirs(root)}
+
+
+def test_same_results_with_any_number_of_workers_and_either_launcher(tmp_path, home):
+    grid = ["run", "-m", "strategy=rs,re", "seed=0,1,2", "budget.evaluations=30"]
+    variants = {
+        "one": ["hydra.launcher.n_jobs=1"],
+        "two": ["hydra.launcher.n_jobs=2"],
+        "hydra_joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra/sweeper=basic"],
+    }
+    found = {}
+    for name, extra in variants.items():
+        proc = nas([*grid, f"hydra.sweep.dir={tmp_path / name}", *extra], REPO, home)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        found[name] = _trajectories(tmp_path / name)
+    assert len(found["one"]) == 6 and found["one"].keys() == found["two"].keys() == found["hydra_joblib"].keys()
+    for rid, traj in found["one"].items():
+        assert traj.equals(found["two"][rid]) and traj.equals(found["hydra_joblib"][rid])

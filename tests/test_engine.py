@@ -6,14 +6,17 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.special import gammaln
 
 from harness.engine import TRAJECTORY_COLUMNS, Budget, run_search
-from harness.strategies import StrategyError
+from harness.strategies import BUILTIN, StrategyError
 from tabular.errors import NasHarnessError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def expected_max_without_replacement(values: np.ndarray, k: int) -> float:
@@ -141,24 +144,43 @@ DETERMINISM_SCRIPT = textwrap.dedent(
     import hashlib, sys
     from harness.benchmarks import load_benchmark
     from harness.engine import Budget, run_search
-    bench = load_benchmark("nb201/cifar10")
-    traj = run_search(bench, sys.argv[1], seed=11, budget=Budget(evaluations=int(sys.argv[2])), n_workers=int(sys.argv[3]))
+    strategy, evaluations, workers, store = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    if store == "-":
+        bench, objectives = load_benchmark("nb201/cifar10"), None
+    else:  # a multi-fidelity synthetic store for Hyperband and BOHB
+        from harness.benchmarks import Benchmark
+        from harness.spaces import get_space
+        from tabular.store import open_store
+        bench, objectives = Benchmark("synthetic", get_space("nb201"), open_store(store)), None
+    if strategy == "nsga2":
+        objectives = ["valid_acc", "params"]
+    traj = run_search(bench, strategy, seed=11, budget=Budget(evaluations=evaluations), n_workers=workers,
+                      objectives=objectives)
     print(hashlib.sha256(traj.drop(columns=["wall_time"]).to_csv(index=False).encode()).hexdigest())
     """
 )
+MULTI_FIDELITY = {"hyperband", "bohb"}
 
 
-def _trajectory_hash_in_subprocess(strategy: str, evaluations: int, workers: int, hashseed: str) -> str:
-    env = dict(os.environ, PYTHONHASHSEED=hashseed)
-    out = subprocess.run([sys.executable, "-c", DETERMINISM_SCRIPT, strategy, str(evaluations), str(workers)],
-                         capture_output=True, text=True, env=env, check=True)
+def _trajectory_hash_in_subprocess(strategy: str, evaluations: int, workers: int, hashseed: str, store: str) -> str:
+    env = dict(os.environ, PYTHONHASHSEED=hashseed, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", DETERMINISM_SCRIPT, strategy, str(evaluations), str(workers), store],
+                         capture_output=True, text=True, env=env, check=True, cwd=REPO)
     return out.stdout.strip()
 
 
-@pytest.mark.parametrize("strategy", ["rs"])
-def test_identical_trajectories_across_processes(data_home, strategy):
-    a = _trajectory_hash_in_subprocess(strategy, 40, 3, "0")
-    b = _trajectory_hash_in_subprocess(strategy, 40, 3, "12345")
+@pytest.mark.parametrize("strategy", sorted(BUILTIN))
+def test_identical_trajectories_across_processes(data_home, tmp_path, strategy):
+    """Same config and seed: identical trajectory in two processes with different hash seeds."""
+    store = "-"
+    if strategy in MULTI_FIDELITY:
+        from tests.synthetic_benchmarks import synthetic_benchmark
+
+        store = str(tmp_path / "mf.h5")
+        synthetic_benchmark(Path(store)).store.close()
+    evaluations = 25 if strategy in ("bananas", "gpbo") else 60
+    a = _trajectory_hash_in_subprocess(strategy, evaluations, 3, "0", store)
+    b = _trajectory_hash_in_subprocess(strategy, evaluations, 3, "12345", store)
     assert a == b and len(a) == 64
 
 
