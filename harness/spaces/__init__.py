@@ -19,7 +19,19 @@ def _nbgraph() -> SearchSpace:
     return NBGraphSpace()
 
 
-_FACTORIES: dict[str, Callable[[], SearchSpace]] = {"nb201": _nb201, "nbgraph": _nbgraph}
+def _nb101() -> SearchSpace:
+    from harness.spaces.nb101 import NB101Space
+
+    return NB101Space()
+
+
+def _darts() -> SearchSpace:
+    from harness.spaces.darts import DartsSpace
+
+    return DartsSpace()
+
+
+_FACTORIES: dict[str, Callable[[], SearchSpace]] = {"nb201": _nb201, "nbgraph": _nbgraph, "nb101": _nb101, "darts": _darts}
 
 
 def space_names() -> list[str]:
