@@ -25,7 +25,7 @@ from typing import Any, Iterator
 import pandas as pd
 import pyarrow.parquet as pq
 
-from tabular.atomic import atomic_path, atomic_write_bytes
+from tabular.atomic import atomic_path
 from tabular.errors import NasHarnessError
 from tabular.hashing import sha256_file
 

@@ -68,7 +68,8 @@ from threadpoolctl import threadpool_limits
 
 from harness.spaces.base import SearchSpace
 from harness.strategies.acquisition import its_ranking
-from harness.strategies.base import Observation, Problem, Proposal, Strategy, StrategyConfig, StrategyError
+from harness.strategies.base import Problem, StrategyConfig, StrategyError
+from harness.strategies.predictor_base import PredictorStrategy
 
 ACQ_OPT_TYPES = ("mutation", "random", "mutation_random")
 LOSSES = ("mae", "mse")
@@ -204,43 +205,14 @@ class MLPEnsemble:
         return out
 
 
-class Bananas(Strategy):
+class Bananas(PredictorStrategy):
     name = "bananas"
     Config = BananasConfig
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: BananasConfig):
         super().__init__(space, problem, rng, config)
         _check_config(config, space)
-        self._seen: set[int] = set()  # evaluated or pending indices: never proposed again
-        self._pending: set[int] = set()
-        self._evaluated: list[int] = []  # every told index, in order
-        self._train_idx: list[int] = []  # measured (finite-score) indices, in order
-        self._train_x: list[np.ndarray] = []  # their encodings, computed once at tell()
-        self._train_y: list[float] = []
         self._queue: list[int] = []  # the current fitted batch, best first
-        self._n_told = 0
-        self.n_fits = 0
-
-    # ----------------------------------------------------------------- ask/tell
-    def ask(self) -> Proposal | None:
-        index = self._next_index()
-        if index is None:
-            return None
-        self._seen.add(index)
-        self._pending.add(index)
-        return Proposal(self.space.arch_at(index))
-
-    def tell(self, proposal: Proposal, observation: Observation) -> None:
-        index = self.space.index_of(proposal.arch)
-        self._pending.discard(index)
-        self._seen.add(index)
-        self._evaluated.append(index)
-        self._n_told += 1
-        score = observation.score(self.problem)
-        if np.isfinite(score):
-            self._train_idx.append(index)
-            self._train_x.append(self._encode([index])[0])
-            self._train_y.append(float(score))
 
     # ----------------------------------------------------------------- internals
     def _next_index(self) -> int | None:
@@ -254,29 +226,6 @@ class Bananas(Strategy):
         if not self._queue:
             return None
         return self._queue.pop(0)
-
-    def _random_unseen(self) -> int | None:
-        """A uniformly random architecture not yet evaluated or pending (None if there is none)."""
-        size = self.space.size
-        if len(self._seen) < size // 2:
-            while True:
-                index = int(self.rng.integers(size))
-                if index not in self._seen:
-                    return index
-        unseen = self._unseen_indices()
-        if unseen.size:
-            return int(unseen[self.rng.integers(unseen.size)])
-        return self._exhausted_fallback()
-
-    def _unseen_indices(self) -> np.ndarray:
-        mask = np.ones(self.space.size, dtype=bool)
-        mask[np.fromiter(self._seen, dtype=np.int64, count=len(self._seen))] = False
-        return np.flatnonzero(mask)
-
-    def _exhausted_fallback(self) -> int | None:
-        """Every architecture was proposed: re-propose an evaluated, not pending one, or wait."""
-        done = [i for i in self._evaluated if i not in self._pending]
-        return int(done[self.rng.integers(len(done))]) if done else None
 
     def _mutate(self, arch: str, count: int) -> str:
         for _ in range(count):

@@ -54,7 +54,8 @@ from threadpoolctl import threadpool_limits
 
 from harness.spaces.base import SearchSpace
 from harness.strategies.acquisition import expected_improvement
-from harness.strategies.base import Observation, Problem, Proposal, Strategy, StrategyConfig, StrategyError
+from harness.strategies.base import Problem, StrategyConfig, StrategyError
+from harness.strategies.predictor_base import PredictorStrategy
 
 log = logging.getLogger(__name__)
 KERNELS = ("matern52", "rbf")
@@ -74,45 +75,16 @@ class GPBayesOptConfig(StrategyConfig):
     n_restarts_optimizer: int = 0
 
 
-class GPBayesOpt(Strategy):
+class GPBayesOpt(PredictorStrategy):
     name = "gpbo"
     Config = GPBayesOptConfig
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: GPBayesOptConfig):
         super().__init__(space, problem, rng, config)
         _check_config(config, space)
-        self._seen: set[int] = set()  # evaluated or pending: never proposed again
-        self._pending: set[int] = set()
-        self._evaluated: list[int] = []
-        self._train_idx: list[int] = []  # measured (finite-score) indices, in order
-        self._train_x: list[np.ndarray] = []  # their encodings, computed once at tell()
-        self._train_y: list[float] = []
-        self._n_told = 0
         self._model: GaussianProcessRegressor | None = None
         self._fitted_on = 0  # number of results the current model has seen
         self._kernel: Kernel | None = None  # last fitted kernel: the next fit's starting point
-        self.n_fits = 0
-
-    # ----------------------------------------------------------------- ask/tell
-    def ask(self) -> Proposal | None:
-        index = self._next_index()
-        if index is None:
-            return None
-        self._seen.add(index)
-        self._pending.add(index)
-        return Proposal(self.space.arch_at(index))
-
-    def tell(self, proposal: Proposal, observation: Observation) -> None:
-        index = self.space.index_of(proposal.arch)
-        self._pending.discard(index)
-        self._seen.add(index)
-        self._evaluated.append(index)
-        self._n_told += 1
-        score = observation.score(self.problem)
-        if np.isfinite(score):
-            self._train_idx.append(index)
-            self._train_x.append(self._encode([index])[0])
-            self._train_y.append(float(score))
 
     # ----------------------------------------------------------------- model
     def _initial_kernel(self, n_features: int) -> Kernel:
@@ -187,25 +159,6 @@ class GPBayesOpt(Strategy):
             pick = self.rng.permutation(unseen.size)[: cfg.num_random_candidates]
             candidates.extend(int(i) for i in unseen[np.sort(pick)])
         return candidates
-
-    def _random_unseen(self) -> int | None:
-        size = self.space.size
-        if len(self._seen) < size // 2:
-            while True:
-                index = int(self.rng.integers(size))
-                if index not in self._seen:
-                    return index
-        unseen = self._unseen_indices()
-        if unseen.size:
-            return int(unseen[self.rng.integers(unseen.size)])
-        done = [i for i in self._evaluated if i not in self._pending]  # exhausted: repeat one
-        return int(done[self.rng.integers(len(done))]) if done else None
-
-    def _unseen_indices(self) -> np.ndarray:
-        mask = np.ones(self.space.size, dtype=bool)
-        mask[np.fromiter(self._seen, dtype=np.int64, count=len(self._seen))] = False
-        return np.flatnonzero(mask)
-
 
 def _check_config(cfg: GPBayesOptConfig, space: SearchSpace) -> None:
     for name in ("num_init", "max_mutations"):
