@@ -40,6 +40,10 @@ def space_names() -> list[str]:
 
 def get_space(name: str) -> SearchSpace:
     """A fresh space object by name (cheap; heavy tables are built lazily on first use)."""
+    if name.startswith("ids:"):
+        from harness.spaces.ids import IdsSpace
+
+        return IdsSpace(name)
     try:
         factory = _FACTORIES[name]
     except KeyError:
