@@ -652,19 +652,23 @@ class StrategyConcordance:
 
 
 def strategy_concordance(results: str | Path, *, by: str = "benchmark", splits: int = 2, seed: int = 0,
-                         metric: str = "final") -> StrategyConcordance:
+                         metric: str = "final", budget: int | None = None, time_budget: float | None = None) -> StrategyConcordance:
     """Kendall's W of strategy rankings (by mean `metric` regret, lower is better) in a results folder.
 
     by="benchmark": each benchmark ranks the strategies run on every benchmark (all seeds pooled).
     by="seeds": inside each benchmark the seeds of every strategy are shuffled (seeded) and dealt
     into `splits` disjoint groups; each group ranks the strategies, and W says how reproducible the
     ranking is across independent seed sets. `overall` then pools the splits of all benchmarks.
+    Final regret and AUC are those of harness.regress, at each run's own budget (evaluations or
+    simulated seconds) or cut at `budget` evaluations / `time_budget` simulated seconds.
     """
     from harness.regress import METRICS, group_runs, load_runs
 
     if metric not in METRICS:
         raise NasHarnessError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
-    loaded = load_runs(Path(results))
+    if budget is not None and time_budget is not None:
+        raise NasHarnessError("give --budget (evaluations) or --time-budget (simulated seconds), not both")
+    loaded = load_runs(Path(results), budget, time_budget)
     groups = group_runs(loaded.runs)
     by_bench: dict[str, dict[str, np.ndarray]] = {}
     for (bench, strat), g in sorted(groups.items()):

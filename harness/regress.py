@@ -4,9 +4,18 @@ Why: a change to a strategy (or to the engine, or to a dependency) can make it f
 architectures without any test failing. `nas-harness regress BASELINE CANDIDATE` compares, for
 every (benchmark, strategy) present in both, the per-seed
 
-- final regret: the incumbent's regret after the last of B evaluations, and
-- anytime regret (normalised AUC): the mean of the incumbent's regret over evaluations 1..B,
-  which also catches a strategy that gets to the same end more slowly.
+- final regret: the incumbent's regret at the budget, and
+- anytime regret (normalised AUC), which also catches a strategy that gets to the same end more
+  slowly.
+
+The budget is each run's own (the manifest's config.budget) unless `--budget B` or
+`--time-budget T` cuts every run. With an evaluations budget B, final regret is the regret after
+the B-th evaluation and the AUC the mean regret over evaluations 1..B. With a simulated-time
+budget T (the NAS-Bench-201 protocol: runs then differ in their number of evaluations), final
+regret is the regret of the incumbent at simulated time T (the last evaluation completed by T) and
+the AUC the time-average of the incumbent's regret, a step function of the simulated clock, over
+[t0, T], where t0 is the run's first completion (before it there is no incumbent). Which row a
+budget selects is harness.report.budgets.cut_index, shared with `nas-harness report`.
 
 Per comparison: a one-sided Mann-Whitney U test of "candidate regret is stochastically larger"
 (seeds of two code versions are independent samples, not pairs: the same seed drives different
@@ -18,7 +27,7 @@ fail the gate, and so loses power. A candidate regresses when mean(candidate) - 
 tolerance AND the Holm-adjusted p < alpha.
 
 A baseline is a results folder or a compact JSON (`save_baseline`) holding the per-seed values,
-budget, store sha256 and versions, small enough to check into a repository.
+budget (kind and value), store sha256 and versions, small enough to check into a repository.
 """
 from __future__ import annotations
 
@@ -35,6 +44,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from harness.report.budgets import (
+    EVALUATIONS,
+    KINDS,
+    OK,
+    SHORT,
+    SIM_SECONDS,
+    Cut,
+    cut_index,
+    seconds_text,
+    stopped_by,
+    time_average,
+    time_horizon,
+)
 from harness.results import MANIFEST, TRAJECTORY, git_commit, result_problem, versions
 from tabular.atomic import atomic_write_bytes
 from tabular.errors import NasHarnessError
@@ -43,12 +65,32 @@ log = logging.getLogger(__name__)
 
 METRICS = ("final", "auc")
 METRIC_TITLES = {"final": "final regret", "auc": "mean regret (AUC)"}
+TIME_AUC_TITLE = "time-avg regret (AUC)"
 BASELINE_FORMAT = "nas-harness/regress-baseline"
-BASELINE_VERSION = 1
+BASELINE_VERSION = 2  # 2 added budget_kind (time budgets); files with only evaluation budgets are still written as 1
 REPORT_NAME = "regress.md"
 DEFAULT_BOOTSTRAP = 10000
 # Run settings that change what a run measures: runs differing in them are different experiments.
 _RUN_SETTINGS = ("n_workers", "seed_policy", "fixed_seed", "objectives")
+
+
+def budget_label(kind: str, value: float) -> str:
+    """'100 evaluations' / '200,000 simulated s'."""
+    return Cut(kind, value).short
+
+
+def _budget_options(budgets: list[tuple[str, float]]) -> str:
+    """The cut that makes mixed budgets comparable, as a command-line hint."""
+    evals = [v for k, v in budgets if k == EVALUATIONS]
+    times = [v for k, v in budgets if k == SIM_SECONDS]
+    hints = []
+    if times:
+        hints.append(f"--time-budget {seconds_text(min(times)).replace(',', '')} (the incumbent of every run at that simulated time)")
+    if evals and not times:
+        hints.append(f"--budget {int(min(evals))} (the first {int(min(evals))} evaluations of every run)")
+    elif evals:
+        hints.append("--budget B (the first B evaluations of every run)")
+    return "pass " + " or ".join(hints)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,11 +105,12 @@ class RunResult:
     strategy: str
     params: dict[str, Any]
     seed: int
-    budget: int
+    budget: float  # evaluations (an integer) or simulated seconds, as budget_kind says
     benchmark_sha256: str
     final: float
     auc: float
     padded: int = 0
+    budget_kind: str = EVALUATIONS
 
 
 @dataclass
@@ -105,53 +148,87 @@ def find_run_dirs(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def _regret_curve(run_dir: Path, budget: int, planned: int | None) -> tuple[np.ndarray, int]:
+def _read_trajectory(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(sim_time, regret) of a run, ordered by step."""
     try:
-        traj = pd.read_parquet(run_dir / TRAJECTORY, columns=["step", "regret"])
+        traj = pd.read_parquet(run_dir / TRAJECTORY, columns=["step", "sim_time", "regret"])
     except Exception as exc:  # pyarrow raises several types for damaged files
         raise _Skip(f"unreadable trajectory ({type(exc).__name__})") from None
-    regret = traj.sort_values("step")["regret"].to_numpy(dtype=np.float64)
-    if regret.size == 0:
+    traj = traj.sort_values("step", kind="stable")
+    if len(traj) == 0:
         raise _Skip("empty trajectory")
+    return traj["sim_time"].to_numpy(dtype=np.float64), traj["regret"].to_numpy(dtype=np.float64)
+
+
+def _evaluations_values(regret: np.ndarray, budget: int, planned: int | None, timed: bool) -> tuple[float, float, int]:
+    """(final, AUC, padded steps) over the first `budget` evaluations."""
     if regret.size >= budget:
-        return regret[:budget], 0
-    if planned is not None and planned >= budget:
+        curve = regret[:budget]
+        return float(curve[-1]), float(np.nanmean(curve)), 0
+    if planned is not None and planned >= budget and not timed:
         # The strategy ran out of proposals (e.g. it exhausted the space): its incumbent stays.
-        return np.concatenate([regret, np.full(budget - regret.size, regret[-1])]), budget - regret.size
-    raise _Skip(f"fewer than {budget} evaluations")
+        curve = np.concatenate([regret, np.full(budget - regret.size, regret[-1])])
+        return float(curve[-1]), float(np.nanmean(curve)), budget - regret.size
+    raise _Skip(f"fewer than {budget} evaluations" + (" (the time budget ended the run)" if timed else ""))
 
 
-def load_run(run_dir: Path, budget: int | None = None) -> RunResult:
-    """Final regret and AUC of one run folder over its first `budget` evaluations (default: its own)."""
+def _time_values(sim_time: np.ndarray, regret: np.ndarray, horizon: float, t: float) -> tuple[float, float]:
+    """(final, AUC) at simulated time t: the incumbent's regret at t, and its time-average over
+    [first completion, t] (harness.report.budgets.time_average)."""
+    i, status = cut_index(sim_time, horizon, Cut(SIM_SECONDS, t))
+    if status == SHORT:
+        raise _Skip(f"time horizon shorter than {seconds_text(t)} simulated s")
+    if status != OK:
+        raise _Skip(f"no evaluation completed by {seconds_text(t)} simulated s")
+    return float(regret[i]), time_average(sim_time[: i + 1], regret[: i + 1], t)
+
+
+def load_run(run_dir: Path, budget: int | None = None, time_budget: float | None = None) -> RunResult:
+    """Final regret and AUC of one run folder at its own budget, or cut at `budget` evaluations or
+    `time_budget` simulated seconds (at most one of the two)."""
+    if budget is not None and time_budget is not None:
+        raise NasHarnessError("give --budget (evaluations) or --time-budget (simulated seconds), not both")
     problem = result_problem(run_dir)
     if problem is not None:
         raise _Skip("without manifest.json" if problem == "no manifest" else problem)
     manifest = json.loads((run_dir / MANIFEST).read_text())
     try:
         config = manifest["config"]
-        bench_cfg, strat_cfg, budget_cfg = config["benchmark"], dict(config["strategy"]), config["budget"]
+        bench_cfg, strat_cfg, budget_cfg = config["benchmark"], dict(config["strategy"]), dict(config["budget"])
         name = strat_cfg.pop("name")
         sha = manifest["benchmark_sha256"]
         seed = int(config["seed"])
     except (KeyError, TypeError):
         raise _Skip("manifest lacks config/benchmark_sha256 (not written by `nas-harness run`)") from None
     planned = budget_cfg.get("evaluations")
-    steps = budget if budget is not None else planned
-    if steps is None:
-        raise _Skip("time budget (budget.sim_seconds) and no --budget to compare evaluations")
+    sim_seconds = budget_cfg.get("sim_seconds")
+    if planned is None and sim_seconds is None:
+        raise _Skip("no budget recorded")
     params = dict(strat_cfg)
     for key in _RUN_SETTINGS:
         value = config.get(key, bench_cfg.get(key))
         params[key] = value
-    curve, padded = _regret_curve(run_dir, int(steps), planned)
-    final = float(curve[-1])
+    sim_time, regret = _read_trajectory(run_dir)
+    horizon = time_horizon(budget_cfg, regret.size, float(sim_time[-1]))
+    padded = 0
+    if budget is not None:
+        kind, value = EVALUATIONS, int(budget)
+        final, auc, padded = _evaluations_values(regret, value, planned, sim_seconds is not None)
+    elif time_budget is not None:
+        kind, value = SIM_SECONDS, float(time_budget)
+        final, auc = _time_values(sim_time, regret, horizon, value)
+    elif stopped_by(budget_cfg, regret.size) == EVALUATIONS:
+        kind, value = EVALUATIONS, int(planned)
+        final, auc, padded = _evaluations_values(regret, value, planned, False)
+    else:
+        kind, value = SIM_SECONDS, float(sim_seconds)
+        final, auc = _time_values(sim_time, regret, horizon, value)
     if not math.isfinite(final):
         raise _Skip("final regret is not finite")
-    return RunResult(run_dir, str(bench_cfg["name"]), str(name), params, seed, int(steps), str(sha), final,
-                     float(np.nanmean(curve)), padded)
+    return RunResult(run_dir, str(bench_cfg["name"]), str(name), params, seed, value, str(sha), final, auc, padded, kind)
 
 
-def load_runs(root: Path, budget: int | None = None) -> LoadedRuns:
+def load_runs(root: Path, budget: int | None = None, time_budget: float | None = None) -> LoadedRuns:
     """Every usable run under `root`; unusable folders are counted by reason, never silently used."""
     root = Path(root)
     if not root.is_dir():
@@ -159,7 +236,7 @@ def load_runs(root: Path, budget: int | None = None) -> LoadedRuns:
     loaded = LoadedRuns(root, [])
     for run_dir in find_run_dirs(root):
         try:
-            run = load_run(run_dir, budget)
+            run = load_run(run_dir, budget, time_budget)
         except _Skip as why:
             loaded.skipped.setdefault(str(why), []).append(run_dir)
             continue
@@ -184,11 +261,20 @@ class Group:
     strategy: str  # label: the name, plus the settings that tell apart variants in the same result set
     strategy_name: str
     params: dict[str, Any]
-    budget: int
+    budget: float  # evaluations (an integer) or simulated seconds, as budget_kind says
     shas: list[str]
     seeds: list[int]
     final: np.ndarray
     auc: np.ndarray
+    budget_kind: str = EVALUATIONS
+
+    @property
+    def budget_key(self) -> tuple[str, float]:
+        return (self.budget_kind, float(self.budget))
+
+    @property
+    def budget_text(self) -> str:
+        return budget_label(self.budget_kind, self.budget)
 
     def values(self, metric: str) -> np.ndarray:
         if metric not in METRICS:
@@ -201,7 +287,8 @@ class Group:
             "strategy": self.strategy,
             "strategy_name": self.strategy_name,
             "params": self.params,
-            "budget": self.budget,
+            "budget": int(self.budget) if self.budget_kind == EVALUATIONS else float(self.budget),
+            "budget_kind": self.budget_kind,
             "benchmark_sha256": self.shas,
             "seeds": self.seeds,
             "final_regret": self.final.tolist(),
@@ -215,8 +302,12 @@ class Group:
         if final.shape != auc.shape or len(d["seeds"]) != final.size or final.size == 0:
             raise ValueError("per-seed arrays differ in length")
         shas = d["benchmark_sha256"]
+        kind = str(d.get("budget_kind", EVALUATIONS))
+        if kind not in KINDS:
+            raise ValueError(f"unknown budget_kind {kind!r}")
+        budget = int(d["budget"]) if kind == EVALUATIONS else float(d["budget"])
         return cls(str(d["benchmark"]), str(d["strategy"]), str(d.get("strategy_name", d["strategy"])), dict(d.get("params", {})),
-                   int(d["budget"]), [shas] if isinstance(shas, str) else list(shas), [int(s) for s in d["seeds"]], final, auc)
+                   budget, [shas] if isinstance(shas, str) else list(shas), [int(s) for s in d["seeds"]], final, auc, kind)
 
 
 def _label(name: str, params: dict[str, Any], varying: list[str]) -> str:
@@ -239,10 +330,10 @@ def group_runs(runs: list[RunResult]) -> dict[tuple[str, str], Group]:
         for r in members:
             by_label.setdefault(_label(name, r.params, varying), []).append(r)
         for label, rs in by_label.items():
-            budgets = sorted({r.budget for r in rs})
+            budgets = sorted({(r.budget_kind, float(r.budget)) for r in rs})
             if len(budgets) > 1:
-                raise NasHarnessError(f"{bench} x {label} has runs with different budgets {budgets}; "
-                                      f"pass --budget {budgets[0]} to compare the first {budgets[0]} evaluations of every run")
+                raise NasHarnessError(f"{bench} x {label} has runs with different budgets ({', '.join(budget_label(*b) for b in budgets)}); "
+                                      + _budget_options(budgets))
             rs = sorted(rs, key=lambda r: (r.seed, str(r.path)))
             unique: dict[int, RunResult] = {}
             for r in rs:
@@ -251,8 +342,9 @@ def group_runs(runs: list[RunResult]) -> dict[tuple[str, str], Group]:
                     continue
                 unique[r.seed] = r
             kept = list(unique.values())
-            groups[(bench, label)] = Group(bench, label, name, kept[0].params, budgets[0], sorted({r.benchmark_sha256 for r in kept}),
-                                           [r.seed for r in kept], np.array([r.final for r in kept]), np.array([r.auc for r in kept]))
+            groups[(bench, label)] = Group(bench, label, name, kept[0].params, kept[0].budget, sorted({r.benchmark_sha256 for r in kept}),
+                                           [r.seed for r in kept], np.array([r.final for r in kept]), np.array([r.auc for r in kept]),
+                                           kept[0].budget_kind)
     return groups
 
 
@@ -287,30 +379,34 @@ def _read_baseline_json(path: Path) -> ResultSet:
     return ResultSet(path, groups, list(doc.get("notes", [])), {k: doc.get(k) for k in ("created", "versions", "git_commit", "run_versions")})
 
 
-def load_result_set(path: str | Path, budget: int | None = None) -> ResultSet:
+def load_result_set(path: str | Path, budget: int | None = None, time_budget: float | None = None) -> ResultSet:
     """A results folder (loaded and grouped) or a baseline JSON file."""
     path = Path(path)
     if path.is_dir():
-        loaded = load_runs(path, budget)
+        loaded = load_runs(path, budget, time_budget)
         return ResultSet(path, group_runs(loaded.runs), loaded.notes())
     if path.is_file():
         rs = _read_baseline_json(path)
-        if budget is not None:
-            wrong = sorted({g.budget for g in rs.groups.values() if g.budget != budget})
+        if budget is not None or time_budget is not None:
+            want = (EVALUATIONS, float(budget)) if budget is not None else (SIM_SECONDS, float(time_budget))
+            option = f"--budget {budget}" if budget is not None else f"--time-budget {seconds_text(float(time_budget)).replace(',', '')}"
+            wrong = sorted({g.budget_text for g in rs.groups.values() if g.budget_key != want})
             if wrong:
-                raise NasHarnessError(f"baseline {path} was saved at budget {wrong}; it cannot be cut to --budget {budget}: save a new baseline with --budget {budget}")
+                raise NasHarnessError(f"baseline {path} was saved at {', '.join(wrong)}; it cannot be cut to {option}: "
+                                      f"save a new baseline with {option}")
         return rs
     raise NasHarnessError(f"{path} does not exist; give a results folder or a baseline JSON")
 
 
-def save_baseline(results: str | Path, out: str | Path, *, budget: int | None = None, force: bool = False) -> Path:
+def save_baseline(results: str | Path, out: str | Path, *, budget: int | None = None, time_budget: float | None = None,
+                  force: bool = False) -> Path:
     """Write the compact baseline of a results folder: per-seed values, budget, sha256, versions."""
     out = Path(out)
     if out.exists() and not force:
         raise NasHarnessError(f"{out} exists; pass --force to overwrite it")
     if out.suffix.lower() != ".json":
         raise NasHarnessError(f"baseline file {out} should end in .json")
-    loaded = load_runs(Path(results), budget)
+    loaded = load_runs(Path(results), budget, time_budget)
     groups = group_runs(loaded.runs)
     run_versions: dict[str, list[str]] = {}
     for run in loaded.runs:
@@ -320,7 +416,8 @@ def save_baseline(results: str | Path, out: str | Path, *, budget: int | None = 
                 run_versions[key].append(value)
     doc = {
         "format": BASELINE_FORMAT,
-        "version": BASELINE_VERSION,
+        # Version 1 readers know only evaluation budgets; they must refuse a time-budget baseline.
+        "version": BASELINE_VERSION if any(g.budget_kind != EVALUATIONS for g in groups.values()) else 1,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": str(Path(results)),
         "versions": versions(),
@@ -393,6 +490,13 @@ class Comparison:
     p_holm: float = math.nan
     regression: bool = False
     note: str = ""
+    budget: str = ""  # e.g. "100 evaluations", "200,000 simulated s"
+    budget_kind: str = EVALUATIONS
+
+    @property
+    def title(self) -> str:
+        """The metric's name; the AUC of a time budget is a time-average, not a mean over evaluations."""
+        return TIME_AUC_TITLE if self.metric == "auc" and self.budget_kind == SIM_SECONDS else METRIC_TITLES[self.metric]
 
 
 @dataclass
@@ -476,9 +580,9 @@ def compare_sets(base: ResultSet, cand: ResultSet, *, tolerance: float = 0.0, al
     for kb, kc in pairs:
         b, c = base.groups[kb], cand.groups[kc]
         label = kb[1] if kb == kc else max(kb[1], kc[1], key=len)
-        if b.budget != c.budget:
-            raise NasHarnessError(f"{kb[0]} x {label}: baseline budget {b.budget} but candidate budget {c.budget}; "
-                                  f"pass --budget {min(b.budget, c.budget)} to compare the first {min(b.budget, c.budget)} evaluations")
+        if b.budget_key != c.budget_key:
+            raise NasHarnessError(f"{kb[0]} x {label}: baseline budget {b.budget_text} but candidate budget {c.budget_text}; "
+                                  + _budget_options([b.budget_key, c.budget_key]))
         differs = sorted(k for k in set(b.params) | set(c.params) if b.params.get(k) != c.params.get(k))
         if differs:
             report.notes.append(f"{kb[0]} x {label}: settings differ: " + ", ".join(f"{k} {b.params.get(k)!r} -> {c.params.get(k)!r}" for k in differs))
@@ -488,7 +592,7 @@ def compare_sets(base: ResultSet, cand: ResultSet, *, tolerance: float = 0.0, al
             report.rows.append(Comparison(
                 kb[0], label, metric, int(vb.size), int(vc.size), float(vb.mean()), float(vc.mean()), float(vc.mean() - vb.mean()),
                 bootstrap_mean_diff_ci(vb, vc, n_boot=n_boot, level=level, seed=[seed, len(report.rows)]),
-                worse_p_value(vb, vc), note=note))
+                worse_p_value(vb, vc), note=note, budget=b.budget_text, budget_kind=b.budget_kind))
     adjusted = holm([r.p for r in report.rows])
     for row, p_adj in zip(report.rows, adjusted):
         row.p_holm = float(p_adj)
@@ -497,10 +601,18 @@ def compare_sets(base: ResultSet, cand: ResultSet, *, tolerance: float = 0.0, al
 
 
 def regress(baseline: str | Path, candidate: str | Path, *, tolerance: float = 0.0, alpha: float = 0.05, budget: int | None = None,
-            allow_data_change: bool = False, n_boot: int = DEFAULT_BOOTSTRAP, level: float = 0.95, seed: int = 0) -> RegressReport:
-    """Load both sets (folders or baseline JSON) and compare them."""
-    base = load_result_set(baseline, budget)
-    cand = load_result_set(candidate, budget)
+            allow_data_change: bool = False, n_boot: int = DEFAULT_BOOTSTRAP, level: float = 0.95, seed: int = 0,
+            time_budget: float | None = None) -> RegressReport:
+    """Load both sets (folders or baseline JSON) and compare them, at each run's own budget or cut
+    at `budget` evaluations or `time_budget` simulated seconds."""
+    if budget is not None and time_budget is not None:
+        raise NasHarnessError("give --budget (evaluations) or --time-budget (simulated seconds), not both")
+    if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
+        raise NasHarnessError(f"--time-budget must be a positive number of simulated seconds, got {time_budget}")
+    if budget is not None and budget < 1:
+        raise NasHarnessError(f"--budget must be a positive number of evaluations, got {budget}")
+    base = load_result_set(baseline, budget, time_budget)
+    cand = load_result_set(candidate, budget, time_budget)
     return compare_sets(base, cand, tolerance=tolerance, alpha=alpha, level=level, n_boot=n_boot, seed=seed,
                         allow_data_change=allow_data_change)
 
@@ -508,7 +620,7 @@ def regress(baseline: str | Path, candidate: str | Path, *, tolerance: float = 0
 # ---------------------------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------------------------
-_HEADER = ("benchmark", "strategy", "metric", "n_base", "n_cand", "mean_base", "mean_cand", "diff", "CI", "p", "p_holm", "verdict")
+_HEADER = ("benchmark", "strategy", "budget", "metric", "n_base", "n_cand", "mean_base", "mean_cand", "diff", "CI", "p", "p_holm", "verdict")
 
 
 def _cells(r: Comparison, report: RegressReport) -> list[str]:
@@ -522,7 +634,7 @@ def _cells(r: Comparison, report: RegressReport) -> list[str]:
         verdict = "ok"
     ci = f"[{r.ci[0]:+.4f}, {r.ci[1]:+.4f}]" if math.isfinite(r.ci[0]) else "n/a"
     verdict += f" ({r.note})" if r.note else ""
-    return [r.benchmark, r.strategy, METRIC_TITLES[r.metric], str(r.n_base), str(r.n_cand), f"{r.mean_base:.4f}",
+    return [r.benchmark, r.strategy, r.budget, r.title, str(r.n_base), str(r.n_cand), f"{r.mean_base:.4f}",
             f"{r.mean_cand:.4f}", f"{r.diff:+.4f}", ci, f"{r.p:.3g}", f"{r.p_holm:.3g}", verdict]
 
 
@@ -530,6 +642,9 @@ def _summary(report: RegressReport) -> list[str]:
     lines = [f"baseline:  {report.baseline}", f"candidate: {report.candidate}",
              f"regression = mean difference > {report.tolerance:g} AND Holm-adjusted one-sided Mann-Whitney p < {report.alpha:g} "
              f"({len(report.rows)} comparisons; CI: {report.level:.0%} percentile bootstrap of the difference in means, {report.n_boot} resamples)"]
+    if any(r.budget_kind == SIM_SECONDS for r in report.rows):
+        lines.append("time budgets: final regret = regret of the incumbent at the time budget T (the last evaluation completed by T); "
+                     "AUC = time-average of the incumbent's regret over [first completion, T] on the simulated clock")
     if report.only_baseline:
         lines.append("only in baseline (not compared): " + ", ".join(report.only_baseline))
     if report.only_candidate:

@@ -98,7 +98,8 @@ def _cmd_rank_stats(args: argparse.Namespace) -> int:
     if args.strategies:
         if args.sources:
             raise NasHarnessError("give either sources or --strategies RESULTS_DIR, not both")
-        result = rk.strategy_concordance(args.strategies, by=args.by, splits=args.splits, seed=args.seed, metric=args.metric)
+        result = rk.strategy_concordance(args.strategies, by=args.by, splits=args.splits, seed=args.seed, metric=args.metric,
+                                         budget=args.budget, time_budget=args.time_budget)
         print(json.dumps(asdict(result), indent=2, default=str) if args.json else _concordance_text(result))
         return 0
     if len(args.sources) < 2 and not any("*" in s or "?" in s for s in args.sources):
@@ -143,6 +144,9 @@ def add_rank_stats_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--by", choices=("benchmark", "seeds"), default="benchmark", help="raters for --strategies: benchmarks, or seed splits within each benchmark")
     p.add_argument("--splits", type=int, default=2, help="number of disjoint seed groups for --by seeds (default 2)")
     p.add_argument("--metric", choices=("final", "auc"), default="final", help="regret that ranks strategies for --strategies (default final)")
+    p.add_argument("--budget", type=int, help="for --strategies: read every run after B evaluations (as `regress --budget`)")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="for --strategies: read every run at simulated time T (as `regress --time-budget`)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_rank_stats)
     return p
@@ -154,18 +158,20 @@ def add_rank_stats_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _cmd_regress(args: argparse.Namespace) -> int:
     from harness import regress as rg
 
+    if args.budget is not None and args.time_budget is not None:
+        raise NasHarnessError("give --budget (evaluations) or --time-budget (simulated seconds), not both")
     if args.save_baseline:
         if args.paths:
             raise NasHarnessError("--save-baseline RESULTS_DIR OUT.json takes no other paths")
         results, out = args.save_baseline
-        path = rg.save_baseline(results, out, budget=args.budget, force=args.force)
+        path = rg.save_baseline(results, out, budget=args.budget, time_budget=args.time_budget, force=args.force)
         print(f"baseline written: {path}")
         return 0
     if len(args.paths) != 2:
         raise NasHarnessError("regress needs BASELINE CANDIDATE (a results folder or baseline JSON, then a results folder)")
     baseline, candidate = (Path(p) for p in args.paths)
     report = rg.regress(baseline, candidate, tolerance=args.tolerance, alpha=args.alpha, budget=args.budget,
-                        allow_data_change=args.allow_data_change, n_boot=args.bootstrap, seed=args.seed)
+                        allow_data_change=args.allow_data_change, n_boot=args.bootstrap, seed=args.seed, time_budget=args.time_budget)
     out = rg.write_report(report, Path(args.out) if args.out else rg.default_report_path(candidate))
     print(rg.format_table(report))
     print(f"report: {out}", file=sys.stderr)
@@ -176,17 +182,23 @@ def add_regress_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add `regress` to an argparse sub-parsers object (sets `func`)."""
     p = subparsers.add_parser(
         "regress", help="is a candidate result set significantly worse than a baseline? (exit 1 if so)",
-        description="For every benchmark x strategy in both sets, compare per-seed final regret and mean regret over "
-                    "evaluations 1..B (one-sided Mann-Whitney U, Holm-corrected; bootstrap CI of the mean difference). "
+        description="For every benchmark x strategy in both sets, compare per-seed final regret and anytime regret (AUC) "
+                    "at the runs' budget (one-sided Mann-Whitney U, Holm-corrected; bootstrap CI of the mean difference). "
+                    "Evaluation budget B: regret after evaluation B and mean regret over evaluations 1..B. Simulated-time "
+                    "budget T: regret of the incumbent at time T and its time-average over [first completion, T]. "
                     "Exit 1 when a difference exceeds --tolerance with Holm-adjusted p < --alpha.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  nas-harness regress results/v1 results/v2 --tolerance 0.05\n"
                "  nas-harness regress --save-baseline results/v1 baseline.json\n"
-               "  nas-harness regress baseline.json results/v2")
+               "  nas-harness regress baseline.json results/v2\n"
+               "  nas-harness regress results/paper_v1 results/paper_v2 --time-budget 100000")
     p.add_argument("paths", nargs="*", metavar="BASELINE CANDIDATE", help="baseline (results folder or JSON) and candidate results folder")
     p.add_argument("--tolerance", type=float, default=0.0, help="allowed worsening of the mean, in regret units (default 0)")
     p.add_argument("--alpha", type=float, default=0.05, help="family-wise significance level after Holm (default 0.05)")
-    p.add_argument("--budget", type=int, help="compare the first B evaluations of every run (needed for mixed budgets)")
+    p.add_argument("--budget", type=int, help="compare the first B evaluations of every run (one way to compare mixed budgets)")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="compare every run at simulated time T: its incumbent then, and its time-averaged regret up to T "
+                        "(runs whose time horizon ends before T are skipped and counted)")
     p.add_argument("--allow-data-change", action="store_true", help="compare even if the benchmark store's sha256 differs (warns)")
     p.add_argument("--out", help="where to write regress.md (file or folder; default: the candidate folder)")
     p.add_argument("--bootstrap", type=int, default=10000, metavar="B", help="bootstrap resamples for the CI of the difference (default 10000)")

@@ -13,8 +13,8 @@ from harness.regress import DEFAULT_BOOTSTRAP, RegressReport, format_table, regr
 
 
 def assert_no_regression(candidate_dir: str | Path, baseline_path: str | Path, tolerance: float = 0.0, alpha: float = 0.05,
-                         *, budget: int | None = None, allow_data_change: bool = False, n_boot: int = DEFAULT_BOOTSTRAP,
-                         seed: int = 0) -> RegressReport:
+                         *, budget: int | None = None, time_budget: float | None = None, allow_data_change: bool = False,
+                         n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> RegressReport:
     """Raise AssertionError with the regress table if the candidate results regress; else return the report.
 
     `tolerance` is in regret units (accuracy points for NAS-Bench-201): a candidate fails only where
@@ -22,7 +22,7 @@ def assert_no_regression(candidate_dir: str | Path, baseline_path: str | Path, t
     Bad input (missing folders, different store data, mixed budgets) raises NasHarnessError.
     """
     report = regress(baseline_path, candidate_dir, tolerance=tolerance, alpha=alpha, budget=budget,
-                     allow_data_change=allow_data_change, n_boot=n_boot, seed=seed)
+                     time_budget=time_budget, allow_data_change=allow_data_change, n_boot=n_boot, seed=seed)
     if report.regressed:
         worst = ", ".join(f"{r.benchmark} x {r.strategy} ({r.metric} {r.diff:+.4g})" for r in report.regressions)
         raise AssertionError(f"strategy regression against {baseline_path}: {worst}\n{format_table(report)}")

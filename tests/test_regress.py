@@ -54,22 +54,27 @@ class RepeatingRandomSearch(Strategy):
 
 
 # -- result folders -------------------------------------------------------------------------------
-def run_config(seed: int, budget: int, bench: str = "nb201/cifar10", strategy: str = "rs", **params) -> dict:
+def run_config(seed: int, budget: int | None, bench: str = "nb201/cifar10", strategy: str = "rs", sim_seconds: float | None = None,
+               **params) -> dict:
     """A resolved run config shaped like the one `nas-harness run` records."""
     return {"benchmark": {"name": bench, "seed_policy": "sample", "fixed_seed": None, "objectives": None},
-            "budget": {"evaluations": budget, "sim_seconds": None}, "n_workers": 1, "seed": seed,
+            "budget": {"evaluations": budget, "sim_seconds": sim_seconds}, "n_workers": 1, "seed": seed,
             "strategy": {"name": strategy, "charge_repeats": True, **params}}
 
 
 def write_run(root: Path, config: dict, regret, *, sha: str = SHA, status: str = "complete") -> Path:
-    """A run folder with the files and manifest fields that `nas-harness run` writes."""
-    regret = np.asarray(regret, dtype=float)
+    """A run folder with the files and manifest fields that `nas-harness run` writes. `regret` is a
+    regret curve (the other columns are zeros) or a whole trajectory from run_search."""
     rid = run_id(config)
     run_dir = root / rid
     run_dir.mkdir(parents=True)
-    traj = pd.DataFrame({c: np.zeros(regret.size) for c in TRAJECTORY_COLUMNS})
-    traj["step"] = np.arange(1, regret.size + 1)
-    traj["regret"] = regret
+    if isinstance(regret, pd.DataFrame):
+        traj = regret
+    else:
+        regret = np.asarray(regret, dtype=float)
+        traj = pd.DataFrame({c: np.zeros(regret.size) for c in TRAJECTORY_COLUMNS})
+        traj["step"] = np.arange(1, regret.size + 1)
+        traj["regret"] = regret
     write_trajectory(run_dir / TRAJECTORY, traj)
     manifest = {"run_id": rid, "status": status, "config": config, "strategy": config["strategy"]["name"],
                 "benchmark": config["benchmark"]["name"], "seed": config["seed"], "benchmark_sha256": sha,
@@ -372,3 +377,96 @@ def test_strategy_concordance_across_benchmarks_and_seed_splits(tmp_path, capsys
     assert "Kendall's W = 0.4444" in capsys.readouterr().out
     with pytest.raises(NasHarnessError, match="fewer seeds"):
         strategy_concordance(tmp_path, by="seeds", splits=4)
+
+
+# -- simulated-time budgets ------------------------------------------------------------------------
+T = 100_000.0  # about 50 evaluations of nb201/cifar10 (200-epoch training times)
+
+
+def _time_avg_by_hand(sim_time: np.ndarray, regret: np.ndarray, t_end: float) -> float:
+    """Area under the step function, segment by segment, divided by the time from the first completion."""
+    area, t0 = 0.0, sim_time[0]
+    for i in range(sim_time.size):
+        if sim_time[i] > t_end:
+            break
+        right = t_end if i + 1 == sim_time.size else min(sim_time[i + 1], t_end)
+        area += regret[i] * (right - sim_time[i])
+    return area / (t_end - t0)
+
+
+def test_time_average_by_hand():
+    from harness.report.budgets import time_average
+
+    # [10, 30): 3, [30, 60): 2, [60, 100]: 1 -> (60 + 60 + 40) / 90; the row at 120 lies after the budget.
+    assert time_average(np.array([10.0, 30.0, 60.0, 120.0]), np.array([3.0, 2.0, 1.0, 0.0]), 100.0) == pytest.approx(160 / 90, rel=1e-15)
+    assert time_average(np.array([100.0]), np.array([4.0]), 100.0) == 4.0  # first completion at the budget itself
+
+
+@pytest.fixture(scope="module")
+def time_sets(nb201_cifar10, tmp_path_factory):
+    """Real trajectories with budget.sim_seconds only (runs differ in their number of evaluations):
+    rs seeds 0-19, rs seeds 20-39, the planted regression under the name rs, and rs with an
+    evaluations budget (seeds 40-59)."""
+    root = tmp_path_factory.mktemp("time_sets")
+    sha = nb201_cifar10.store.sha256
+    for name, strategy, seeds in [("base", "rs", range(20)), ("same", "rs", range(20, 40)),
+                                  ("worse", f"{__name__}:RepeatingRandomSearch", range(20))]:
+        for seed in seeds:
+            traj = run_search(nb201_cifar10, strategy, seed=seed, budget=Budget(sim_seconds=T))
+            write_run(root / name, run_config(seed, None, sim_seconds=T, replace=False), traj, sha=sha)
+    for seed in range(40, 60):
+        traj = run_search(nb201_cifar10, "rs", seed=seed, budget=Budget(evaluations=60))
+        write_run(root / "evals", run_config(seed, 60, replace=False), traj, sha=sha)
+    return root
+
+
+def test_time_budgeted_runs_are_read_at_the_time_budget(time_sets):
+    loaded = rg.load_runs(time_sets / "base")
+    assert len(loaded.runs) == 20 and not loaded.skipped
+    lengths = set()
+    for run in loaded.runs:
+        traj = pd.read_parquet(run.path / TRAJECTORY).sort_values("step")
+        lengths.add(len(traj))
+        s, r = traj["sim_time"].to_numpy(), traj["regret"].to_numpy()
+        assert run.budget_kind == "sim_seconds" and run.budget == T
+        assert run.final == r[-1] and s[-1] <= T  # the engine stops before the evaluation that would end after T
+        assert run.auc == pytest.approx(_time_avg_by_hand(s, r, T), rel=1e-12)
+        # --time-budget cuts at an earlier time: the incumbent of the last evaluation completed by then.
+        cut = rg.load_run(run.path, time_budget=T / 2)
+        i = max(j for j in range(s.size) if s[j] <= T / 2)
+        assert cut.final == r[i] and cut.auc == pytest.approx(_time_avg_by_hand(s, r, T / 2), rel=1e-12)
+    assert len(lengths) > 3  # the runs really differ in their number of evaluations
+
+
+def test_time_budgeted_planted_regression_is_flagged_and_same_strategy_is_not(time_sets):
+    same = rg.regress(time_sets / "base", time_sets / "same", n_boot=200)
+    assert not same.regressed and {r.budget for r in same.rows} == {"100,000 simulated s"}, rg.format_table(same)
+    worse = rg.regress(time_sets / "base", time_sets / "worse", n_boot=200)
+    assert all(r.regression for r in worse.rows), rg.format_table(worse)
+    assert "time-avg regret (AUC)" in rg.format_table(worse)
+
+
+def test_time_and_evaluation_budgets_need_a_common_cut(time_sets, tmp_path):
+    with pytest.raises(NasHarnessError, match="--time-budget 100000") as err:
+        rg.regress(time_sets / "base", time_sets / "evals")
+    assert "\n" not in str(err.value)
+    # 60 evaluations of rs reach about 120,000 s, so both sets know their incumbent at 50,000 s.
+    report = rg.regress(time_sets / "base", time_sets / "evals", time_budget=50_000, n_boot=200)
+    assert not report.regressed and report.rows[0].n_base == report.rows[0].n_cand == 20
+    with pytest.raises(NasHarnessError, match="not both"):
+        cli(["regress", str(time_sets / "base"), str(time_sets / "evals"), "--budget", "10", "--time-budget", "5e4"])
+    # Cutting beyond what a run recorded skips it (counted): no incumbent is known after its time budget,
+    # and a run the time budget stopped is never padded to more evaluations.
+    with pytest.raises(NasHarnessError, match="20 time horizon shorter than 1,000,000 simulated s"):
+        rg.load_runs(time_sets / "base", time_budget=T * 10)
+    with pytest.raises(NasHarnessError, match=r"fewer than 200 evaluations \(the time budget ended the run\)"):
+        rg.load_runs(time_sets / "base", budget=200)
+    # A time-budget baseline records its kind (format version 2) and cannot be cut to another budget.
+    out = tmp_path / "baseline.json"
+    assert cli(["regress", "--save-baseline", str(time_sets / "base"), str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["version"] == 2 and doc["groups"][0]["budget_kind"] == "sim_seconds" and doc["groups"][0]["budget"] == T
+    from_json, from_dir = rg.regress(out, time_sets / "worse", n_boot=200), rg.regress(time_sets / "base", time_sets / "worse", n_boot=200)
+    assert [(r.p, r.diff, r.ci) for r in from_json.rows] == [(r.p, r.diff, r.ci) for r in from_dir.rows]
+    with pytest.raises(NasHarnessError, match="cannot be cut"):
+        rg.regress(out, time_sets / "worse", time_budget=50_000)

@@ -19,7 +19,7 @@ from harness.report import build_report
 from harness.report.cli import add_parser
 from harness.report.curves import RunCurves, hv_curve, objective_points, on_grid, reach
 from harness.report.reference import expected_incumbent, expected_max, rs_reference
-from harness.report.render import render_files, write_report
+from harness.report.render import document, render_files, write_report
 from harness.report.stats import (
     IncrementalFront2D,
     bootstrap_band,
@@ -274,10 +274,10 @@ def test_csv_equals_recomputation_from_parquet(grid, written):
             reached = [t for t in cell["traj"] if len(t) >= budget]
             regret = np.array([t["regret"].iloc[budget - 1] for t in reached])
             test = np.array([t["incumbent_test_mean"].iloc[budget - 1] for t in reached])
-            row = csv[(csv["budget"] == budget) & (csv["task"] == task) & (csv["method"] == method)]
+            row = csv[(csv["budget_kind"] == "evaluations") & (csv["budget_value"] == budget) & (csv["task"] == task) & (csv["method"] == method)]
             assert len(row) == 1
             row = row.iloc[0]
-            assert row["n_seeds"] == len(reached) and row["runs"] == len(cell)
+            assert row["n_seeds"] == len(reached) and row["runs"] == len(cell) and row["n_short"] == len(cell) - len(reached)
             assert row["regret_mean"] == pytest.approx(regret.mean(), rel=1e-12)
             assert row["regret_se"] == pytest.approx(regret.std(ddof=1) / np.sqrt(regret.size), rel=1e-9)
             assert row["regret_median"] == pytest.approx(np.median(regret), rel=1e-12)
@@ -291,7 +291,7 @@ def test_csv_equals_recomputation_from_parquet(grid, written):
         matrix = np.array([[means[(t, m)] for m in methods] for t in tasks])
         avg = sps.rankdata(matrix, axis=1).mean(axis=0)
         for m, a in zip(methods, avg):
-            got = csv[(csv["budget"] == budget) & (csv["method"] == m)]["avg_rank"].unique()
+            got = csv[(csv["budget_value"] == budget) & (csv["method"] == m)]["avg_rank"].unique()
             assert got == pytest.approx([a])
 
 
@@ -357,3 +357,180 @@ def test_screenshot_renders_the_plots(written, tmp_path):
     image = imread(png)
     assert image.shape[:2] == (1600, 1000)
     assert len(np.unique(image.reshape(-1, image.shape[2]), axis=0)) > 50  # text and coloured plots, not a blank page
+
+
+# -- time budgets ----------------------------------------------------------------------------------------
+TIME_BUDGET = 40000.0  # about 20 evaluations on nb201/cifar10 and 10 on nb201/cifar100 (200-epoch training times)
+TIME_SEEDS = range(6)
+
+
+def _app_run(root: Path, strategy: str, bench: str, seed: int, *, evaluations=None, sim_seconds=None, seed_policy="sample") -> None:
+    """One run written by the app's own run writer (manifest + trajectory), as `nas-harness run` does."""
+    from harness.app import _run_into
+    from harness.results import run_id
+
+    config = {"benchmark": {"name": bench, "seed_policy": seed_policy, "fixed_seed": None, "objectives": None},
+              "budget": {"evaluations": evaluations, "sim_seconds": sim_seconds}, "n_workers": 1, "seed": seed,
+              "strategy": {"name": strategy, "charge_repeats": True}}
+    rid = run_id(config)
+    (root / rid).mkdir(parents=True)
+    assert _run_into(root / rid, rid, config, []) == "complete"
+
+
+@pytest.fixture(scope="module")
+def time_grid(data_home, tmp_path_factory):
+    """rs, re and reinforce x nb201/cifar10, nb201/cifar100 x 6 seeds with budget.sim_seconds only (the
+    NAS-Bench-201 protocol), and a copy with evaluation-budgeted runs of a second cifar10 task added."""
+    root = tmp_path_factory.mktemp("time_grid")
+    timed, mixed = root / "timed", root / "mixed"
+    for strategy in ("rs", "re", "reinforce"):
+        for bench in ("nb201/cifar10", "nb201/cifar100"):
+            for seed in TIME_SEEDS:
+                _app_run(timed, strategy, bench, seed, sim_seconds=TIME_BUDGET)
+    shutil.copytree(timed, mixed)
+    for strategy in ("rs", "re", "reinforce"):
+        for seed in TIME_SEEDS:  # seed_policy=mean makes this a different task: nb201/cifar10(seed_policy=mean)
+            _app_run(mixed, strategy, "nb201/cifar10", seed, evaluations=15 + seed, seed_policy="mean")
+    return timed, mixed
+
+
+def _parquet_runs(results: Path) -> list[dict]:
+    """Independent reading of every run folder: manifest fields and the raw trajectory."""
+    out = []
+    for path in sorted(results.glob("*/manifest.json")):
+        m = json.loads(path.read_text())
+        bench = m["config"]["benchmark"]
+        # In the mixed folder, the seed policy differs between nb201/cifar10 runs, so it labels those tasks.
+        task = bench["name"] + (f"(seed_policy={bench['seed_policy']})" if results.name == "mixed" and bench["name"].endswith("10") else "")
+        out.append({"task": task, "method": m["strategy"], "budget": m["config"]["budget"], "seed": m["seed"],
+                    "traj": pd.read_parquet(path.parent / "trajectory.parquet")})
+    return out
+
+
+def _scan(traj: pd.DataFrame, t: float) -> int | None:
+    """Brute force: walk the rows in step order and keep the last one that completed by t."""
+    found = None
+    for i, (_, row) in enumerate(traj.sort_values("step").iterrows()):
+        if row["sim_time"] <= t:
+            found = i
+    return found
+
+
+def test_incumbent_at_time_equals_a_brute_force_scan(time_grid):
+    from harness.report.budgets import EMPTY, OK, SHORT, Cut
+    from harness.report.curves import run_curves
+    from harness.report.load import load_results
+
+    timed, _ = time_grid
+    runs = {r.run_id: r for r in load_results(timed).complete}
+    rng = np.random.default_rng(0)
+    for run in list(runs.values())[::4]:
+        traj = pd.read_parquet(run.path / "trajectory.parquet")
+        curve = run_curves(run.trajectory, run.horizon)
+        assert run.horizon == TIME_BUDGET  # the time budget stopped it
+        times = np.concatenate([rng.uniform(0, TIME_BUDGET, 15), traj["sim_time"].to_numpy(), traj["sim_time"].to_numpy() - 1e-6,
+                                [TIME_BUDGET, 0.0]])
+        for t in times:
+            i = _scan(traj, t)
+            got, status = curve.index(Cut("sim_seconds", float(t)))
+            if i is None:
+                assert status == EMPTY and np.isnan(curve.value("regret", Cut("sim_seconds", float(t))))
+                continue
+            assert status == OK and got == i
+            assert curve.value("regret", Cut("sim_seconds", float(t))) == traj["regret"].iloc[i]
+            np.testing.assert_equal(curve.value("test", Cut("sim_seconds", float(t))), traj["incumbent_test_mean"].iloc[i])
+            inc = traj["incumbent_arch"].iloc[i]
+            assert curve.value("valid", Cut("sim_seconds", float(t))) == traj.loc[traj["arch"] == inc, "valid_mean"].iloc[0]
+        # Beyond the time budget the incumbent is unknown: the run is left out, not extrapolated.
+        assert curve.index(Cut("sim_seconds", TIME_BUDGET + 1))[1] == SHORT
+    # A run that stopped on its evaluations count is known only up to its last completion.
+    short = run_curves(traj.iloc[:5], None)
+    assert short.index(Cut("sim_seconds", float(traj["sim_time"].iloc[4])))[0] == 4
+    assert short.index(Cut("sim_seconds", float(traj["sim_time"].iloc[4]) + 1))[1] == SHORT
+
+
+def test_time_budgeted_report_compares_at_the_time_budget(time_grid, tmp_path):
+    timed, _ = time_grid
+    report = build_report(timed, n_boot=100)
+    (budget,) = report.budgets
+    assert budget.uniform is not None and budget.uniform.kind == "sim_seconds" and budget.uniform.value == TIME_BUDGET
+    assert "time budget of every run" in report.budgets_note
+    runs = _parquet_runs(timed)
+    lengths = {len(r["traj"]) for r in runs}
+    assert len(lengths) > 3  # the runs really differ in evaluations
+    (lb,) = report.leaderboards
+    assert lb.tasks == ["nb201/cifar10", "nb201/cifar100"] and lb.methods == ["re", "reinforce", "rs"]
+    ft = report.final_table.set_index(["task", "method"])
+    for i, task in enumerate(lb.tasks):
+        for j, method in enumerate(lb.methods):
+            last = np.array([r["traj"].sort_values("step")["regret"].iloc[-1] for r in runs if r["task"] == task and r["method"] == method])
+            assert last.size == len(TIME_SEEDS) and lb.n[i, j] == last.size
+            assert lb.mean_regret[i, j] == pytest.approx(last.mean(), rel=1e-12)
+            assert ft.loc[(task, method), "regret_se"] == pytest.approx(last.std(ddof=1) / np.sqrt(last.size), rel=1e-9)
+    # The written report says where it compares, names the CD plot after the budget and compresses seed lists.
+    assert report_cli([str(timed), "--out", str(tmp_path / "r"), "--bootstrap", "100"]) == 0
+    md = (tmp_path / "r" / "leaderboard.md").read_text()
+    assert "### At 40,000 simulated seconds" in md and "after 40000 evaluations" not in md
+    assert "| 0–5 |" in md and "40,000 simulated s" in md
+    assert (tmp_path / "r" / "plots" / "cd_40000s.svg").stat().st_size > 1000
+    assert "at 40,000 simulated seconds" in (tmp_path / "r" / "leaderboard.tex").read_text()
+
+
+def test_explicit_time_and_evaluation_budgets(time_grid):
+    timed, mixed = time_grid
+    t = 15000.0
+    report = build_report(mixed, budgets=[5], time_budgets=[t], n_boot=100)
+    assert [b.key for b in report.budgets] == ["5 evaluations", "15000 simulated s"]
+    ft = report.final_table
+    runs = _parquet_runs(mixed)
+    for r_task, r_method in {(r["task"], r["method"]) for r in runs}:
+        cell = [r for r in runs if r["task"] == r_task and r["method"] == r_method]
+        values, short = [], 0
+        for r in cell:
+            traj = r["traj"].sort_values("step").reset_index(drop=True)
+            horizon = TIME_BUDGET if r["budget"]["sim_seconds"] else traj["sim_time"].iloc[-1]
+            i = _scan(traj, t)
+            if horizon < t:
+                short += 1
+            elif i is not None:
+                values.append(traj["regret"].iloc[i])
+        row = ft[(ft["budget"] == "15000 simulated s") & (ft["task"] == r_task) & (ft["method"] == r_method)].iloc[0]
+        assert row["n_seeds"] == len(values) and row["n_short"] == short
+        assert row["regret_mean"] == pytest.approx(np.mean(values), rel=1e-12)
+        row5 = ft[(ft["budget"] == "5 evaluations") & (ft["task"] == r_task) & (ft["method"] == r_method)].iloc[0]
+        assert row5["regret_mean"] == pytest.approx(np.mean([r["traj"]["regret"].iloc[4] for r in cell]), rel=1e-12)
+    with pytest.raises(NasHarnessError, match="--time-budgets 90,000 exceed every run's time horizon"):
+        build_report(timed, time_budgets=[90000.0], n_boot=100)
+    with pytest.raises(NasHarnessError, match="--time-budgets"):
+        report_cli([str(timed), "--time-budgets", "-5"])
+
+
+def test_mixed_budgets_choose_per_task_and_say_so(time_grid):
+    _, mixed = time_grid
+    report = build_report(mixed, n_boot=100)
+    (budget,) = report.budgets
+    mean_task = "nb201/cifar10(seed_policy=mean)"
+    assert budget.uniform is None and budget.key == "per-task default"
+    assert budget.cut("nb201/cifar10(seed_policy=sample)").value == TIME_BUDGET and budget.cut("nb201/cifar100").kind == "sim_seconds"
+    assert budget.cut(mean_task).kind == "evaluations" and budget.cut(mean_task).value == 15  # its shortest run
+    assert any("budgets differ between tasks" in w for w in report.warnings)
+    assert "each task is compared at its own default budget" in report.budgets_note
+    (lb,) = report.leaderboards
+    runs = _parquet_runs(mixed)
+    for i, task in enumerate(lb.tasks):
+        for j, method in enumerate(lb.methods):
+            trajs = [r["traj"] for r in runs if r["task"] == task and r["method"] == method]
+            want = [t["regret"].iloc[14] for t in trajs] if task == mean_task else [t["regret"].iloc[-1] for t in trajs]
+            assert lb.mean_regret[i, j] == pytest.approx(np.mean(want), rel=1e-12)
+    blocks = "\n".join(b.text + " ".join(b.headers or []) for b in document(report, {}))
+    assert "At each task's own default budget" in blocks and f"{mean_task} (15 evaluations)" in blocks
+
+
+def test_seed_lists_are_compressed_to_ranges():
+    from harness.report.load import seed_ranges
+
+    assert seed_ranges(range(500)) == "0–499"
+    assert seed_ranges(list(range(10)) + list(range(20, 30))) == "0–9, 20–29"
+    assert seed_ranges([29, 3, 5, 4, 4, 7, 8]) == "3–5, 7, 8, 29"
+    assert seed_ranges([1, 2]) == "1, 2" and seed_ranges([7]) == "7" and seed_ranges([]) == "–"
+    assert seed_ranges([0, 1, 2, None]) == "0–2, ?"

@@ -1,10 +1,14 @@
 """`nas-harness report`: curves, tables, leaderboards and a best-practices checklist from a results folder.
 
 `build_report` reads every run (harness.report.load), computes everything the report shows (this
-module assembles it from curves, stats, reference and checklist) and returns a `Report`;
+module assembles it from budgets, curves, stats, reference and checklist) and returns a `Report`;
 `harness.report.render.write_report` writes it as Markdown, CSV, LaTeX, PNG/SVG and one
 self-contained HTML page. Computing and writing are separate so the numbers can be tested
 without files and the files can be re-rendered without recomputing.
+
+Runs are compared at budgets (harness.report.budgets): after N evaluations, or at T simulated
+seconds (the incumbent of each run at that time), the protocol of time-budgeted grids such as the
+NAS-Bench-201 paper's. docs/REPORTS.md describes every number the report shows.
 """
 from __future__ import annotations
 
@@ -15,6 +19,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.report.budgets import (
+    EMPTY,
+    EVALUATIONS,
+    OK,
+    SHORT,
+    SIM_SECONDS,
+    Budget,
+    Cut,
+    RunBudget,
+    default_budget,
+    parse_evaluations,
+    parse_seconds,
+    seconds_text,
+    uniform_budget,
+)
 from harness.report.checklist import Item, build_checklist
 from harness.report.curves import (
     DELTAS,
@@ -30,7 +49,7 @@ from harness.report.curves import (
     run_curves,
     time_grid,
 )
-from harness.report.load import ResultSet, budget_text, load_results, value_text
+from harness.report.load import ResultSet, budget_text, load_results, seed_ranges, value_text
 from harness.report.reference import RSReference, rs_reference
 from harness.report.stats import (
     BOOTSTRAP_METHOD,
@@ -77,7 +96,7 @@ class TaskInfo:
 
 @dataclass
 class Leaderboard:
-    budget: int
+    budget: Budget
     tasks: list[str]
     methods: list[str]
     mean_regret: np.ndarray  # tasks x methods
@@ -90,12 +109,13 @@ class Leaderboard:
     cd: float | None
     q_alpha: float | None
     cliques: list[tuple[int, ...]]
+    dropped_tasks: dict[str, str] = field(default_factory=dict)  # tasks with no result at this budget, and why
 
 
 @dataclass
 class Report:
     result: ResultSet
-    budgets: list[int]
+    budgets: list[Budget]
     budgets_note: str
     n_boot: int
     alpha: float
@@ -232,21 +252,34 @@ def _budgets_table(result: ResultSet) -> pd.DataFrame:
     for (task, method), texts in result.budgets().items():
         cell = result.cell(task, method)
         lengths = [len(r.trajectory) for r in cell]
+        ends = [float(r.trajectory["sim_time"].iloc[-1]) for r in cell]
         rows.append({"task": task, "method": method, "budget": "; ".join(texts), "runs": len(cell),
-                     "seeds": ",".join(str(r.seed) for r in cell), "evaluations_min": min(lengths), "evaluations_max": max(lengths)})
+                     "seeds": seed_ranges([r.seed for r in cell]), "evaluations_min": min(lengths), "evaluations_max": max(lengths),
+                     "last_sim_time_min": min(ends), "last_sim_time_max": max(ends)})
     return pd.DataFrame(rows)
 
 
-def _final_rows(result: ResultSet, curves: dict[tuple[str, str], list[RunCurves]], budgets: list[int]) -> pd.DataFrame:
+def _final_rows(result: ResultSet, curves: dict[tuple[str, str], list[RunCurves]], budgets: list[Budget]) -> pd.DataFrame:
+    """One row per (budget, task, method): summaries over the runs that have a result at the task's cut.
+
+    `n_short` counts runs whose own budget ends before the cut (fewer evaluations, or a shorter time
+    horizon), `n_empty` runs with no completed evaluation by a time cut; both are left out.
+    """
     rows = []
     for b in budgets:
         for task in result.tasks():
+            cut = b.cut(task)
+            if cut is None:
+                continue
             for method in result.methods(task):
                 cs = curves[(task, method)]
-                row = {"budget": b, "task": task, "method": method, "runs": len(cs),
-                       "n_seeds": int(sum(len(c) >= b for c in cs))}
+                picks = [c.index(cut) for c in cs]
+                status = [st for _, st in picks]
+                row = {"budget": b.key, "budget_kind": cut.kind, "budget_value": cut.value, "task": task, "method": method,
+                       "runs": len(cs), "n_seeds": status.count(OK), "n_short": status.count(SHORT), "n_empty": status.count(EMPTY)}
                 for metric in ("regret", "test", "valid"):
-                    s = summarise(np.array([c.at(metric, b) for c in cs]))
+                    values = np.array([c.metric(metric)[i] for c, (i, st) in zip(cs, picks) if st == OK], dtype=np.float64)
+                    s = summarise(values)
                     row.update({f"{metric}_mean": s.mean, f"{metric}_se": s.se, f"{metric}_median": s.median,
                                 f"{metric}_q25": s.q25, f"{metric}_q75": s.q75})
                 rows.append(row)
@@ -269,19 +302,38 @@ def _search_cost(result: ResultSet, curves: dict[tuple[str, str], list[RunCurves
     return pd.DataFrame(rows)
 
 
-def _leaderboard(final: pd.DataFrame, budget: int, so_tasks: list[str], alpha: float) -> Leaderboard:
-    sub = final[(final["budget"] == budget) & final["task"].isin(so_tasks) & (final["n_seeds"] > 0)]
+def _why_empty(final: pd.DataFrame, budget: Budget, task: str, method: str | None = None) -> str:
+    """Why no run of `method` (or of any method) has a result on `task` at `budget`."""
+    cut = budget.cut(task)
+    sel = final[(final["budget"] == budget.key) & (final["task"] == task)]
+    if method is not None:
+        sel = sel[sel["method"] == method]
+    short, empty = int(sel["n_short"].sum()), int(sel["n_empty"].sum())
+    if cut is None:
+        return f"{task}: no budget chosen"
+    reasons = []
+    if short:
+        reasons.append(f"{short} run(s) ended before it" + (" (their time horizon is shorter)" if cut.kind == SIM_SECONDS else ""))
+    if empty:
+        reasons.append(f"{empty} run(s) had no completed evaluation by then")
+    return f"{task} {cut.label}: " + ("; ".join(reasons) if reasons else "no runs")
+
+
+def _leaderboard(final: pd.DataFrame, budget: Budget, so_tasks: list[str], alpha: float) -> Leaderboard:
+    at = final[final["budget"] == budget.key]
+    sub = at[at["task"].isin(so_tasks) & (at["n_seeds"] > 0)]
+    tasks = [t for t in so_tasks if t in set(sub["task"])]
+    dropped = {t: _why_empty(final, budget, t) for t in so_tasks if t not in tasks and budget.cut(t) is not None}
     methods_all = sorted(sub["method"].unique())
     excluded = {}
     methods = []
     for m in methods_all:
         have = set(sub[sub["method"] == m]["task"])
-        missing = [t for t in so_tasks if t not in have]
+        missing = [t for t in tasks if t not in have]
         if missing:
-            excluded[m] = f"no run reached {budget} evaluations on {', '.join(missing)}"
+            excluded[m] = "no result " + "; ".join(_why_empty(final, budget, t, m) for t in missing)
         else:
             methods.append(m)
-    tasks = [t for t in so_tasks if t in set(sub["task"])]
     k, n = len(methods), len(tasks)
     mean = np.full((n, k), np.nan)
     count = np.zeros((n, k), dtype=int)
@@ -307,27 +359,36 @@ def _leaderboard(final: pd.DataFrame, budget: int, so_tasks: list[str], alpha: f
         q = nemenyi_q(k, alpha)
         cd = nemenyi_cd(k, n, alpha)
         cliques = cd_cliques(avg, cd)
-    return Leaderboard(budget, tasks, methods, mean, count, ranks, avg, excluded, fr, note, cd, q, cliques)
+    return Leaderboard(budget, tasks, methods, mean, count, ranks, avg, excluded, fr, note, cd, q, cliques, dropped)
 
 
 def _with_ranks(final: pd.DataFrame, boards: list[Leaderboard]) -> pd.DataFrame:
-    rows = [{"budget": lb.budget, "task": t, "method": m, "rank": lb.ranks[i, j], "avg_rank": lb.avg_ranks[j]}
+    rows = [{"budget": lb.budget.key, "task": t, "method": m, "rank": lb.ranks[i, j], "avg_rank": lb.avg_ranks[j]}
             for lb in boards for i, t in enumerate(lb.tasks) for j, m in enumerate(lb.methods)]
     if not rows:
         return final.assign(rank=np.nan, avg_rank=np.nan)
     return final.merge(pd.DataFrame(rows), on=["budget", "task", "method"], how="left")
 
 
-def _hv_table(mo_rows: dict[str, list[dict]], budgets: list[int]) -> pd.DataFrame:
+def _hv_table(mo_rows: dict[str, list[dict]], budgets: list[Budget], by_id: dict[str, RunCurves]) -> pd.DataFrame:
+    """Hypervolume of each run at each budget (the row `cut_index` selects, as for regret)."""
     rows = []
     for task, items in mo_rows.items():
-        by_method: dict[str, list[np.ndarray]] = {}
+        by_method: dict[str, list[tuple[np.ndarray, RunCurves]]] = {}
         for it in items:
-            by_method.setdefault(it["run"].method, []).append(it["hv"])
+            by_method.setdefault(it["run"].method, []).append((it["hv"], by_id[it["run"].run_id]))
         for b in budgets:
+            cut = b.cut(task)
+            if cut is None:
+                continue
             for method, hvs in sorted(by_method.items()):
-                s = summarise(np.array([h[b - 1] if h.size >= b else np.nan for h in hvs]))
-                rows.append({"budget": b, "task": task, "method": method, "n_seeds": s.n, "hv_mean": s.mean, "hv_se": s.se,
+                values = []
+                for h, c in hvs:
+                    i, st = c.index(cut)
+                    values.append(h[i] if st == OK else np.nan)
+                s = summarise(np.array(values, dtype=np.float64))
+                rows.append({"budget": b.key, "budget_kind": cut.kind, "budget_value": cut.value, "task": task, "method": method,
+                             "runs": len(hvs), "n_seeds": s.n, "hv_mean": s.mean, "hv_se": s.se,
                              "hv_median": s.median, "hv_q25": s.q25, "hv_q75": s.q75})
     return pd.DataFrame(rows)
 
@@ -342,40 +403,76 @@ def _hyperparameters(result: ResultSet) -> pd.DataFrame:
 
 
 def parse_budgets(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        values = sorted({int(v) for v in text.split(",") if v.strip()})
-    except ValueError:
-        raise NasHarnessError(f"--budgets must be comma-separated positive integers (evaluations), got {text!r}") from None
-    if not values or values[0] < 1:
-        raise NasHarnessError(f"--budgets must be comma-separated positive integers (evaluations), got {text!r}")
-    return values
+    """`--budgets 50,100,200`: evaluation budgets (sorted, distinct)."""
+    return parse_evaluations(text, "--budgets")
 
 
-def build_report(results_dir: str | Path, *, budgets: list[int] | None = None, n_boot: int = 1000,
-                 alpha: float = 0.05, seed: int = 0) -> Report:
-    """Load every run under `results_dir` and compute all the report's numbers (no files written)."""
+def parse_time_budgets(text: str | None) -> list[float] | None:
+    """`--time-budgets 10000,200000`: simulated-second budgets (sorted, distinct)."""
+    return parse_seconds(text, "--time-budgets")
+
+
+def choose_budgets(result: ResultSet, curves: dict[tuple[str, str], list[RunCurves]], budgets: list[int] | None,
+                   time_budgets: list[float] | None) -> tuple[list[Budget], str, list[str]]:
+    """The report's budgets, a sentence saying how they were chosen, and warnings about the choice."""
+    tasks = result.tasks()
+    all_curves = [c for cs in curves.values() for c in cs]
+    chosen: list[Budget] = []
+    notes: list[str] = []
+    warnings: list[str] = []
+    if budgets is None and time_budgets is None:
+        runs = {t: [RunBudget(r.budget, len(r.trajectory), r.horizon) for r in result.task_runs(t)] for t in tasks}
+        budget, lines = default_budget(runs)
+        if budget.uniform is None:
+            warnings.append(lines[0])
+        warnings.extend(lines[1:])
+        return [budget], "; ".join(lines), warnings
+    if budgets:
+        longest = max(len(c) for c in all_curves)
+        too_long = [b for b in budgets if b > longest]
+        if too_long:
+            raise NasHarnessError(f"--budgets {','.join(map(str, too_long))} exceed every run (the longest has {longest} evaluations)")
+        chosen += [uniform_budget(Cut(EVALUATIONS, b), tasks) for b in budgets]
+        notes.append(f"budgets chosen with --budgets: {', '.join(map(str, budgets))} evaluations")
+    if time_budgets:
+        finite = [c.end for c in all_curves if np.isfinite(c.end)]
+        longest_t = max(finite) if finite else 0.0
+        if all(np.isfinite(c.end) for c in all_curves):
+            too_long_t = [t for t in time_budgets if t > longest_t]
+            if too_long_t:
+                raise NasHarnessError(f"--time-budgets {','.join(seconds_text(t) for t in too_long_t)} exceed every run's time horizon "
+                                      f"(the longest is {seconds_text(longest_t)} simulated s; a run's incumbent is known up to its "
+                                      "budget.sim_seconds, or up to its last evaluation when it stopped on budget.evaluations)")
+        chosen += [uniform_budget(Cut(SIM_SECONDS, t), tasks) for t in time_budgets]
+        notes.append(f"time budgets chosen with --time-budgets: {', '.join(seconds_text(t) for t in time_budgets)} simulated seconds "
+                     "(each run's incumbent at that simulated time: its last evaluation completed by then; runs whose time horizon "
+                     "ends earlier are left out and counted)")
+        for t in tasks:
+            if all(float(c.sim_time[-1]) == 0.0 for m in result.methods(t) for c in curves[(t, m)]):
+                warnings.append(f"{t} records no training cost (sim_time is 0): it has no results at time budgets")
+    return chosen, "; ".join(notes), warnings
+
+
+def build_report(results_dir: str | Path, *, budgets: list[int] | None = None, time_budgets: list[float] | None = None,
+                 n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> Report:
+    """Load every run under `results_dir` and compute all the report's numbers (no files written).
+
+    `budgets` (evaluations) and `time_budgets` (simulated seconds) are the points the final tables
+    and leaderboards compare at; with neither, the default of harness.report.budgets.default_budget.
+    """
     if not 0 < alpha < 1:
         raise NasHarnessError(f"--alpha must be in (0, 1), got {alpha}")
     if n_boot < 100:
         raise NasHarnessError(f"--bootstrap must be at least 100 resamples, got {n_boot}")
     result = load_results(results_dir)
     curves: dict[tuple[str, str], list[RunCurves]] = {}
+    by_id: dict[str, RunCurves] = {}
     for task in result.tasks():
         for method in result.methods(task):
-            curves[(task, method)] = [run_curves(r.trajectory) for r in result.cell(task, method)]
-    lengths = [len(c) for cs in curves.values() for c in cs]
-    common = min(lengths)
-    if budgets is None:
-        budgets = [common]
-        budgets_note = f"budget: the common final budget, {common} evaluations (the shortest complete run)"
-    else:
-        longest = max(lengths)
-        too_long = [b for b in budgets if b > longest]
-        if too_long:
-            raise NasHarnessError(f"--budgets {','.join(map(str, too_long))} exceed every run (the longest has {longest} evaluations)")
-        budgets_note = f"budgets chosen with --budgets: {', '.join(map(str, budgets))} evaluations"
+            cell = result.cell(task, method)
+            curves[(task, method)] = [run_curves(r.trajectory, r.horizon) for r in cell]
+            by_id.update({r.run_id: c for r, c in zip(cell, curves[(task, method)])})
+    chosen, budgets_note, budget_warnings = choose_budgets(result, curves, budgets, time_budgets)
     store_cache: dict = {}
     tasks: dict[str, TaskInfo] = {}
     mo_rows: dict[str, list[dict]] = {}
@@ -386,9 +483,9 @@ def build_report(results_dir: str | Path, *, budgets: list[int] | None = None, n
         if info.multi_objective:
             mo_rows[task] = _multi_objective(info, result, n_boot, seed)
         tasks[task] = info
-    final = _final_rows(result, curves, budgets)
+    final = _final_rows(result, curves, chosen)
     so_tasks = [t for t in result.tasks() if not tasks[t].multi_objective]
-    boards = [_leaderboard(final, b, so_tasks, alpha) for b in budgets] if so_tasks else []
+    boards = [_leaderboard(final, b, so_tasks, alpha) for b in chosen] if so_tasks else []
     final = _with_ranks(final, boards)
     total_wall = float(sum(float((r.manifest or {}).get("wall_seconds") or 0.0) for r in result.runs))
     total_gpu_h = float(sum(float(r.trajectory["cost"].sum()) for r in result.complete) / 3600.0)
@@ -396,13 +493,13 @@ def build_report(results_dir: str | Path, *, budgets: list[int] | None = None, n
     time_axis = {t: info.time_grid is not None for t, info in tasks.items()}
     checklist = build_checklist(result, store_sha=store_sha, time_axis=time_axis, total_wall_s=total_wall, total_gpu_h=total_gpu_h)
     notes = _notes(result, tasks, n_boot, alpha, seed)
-    warnings = list(result.warnings)
+    warnings = list(result.warnings) + budget_warnings
     for bench in sorted({info.benchmark for info in tasks.values()}):
         store_note = store_cache.get(bench, (None, ""))[1]
         if store_note:
             warnings.append(f"{bench}: {store_note}")
-    return Report(result, budgets, budgets_note, n_boot, alpha, seed, tasks, _runs_table(result), _budgets_table(result),
-                  final, _search_cost(result, curves, tasks), _hv_table(mo_rows, budgets), boards, checklist, notes,
+    return Report(result, chosen, budgets_note, n_boot, alpha, seed, tasks, _runs_table(result), _budgets_table(result),
+                  final, _search_cost(result, curves, tasks), _hv_table(mo_rows, chosen, by_id), boards, checklist, notes,
                   _hyperparameters(result), total_wall, total_gpu_h, warnings)
 
 
@@ -413,8 +510,13 @@ def _notes(result: ResultSet, tasks: dict[str, TaskInfo], n_boot: int, alpha: fl
         "Incumbent validation: the seed-mean validation value of the architecture each run would return "
         "(selected by its observed validation value); regret = |optimum − that value| in the validation metric's units.",
         "Against simulated time, each run is a step function on a common log-spaced grid (value after the last "
-        "completed evaluation), not extrapolated beyond its last evaluation; a method's curve spans the times at "
-        "which all of its runs had at least one result and none had finished.",
+        "completed evaluation), not extended beyond its time horizon (its budget.sim_seconds when the time budget stopped it, "
+        "else its last evaluation); a method's curve spans the times at which all of its runs had at least one result "
+        "and none had passed its horizon.",
+        "Budgets: \"after N evaluations\" reads each run's incumbent after its N-th completed evaluation; \"at T simulated "
+        "seconds\" reads its incumbent at simulated time T (its last evaluation that completed by T). Runs whose own budget "
+        "ends before a budget (fewer evaluations, or a shorter time horizon) are left out of that budget's statistics and "
+        "counted in the n column.",
         "Regret is drawn on a log axis; a regret of 0 (the optimum found) is drawn at the axis floor.",
         "Ranks: per benchmark by mean regret (lower is better, ties share their average rank); the Friedman test uses "
         f"benchmarks as blocks (seeds of different methods are not paired); Nemenyi critical difference at alpha = {alpha}.",

@@ -5,8 +5,9 @@ its seed-mean validation value is the `valid_mean` of the row that evaluated it 
 optimum - regret for maximised metrics), its test value is `incumbent_test_mean`, and its regret
 is `regret`. A method's curve averages its runs only where *every* run has a value, so each point
 rests on the same n seeds: against evaluations up to the shortest run, against simulated time from
-the latest first completion to the earliest end (a run is never extrapolated past its last
-evaluation).
+the latest first completion to the earliest time horizon (the time up to which a run's incumbent is
+known: its time budget, or its last completion when it stopped on its evaluations count; see
+harness.report.budgets). A run is never extrapolated past what it recorded.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from harness.report.budgets import OK, Cut, cut_index
 from harness.report.stats import IncrementalFront2D, bootstrap_band, hypervolume
 
 METRICS = ("valid", "test", "regret")
@@ -29,6 +31,12 @@ class RunCurves:
     test: np.ndarray
     regret: np.ndarray
     sim_time: np.ndarray
+    horizon: float | None = None  # simulated time up to which the incumbent is known; None = the last completion
+
+    @property
+    def end(self) -> float:
+        """The time horizon, or the last completion when none was given."""
+        return float(self.sim_time[-1]) if self.horizon is None else float(self.horizon)
 
     def __len__(self) -> int:
         return int(self.regret.size)
@@ -41,8 +49,19 @@ class RunCurves:
         y = self.metric(name)
         return float(y[budget - 1]) if 1 <= budget <= y.size else float("nan")
 
+    def index(self, cut: Cut) -> tuple[int, str]:
+        """Row of the run's state at `cut` and its status (harness.report.budgets.cut_index)."""
+        return cut_index(self.sim_time, self.end, cut)
 
-def run_curves(traj: pd.DataFrame) -> RunCurves:
+    def value(self, name: str, cut: Cut) -> float:
+        """Value of `name` at `cut`: after N evaluations, or of the incumbent at simulated time t
+        (last completion with sim_time <= t); NaN when the run's budget ends before the cut or
+        nothing had completed by then."""
+        i, status = self.index(cut)
+        return float(self.metric(name)[i]) if status == OK else float("nan")
+
+
+def run_curves(traj: pd.DataFrame, horizon: float | None = None) -> RunCurves:
     valid_of = pd.Series(traj["valid_mean"].to_numpy(), index=traj["arch"].to_numpy())
     valid_of = valid_of[~valid_of.index.duplicated(keep="first")]
     inc_valid = traj["incumbent_arch"].map(valid_of).to_numpy(dtype=np.float64)
@@ -51,6 +70,7 @@ def run_curves(traj: pd.DataFrame) -> RunCurves:
         test=traj["incumbent_test_mean"].to_numpy(dtype=np.float64),
         regret=traj["regret"].to_numpy(dtype=np.float64),
         sim_time=traj["sim_time"].to_numpy(dtype=np.float64),
+        horizon=horizon,
     )
 
 
@@ -88,7 +108,7 @@ def time_grid(curves: list[RunCurves], n_points: int = 200) -> np.ndarray | None
     if not firsts:
         return None
     lo = float(min(firsts))
-    hi = float(max(c.sim_time[-1] for c in curves))
+    hi = float(max(c.end if np.isfinite(c.end) else c.sim_time[-1] for c in curves))
     if not hi > lo:
         return np.array([lo])
     grid = np.geomspace(lo, hi, n_points)
@@ -98,11 +118,11 @@ def time_grid(curves: list[RunCurves], n_points: int = 200) -> np.ndarray | None
 
 def on_grid(curve: RunCurves, metric: str, grid: np.ndarray) -> np.ndarray:
     """Step function of the run on `grid`: the value after the last completion at or before t;
-    NaN before the first completion and after the run's last evaluation."""
+    NaN before the first completion and after the run's time horizon (`RunCurves.end`)."""
     idx = np.searchsorted(curve.sim_time, grid, side="right") - 1
     y = curve.metric(metric)
     out = np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
-    out[grid > curve.sim_time[-1]] = np.nan
+    out[grid > curve.end] = np.nan
     return out
 
 

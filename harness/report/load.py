@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.report.budgets import seconds_text, time_horizon
 from harness.results import LOCK, LOG, MANIFEST, TRAJECTORY, result_problem
 from tabular.errors import NasHarnessError
 
@@ -55,6 +56,13 @@ class Run:
     @property
     def budget(self) -> dict[str, Any]:
         return dict(self.config.get("budget", {}) or {})
+
+    @property
+    def horizon(self) -> float:
+        """Simulated time up to which this run's incumbent is known (harness.report.budgets.time_horizon)."""
+        if self.trajectory is None or len(self.trajectory) == 0:
+            return float("nan")
+        return time_horizon(self.budget, len(self.trajectory), float(self.trajectory["sim_time"].iloc[-1]))
 
     @property
     def n_workers(self) -> int:
@@ -120,10 +128,34 @@ def budget_text(run: Run) -> str:
     if b.get("evaluations") is not None:
         parts.append(f"{int(b['evaluations'])} evaluations")
     if b.get("sim_seconds") is not None:
-        parts.append(f"{float(b['sim_seconds']):g} simulated s")
+        parts.append(f"{seconds_text(float(b['sim_seconds']))} simulated s")
     if run.n_workers != 1:
         parts.append(f"{run.n_workers} workers")
     return ", ".join(parts) or "no budget recorded"
+
+
+def seed_ranges(seeds) -> str:
+    """Seeds as sorted, compressed ranges: 0-9, 20-29 -> "0–9, 20–29"; [3, 5] -> "3, 5"; "–" for none.
+
+    Runs of two consecutive seeds are written out ("4, 5"), longer runs as first–last; duplicates
+    count once. Seeds that are not integers (unknown, None) are listed last as "?".
+    """
+    values = sorted({int(s) for s in seeds if s is not None})
+    unknown = any(s is None for s in seeds)
+    parts: list[str] = []
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        if j - i >= 2:
+            parts.append(f"{values[i]}–{values[j]}")
+        else:
+            parts.extend(str(v) for v in values[i:j + 1])
+        i = j + 1
+    if unknown:
+        parts.append("?")
+    return ", ".join(parts) or "–"
 
 
 def value_text(value: Any) -> str:

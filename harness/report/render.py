@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from harness.report import REFERENCE_LABEL, Leaderboard, Report, TaskInfo
+from harness.report.budgets import Budget, Cut, seconds_text
 from harness.report.load import REPORT_MARKER
 from tabular.atomic import atomic_write_bytes
 from tabular.errors import NasHarnessError
@@ -199,9 +200,15 @@ def _cd_figure(lb: Leaderboard, alpha: float) -> Any:
     order = np.argsort(lb.avg_ranks, kind="stable")
     half = (k + 1) // 2
     height = 1.2 + 0.32 * half + 0.18 * len(lb.cliques)
-    fig = _figure(8, height, left=0.02, right=0.98, top=0.86, bottom=0.02)
+    # Room outside the rank axis for the method labels, so they are not clipped at the figure's edges:
+    # the figure widens with long labels, and pad solves pad / (k + 0.2 + 2 pad) = label width / axes width.
+    longest = max(len(f"{m} ({r:.2f})") for m, r in zip(lb.methods, lb.avg_ranks))
+    label_in = 0.065 * longest + 0.1
+    width = max(8.0, 2 * label_in + 4.0)
+    fig = _figure(width, height, left=0.02, right=0.98, top=0.86, bottom=0.02)
     ax = fig.subplots()
-    ax.set_xlim(0.4, k + 0.6)
+    pad = label_in * (k + 0.2) / (0.96 * width - 2 * label_in)
+    ax.set_xlim(0.4 - pad, k + 0.6 + pad)
     top = 0.0
     bottom = -(0.6 + 0.35 * half + 0.2 * len(lb.cliques))
     ax.set_ylim(bottom, 0.9)
@@ -228,7 +235,7 @@ def _cd_figure(lb: Leaderboard, alpha: float) -> Any:
         ax.plot([r, r, x_text], [top, y, y], color="0.25", lw=0.8)
         ax.text(x_text + (-0.02 if left else 0.02), y, f"{lb.methods[idx]} ({r:.2f})", ha="right" if left else "left",
                 va="center", fontsize=8, clip_on=False)
-    fig.suptitle(f"Average rank across {len(lb.tasks)} benchmarks after {lb.budget} evaluations (lower is better)", fontsize=10)
+    fig.suptitle(f"Average rank across {len(lb.tasks)} benchmarks {lb.budget.label} (lower is better)", fontsize=10)
     return fig
 
 
@@ -301,9 +308,9 @@ def make_plots(report: Report) -> tuple[dict[str, bytes], dict[str, list[str]]]:
         stems[task] = names
     for lb in report.leaderboards:
         if lb.cd is not None:
-            stem = f"cd_{lb.budget}"
+            stem = f"cd_{lb.budget.stem}"
             files.update(_save(_cd_figure(lb, report.alpha), stem))
-            stems[f"cd_{lb.budget}"] = [stem]
+            stems[stem] = [stem]
     return files, stems
 
 
@@ -332,8 +339,9 @@ def _runs_blocks(report: Report) -> list[Block]:
     blocks.append(Block("h3", "Budgets and seeds"))
     blocks.append(Block("p", report.budgets_note + "."))
     bt = report.budgets_table
-    blocks.append(Block("table", headers=["task", "method", "budget", "runs", "seeds", "evaluations (min–max)"],
-                        rows=[[r.task, r.method, r.budget, str(r.runs), r.seeds, f"{r.evaluations_min}–{r.evaluations_max}"] for r in bt.itertuples()]))
+    blocks.append(Block("table", headers=["task", "method", "budget", "runs", "seeds", "evaluations (min–max)", "last completion, simulated s (min–max)"],
+                        rows=[[r.task, r.method, r.budget, str(r.runs), r.seeds, f"{r.evaluations_min}–{r.evaluations_max}",
+                               f"{seconds_text(round(r.last_sim_time_min))}–{seconds_text(round(r.last_sim_time_max))}"] for r in bt.itertuples()]))
     return blocks
 
 
@@ -342,17 +350,23 @@ def _leaderboard_blocks(report: Report, stems: dict[str, list[str]]) -> list[Blo
     if not report.leaderboards:
         blocks.append(Block("p", "No single-objective task: no leaderboard (multi-objective tasks are compared by hypervolume below)."))
     for lb in report.leaderboards:
-        blocks.append(Block("h3", f"After {lb.budget} evaluations"))
+        blocks.append(Block("h3", _title(lb.budget)))
+        if lb.budget.uniform is None:
+            blocks.append(Block("p", "Each task at its own default budget: " + "; ".join(f"{t} {c.label}" for t, c in lb.budget.cuts.items()) + "."))
+        if lb.dropped_tasks:
+            blocks.append(Block("list", items=[f"Task not ranked (no result at this budget): {why}" for why in lb.dropped_tasks.values()]))
         if not lb.methods:
-            blocks.append(Block("p", "No method reached this budget on every benchmark."))
+            blocks.append(Block("p", "No method has a result at this budget on every benchmark."))
             continue
-        headers = ["method", "avg rank"] + [f"{t}: mean regret ± s.e. (n) [rank]" for t in lb.tasks]
+        per_task = lb.budget.uniform is None
+        headers = ["method", "avg rank"] + [f"{t}{' (' + lb.budget.cuts[t].short + ')' if per_task else ''}: mean regret ± s.e. (n) [rank]"
+                                            for t in lb.tasks]
         order = np.argsort(lb.avg_ranks, kind="stable")
         rows = []
         se = report.final_table.set_index(["budget", "task", "method"])["regret_se"]
         for j in order:
             m = lb.methods[j]
-            cells = [f"{_pm(lb.mean_regret[i, j], se.get((lb.budget, t, m), float('nan')))} ({lb.n[i, j]}) [{lb.ranks[i, j]:g}]"
+            cells = [f"{_pm(lb.mean_regret[i, j], se.get((lb.budget.key, t, m), float('nan')))} ({lb.n[i, j]}) [{lb.ranks[i, j]:g}]"
                      for i, t in enumerate(lb.tasks)]
             rows.append([m, f"{lb.avg_ranks[j]:.2f}", *cells])
         blocks.append(Block("table", headers=headers, rows=rows))
@@ -366,31 +380,54 @@ def _leaderboard_blocks(report: Report, stems: dict[str, list[str]]) -> list[Blo
         blocks.append(Block("p", text))
         if lb.excluded:
             blocks.append(Block("list", items=[f"{m} not ranked: {why}" for m, why in sorted(lb.excluded.items())]))
-        for stem in stems.get(f"cd_{lb.budget}", []):
-            blocks.append(Block("figure", text=f"Critical-difference diagram after {lb.budget} evaluations.", figure=stem))
+        for stem in stems.get(f"cd_{lb.budget.stem}", []):
+            blocks.append(Block("figure", text=f"Critical-difference diagram {lb.budget.label}.", figure=stem))
     return blocks
 
 
 def _final_blocks(report: Report) -> list[Block]:
     blocks = [Block("h2", "Final results"),
               Block("p", "Per method and task at each budget: mean ± standard error, median and interquartile range [q25, q75] "
-                         "over the n seeds whose run reached the budget.")]
+                         "over the n seeds whose run has a result at the budget (after N evaluations: the incumbent after the "
+                         "N-th evaluation; at T simulated seconds: the incumbent after the last evaluation completed by T). "
+                         "Runs whose own budget ends earlier are left out and counted.")]
     ft = report.final_table
     for b in report.budgets:
         for task, info in report.tasks.items():
-            sub = ft[(ft["budget"] == b) & (ft["task"] == task)]
-            if sub.empty:
+            sub = ft[(ft["budget"] == b.key) & (ft["task"] == task)]
+            cut = b.cut(task)
+            if sub.empty or cut is None:
                 continue
-            blocks.append(Block("h3", f"{task} after {b} evaluations"))
+            blocks.append(Block("h3", f"{task} {cut.label}"))
             rows = []
             for r in sub.itertuples():
-                n_txt = f"{r.n_seeds}" + (f" (of {r.runs})" if r.n_seeds != r.runs else "")
+                n_txt = f"{r.n_seeds}" + (f" (of {r.runs}{_left_out(r.n_short, r.n_empty, cut.kind)})" if r.n_seeds != r.runs else "")
                 test = ([_pm(r.test_mean, r.test_se), f"{_fmt(r.test_median)} [{_fmt(r.test_q25)}, {_fmt(r.test_q75)}]"]
                         if info.has_test else ["n/a (no test metric)", "n/a"])
                 rows.append([r.method, n_txt, *test, _pm(r.regret_mean, r.regret_se),
                              f"{_fmt(r.regret_median)} [{_fmt(r.regret_q25)}, {_fmt(r.regret_q75)}]"])
             blocks.append(Block("table", headers=["method", "n", "test mean ± s.e.", "test median [IQR]", "regret mean ± s.e.", "regret median [IQR]"], rows=rows))
     return blocks
+
+
+def _title(budget: Budget) -> str:
+    label = budget.label
+    return label[0].upper() + label[1:]
+
+
+def _task_at(budget: Budget, task: str) -> str:
+    """The task name, with its budget when the budget differs between tasks."""
+    cut = budget.cut(task)
+    return task if budget.uniform is not None or cut is None else f"{task} ({cut.short})"
+
+
+def _left_out(n_short: int, n_empty: int, kind: str) -> str:
+    parts = []
+    if n_short:
+        parts.append(f"{n_short} ended before it")
+    if n_empty:
+        parts.append(f"{n_empty} with no evaluation completed by then")
+    return "; " + ", ".join(parts) if parts else ""
 
 
 def _cost_blocks(report: Report) -> list[Block]:
@@ -448,7 +485,7 @@ def _mo_blocks(report: Report, stems: dict[str, list[str]]) -> list[Block]:
         sub = report.hv_table[report.hv_table["task"] == task] if not report.hv_table.empty else report.hv_table
         if len(sub):
             blocks.append(Block("table", headers=["budget", "method", "n", "HV mean ± s.e.", "HV median [IQR]"],
-                                rows=[[str(r.budget), r.method, str(r.n_seeds), _pm(r.hv_mean, r.hv_se, 4),
+                                rows=[[Cut(r.budget_kind, r.budget_value).short, r.method, f"{r.n_seeds}" + (f" (of {r.runs})" if r.n_seeds != r.runs else ""), _pm(r.hv_mean, r.hv_se, 4),
                                        f"{_fmt(r.hv_median, 4)} [{_fmt(r.hv_q25, 4)}, {_fmt(r.hv_q75, 4)}]"] for r in sub.itertuples()]))
         for stem in stems.get(task, []):
             blocks.append(Block("figure", text=f"{task}: {'final Pareto fronts' if stem.startswith('pareto') else 'hypervolume over evaluations (mean, 95 % bootstrap band)'}.", figure=stem))
@@ -571,29 +608,29 @@ def to_latex(report: Report) -> str:
             continue
         cols = "l" + "r" * (len(lb.tasks) + 1)
         lines += ["\\begin{table}[t]", "\\centering", "\\small",
-                  f"\\caption{{Mean regret $\\pm$ s.e. (number of seeds) after {lb.budget} evaluations and average rank across "
+                  f"\\caption{{Mean regret $\\pm$ s.e. (number of seeds) {_tex(lb.budget.label)} and average rank across "
                   f"benchmarks (lower is better). {_tex(lb.friedman_note)}"
                   + (f"; Nemenyi CD $= {lb.cd:.3f}$ at $\\alpha = {report.alpha}$" if lb.cd is not None else "") + ".}",
                   f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
-                  "Method & " + " & ".join(_tex(t) for t in lb.tasks) + " & Avg.\\ rank \\\\", "\\midrule"]
+                  "Method & " + " & ".join(_tex(_task_at(lb.budget, t)) for t in lb.tasks) + " & Avg.\\ rank \\\\", "\\midrule"]
         for j in np.argsort(lb.avg_ranks, kind="stable"):
             m = lb.methods[j]
             cells = []
             for i, t in enumerate(lb.tasks):
-                se = ft.loc[(lb.budget, t, m), "regret_se"]
+                se = ft.loc[(lb.budget.key, t, m), "regret_se"]
                 cells.append(f"{lb.mean_regret[i, j]:.3f} $\\pm$ {_fmt(se)} ({lb.n[i, j]})")
             lines.append(f"{_tex(m)} & " + " & ".join(cells) + f" & {lb.avg_ranks[j]:.2f} \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     for b in report.budgets:
-        sub = report.final_table[report.final_table["budget"] == b]
+        sub = report.final_table[report.final_table["budget"] == b.key]
         lines += ["\\begin{table}[t]", "\\centering", "\\small",
-                  f"\\caption{{Test accuracy and regret after {b} evaluations: mean $\\pm$ s.e., median [IQR], n seeds.}}",
+                  f"\\caption{{Test accuracy and regret {_tex(b.label)}: mean $\\pm$ s.e., median [IQR], n seeds.}}",
                   "\\begin{tabular}{llrllll}", "\\toprule",
                   "Task & Method & n & Test & Test median [IQR] & Regret & Regret median [IQR] \\\\", "\\midrule"]
         for r in sub.itertuples():
             has_test = report.tasks[r.task].has_test
             test = (f"{_fmt(r.test_mean)} $\\pm$ {_fmt(r.test_se)}", f"{_fmt(r.test_median)} [{_fmt(r.test_q25)}, {_fmt(r.test_q75)}]") if has_test else ("n/a", "n/a")
-            lines.append(f"{_tex(r.task)} & {_tex(r.method)} & {r.n_seeds} & {test[0]} & {_tex(test[1])} & "
+            lines.append(f"{_tex(_task_at(b, r.task))} & {_tex(r.method)} & {r.n_seeds} & {test[0]} & {_tex(test[1])} & "
                          f"{_fmt(r.regret_mean)} $\\pm$ {_fmt(r.regret_se)} & {_tex(f'{_fmt(r.regret_median)} [{_fmt(r.regret_q25)}, {_fmt(r.regret_q75)}]')} \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     return "\n".join(lines)
@@ -626,7 +663,7 @@ def _curves_csv(report: Report) -> pd.DataFrame:
 
 
 def leaderboard_csv(report: Report) -> pd.DataFrame:
-    cols = ["budget", "task", "method", "runs", "n_seeds", "rank", "avg_rank"]
+    cols = ["budget", "budget_kind", "budget_value", "task", "method", "runs", "n_seeds", "n_short", "n_empty", "rank", "avg_rank"]
     stats = [c for c in report.final_table.columns if c not in cols]
     return report.final_table[cols + stats]
 
@@ -689,7 +726,8 @@ def write_report(report: Report, out: str | Path, *, force: bool = False, files:
             path = out / rel
             if rel not in files and ".." not in Path(rel).parts and path.is_file():
                 path.unlink()  # a plot of the previous report that this one no longer has
-    marker.update(complete=True, budgets=report.budgets, bootstrap=report.n_boot, alpha=report.alpha, seed=report.seed,
+    budgets = [{"key": b.key, "label": b.label, "cuts": {t: [c.kind, c.value] for t, c in b.cuts.items()}} for b in report.budgets]
+    marker.update(complete=True, budgets=budgets, bootstrap=report.n_boot, alpha=report.alpha, seed=report.seed,
                   counts=report.result.counts())
     atomic_write_bytes(out / REPORT_MARKER, json.dumps(marker, indent=2).encode())
     written.append(out / REPORT_MARKER)
