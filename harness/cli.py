@@ -98,7 +98,8 @@ def _cmd_query(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     from harness.convert import convert
 
-    for path in convert(args.kind, Path(args.source), Path(args.out) if args.out else None, force=args.force):
+    for path in convert(args.kind, Path(args.source), Path(args.out) if args.out else None, force=args.force,
+                        skip_bad=args.skip_bad):
         print(path)
     return 0
 
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="path of the official file or folder")
     p.add_argument("--out", help="output store file or folder (default: the data folder's store path)")
     p.add_argument("--force", action="store_true", help="overwrite an existing store")
+    p.add_argument("--skip-bad", action="store_true", help="skip and count corrupt records instead of stopping (nb101-tfrecord)")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("reproduce", help="re-run a result folder from its manifest and compare trajectories")

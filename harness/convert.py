@@ -7,6 +7,7 @@ single-store kinds and a folder for kinds that produce several stores; None mean
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from pathlib import Path
@@ -27,10 +28,16 @@ def converter_kinds() -> dict[str, ConvertFn]:
     return kinds
 
 
-def convert(kind: str, source: Path, out: Path | None, *, force: bool = False) -> list[Path]:
+def convert(kind: str, source: Path, out: Path | None, *, force: bool = False, skip_bad: bool = False) -> list[Path]:
+    """Run converter `kind`; `skip_bad` (skip and count corrupt records) only where the kind offers it."""
     kinds = converter_kinds()
     if kind not in kinds:
         raise NasHarnessError(f"unknown converter kind {kind!r}; choose one of {', '.join(sorted(kinds)) or 'none'}")
     if not source.exists():
         raise SourceMissingError(f"{source} does not exist; pass the path of the downloaded file or folder")
-    return kinds[kind](source, out, force)
+    fn = kinds[kind]
+    if skip_bad:
+        if "skip_bad" not in inspect.signature(fn).parameters:
+            raise NasHarnessError(f"converter {kind!r} has no --skip-bad; it reads whole files and stops at the first error")
+        return fn(source, out, force, skip_bad=True)
+    return fn(source, out, force)

@@ -23,7 +23,8 @@ class CodeTable:
         thousands of runs, and building the table encodes every architecture of the space."""
         table = space.__dict__.get("_code_table")
         if table is None:
-            table = cls(space, user)
+            factory = getattr(space, "code_table", None)  # a space with its own (e.g. NB101)
+            table = factory() if factory is not None else cls(space, user)
             space.__dict__["_code_table"] = table
         return table
 
