@@ -268,9 +268,22 @@ class Bananas(PredictorStrategy):
             x = x[:, : self.config.path_cutoff]
         return x
 
+    def _random_candidates(self, n: int, taken: set[int]) -> list[int]:
+        """Up to n distinct random architectures neither seen nor in `taken`."""
+        unseen = self._unseen_indices()
+        if taken:
+            unseen = unseen[~np.isin(unseen, np.fromiter(taken, dtype=np.int64, count=len(taken)))]
+        if unseen.size <= n:
+            return [int(i) for i in unseen]
+        return [int(i) for i in np.sort(self.rng.choice(unseen, size=n, replace=False))]
+
     def _propose_batch(self) -> list[int]:
         cfg = self.config
         candidates = self._candidates()
+        if len(candidates) < cfg.num_candidates:
+            # Late in a run the one-edit mutations of the best architectures are all evaluated;
+            # top the pool up with random unseen architectures so the model still chooses.
+            candidates += self._random_candidates(cfg.num_candidates - len(candidates), set(candidates))
         if not candidates:
             fallback = self._random_unseen()
             return [] if fallback is None else [fallback]
