@@ -33,11 +33,18 @@ class BenchmarkSpec:
     # For benchmarks built from files the user may add or replace (e.g. <data>/sources/hw): a cheap
     # fingerprint of those files. A cached store built from other files is rebuilt.
     fingerprint: Callable[[], str] | None = None
+    # For benchmarks that are not a table (a surrogate over a space too large to tabulate, e.g.
+    # nb301/yahpo on DARTS): opens the benchmark directly; `build` is then never called.
+    open: Callable[[], Benchmark] | None = None
 
 
 @dataclass
 class Benchmark:
-    """A loaded benchmark: the space strategies see and the store only the engine queries."""
+    """A loaded benchmark: the space strategies see and the store only the engine queries.
+
+    `store` is a BenchmarkStore, or for a row-less benchmark an object with its query interface
+    (surrogates.benchmark.SurrogateStore).
+    """
 
     name: str
     space: SearchSpace
@@ -76,18 +83,20 @@ def get_spec(name: str) -> BenchmarkSpec:
 
 def source_status(spec: BenchmarkSpec) -> str:
     """'ready' when the store is cached or its source is present, else the instruction to get it."""
-    if store_path(spec.name).is_file() and spec.fingerprint is None:
+    if spec.open is None and store_path(spec.name).is_file() and spec.fingerprint is None:
         return "ready"
     try:
         spec.check_source()
     except SourceMissingError as exc:
         return str(exc)
-    return "ready (converted on first use)"
+    return "ready (answered on demand)" if spec.open is not None else "ready (converted on first use)"
 
 
 def ensure_store(name: str, *, rebuild: bool = False) -> Path:
     """Path of the benchmark's store, converting its source into the cache first if needed."""
     spec = get_spec(name)
+    if spec.open is not None:
+        raise NasHarnessError(f"benchmark {name!r} is answered by a surrogate model on demand and has no store file")
     path = store_path(name)
     fingerprint = spec.fingerprint() if spec.fingerprint else None
     if path.is_file() and not rebuild:
@@ -111,6 +120,8 @@ def ensure_store(name: str, *, rebuild: bool = False) -> Path:
 def load_benchmark(name: str) -> Benchmark:
     """Open a benchmark by catalogue name, converting its data on first use."""
     spec = get_spec(name)
+    if spec.open is not None:
+        return spec.open()
     store = open_store(ensure_store(name))
     space = get_space(spec.space)
     # Spaces too large to enumerate (NB101: 423,624 cells found by search, not by formula) take

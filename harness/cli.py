@@ -30,7 +30,7 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
         spec = get_spec(name)
         status = source_status(spec)
         row = {"name": name, "space": spec.space, "status": status, "archs": "", "metrics": "", "fidelities": "", "seeds": ""}
-        if args.build and status.startswith("ready"):
+        if args.build and status.startswith("ready") and spec.open is None:
             ensure_store(name)
         if store_path(name).is_file():
             with open_store(store_path(name)) as store:
@@ -161,9 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.report.cli import add_parser as add_report_parser
     from harness.stats_cli import add_rank_stats_parser, add_regress_parser
 
+    from surrogates.cli import add_parser as add_surrogate_parser
+
     add_report_parser(sub)
     add_rank_stats_parser(sub)
     add_regress_parser(sub)
+    add_surrogate_parser(sub)
     return parser
 
 

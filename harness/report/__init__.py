@@ -185,7 +185,10 @@ def _task_info(result: ResultSet, task: str, curves: dict[str, list[RunCurves]],
             note += "; objective directions assumed (first as the validation metric, others minimised)"
     info.has_test = info.has_test and any(np.isfinite(c.test).any() for c in all_curves)
     info.reference_note = note
-    if store is not None and not multi:
+    if store is not None and getattr(store, "row_means", None) is not None:
+        # A surrogate over a space too large to tabulate (nb301/yahpo): no exact random-search curve.
+        info.reference_note = (note + "; " if note else "") + "no random-search reference curve for a surrogate over a space too large to enumerate"
+    elif store is not None and not multi:
         policies = {(r.seed_policy, (r.config.get("benchmark") or {}).get("fixed_seed")) for r in runs}
         if len(policies) == 1:
             policy, fixed = next(iter(policies))

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from harness.strategies.base import Observation, Proposal, Strategy, StrategyConfig
 
 
+_PERMUTATION_MAX = 1 << 32  # larger spaces are sampled by rejection instead of a permutation
+
+
 @dataclass
 class RandomSearchConfig(StrategyConfig):
     replace: bool = False
@@ -25,10 +28,18 @@ class RandomSearch(Strategy):
         super().__init__(space, problem, rng, config)
         self._order = None
         self._next = 0
+        self._drawn: set[str] = set()
 
     def ask(self) -> Proposal | None:
         if self.config.replace:
             return Proposal(self.space.sample(self.rng))
+        if self.space.size > _PERMUTATION_MAX:
+            # A space too large to permute (DARTS: 10^18 cells): draw uniformly and redraw repeats.
+            while True:
+                arch = self.space.sample(self.rng)
+                if arch not in self._drawn:
+                    self._drawn.add(arch)
+                    return Proposal(arch)
         if self._order is None:
             self._order = self.rng.permutation(self.space.size)
         if self._next >= self.space.size:

@@ -1,0 +1,188 @@
+"""Regression models for surrogates, alone or as a bagging ensemble.
+
+Kinds: `xgb` (XGBoost, NB301's best tree model), and scikit-learn's `rf` (random forest), `gp`
+(Gaussian process, Matérn kernel + white noise), `knn` (distance-weighted k nearest neighbours)
+and `mlp` (2-layer perceptron on standardised inputs and targets). Every model is seeded, so a fit
+is reproducible.
+
+An ensemble fits `n_members` copies with seeds seed, seed+1, ... (NB301's convention), each on a
+bootstrap resample of the training set (bagging) unless `bootstrap=False`; NB301's XGB members only
+differ by seed, which leaves deterministic models (k-NN, GP) with no spread at all, so bagging is
+the default here. The ensemble's prediction is the members' mean and its noise scale their
+standard deviation (ddof 0), as in NB301's `query(with_noise=True)`.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tabular.errors import NasHarnessError
+
+log = logging.getLogger(__name__)
+
+MODEL_KINDS = ("xgb", "rf", "gp", "knn", "mlp")
+GP_MAX_TRAIN = 5000  # exact GP: O(n^3) time, O(n^2) memory
+
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    # Moderate, NB301-like boosting settings; `hist` makes a fit deterministic for a given seed.
+    "xgb": {"n_estimators": 600, "max_depth": 6, "learning_rate": 0.04, "subsample": 0.8, "colsample_bytree": 0.8,
+            "min_child_weight": 1.0, "reg_lambda": 1.0, "tree_method": "hist"},
+    "rf": {"n_estimators": 300, "min_samples_leaf": 1, "max_features": 0.5},
+    "gp": {"length_scale": 3.0, "nu": 2.5},
+    "knn": {"n_neighbors": 10},
+    "mlp": {"hidden": [128, 128], "alpha": 1e-4, "max_iter": 600},
+}
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in MODEL_KINDS:
+        raise NasHarnessError(f"unknown surrogate model {kind!r}; choose one of {', '.join(MODEL_KINDS)}")
+
+
+def make_model(kind: str, seed: int, params: dict[str, Any] | None = None) -> Any:
+    """An unfitted regressor of `kind` with the given seed and parameters (defaults filled in)."""
+    _check_kind(kind)
+    p = DEFAULT_PARAMS[kind] | dict(params or {})
+    if kind == "xgb":
+        import xgboost
+
+        return xgboost.XGBRegressor(objective="reg:squarederror", random_state=seed, n_jobs=1, **p)
+    if kind == "rf":
+        from sklearn.ensemble import RandomForestRegressor
+
+        return RandomForestRegressor(random_state=seed, n_jobs=1, **p)
+    if kind == "knn":
+        from sklearn.neighbors import KNeighborsRegressor
+
+        return KNeighborsRegressor(weights="distance", **p)
+    if kind == "gp":
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        kernel = ConstantKernel(1.0) * Matern(length_scale=p["length_scale"], nu=p["nu"]) + WhiteKernel(0.1)
+        return GaussianProcessRegressor(kernel=kernel, normalize_y=True, random_state=seed, n_restarts_optimizer=0)
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    mlp = MLPRegressor(hidden_layer_sizes=tuple(p["hidden"]), alpha=p["alpha"], max_iter=p["max_iter"],
+                       early_stopping=True, random_state=seed)
+    return TransformedTargetRegressor(regressor=make_pipeline(StandardScaler(), mlp), transformer=StandardScaler())
+
+
+@dataclass
+class Ensemble:
+    """`n_members` fitted regressors of one kind; predictions are their mean and spread."""
+
+    kind: str
+    seed: int = 0
+    n_members: int = 1
+    bootstrap: bool | None = None  # None: bagging for ensembles, not for a single model
+    params: dict[str, Any] = field(default_factory=dict)
+    members: list[Any] = field(default_factory=list, repr=False)
+    n_features: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_kind(self.kind)
+        if not isinstance(self.n_members, int) or self.n_members < 1:
+            raise NasHarnessError(f"an ensemble needs at least one member, got n_members={self.n_members!r}")
+        if self.bootstrap is None:
+            self.bootstrap = self.n_members > 1
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Ensemble:
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        keep = ~np.isnan(y)
+        X, y = X[keep], y[keep]
+        if y.size < 2:
+            raise NasHarnessError(f"cannot fit a surrogate on {y.size} measured architecture(s)")
+        if self.kind == "gp" and y.size > GP_MAX_TRAIN:
+            raise NasHarnessError(f"an exact GP on {y.size} architectures needs O(n^3) time; use at most {GP_MAX_TRAIN} or another model")
+        self.n_features = X.shape[1]
+        self.members = []
+        for i in range(self.n_members):
+            seed = self.seed + i
+            rows = np.random.default_rng(seed).integers(y.size, size=y.size) if self.bootstrap else np.arange(y.size)
+            model = make_model(self.kind, seed, self.params)
+            if self.kind == "knn":
+                model.set_params(n_neighbors=min(model.n_neighbors, rows.size))
+            model.fit(X[rows], y[rows])
+            self.members.append(model)
+        return self
+
+    def member_predictions(self, X: np.ndarray) -> np.ndarray:
+        """(n_members, n) predictions of every member."""
+        if not self.members:
+            raise NasHarnessError("the surrogate model is not fitted")
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise NasHarnessError(f"the surrogate expects {self.n_features} features per architecture, got shape {X.shape}")
+        return np.stack([np.asarray(m.predict(X), dtype=np.float64).ravel() for m in self.members])
+
+    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation (ddof 0) over members; the std is 0 for a single model."""
+        preds = self.member_predictions(X)
+        return preds.mean(axis=0), preds.std(axis=0)
+
+    # -- persistence -------------------------------------------------------------------------------
+    def save_members(self, folder: Path) -> list[str]:
+        """Write each member; XGBoost in its own portable JSON format, scikit-learn as a pickle."""
+        folder.mkdir(parents=True, exist_ok=True)
+        names = []
+        for i, model in enumerate(self.members):
+            if self.kind == "xgb":
+                name = f"member_{i}.json"
+                model.get_booster().save_model(str(folder / name))
+            else:
+                name = f"member_{i}.pkl"
+                with open(folder / name, "wb") as handle:
+                    pickle.dump(model, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            names.append(name)
+        return names
+
+    def load_members(self, paths: list[Path]) -> Ensemble:
+        self.members = []
+        for path in paths:
+            if self.kind == "xgb":
+                import xgboost
+
+                model = xgboost.XGBRegressor()
+                model.load_model(str(path))
+            else:
+                model = restricted_load(path, allowed=("sklearn", "numpy", "scipy"))
+            self.members.append(model)
+        return self
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles only classes of the named packages (and plain builtins): a model file cannot run
+    arbitrary code through a crafted class reference."""
+
+    SAFE_BUILTINS = {"bytearray", "bytes", "dict", "list", "set", "frozenset", "tuple", "slice", "complex", "float", "int", "str", "object"}
+
+    def __init__(self, handle: Any, allowed: tuple[str, ...]):
+        super().__init__(handle)
+        self.allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:
+        root = module.split(".")[0]
+        if root in self.allowed or module in ("copyreg", "_codecs", "collections") or (module == "builtins" and name in self.SAFE_BUILTINS):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def restricted_load(path: Path, allowed: tuple[str, ...]) -> Any:
+    """Load a pickle whose classes all come from `allowed` packages; NasHarnessError otherwise."""
+    try:
+        with open(path, "rb") as handle:
+            return _RestrictedUnpickler(handle, allowed).load()
+    except pickle.UnpicklingError as exc:
+        raise NasHarnessError(f"{path}: {exc}; only models of {', '.join(allowed)} are loaded") from None
+    except (EOFError, ValueError, AttributeError, ModuleNotFoundError, TypeError) as exc:
+        raise NasHarnessError(f"{path} is not a loadable model file ({type(exc).__name__}: {exc}); it was written by another library version or is damaged") from None
