@@ -61,9 +61,23 @@ def strategy_schema(name: str) -> type:
     return dataclasses.make_dataclass(f"{cls.__name__}Conf", fields)
 
 
+def _register_local_benchmarks(cs: ConfigStore) -> None:
+    """`benchmark=table/mine` for stores the user converted and surrogates they fitted: catalogue
+    benchmarks without a file in conf/benchmark/ get an equivalent config in the ConfigStore."""
+    from harness.benchmarks import benchmark_names
+
+    for name in benchmark_names():
+        family, _, dataset = name.rpartition("/")
+        if not family or (CONF_DIR / "benchmark" / f"{name}.yaml").is_file():
+            continue
+        cs.store(group=f"benchmark/{family}", name=dataset, package="benchmark",
+                 node={"name": name, "seed_policy": "sample", "fixed_seed": None, "objectives": None})
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConf)
+    _register_local_benchmarks(cs)
     for name in BUILTIN:
         try:
             cs.store(group="strategy", name=f"{name}_schema", node=strategy_schema(name))

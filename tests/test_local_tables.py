@@ -30,3 +30,25 @@ def test_id_table_converts_lists_and_searches(tmp_path, monkeypatch):
     for strategy in ("re", "ls", "tpe"):
         assert len(run_search(bench, strategy, seed=1, budget=Budget(evaluations=30))) == 30
     bench.store.close()
+
+
+def test_converted_table_is_a_grid_benchmark(tmp_path):
+    """`benchmark=table/<stem>` works in `nas-harness run` without a file in conf/benchmark/."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rng = np.random.default_rng(1)
+    ids = [f"m{i}" for i in range(30)]
+    table = pd.DataFrame({"arch_id": ids, "valid_acc": rng.uniform(50, 90, 30)})
+    source = tmp_path / "grid_table.csv"
+    table.to_csv(source, index=False)
+    env = dict(os.environ, NAS_HARNESS_DATA=str(tmp_path / "data"))
+    repo = Path(__file__).resolve().parents[1]
+    run = lambda *a: subprocess.run([sys.executable, "-m", "harness", *a], cwd=repo, env=env, capture_output=True, text=True)
+    assert run("convert", "table", str(source)).returncode == 0
+    proc = run("run", "-m", "benchmark=table/grid_table", "strategy=rs,re", "seed=0,1", "budget.evaluations=10",
+               f"hydra.sweep.dir={tmp_path / 'results'}")
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert "complete 4" in proc.stderr
