@@ -65,6 +65,8 @@ def execute_run(config: dict[str, Any]):
     bench_cfg, budget_cfg = config["benchmark"], config["budget"]
     strategy, hyper = strategy_hyperparameters(config["strategy"])
     bench = _benchmark(bench_cfg["name"])
+    if strategy in ONESHOT_METHODS:
+        return _oneshot_trajectory(strategy, bench_cfg["name"], int(config["seed"]), hyper), bench
     trajectory = run_search(
         bench,
         strategy,
@@ -77,6 +79,33 @@ def execute_run(config: dict[str, Any]):
         objectives=bench_cfg.get("objectives"),
     )
     return trajectory, bench
+
+
+ONESHOT_METHODS = ("darts", "gdas", "spos", "zerocost")
+
+
+def _oneshot_trajectory(method: str, benchmark: str, seed: int, params: dict[str, Any]):
+    """A one-shot run (harness.oneshot) as a trajectory: one row per epoch (zerocost: per scored
+    cell), the picked cell as the incumbent. Its clock is real compute seconds, not simulated time."""
+    import numpy as np
+    import pandas as pd
+
+    from harness.engine import TRAJECTORY_COLUMNS
+    from harness.oneshot import run_oneshot
+    from tabular.store import MEAN_SEED
+
+    frame = run_oneshot(method, benchmark, seed, params)
+    out = pd.DataFrame({
+        "step": frame["epoch"].astype(int), "arch": frame["arch"], "arch_index": frame["arch_index"],
+        "fidelity": np.full(len(frame), np.nan), "seed_used": np.full(len(frame), MEAN_SEED), "valid": frame["valid_acc"],
+        "valid_mean": frame["valid_mean"], "test_mean": frame["test_mean"], "cost": frame["seconds"].diff().fillna(frame["seconds"]),
+        "sim_time": frame["seconds"], "best_valid": frame["valid_acc"], "incumbent_arch": frame["arch"],
+        "incumbent_test_mean": frame["test_mean"], "regret": frame["regret"], "wall_time": frame["seconds"],
+    }, columns=TRAJECTORY_COLUMNS)
+    extras = [c for c in frame.columns if c.startswith("op_") or c in ("train_loss", "train_acc", "valid_loss", "tau", "score")]
+    for column in extras:
+        out[column] = frame[column].to_numpy()
+    return out
 
 
 def _results_root() -> Path:

@@ -74,10 +74,25 @@ def _register_local_benchmarks(cs: ConfigStore) -> None:
                  node={"name": name, "seed_policy": "sample", "fixed_seed": None, "objectives": None})
 
 
+def oneshot_schema(method: str) -> type:
+    """Schema of a one-shot method's config (harness.oneshot.OneShotConfig's scalar fields)."""
+    from harness.oneshot.search import OneShotConfig
+
+    fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=method))]
+    defaults = OneShotConfig()
+    for f in dataclasses.fields(OneShotConfig):
+        value = getattr(defaults, f.name)
+        if isinstance(value, (bool, int, float, str)):
+            fields.append((f.name, type(value), dataclasses.field(default=value)))
+    return dataclasses.make_dataclass(f"OneShot{method.title()}Conf", fields)
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConf)
     _register_local_benchmarks(cs)
+    for method in ("darts", "gdas", "spos", "zerocost"):
+        cs.store(group="strategy", name=f"{method}_schema", node=oneshot_schema(method))
     for name in BUILTIN:
         try:
             cs.store(group="strategy", name=f"{name}_schema", node=strategy_schema(name))

@@ -181,3 +181,17 @@ def test_same_results_with_any_number_of_workers_and_either_launcher(tmp_path, h
     assert len(found["one"]) == 6 and found["one"].keys() == found["two"].keys() == found["hydra_joblib"].keys()
     for rid, traj in found["one"].items():
         assert traj.equals(found["two"][rid]) and traj.equals(found["hydra_joblib"][rid])
+
+
+def test_one_shot_methods_run_in_grids(tmp_path, home):
+    """strategy=zerocost (and darts/gdas/spos) run through `nas-harness run` with the grid's files."""
+    proc = nas(["run", "-m", "strategy=zerocost", "seed=0,1", "strategy.zerocost_samples=4",
+                f"hydra.sweep.dir={tmp_path}"], REPO, home, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dirs = run_dirs(tmp_path)
+    assert len(dirs) == 2 and all(result_problem(d) is None for d in dirs)
+    traj = pd.read_parquet(dirs[0] / TRAJECTORY)
+    from harness.engine import TRAJECTORY_COLUMNS
+
+    assert list(traj.columns[: len(TRAJECTORY_COLUMNS)]) == TRAJECTORY_COLUMNS and len(traj) == 4
+    assert traj["fidelity"].isna().all() and (traj["regret"] >= 0).all()

@@ -1,0 +1,13 @@
+"""One-shot (weight-sharing) and training-free NAS on the NB201 cell space.
+
+Why: the tabular strategies never train anything; these methods train one supernet that holds every
+NB201 cell at once (DARTS, GDAS, SPOS) or score untrained networks (zero-cost proxies), and then
+look the cell they pick up in the benchmark table, so that their picks can be compared with the
+tabular strategies' on the same scale (regret against the table optimum).
+"""
+from __future__ import annotations
+
+from harness.oneshot.search import METHODS, OneShotConfig, run_oneshot
+from harness.oneshot.supernet import MixedEdge, NB201Supernet
+
+__all__ = ["METHODS", "MixedEdge", "NB201Supernet", "OneShotConfig", "run_oneshot"]
