@@ -125,7 +125,12 @@ def _cmd_run(argv: Sequence[str]) -> int:
     return run_app(list(argv))
 
 
-def build_parser() -> argparse.ArgumentParser:
+LIGHT_COMMANDS = ("benchmarks", "query", "convert", "reproduce")
+
+
+def build_parser(full: bool = True) -> argparse.ArgumentParser:
+    """The argument parser; `full=False` leaves out the commands whose modules import scipy.stats,
+    matplotlib or torch, so that `query` and friends start in a fraction of a second."""
     parser = argparse.ArgumentParser(prog="nas-harness", description="Reproducible NAS benchmarking.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,16 +162,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a RUN_ID folder holding manifest.json and trajectory.parquet")
     p.set_defaults(func=_cmd_reproduce)
     sub.add_parser("run", help="run a strategy x benchmark x seed grid (Hydra; see README)")
+    if not full:
+        return parser
 
     from harness.report.cli import add_parser as add_report_parser
     from harness.stats_cli import add_rank_stats_parser, add_regress_parser
 
+    from harness.trainer.cli import add_parser as add_validate_parser
     from surrogates.cli import add_parser as add_surrogate_parser
 
     add_report_parser(sub)
     add_rank_stats_parser(sub)
     add_regress_parser(sub)
     add_surrogate_parser(sub)
+    add_validate_parser(sub)
     return parser
 
 
@@ -179,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] == "run":
             return _cmd_run(argv[1:])
-        args = build_parser().parse_args(argv)
+        args = build_parser(full=not argv or argv[0] not in LIGHT_COMMANDS).parse_args(argv)
         if args.verbose:
             logging.getLogger().setLevel(logging.INFO)
             console.setLevel(logging.INFO)

@@ -7,9 +7,12 @@ it reproducibly, `proxies` counts parameters and FLOPs and computes zero-cost pr
 """
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING
 
 from tabular.errors import NasHarnessError
+
+if TYPE_CHECKING:  # torch is imported when a network is built, not when the CLI starts
+    from torch import nn
 
 BUILDABLE = ("nb201", "nb101")
 
