@@ -316,8 +316,8 @@ def load_results(root: str | Path) -> ResultSet:
             continue  # Hydra's .jobs/ and other hidden bookkeeping
         if child.is_dir() and RUN_ID_RE.match(child.name):
             runs.append(_classify(child))
-        elif child.is_dir() and (child / REPORT_MARKER).is_file():
-            continue  # a report written by us
+        elif child.is_dir() and any((child / marker).is_file() for marker in (REPORT_MARKER, "validation.json")):
+            continue  # a report or a validation (nas-harness validate) written by us
         elif child.is_dir():
             ignored.append(child.name)  # files (Hydra's multirun.yaml, notes) are not runs and need no mention
     if not runs:

@@ -25,30 +25,37 @@ def _positive(text: str) -> int:
     return value
 
 
+def _at_least_one(text: str) -> int:
+    value = _positive(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 1")
+    return value
+
+
 def _add_training_args(p: argparse.ArgumentParser, schedule: bool = True) -> None:
     from harness.trainer.data import AUGMENTATIONS, DATASETS
 
     g = p.add_argument_group("data and network")
     g.add_argument("--dataset", choices=DATASETS, default="digits", help="training data (default digits: offline, ships with scikit-learn)")
     g.add_argument("--data-root", help="folder of the CIFAR / ImageNet16 files (default <data>/datasets/<dataset>)")
-    g.add_argument("--limit", type=_positive, help="use at most N images per split (a seeded subset; for quick runs)")
+    g.add_argument("--limit", type=_at_least_one, help="use at most N images per split (a seeded subset; for quick runs)")
     g.add_argument("--split-seed", type=int, default=0, help="seed of the train/validation/test split (default 0)")
-    g.add_argument("--channels", "-C", type=_positive, help="NB201: channels of the first stage (default 16); NB101: stem channels (128)")
-    g.add_argument("--cells", "-N", type=_positive, help="NB201: cells per stage (default 5); NB101: cells per stack (3)")
+    g.add_argument("--channels", "-C", type=_at_least_one, help="NB201: channels of the first stage (default 16); NB101: stem channels (128)")
+    g.add_argument("--cells", "-N", type=_at_least_one, help="NB201: cells per stage (default 5); NB101: cells per stack (3)")
     g.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and augmentation (default 0)")
     g.add_argument("--device", default="auto", help="auto (a CUDA GPU when present, else the CPU), cpu or cuda[:N]")
-    g.add_argument("--threads", type=_positive, help="CPU threads (default: torch's); results are bitwise repeatable for a fixed count")
+    g.add_argument("--threads", type=_at_least_one, help="CPU threads (default: torch's); results are bitwise repeatable for a fixed count")
     if not schedule:
         return
     g = p.add_argument_group("schedule (defaults: NB201's, 12 epochs)")
-    g.add_argument("--epochs", type=_positive, default=12)
-    g.add_argument("--batch-size", type=_positive, default=256)
+    g.add_argument("--epochs", type=_at_least_one, default=12)
+    g.add_argument("--batch-size", type=_at_least_one, default=256)
     g.add_argument("--lr", type=float, default=0.1, help="initial learning rate, cosine-decayed to 0 (default 0.1)")
     g.add_argument("--momentum", type=float, default=0.9)
     g.add_argument("--no-nesterov", action="store_true", help="plain momentum instead of Nesterov")
     g.add_argument("--weight-decay", type=float, default=5e-4)
     g.add_argument("--augment", choices=AUGMENTATIONS, help="default: crop_flip for CIFAR/ImageNet16, none for digits")
-    g.add_argument("--eval-batch-size", type=_positive, default=1000)
+    g.add_argument("--eval-batch-size", type=_at_least_one, default=1000)
 
 
 def _setting(args: argparse.Namespace, proxies: bool) -> Any:
