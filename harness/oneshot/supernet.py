@@ -21,7 +21,7 @@ from torch import nn
 
 from harness.spaces.base import ArchitectureError
 from harness.spaces.nb201 import EDGES, N_EDGES, N_OPS, OPS
-from harness.trainer.nb201_net import ResidualReduction, make_op
+from harness.trainer.nb201_net import macro_skeleton, make_op
 
 
 class Zero(nn.Module):
@@ -80,16 +80,8 @@ class NB201Supernet(nn.Module):
         if C < 1 or N < 1 or num_classes < 1 or in_channels < 1:
             raise ArchitectureError(f"the NB201 supernet needs C, N, classes, input channels >= 1, got C={C}, N={N}, "
                                     f"classes={num_classes}, in_channels={in_channels}")
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        channels = C
-        for stage in range(3):
-            if stage > 0:
-                layers.append(ResidualReduction(channels, channels * 2))
-                channels *= 2
-            layers.extend(SuperCell(channels) for _ in range(N))
+        self.stem, layers, self.head, channels = macro_skeleton(C, N, in_channels, SuperCell)
         self.layers = nn.ModuleList(layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=False), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None,

@@ -94,6 +94,22 @@ class ResidualReduction(nn.Module):
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
+def macro_skeleton(C: int, N: int, in_channels: int, make_cell) -> tuple[nn.Module, list[nn.Module], nn.Module, int]:
+    """NB201's macro skeleton, shared by the network and the one-shot supernet: a conv3x3+BN stem,
+    3 stages of N cells (`make_cell(channels)`) separated by residual reduction blocks that double
+    the channels, and a BN-ReLU-global-pool head; returns (stem, layers, head, final channels)."""
+    stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+    layers: list[nn.Module] = []
+    channels = C
+    for stage in range(3):
+        if stage > 0:
+            layers.append(ResidualReduction(channels, channels * 2))
+            channels *= 2
+        layers.extend(make_cell(channels) for _ in range(N))
+    head = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=False), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    return stem, layers, head, channels
+
+
 class NB201Network(nn.Module):
     """The NB201 macro skeleton around one cell; forward returns the logits."""
 
@@ -104,16 +120,8 @@ class NB201Network(nn.Module):
                                     f"classes={num_classes}, in_channels={in_channels}")
         codes = parse(arch)
         self.arch = arch
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        channels = C
-        for stage in range(3):
-            if stage > 0:
-                layers.append(ResidualReduction(channels, channels * 2))
-                channels *= 2
-            layers.extend(NB201Cell(codes, channels) for _ in range(N))
+        self.stem, layers, self.head, channels = macro_skeleton(C, N, in_channels, lambda c: NB201Cell(codes, c))
         self.cells = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.BatchNorm2d(channels), nn.ReLU(inplace=False), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.classifier = nn.Linear(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
