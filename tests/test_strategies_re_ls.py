@@ -12,15 +12,11 @@ import pytest
 
 from harness.engine import Budget, run_search
 from harness.spaces.nb201 import NB201Space, parse
-from harness.strategies import Objective, Observation, Problem, make_strategy
+from harness.strategies import make_strategy
 from harness.strategies.evolution import RegularizedEvolution
 from harness.strategies.local_search import LocalSearch
 
-PROBLEM = Problem(objectives=(Objective("valid_acc", True),), fidelities=(200.0,))
-
-
-def observe(value: float) -> Observation:
-    return Observation(values={"valid_acc": float(value)}, fidelity=200.0, cost=1.0)
+from tests.strategy_helpers import PROBLEM, observe
 
 
 @pytest.fixture(scope="module")

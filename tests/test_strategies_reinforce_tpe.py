@@ -7,15 +7,11 @@ import pytest
 from harness.engine import Budget, run_search
 from harness.spaces.base import SearchSpace
 from harness.spaces.nb201 import N_EDGES, N_OPS, NB201Space, format_arch, parse
-from harness.strategies import Objective, Observation, Problem, StrategyError, make_strategy
+from harness.strategies import StrategyError, make_strategy
 from harness.strategies.reinforce import Reinforce
 from harness.strategies.tpe import TPE, linear_forgetting_weights, n_good
 
-PROBLEM = Problem(objectives=(Objective("valid_acc", True),), fidelities=(200.0,))
-
-
-def observe(value: float) -> Observation:
-    return Observation(values={"valid_acc": float(value)}, fidelity=200.0, cost=1.0)
+from tests.strategy_helpers import PROBLEM, observe
 
 
 @pytest.fixture(scope="module")

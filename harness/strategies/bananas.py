@@ -235,13 +235,7 @@ class Bananas(PredictorStrategy):
     def _candidates(self) -> list[int]:
         """Mutations of the best evaluated architectures (and/or random ones), never seen before."""
         cfg = self.config
-        candidates: list[int] = []
-        taken = set(self._seen)
-
-        def offer(index: int) -> None:
-            if index not in taken:
-                taken.add(index)
-                candidates.append(index)
+        candidates, offer = self._candidate_pool()
 
         if cfg.acq_opt_type in ("mutation", "mutation_random"):
             order = np.argsort(-np.asarray(self._train_y), kind="stable")

@@ -137,13 +137,7 @@ class GPBayesOpt(PredictorStrategy):
     def _candidates(self) -> list[int]:
         """Mutations of the incumbent and uniformly random architectures, none seen before."""
         cfg = self.config
-        candidates: list[int] = []
-        taken = set(self._seen)
-
-        def offer(index: int) -> None:
-            if index not in taken:
-                taken.add(index)
-                candidates.append(index)
+        candidates, offer = self._candidate_pool()
 
         incumbent = self.space.arch_at(self._train_idx[int(np.argmax(self._train_y))])
         for i in range(cfg.num_mutation_candidates):

@@ -8,6 +8,7 @@ next (`_next_index`) and how to encode (`_encode`).
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 
@@ -56,6 +57,19 @@ class PredictorStrategy(Strategy):
             self._train_idx.append(index)
             self._train_x.append(self._encode([index])[0])
             self._train_y.append(float(score))
+
+    def _candidate_pool(self) -> tuple[list[int], Callable[[int], None]]:
+        """An empty candidate list and `offer(index)`, which appends an index once and never one
+        already evaluated or pending."""
+        candidates: list[int] = []
+        taken = set(self._seen)
+
+        def offer(index: int) -> None:
+            if index not in taken:
+                taken.add(index)
+                candidates.append(index)
+
+        return candidates, offer
 
     def _random_unseen(self) -> int | None:
         """A uniformly random architecture not yet evaluated or pending; once every architecture
