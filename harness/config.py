@@ -83,7 +83,10 @@ def oneshot_schema(method: str) -> type:
     for f in dataclasses.fields(OneShotConfig):
         value = getattr(defaults, f.name)
         if isinstance(value, (bool, int, float, str)):
-            fields.append((f.name, type(value), dataclasses.field(default=value)))
+            kind: Any = type(value)
+            if "None" in str(f.type):  # e.g. data_limit: int | None (null = no limit)
+                kind = Optional[kind]
+            fields.append((f.name, kind, dataclasses.field(default=value)))
     return dataclasses.make_dataclass(f"OneShot{method.title()}Conf", fields)
 
 

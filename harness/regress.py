@@ -57,7 +57,7 @@ from harness.report.budgets import (
     time_average,
     time_horizon,
 )
-from harness.results import MANIFEST, TRAJECTORY, git_commit, result_problem, versions
+from harness.results import MANIFEST, ONESHOT_METHODS, TRAJECTORY, git_commit, result_problem, versions
 from tabular.atomic import atomic_write_bytes
 from tabular.errors import NasHarnessError
 
@@ -211,7 +211,15 @@ def load_run(run_dir: Path, budget: int | None = None, time_budget: float | None
     sim_time, regret = _read_trajectory(run_dir)
     horizon = time_horizon(budget_cfg, regret.size, float(sim_time[-1]))
     padded = 0
-    if budget is not None:
+    if name in ONESHOT_METHODS:
+        # A one-shot search ignores config.budget: its steps are epochs and its clock is real compute
+        # seconds of the machine that ran it, so it is compared after N epochs (default: all of them).
+        if time_budget is not None:
+            raise NasHarnessError(f"run {run_dir.name} is a one-shot search ({name}) timed in real compute seconds, not simulated "
+                                  "ones; compare one-shot runs after N epochs with --budget N")
+        kind, value = EVALUATIONS, int(budget) if budget is not None else int(regret.size)
+        final, auc, padded = _evaluations_values(regret, value, int(regret.size), False)
+    elif budget is not None:
         kind, value = EVALUATIONS, int(budget)
         final, auc, padded = _evaluations_values(regret, value, planned, sim_seconds is not None)
     elif time_budget is not None:

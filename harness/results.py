@@ -33,6 +33,13 @@ TRAJECTORY = "trajectory.parquet"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 LOG = "run.log"
+# The run's clock: one-shot strategies time their trajectory (sim_time, cost) in real compute
+# seconds and mark it with CLOCK_COLUMN = REAL_CLOCK on every row; engine trajectories have no
+# such column and their clock is simulated (the benchmark's recorded training time).
+ONESHOT_METHODS = ("darts", "gdas", "spos", "zerocost")
+CLOCK_COLUMN = "clock"
+REAL_CLOCK = "real"
+SIMULATED_CLOCK = "simulated"
 TRACKED_PACKAGES = ("nas-harness", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "torch", "hydra-core", "omegaconf", "h5py", "pyarrow")
 
 

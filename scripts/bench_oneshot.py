@@ -1,103 +1,214 @@
-"""Benchmark one-shot NAS on nb201/cifar10 with digits: picked cells, their table accuracy, op drift.
+"""Benchmark one-shot NAS on a benchmark with digits: picked cells, their benchmark accuracy, op
+drift, seconds per supernet epoch, and RS / RE at equal real compute.
 
-Runs DARTS, GDAS, SPOS and the zero-cost search for 3 seeds with the `bench` preset below (CPU,
-one thread), and prints Markdown tables for BENCHMARKS.md / docs/ONESHOT.md:
-1. per method: final picked cell per seed, its table validation accuracy (seed mean, 200 epochs),
-   regret against the table optimum, real seconds, supernet validation accuracy;
+Runs DARTS (first and second order), GDAS, SPOS (evolutionary search) and the zero-cost search for
+3 seeds with the `bench` preset below (CPU, one thread) on `nb201/cifar10` (default) or on the DARTS
+space with `--benchmark nb301/yahpo` (YAHPO's NB301 surrogate; needs its files, docs/SURROGATES.md),
+and prints Markdown tables for BENCHMARKS.md / docs/ONESHOT.md:
+1. per method and seed: final picked cell, its benchmark validation accuracy, regret, real
+   seconds, seconds per supernet epoch, supernet validation accuracy;
 2. op histograms of the picked cells per epoch, summed over seeds (DARTS's drift to parameter-free
    ops shows up here when it happens);
-3. random search at equal real compute: one real training of a random cell with the trainer at the
-   same scale (C, N, epochs, data) is timed, n = floor(method seconds / that time) cells are drawn
-   uniformly, and RS returns the best by the table's validation accuracy (what the tabular harness
-   does). Its regret is averaged over 200 draws per seed count.
+3. random search and regularized evolution at equal real compute: one real training of a random
+   cell with the trainer at the same scale (C, N or layers, epochs, data) is timed; RS and RE then
+   get n = floor(method seconds / that time) evaluations in the harness's engine (20 engine seeds
+   each; mean final regret), which is what a tabular strategy with a real training budget buys.
+4. `--memory`: the supernet memory estimate (harness.oneshot.memory) next to the measured peak
+   resident memory of one real training step, in fresh processes, and the estimates of the paper
+   presets (conf/strategy/*_paper.yaml).
 
 This is a benchmark, not a test. It uses a temporary NAS_HARNESS_DATA unless --data is given.
 
-    python scripts/bench_oneshot.py            # bench preset (a few minutes on one core)
-    python scripts/bench_oneshot.py --quick    # 3 epochs, 512 images per split
+    python scripts/bench_oneshot.py                          # nb201/cifar10, bench preset
+    python scripts/bench_oneshot.py --benchmark nb301/yahpo --epochs 5 --data-limit 512  # DARTS space
+                                   # (NAS_HARNESS_DATA must hold the YAHPO files, docs/SURROGATES.md)
+    python scripts/bench_oneshot.py --quick                  # 3 epochs, 512 images per split
+    python scripts/bench_oneshot.py --memory-only            # only the memory table
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
+import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
 import pandas as pd
 
-BENCH = {"C": 4, "N": 1, "epochs": 10, "batch_size": 64, "input_size": 16, "data_limit": None,
-         "spos_candidates": 30, "zerocost_samples": 100}
+BENCH = {"C": 4, "N": 1, "layers": 5, "epochs": 10, "batch_size": 64, "input_size": 16, "data_limit": None,
+         "spos_population": 10, "spos_iterations": 3, "spos_topk": 4, "zerocost_samples": 100}
 SEEDS = (0, 1, 2)
-METHODS = ("darts", "gdas", "spos", "zerocost")
+# (label, method, overrides)
+VARIANTS = (("darts", "darts", {}), ("darts-2nd", "darts", {"darts_order": 2}), ("gdas", "gdas", {}), ("spos", "spos", {}),
+            ("zerocost", "zerocost", {}))
+BASELINE_SEEDS = 20
+PRESETS = ("darts_nb201_paper", "darts2_nb201_paper", "gdas_nb201_paper", "spos_nb201_paper", "darts_nb301_paper")
 
 
-def _real_training_seconds(cfg, seed: int) -> float:
+def _real_training_seconds(cfg, space: str, seed: int) -> float:
     """Seconds to really train one random cell with the trainer at the supernet's scale."""
     import torch
 
+    from harness.oneshot import oneshot_space
     from harness.oneshot.search import _load_data
-    from harness.spaces.nb201 import format_arch
     from harness.trainer import build_network
     from harness.trainer.train import TrainConfig, seeded_init, train
 
+    kit = oneshot_space(space)
     splits = _load_data(cfg)
-    codes = np.random.default_rng(seed).integers(0, 5, 6)
-    net = seeded_init(lambda: build_network("nb201", format_arch(codes), 10, C=cfg.C, N=cfg.N), seed)
+    genome = np.random.default_rng(seed).integers(0, np.asarray(kit.radices))
+    arch = kit.arch_of_genome(genome)
+    net = seeded_init(lambda: build_network(space, arch, splits.num_classes, C=cfg.C, N=kit.network_depth(cfg)), seed)
     started = time.perf_counter()
     train(net, splits, TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.w_lr, seed=seed),
           device=torch.device("cpu"), threads=cfg.threads)
     return time.perf_counter() - started
 
 
+def _engine_regret(bench, strategy: str, n: int) -> float:
+    from harness.engine import Budget, run_search
+
+    finals = [float(run_search(bench, strategy, seed=s, budget=Budget(evaluations=n))["regret"].iloc[-1]) for s in range(BASELINE_SEEDS)]
+    return float(np.mean(finals))
+
+
+# -- memory: estimate vs measured peak RSS --------------------------------------------------------
+_MEASURE = r"""
+import json, resource, sys, torch
+from torch.nn import functional as F
+from harness.oneshot import OneShotConfig, oneshot_space
+from harness.oneshot.search import check_memory, input_spec
+from harness.oneshot.memory import estimate
+cfg = OneShotConfig(**json.loads(sys.argv[1]))
+torch.set_num_threads(1)
+space = oneshot_space(sys.argv[2])
+shape, classes = input_spec(cfg)
+weights = torch.full(space.alpha_shape, 1.0 / space.alpha_shape[-1])
+est = estimate(lambda: space.build(classes, 3, cfg), shape, cfg.batch_size, lambda: {"weights": torch.full(space.alpha_shape, 1.0 / space.alpha_shape[-1])})
+model = space.build(classes, 3, cfg)
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+x, y = torch.randn(cfg.batch_size, *shape), torch.randint(0, classes, (cfg.batch_size,))
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+for _ in range(2):
+    opt.zero_grad(); F.cross_entropy(model(x, weights), y).backward(); opt.step()
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"estimate": est.total_bytes, "measured": peak - base}))
+"""
+
+
+def memory_table() -> None:
+    from harness.oneshot import OneShotConfig, oneshot_space
+    from harness.oneshot.memory import GIB
+
+    print("| space | C | N / layers | batch | input | estimate (MiB) | measured peak RSS growth (MiB) |")
+    print("|---|---|---|---|---|---|---|")
+    for space, cfg in (("nb201", {"C": 8, "N": 2, "batch_size": 64, "input_size": 32}),
+                       ("nb201", {"C": 16, "N": 5, "batch_size": 32, "input_size": 32}),
+                       ("darts", {"C": 8, "layers": 5, "batch_size": 32, "input_size": 32})):
+        out = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(cfg), space], capture_output=True, text=True, check=True)
+        m = json.loads(out.stdout.strip().splitlines()[-1])
+        depth = cfg.get("N") if space == "nb201" else cfg.get("layers")
+        print(f"| {space} | {cfg['C']} | {depth} | {cfg['batch_size']} | {cfg['input_size']} | {m['estimate'] / 2**20:.0f} | "
+              f"{m['measured'] / 2**20:.0f} |")
+    from hydra import compose, initialize_config_dir
+
+    from harness.config import CONF_DIR, register_configs
+    from harness.oneshot.search import memory_estimate
+
+    register_configs()
+    print("\n| paper preset | method | space | estimated training memory (GiB) |\n|---|---|---|---|")
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        for preset in PRESETS:
+            strategy = dict(compose(config_name="config", overrides=[f"strategy={preset}"]).strategy)
+            method = strategy.pop("name")
+            space = oneshot_space("darts" if "nb301" in preset else "nb201")
+            est = memory_estimate(method, space, OneShotConfig(**strategy))
+            print(f"| {preset} | {method} | {space.name} | {est.total_bytes / GIB:.2f} |")
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--benchmark", default="nb201/cifar10")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--data-limit", type=int, default=None, help="images per split (default: all)")
+    parser.add_argument("--methods", default=",".join(v[0] for v in VARIANTS))
     parser.add_argument("--data", default=None)
     parser.add_argument("--csv", default=None, help="also write all per-epoch rows here")
+    parser.add_argument("--memory", action="store_true", help="also print the memory table")
+    parser.add_argument("--memory-only", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    os.environ["NAS_HARNESS_DATA"] = args.data or tempfile.mkdtemp(prefix="nas_oneshot_")
+    if args.memory_only:
+        memory_table()
+        return
+    os.environ["NAS_HARNESS_DATA"] = args.data or os.environ.get("NAS_HARNESS_DATA") or tempfile.mkdtemp(prefix="nas_oneshot_")
 
     from harness.benchmarks import load_benchmark
-    from harness.oneshot import OneShotConfig, run_oneshot
-    from harness.oneshot.search import OP_COLUMNS
+    from harness.oneshot import OneShotConfig, oneshot_space, run_oneshot
 
     preset = {**BENCH, **({"epochs": 3, "data_limit": 512, "zerocost_samples": 30} if args.quick else {})}
+    if args.epochs:
+        preset["epochs"] = args.epochs
+    if args.data_limit:
+        preset["data_limit"] = args.data_limit
     cfg = OneShotConfig(**preset)
-    frames = [run_oneshot(m, "nb201/cifar10", s, cfg) for m in METHODS for s in SEEDS]
+    bench = load_benchmark(args.benchmark)
+    space = oneshot_space(bench.space.name)
+    wanted = args.methods.split(",")
+    frames = []
+    for label, method, extra in VARIANTS:
+        if label not in wanted:
+            continue
+        for seed in SEEDS:
+            frame = run_oneshot(method, args.benchmark, seed, {**preset, **extra})
+            frame.insert(0, "variant", label)
+            frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
     if args.csv:
         rows.drop(columns=["alpha"], errors="ignore").to_csv(args.csv, index=False)
+    per_train = float(np.mean([_real_training_seconds(cfg, space.name, s) for s in SEEDS]))
+    optimum = frames[0].attrs["table_optimum"]
 
-    bench = load_benchmark("nb201/cifar10")
-    valid = np.asarray(bench.store.seed_mean("valid_acc"))
-    optimum = float(np.nanmax(valid))
-    per_train = float(np.mean([_real_training_seconds(cfg, s) for s in SEEDS]))
-
-    print(f"preset: {preset}; table optimum (seed-mean valid_acc) {optimum:.3f}; "
-          f"one real training at this scale: {per_train:.2f} s\n")
-    print("| method | seed | picked cell (last epoch) | table valid % | regret | supernet valid % | seconds | RS regret at equal seconds (n cells) |")
+    print(f"benchmark {args.benchmark} ({space.name} space); preset: {preset}; optimum {optimum:.3f}; "
+          f"one real training of a random cell at this scale: {per_train:.2f} s\n")
+    print("| method | seed | picked cell (last epoch) | benchmark valid % | regret | supernet valid % | seconds | s / epoch |")
     print("|---|---|---|---|---|---|---|---|")
-    rng = np.random.default_rng(0)
     for frame in frames:
         last = frame.iloc[-1]
-        n = max(1, int(math.floor(last["seconds"] / per_train)))
-        draws = rng.integers(0, len(valid), size=(200, n))
-        rs = float(np.mean(optimum - np.nanmax(valid[draws], axis=1)))
         sv = "n/a" if np.isnan(last["valid_acc"]) else f"{last['valid_acc']:.1f}"
-        print(f"| {last['method']} | {last['seed']} | `{last['arch']}` | {last['valid_mean']:.2f} | {last['regret']:.2f} | {sv} | "
-              f"{last['seconds']:.1f} | {rs:.2f} ({n}) |")
-    print("\nOp histogram of the picked cells (6 edges x 3 seeds = 18 per row), per epoch:\n")
-    print("| method | epoch | " + " | ".join(c[3:] for c in OP_COLUMNS) + " | mean table valid % |")
-    print("|---|---|" + "---|" * (len(OP_COLUMNS) + 1))
+        per_epoch = "n/a" if last["method"] == "zerocost" else f"{last['seconds'] / last['epoch']:.2f}"
+        print(f"| {last['variant']} | {last['seed']} | `{last['arch']}` | {last['valid_mean']:.2f} | {last['regret']:.2f} | {sv} | "
+              f"{last['seconds']:.1f} | {per_epoch} |")
+
+    print(f"\nAt equal real compute (n = floor(seconds / {per_train:.2f} s) evaluations; RS and RE: mean final regret over "
+          f"{BASELINE_SEEDS} engine seeds):\n")
+    print("| method | mean regret (3 seeds) | mean seconds | n evaluations | RS regret | RE regret |")
+    print("|---|---|---|---|---|---|")
+    for label in dict.fromkeys(rows["variant"]):
+        last = rows[rows["variant"] == label].groupby("seed").tail(1)
+        seconds = float(last["seconds"].mean())
+        n = max(1, int(math.floor(seconds / per_train)))
+        print(f"| {label} | {last['regret'].mean():.2f} ± {last['regret'].std(ddof=1):.2f} | {seconds:.1f} | {n} | "
+              f"{_engine_regret(bench, 'rs', n):.2f} | {_engine_regret(bench, 're', n):.2f} |")
+
+    op_columns = [f"op_{name}" for name in space.op_names]
+    slots = len(SEEDS) * (6 if space.name == "nb201" else 16)
+    print(f"\nOp histogram of the picked cells ({slots} op slots per row: {len(SEEDS)} seeds), per epoch:\n")
+    print("| method | epoch | " + " | ".join(c[3:] for c in op_columns) + " | mean benchmark valid % |")
+    print("|---|---|" + "---|" * (len(op_columns) + 1))
     supernet = rows[rows["method"] != "zerocost"]
-    for (method, epoch), group in supernet.groupby(["method", "epoch"], sort=False):
-        counts = " | ".join(str(int(group[c].sum())) for c in OP_COLUMNS)
-        print(f"| {method} | {epoch} | {counts} | {group['valid_mean'].mean():.2f} |")
+    for (label, epoch), group in supernet.groupby(["variant", "epoch"], sort=False):
+        counts = " | ".join(str(int(group[c].sum())) for c in op_columns)
+        print(f"| {label} | {epoch} | {counts} | {group['valid_mean'].mean():.2f} |")
     bench.store.close()
+    if args.memory:
+        print()
+        memory_table()
 
 
 if __name__ == "__main__":

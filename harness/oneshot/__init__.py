@@ -1,4 +1,4 @@
-"""One-shot (weight-sharing) and training-free NAS on the NB201 cell space.
+"""One-shot (weight-sharing) and training-free NAS on the NB201 and DARTS cell spaces.
 
 Why: the tabular strategies never train anything; these methods train one supernet that holds every
 NB201 cell at once (DARTS, GDAS, SPOS) or score untrained networks (zero-cost proxies), and then
@@ -8,6 +8,7 @@ tabular strategies' on the same scale (regret against the table optimum).
 from __future__ import annotations
 
 from harness.oneshot.search import METHODS, OneShotConfig, run_oneshot
+from harness.oneshot.spaces import SPACES, oneshot_space
 from harness.oneshot.supernet import MixedEdge, NB201Supernet
 
-__all__ = ["METHODS", "MixedEdge", "NB201Supernet", "OneShotConfig", "run_oneshot"]
+__all__ = ["METHODS", "SPACES", "MixedEdge", "NB201Supernet", "OneShotConfig", "oneshot_space", "run_oneshot"]

@@ -1,23 +1,28 @@
-"""One-shot searches (DARTS, GDAS, SPOS) and a zero-cost search on NB201, judged on a table.
+"""One-shot searches (DARTS, GDAS, SPOS) and a zero-cost search, judged on a benchmark.
 
 Why: weight-sharing methods pick a cell by training a supernet, not by querying a table; to compare
 them with the tabular strategies we record, after every epoch, the cell they would return and its
-table accuracy (seed mean of the benchmark's validation metric) and regret against the table
-optimum, together with the real seconds spent. Everything random is a function of the seed: the
-initial weights (trainer.seeded_init), each epoch's shuffle (trainer.epoch_generator) and each
-epoch's architecture sampling (its own generator of (seed, epoch)), with deterministic kernels on.
+benchmark accuracy (seed mean of the validation metric, or a surrogate's prediction on the DARTS
+space) and regret against the benchmark's optimum, together with the real seconds spent. Everything
+random is a function of the seed: the initial weights (trainer.seeded_init), each epoch's shuffle
+(trainer.epoch_generator) and each epoch's architecture sampling (its own generator of (seed,
+epoch)), with deterministic kernels on. Spaces: NB201 and the DARTS space (harness.oneshot.spaces).
 
-Methods (first-order, scaled down by `OneShotConfig`):
+Methods (scaled down by `OneShotConfig`; docs/ONESHOT.md lists the papers' settings):
 - darts: edge output = sum_o softmax(alpha_e)_o op_o(x); per step one Adam step on alpha with a
-  validation batch, then one SGD step on the weights with a training batch (Liu et al. 2019, the
-  first-order variant). Pick = argmax alpha per edge.
-- gdas: per step, one Gumbel-softmax sample per edge (shared by all cells) at temperature tau;
-  the forward runs only the sampled op, scaled by the straight-through factor (hard one-hot minus
-  the detached soft sample plus the soft sample, value 1), so alpha gets gradients; tau falls
-  linearly from tau_max to tau_min over the epochs (Dong & Yang, CVPR 2019). Pick = argmax alpha.
-- spos: supernet trained with one uniformly sampled op per edge per step (Guo et al. 2020), then
-  random search: `spos_candidates` uniform cells scored by the supernet's validation accuracy
-  (BatchNorm with batch statistics, running statistics left untouched); pick = the best.
+  validation batch, then one SGD step on the weights with a training batch (Liu et al. 2019).
+  `darts_order` 1 takes alpha's gradient at the current weights; 2 takes it at the weights after
+  one virtual SGD step (w' = w - xi * (momentum * buffer + grad + weight_decay * w), xi = the
+  current weight learning rate), with the Hessian-vector product by central finite differences at
+  eps = 0.01 / ||grad_w' L_valid|| (the paper's Eq. 7-8). Pick = the space's rule on softmax(alpha).
+- gdas: per step, one Gumbel-softmax sample per edge (shared by all cells of a type) at
+  temperature tau; the forward runs only the sampled op, scaled by the straight-through factor
+  (value 1), so alpha gets gradients; tau falls linearly from tau_max to tau_min over the epochs
+  (Dong & Yang, CVPR 2019). First order. Pick = the space's rule on softmax(alpha).
+- spos: supernet trained with one uniformly sampled path per step (Guo et al. 2020), then, after
+  every epoch, an evolutionary search (harness.oneshot.evolution; `spos_search=random` for a
+  random search of `spos_candidates` cells) over the supernet's validation accuracy (BatchNorm
+  with batch statistics, running statistics left untouched); pick = the best.
 - zerocost: `zerocost_samples` uniform cells, each built untrained with the trainer and scored by
   one trainer proxy on one training minibatch; pick = best score so far.
 """
@@ -33,53 +38,87 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from harness.oneshot.supernet import NB201Supernet
-from harness.spaces.nb201 import N_EDGES, N_OPS, OPS, format_arch
-from harness.trainer.data import Splits, load_digits
-from harness.trainer.train import deterministic, epoch_generator, seeded_init
+from harness.oneshot.spaces import OneShotSpace, gumbel_hard, oneshot_space
+from harness.results import ONESHOT_METHODS
+from harness.spaces.nb201 import N_EDGES, N_OPS, OPS
+from harness.trainer.data import DATASETS, Splits, load_dataset, load_digits
+from harness.trainer.train import deterministic, epoch_generator, resolve_device, seeded_init
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
 
-METHODS = ("darts", "gdas", "spos", "zerocost")
-OP_COLUMNS = tuple(f"op_{name}" for name in OPS)
+METHODS = ONESHOT_METHODS  # darts, gdas, spos, zerocost
+OP_COLUMNS = tuple(f"op_{name}" for name in OPS)  # NB201's; the DARTS space has its own op names
+SPOS_SEARCHES = ("evolution", "random")
+
+__all__ = ["METHODS", "OP_COLUMNS", "OneShotConfig", "gumbel_hard", "run_oneshot", "tau_at", "uniform_choice",
+           "unrolled_alpha_grad", "zerocost_scores"]
 
 
 @dataclass(frozen=True)
 class OneShotConfig:
-    """Scaled-down defaults (CPU, digits, seconds). The papers' settings are in docs/ONESHOT.md."""
+    """Scaled-down defaults (CPU, digits, seconds). The papers' settings are in docs/ONESHOT.md and
+    in conf/strategy/*_paper.yaml."""
 
     C: int = 4
-    N: int = 1
+    N: int = 1  # NB201: cells per stage
+    layers: int = 5  # DARTS space: cells in the supernet (reductions at layers//3 and 2*layers//3)
     epochs: int = 4
     batch_size: int = 64
-    input_size: int = 16  # digits are upsampled from 8x8 to this size
+    dataset: str = "digits"  # or cifar10 / cifar100 / imagenet16-120 from data_root (harness.trainer.data)
+    data_root: str = ""  # folder of the dataset's files ("" = <data>/datasets/<name>)
+    input_size: int = 16  # digits are upsampled from 8x8 to this size; other datasets keep theirs
     data_limit: int | None = 512  # at most this many images per split (None = all)
     split_seed: int = 0
+    device: str = "cpu"  # cpu, cuda[:N] or auto; bitwise repeatable on the CPU only
+    memory_limit_gb: float = 0.0  # refuse configs estimated above this (0 = the device's free memory)
     w_lr: float = 0.025
     w_lr_min: float = 0.001
     w_momentum: float = 0.9
     w_weight_decay: float = 3e-4
+    w_nesterov: bool = False  # NB201's search configs use Nesterov momentum
     grad_clip: float = 5.0
     alpha_lr: float = 3e-4
     alpha_betas: tuple[float, float] = (0.5, 0.999)
     alpha_weight_decay: float = 1e-3
+    darts_order: int = 1
     tau_max: float = 10.0
     tau_min: float = 0.1
-    spos_candidates: int = 20
+    spos_search: str = "evolution"
+    spos_population: int = 10
+    spos_iterations: int = 3
+    spos_topk: int = 4
+    spos_mutation_prob: float = 0.1
+    spos_candidates: int = 20  # spos_search=random only
+    spos_bn_batches: int = 0  # 0: score with batch statistics; k: recalibrate BN on k training batches (SPOS paper)
     zerocost_proxy: str = "synflow"
     zerocost_samples: int = 20
     threads: int = 1
 
     def check(self) -> None:
-        if self.C < 1 or self.N < 1 or self.epochs < 1 or self.batch_size < 2 or self.input_size < 4:
-            raise NasHarnessError(f"one-shot config needs C, N, epochs >= 1, batch size >= 2, input size >= 4; got {self}")
+        if self.C < 1 or self.N < 1 or self.layers < 3 or self.epochs < 1 or self.batch_size < 2 or self.input_size < 4:
+            raise NasHarnessError(f"one-shot config needs C, N, epochs >= 1, layers >= 3, batch size >= 2, input size >= 4; got {self}")
         if not (self.w_lr > 0 and self.alpha_lr > 0 and 0 < self.tau_min <= self.tau_max):
             raise NasHarnessError("one-shot config needs w_lr > 0, alpha_lr > 0 and 0 < tau_min <= tau_max")
+        if self.darts_order not in (1, 2):
+            raise NasHarnessError(f"darts_order must be 1 (first order) or 2 (second order), got {self.darts_order}")
+        if self.spos_search not in SPOS_SEARCHES:
+            raise NasHarnessError(f"spos_search must be one of {', '.join(SPOS_SEARCHES)}, got {self.spos_search!r}")
         if self.spos_candidates < 1 or self.zerocost_samples < 1:
             raise NasHarnessError("spos_candidates and zerocost_samples must be >= 1")
+        if (self.spos_population < 2 or self.spos_iterations < 1 or not 1 <= self.spos_topk <= self.spos_population
+                or not 0.0 <= self.spos_mutation_prob <= 1.0):
+            raise NasHarnessError("SPOS evolution needs spos_population >= 2, spos_iterations >= 1, "
+                                  "1 <= spos_topk <= spos_population and 0 <= spos_mutation_prob <= 1")
+        if self.spos_bn_batches < 0:
+            raise NasHarnessError(f"spos_bn_batches must be >= 0, got {self.spos_bn_batches}")
+        if self.dataset not in DATASETS:
+            raise NasHarnessError(f"unknown dataset {self.dataset!r} for one-shot search; choose one of {', '.join(DATASETS)}")
+        if self.memory_limit_gb < 0:
+            raise NasHarnessError(f"memory_limit_gb must be >= 0 (0 = the device's free memory), got {self.memory_limit_gb}")
 
 
 def _generator(seed: int, epoch: int, purpose: str) -> torch.Generator:
@@ -99,24 +138,48 @@ def tau_at(cfg: OneShotConfig, epoch: int) -> float:
     return cfg.tau_max - (cfg.tau_max - cfg.tau_min) * epoch / (cfg.epochs - 1)
 
 
-def gumbel_hard(alpha: torch.Tensor, tau: float, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """One Gumbel-softmax sample per edge: (straight-through one-hot weights (6, 5), chosen ops (6,))."""
-    u = torch.rand(alpha.shape, generator=gen).clamp_(1e-10, 1.0 - 1e-7)
-    gumbel = -torch.log(-torch.log(u))
-    soft = F.softmax((F.log_softmax(alpha, dim=-1) + gumbel) / tau, dim=-1)
-    index = soft.argmax(dim=-1)
-    hard = F.one_hot(index, N_OPS).to(soft.dtype)
-    return hard - soft.detach() + soft, index
-
-
 def uniform_choice(gen: torch.Generator) -> tuple[int, ...]:
-    """SPOS's path: one op per edge, uniformly and independently."""
+    """SPOS's path on NB201: one op per edge, uniformly and independently."""
     return tuple(int(c) for c in torch.randint(0, N_OPS, (N_EDGES,), generator=gen))
 
 
-def op_histogram(codes: tuple[int, ...] | list[int]) -> dict[str, int]:
-    counts = np.bincount(np.asarray(codes, dtype=np.int64), minlength=N_OPS)
-    return {col: int(n) for col, n in zip(OP_COLUMNS, counts)}
+# -- DARTS's second-order architecture gradient ---------------------------------------------
+def unrolled_alpha_grad(model: nn.Module, alpha: torch.Tensor, to_weights: Any, train_batch: tuple[torch.Tensor, torch.Tensor],
+                        valid_batch: tuple[torch.Tensor, torch.Tensor], xi: float, momentum: float, weight_decay: float,
+                        momentum_buffers: list[torch.Tensor | None]) -> torch.Tensor:
+    """d L_valid(w*(alpha), alpha) / d alpha with w* one virtual SGD step from w (module docstring).
+
+    The model's weights are restored exactly before returning; only `alpha`'s gradient is computed
+    (the caller assigns it). `to_weights(alpha)` maps the logits to the forward's op weights.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    (x_t, y_t), (x_v, y_v) = train_batch, valid_batch
+    grads = torch.autograd.grad(F.cross_entropy(model(x_t, to_weights(alpha).detach()), y_t), params)
+    backup = [p.detach().clone() for p in params]
+    try:
+        with torch.no_grad():
+            for p, g, buf in zip(params, grads, momentum_buffers):
+                step = g + weight_decay * p
+                if buf is not None:
+                    step = step + momentum * buf
+                p.sub_(xi * step)
+        valid_loss = F.cross_entropy(model(x_v, to_weights(alpha)), y_v)
+        d_alpha, *d_w = torch.autograd.grad(valid_loss, [alpha, *params], allow_unused=True)
+        d_w = [torch.zeros_like(p) if d is None else d for p, d in zip(params, d_w)]
+        eps = 0.01 / float(torch.sqrt(sum((d * d).sum() for d in d_w)).clamp_min(1e-12))
+
+        def train_grad_at(sign: float) -> torch.Tensor:
+            with torch.no_grad():
+                for p, b, d in zip(params, backup, d_w):
+                    p.copy_(b + sign * eps * d)
+            return torch.autograd.grad(F.cross_entropy(model(x_t, to_weights(alpha)), y_t), alpha)[0]
+
+        hessian_vector = (train_grad_at(1.0) - train_grad_at(-1.0)) / (2.0 * eps)
+    finally:
+        with torch.no_grad():
+            for p, b in zip(params, backup):
+                p.copy_(b)
+    return d_alpha - xi * hessian_vector
 
 
 # -- supernet training ------------------------------------------------------------------------
@@ -125,51 +188,34 @@ def _batches(n: int, batch: int, gen: torch.Generator) -> list[torch.Tensor]:
     return [order[i:i + batch] for i in range(0, n - 1, batch) if len(order[i:i + batch]) > 1]
 
 
-def _evaluate(model: NB201Supernet, splits: Splits, weights: torch.Tensor | None, choice: tuple[int, ...] | None,
-              batch_stats: bool = False) -> tuple[float, float]:
-    """(loss, accuracy %) on the validation split; batch_stats: BatchNorm uses batch statistics and
-    its running statistics are left as they were (SPOS scores candidates this way)."""
-    x_all, y_all = splits.x_valid, splits.y_valid
-    saved = {k: v.clone() for k, v in model.state_dict().items()} if batch_stats else None
-    model.train(batch_stats)
-    loss_sum, correct = 0.0, 0
-    with torch.no_grad():
-        for start in range(0, len(y_all), 512):
-            x, y = splits.normalise(x_all[start:start + 512]), y_all[start:start + 512]
-            logits = model(x, weights, choice)
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct += int((logits.argmax(1) == y).sum())
-    if saved is not None:
-        model.load_state_dict(saved)
-    n = max(1, len(y_all))
-    return loss_sum / n, 100.0 * correct / n
-
-
 class _Search:
     """One supernet search; `epoch()` trains one epoch and returns its record (without table columns)."""
 
-    def __init__(self, method: str, splits: Splits, seed: int, cfg: OneShotConfig):
-        self.method, self.splits, self.seed, self.cfg = method, splits, seed, cfg
+    def __init__(self, method: str, space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig, device: torch.device):
+        self.method, self.space, self.splits, self.seed, self.cfg, self.device = method, space, splits, seed, cfg, device
         in_ch = splits.input_shape[0]
-        self.model = seeded_init(lambda: NB201Supernet(splits.num_classes, C=cfg.C, N=cfg.N, in_channels=in_ch), seed)
-        self.alpha = torch.nn.Parameter(1e-3 * torch.randn(N_EDGES, N_OPS, generator=_generator(seed, -1, "alpha")))
-        self.w_opt = torch.optim.SGD(self.model.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum, weight_decay=cfg.w_weight_decay)
+        self.model = seeded_init(lambda: space.build(splits.num_classes, in_ch, cfg), seed).to(device)
+        alpha0 = 1e-3 * torch.randn(space.alpha_shape, generator=_generator(seed, -1, "alpha"))
+        self.alpha = torch.nn.Parameter(alpha0.to(device))
+        self.w_opt = torch.optim.SGD(self.model.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
+                                     weight_decay=cfg.w_weight_decay, nesterov=cfg.w_nesterov)
         self.a_opt = torch.optim.Adam([self.alpha], lr=cfg.alpha_lr, betas=cfg.alpha_betas, weight_decay=cfg.alpha_weight_decay)
-        self.rng = np.random.default_rng([seed, 7])  # SPOS's random search over candidates
+        self.rng = np.random.default_rng([seed, 7])  # SPOS's search over candidates
 
-    def _loss(self, idx: torch.Tensor, part: str, weights: torch.Tensor | None, choice: tuple[int, ...] | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _batch(self, idx: torch.Tensor, part: str) -> tuple[torch.Tensor, torch.Tensor]:
         x_all, y_all = (self.splits.x_train, self.splits.y_train) if part == "train" else (self.splits.x_valid, self.splits.y_valid)
-        x, y = self.splits.normalise(x_all[idx]), y_all[idx]
-        logits = self.model(x, weights, choice)
-        return F.cross_entropy(logits, y), logits, y
+        return self.splits.normalise(x_all[idx]).to(self.device), y_all[idx].to(self.device)
 
-    def _arch_weights(self, gen: torch.Generator, tau: float) -> tuple[torch.Tensor | None, tuple[int, ...] | None]:
+    def _arch_weights(self, gen: torch.Generator, tau: float) -> tuple[torch.Tensor | None, Any]:
         if self.method == "darts":
             return F.softmax(self.alpha, dim=-1), None
         if self.method == "gdas":
             hard, index = gumbel_hard(self.alpha, tau, gen)
-            return hard, tuple(int(i) for i in index)
-        return None, uniform_choice(gen)
+            return hard, index.cpu()
+        return None, self.space.path_of_genome(self.space.uniform_genome(gen))
+
+    def _momentum_buffers(self) -> list[torch.Tensor | None]:
+        return [self.w_opt.state.get(p, {}).get("momentum_buffer") for p in self.model.parameters() if p.requires_grad]
 
     def epoch(self, epoch: int) -> dict[str, Any]:
         cfg, s = self.cfg, self.splits
@@ -181,144 +227,290 @@ class _Search:
         self.model.train()
         loss_sum, correct, seen = 0.0, 0, 0
         for i, idx in enumerate(train_batches):
-            if self.method in ("darts", "gdas"):  # first-order: alpha step on a validation batch, weights fixed
-                weights, choice = self._arch_weights(sampler, tau)
+            lr = _lr(cfg, epoch + i / len(train_batches))
+            train = self._batch(idx, "train")
+            if self.method in ("darts", "gdas"):  # alpha step on a validation batch
+                valid = self._batch(valid_batches[i % len(valid_batches)], "valid")
                 self.a_opt.zero_grad(set_to_none=True)
-                loss, _, _ = self._loss(valid_batches[i % len(valid_batches)], "valid", weights, choice)
-                loss.backward()
+                if self.method == "darts" and cfg.darts_order == 2:
+                    self.alpha.grad = unrolled_alpha_grad(self.model, self.alpha, lambda a: F.softmax(a, dim=-1), train, valid,
+                                                          lr, cfg.w_momentum, cfg.w_weight_decay, self._momentum_buffers())
+                else:
+                    weights, choice = self._arch_weights(sampler, tau)
+                    F.cross_entropy(self.model(valid[0], weights, choice), valid[1]).backward()
                 self.a_opt.step()
             for group in self.w_opt.param_groups:
-                group["lr"] = _lr(cfg, epoch + i / len(train_batches))
+                group["lr"] = lr
             weights, choice = self._arch_weights(sampler, tau)
             if weights is not None:
                 weights = weights.detach()
             self.w_opt.zero_grad(set_to_none=True)
-            loss, logits, y = self._loss(idx, "train", weights, choice)
+            logits = self.model(train[0], weights, choice)
+            loss = F.cross_entropy(logits, train[1])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.w_opt.step()
             loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
+            correct += int((logits.argmax(1) == train[1]).sum())
             seen += len(idx)
         record: dict[str, Any] = {"train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen}
         if self.method == "spos":
-            codes, (v_loss, v_acc) = self._random_search()
+            arch, (v_loss, v_acc), n_scored = self._spos_search()
         else:
-            codes = tuple(int(c) for c in self.alpha.detach().argmax(dim=-1))
             weights = F.softmax(self.alpha.detach(), dim=-1)
-            v_loss, v_acc = _evaluate(self.model, s, weights if self.method == "darts" else None,
-                                      None if self.method == "darts" else codes)
-        record.update({"valid_loss": v_loss, "valid_acc": v_acc, "codes": codes, "tau": tau if self.method == "gdas" else math.nan,
-                       "alpha": self.alpha.detach().clone()})
+            arch = self.space.derive(weights)
+            if self.method == "darts":
+                v_loss, v_acc = self._evaluate(weights, None)
+            else:  # GDAS: the argmax path of alpha
+                v_loss, v_acc = self._evaluate(None, weights.argmax(dim=-1).cpu())
+            n_scored = 0
+        record.update({"arch": arch, "valid_loss": v_loss, "valid_acc": v_acc, "tau": tau if self.method == "gdas" else math.nan,
+                       "alpha": self.alpha.detach().cpu().clone(), "candidates_scored": n_scored})
         return record
 
-    def _random_search(self) -> tuple[tuple[int, ...], tuple[float, float]]:
-        candidates = self.rng.integers(0, N_OPS, size=(self.cfg.spos_candidates, N_EDGES))
-        best: tuple[tuple[int, ...], tuple[float, float]] | None = None
-        for row in candidates:
-            codes = tuple(int(c) for c in row)
-            score = _evaluate(self.model, self.splits, None, codes, batch_stats=True)
-            if best is None or score[1] > best[1][1]:
-                best = (codes, score)
-        return best  # type: ignore[return-value]
+    def _recalibrate_bn(self, choice: Any) -> None:
+        """SPOS's BatchNorm recalibration: running statistics recomputed (cumulative average) for one
+        path on the first `spos_bn_batches` training batches of a fixed order (a function of the seed)."""
+        bns = [m for m in self.model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in bns]
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None
+        order = torch.randperm(len(self.splits.y_train), generator=_generator(self.seed, 0, "bn"))
+        self.model.train()
+        with torch.no_grad():
+            for k in range(self.cfg.spos_bn_batches):
+                idx = order[k * self.cfg.batch_size:(k + 1) * self.cfg.batch_size]
+                if len(idx) < 2:
+                    break
+                self.model(self._batch(idx, "train")[0], None, choice)
+        for m, momentum in zip(bns, momenta):
+            m.momentum = momentum
+
+    def _evaluate(self, weights: torch.Tensor | None, choice: Any, batch_stats: bool = False) -> tuple[float, float]:
+        """(loss, accuracy %) on the validation split. batch_stats (SPOS's candidates): BatchNorm uses
+        each validation batch's statistics, or, with spos_bn_batches > 0, statistics recalibrated for
+        this path; either way the supernet's own running statistics are restored afterwards."""
+        model, s = self.model, self.splits
+        saved = {k: v.clone() for k, v in model.state_dict().items()} if batch_stats else None
+        recalibrate = batch_stats and self.cfg.spos_bn_batches > 0
+        if recalibrate:
+            self._recalibrate_bn(choice)
+        model.train(batch_stats and not recalibrate)
+        loss_sum, correct = 0.0, 0
+        with torch.no_grad():
+            for start in range(0, len(s.y_valid), 512):
+                x, y = s.normalise(s.x_valid[start:start + 512]).to(self.device), s.y_valid[start:start + 512].to(self.device)
+                logits = model(x, weights, choice)
+                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(1) == y).sum())
+        if saved is not None:
+            model.load_state_dict(saved)
+        n = max(1, len(s.y_valid))
+        return loss_sum / n, 100.0 * correct / n
+
+    def _spos_search(self) -> tuple[str, tuple[float, float], int]:
+        from harness.oneshot.evolution import evolve
+
+        scores: dict[tuple[int, ...], tuple[float, float]] = {}
+
+        def score(genome: tuple[int, ...]) -> float:
+            scores[genome] = self._evaluate(None, self.space.path_of_genome(genome), batch_stats=True)
+            return scores[genome][1]
+
+        cfg = self.cfg
+        if cfg.spos_search == "evolution":
+            result = evolve(score, self.space.radices, self.rng, population=cfg.spos_population, iterations=cfg.spos_iterations,
+                            topk=cfg.spos_topk, mutation_prob=cfg.spos_mutation_prob)
+            best = result.best
+        else:
+            candidates = self.rng.integers(0, np.asarray(self.space.radices), size=(cfg.spos_candidates, len(self.space.radices)))
+            best = None
+            for row in candidates:
+                genome = tuple(int(c) for c in row)
+                if genome not in scores:
+                    score(genome)
+                if best is None or scores[genome][1] > scores[best][1]:
+                    best = genome
+        return self.space.arch_of_genome(best), scores[best], len(scores)
 
 
 # -- the public entry point -------------------------------------------------------------------
-def _table(benchmark_name: str) -> tuple[Any, np.ndarray, np.ndarray, float]:
-    from harness.benchmarks import load_benchmark
+class _Table:
+    """The benchmark a search is judged on: validation/test seed means by row, and the optimum."""
 
-    bench = load_benchmark(benchmark_name)
-    if bench.space.name != "nb201":
-        raise NasHarnessError(f"one-shot search runs on the NB201 cell space; {benchmark_name!r} is a {bench.space.name} benchmark")
-    store = bench.store
-    valid = np.asarray(store.seed_mean(store.valid_metric))
-    test = np.asarray(store.seed_mean(store.test_metric)) if store.test_metric else np.full(valid.shape, np.nan)
-    return bench, valid, test, float(store.best(store.valid_metric)[1])
+    def __init__(self, benchmark_name: str):
+        from harness.benchmarks import load_benchmark
+        from harness.engine import _optimum, _row_means
+
+        self.bench = load_benchmark(benchmark_name)
+        store = self.bench.store
+        try:
+            self.space = oneshot_space(self.bench.space.name)
+        except NasHarnessError:
+            store.close()
+            raise
+        self.valid = _row_means(store, store.valid_metric)
+        self.test = _row_means(store, store.test_metric) if store.test_metric else None
+        maximize = store.higher_is_better(store.valid_metric)
+        if not maximize:
+            store.close()
+            raise NasHarnessError(f"one-shot search needs a benchmark whose validation metric is an accuracy; "
+                                  f"{benchmark_name!r} minimises {store.valid_metric}")
+        self.optimum = _optimum(store, self.valid, maximize)
+
+    def lookup(self, arch: str) -> dict[str, Any]:
+        index = self.bench.space.index_of(arch)
+        valid = float(self.valid[index])
+        test = float(self.test[index]) if self.test is not None else math.nan
+        return {"arch_index": index, "valid_mean": valid, "test_mean": test, "regret": self.optimum - valid}
+
+    def close(self) -> None:
+        self.bench.store.close()
 
 
 def _load_data(cfg: OneShotConfig) -> Splits:
-    return load_digits(seed=cfg.split_seed, size=cfg.input_size, limit=cfg.data_limit)
+    if cfg.dataset == "digits":
+        return load_digits(seed=cfg.split_seed, size=cfg.input_size, limit=cfg.data_limit)
+    return load_dataset(cfg.dataset, cfg.data_root or None, seed=cfg.split_seed, limit=cfg.data_limit)
+
+
+NATIVE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16-120": 16}
+
+
+def input_spec(cfg: OneShotConfig) -> tuple[tuple[int, int, int], int]:
+    """(input shape, number of classes) of the config's dataset, known before loading it."""
+    from harness.trainer.data import NUM_CLASSES
+
+    side = cfg.input_size if cfg.dataset == "digits" else NATIVE_SIZE[cfg.dataset]
+    return (3, side, side), NUM_CLASSES[cfg.dataset]
+
+
+def memory_estimate(method: str, space: OneShotSpace, cfg: OneShotConfig) -> Any:
+    """The training-step memory estimate (harness.oneshot.memory.MemoryEstimate) of a supernet method:
+    DARTS runs every op of every edge; GDAS and SPOS run one path per step."""
+    from harness.oneshot.memory import estimate
+
+    shape, classes = input_spec(cfg)
+
+    def forward_args() -> dict[str, Any]:
+        if method == "darts":
+            return {"weights": torch.full(space.alpha_shape, 1.0 / space.alpha_shape[-1])}
+        return {"choice": space.path_of_genome(tuple(r - 1 for r in space.radices))}
+
+    return estimate(lambda: space.build(classes, shape[0], cfg), shape, cfg.batch_size, forward_args)
+
+
+def check_memory(method: str, space: OneShotSpace, cfg: OneShotConfig, device: torch.device) -> None:
+    """Refuse, in one line, a config whose training step would not fit (harness.oneshot.memory).
+    Runs before the data are loaded, so a paper-sized config fails in a second, not after minutes."""
+    from harness.oneshot.memory import GIB, available_bytes
+
+    if method == "zerocost":
+        return
+    est = memory_estimate(method, space, cfg)
+    shape, _ = input_spec(cfg)
+    limit = int(cfg.memory_limit_gb * GIB) if cfg.memory_limit_gb > 0 else available_bytes(device)
+    if est.total_bytes > limit:
+        raise NasHarnessError(
+            f"{method} on the {space.name} supernet (C={cfg.C}, {'N' if space.name == 'nb201' else 'layers'}="
+            f"{space.network_depth(cfg)}, batch {cfg.batch_size}, input {'x'.join(map(str, shape))}) needs about "
+            f"{est.total_bytes / GIB:.2f} GiB but {limit / GIB:.2f} GiB is available on {device}; "
+            "lower batch_size, C, N/layers or input_size, or run on a larger device")
 
 
 def run_oneshot(method: str, benchmark_name: str, seed: int, config: OneShotConfig | dict[str, Any] | None = None) -> pd.DataFrame:
-    """Run `method` (darts, gdas, spos, zerocost) on digits; one row per epoch (zerocost: per scored cell).
+    """Run `method` (darts, gdas, spos, zerocost); one row per epoch (zerocost: per scored cell).
 
-    Columns: method, seed, epoch, arch, arch_index, valid_mean, test_mean (table seed means; NaN
-    when the table has no test metric), regret (table optimum of the validation seed mean minus the
-    pick's), train_loss/train_acc/valid_loss/valid_acc of the supernet (zerocost: NaN, and `score`
-    holds the proxy), seconds (cumulative real compute), tau (GDAS), alpha (flattened, DARTS/GDAS),
-    and op_<name> counts of the picked cell.
+    Columns: method, seed, epoch, arch, arch_index, valid_mean, test_mean (benchmark seed means;
+    NaN when it has no test metric), regret (benchmark optimum of the validation seed mean minus
+    the pick's), train_loss/train_acc/valid_loss/valid_acc of the supernet (zerocost: NaN, and
+    `score` holds the proxy), seconds (cumulative real compute), tau (GDAS), alpha (flattened,
+    DARTS/GDAS), candidates_scored (SPOS), and op_<name> counts of the picked cell (the space's ops).
     """
     if method not in METHODS:
         raise NasHarnessError(f"unknown one-shot method {method!r}; choose one of {', '.join(METHODS)}")
     cfg = config if isinstance(config, OneShotConfig) else OneShotConfig(**(config or {}))
     cfg.check()
-    bench, valid, test, optimum = _table(benchmark_name)
+    device = resolve_device(cfg.device)
+    table = _Table(benchmark_name)
     try:
+        check_memory(method, table.space, cfg, device)
         splits = _load_data(cfg)
-        device = torch.device("cpu")
+        if (tuple(splits.input_shape), splits.num_classes) != input_spec(cfg):  # the estimate's assumption
+            raise NasHarnessError(f"{cfg.dataset} loaded as {tuple(splits.input_shape)} with {splits.num_classes} classes, "
+                                  f"expected {input_spec(cfg)}; check the dataset files")
         with deterministic(device, cfg.threads):
             if method == "zerocost":
-                rows = _zerocost_rows(splits, seed, cfg)
+                rows = _zerocost_rows(table.space, splits, seed, cfg, device)
             else:
-                rows = _supernet_rows(method, splits, seed, cfg)
+                rows = _supernet_rows(method, table.space, splits, seed, cfg, device)
         for row in rows:
-            index = bench.space.index_of(row["arch"])
-            row.update({"arch_index": index, "valid_mean": float(valid[index]), "test_mean": float(test[index]),
-                        "regret": optimum - float(valid[index])})
+            row.update(table.lookup(row["arch"]))
     finally:
-        bench.store.close()
+        table.close()
     frame = pd.DataFrame(rows)
     frame.insert(0, "method", method)
     frame.insert(1, "seed", seed)
     frame.attrs["config"] = asdict(cfg)
     frame.attrs["data"] = splits.describe()
-    frame.attrs["table_optimum"] = optimum
+    frame.attrs["table_optimum"] = table.optimum
+    frame.attrs["space"] = table.space.name
+    frame.attrs["device"] = str(device)
     return frame
 
 
-def _supernet_rows(method: str, splits: Splits, seed: int, cfg: OneShotConfig) -> list[dict[str, Any]]:
-    search = _Search(method, splits, seed, cfg)
+def _op_histogram(space: OneShotSpace, arch: str) -> dict[str, int]:
+    return {f"op_{name}": int(n) for name, n in zip(space.op_names, space.op_counts(arch))}
+
+
+def _supernet_rows(method: str, space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig,
+                   device: torch.device) -> list[dict[str, Any]]:
+    search = _Search(method, space, splits, seed, cfg, device)
     rows, seconds = [], 0.0
     for epoch in range(cfg.epochs):
         started = time.perf_counter()
         rec = search.epoch(epoch)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         seconds += time.perf_counter() - started
-        codes = rec.pop("codes")
         alpha = rec.pop("alpha")
-        rows.append({"epoch": epoch + 1, "arch": format_arch(codes), **rec, "seconds": seconds,
-                     "alpha": alpha.reshape(-1).tolist() if method != "spos" else None, **op_histogram(codes)})
-        log.info("%s seed %d epoch %d: %s valid %.2f%%", method, seed, epoch + 1, rows[-1]["arch"], rec["valid_acc"])
+        rows.append({"epoch": epoch + 1, **rec, "seconds": seconds,
+                     "alpha": alpha.reshape(-1).tolist() if method != "spos" else None, **_op_histogram(space, rec["arch"])})
+        log.info("%s seed %d epoch %d: %s valid %.2f%%", method, seed, epoch + 1, rec["arch"], rec["valid_acc"])
     return rows
 
 
-def zerocost_scores(archs: list[str], splits: Splits, seed: int, cfg: OneShotConfig) -> list[float]:
+def zerocost_scores(archs: list[str], splits: Splits, seed: int, cfg: OneShotConfig, space: str = "nb201",
+                    device: torch.device | None = None) -> list[float]:
     """The trainer's proxy `cfg.zerocost_proxy` of each untrained cell (built with seed `seed`)."""
     from harness.trainer import build_network
     from harness.trainer.proxies import compute_proxies
 
+    device = device or torch.device("cpu")
+    depth = oneshot_space(space).network_depth(cfg)
     gen = epoch_generator(seed, 0)
     idx = torch.randperm(len(splits.y_train), generator=gen)[:cfg.batch_size]
-    x, y = splits.normalise(splits.x_train[idx]), splits.y_train[idx]
+    x, y = splits.normalise(splits.x_train[idx]).to(device), splits.y_train[idx].to(device)
     scores = []
     for arch in archs:
-        net = seeded_init(lambda a=arch: build_network("nb201", a, splits.num_classes, C=cfg.C, N=cfg.N,
-                                                       in_channels=splits.input_shape[0]), seed)
+        net = seeded_init(lambda a=arch: build_network(space, a, splits.num_classes, C=cfg.C, N=depth,
+                                                       in_channels=splits.input_shape[0]), seed).to(device)
         scores.append(compute_proxies(net, x, y, (cfg.zerocost_proxy,), seed=seed)[cfg.zerocost_proxy])
     return scores
 
 
-def _zerocost_rows(splits: Splits, seed: int, cfg: OneShotConfig) -> list[dict[str, Any]]:
+def _zerocost_rows(space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig, device: torch.device) -> list[dict[str, Any]]:
     rng = np.random.default_rng([seed, 11])
-    codes_all = rng.integers(0, N_OPS, size=(cfg.zerocost_samples, N_EDGES))
+    genomes = rng.integers(0, np.asarray(space.radices), size=(cfg.zerocost_samples, len(space.radices)))
     rows, seconds, best = [], 0.0, (-math.inf, None)
-    for k, row in enumerate(codes_all):
-        codes = tuple(int(c) for c in row)
+    for k, genome in enumerate(genomes):
+        arch = space.arch_of_genome(genome)
         started = time.perf_counter()
-        score = zerocost_scores([format_arch(codes)], splits, seed, cfg)[0]
+        score = zerocost_scores([arch], splits, seed, cfg, space.name, device)[0]
         seconds += time.perf_counter() - started
         if best[1] is None or score > best[0]:
-            best = (score, codes)
-        rows.append({"epoch": k + 1, "arch": format_arch(best[1]), "score": best[0], "train_loss": math.nan, "train_acc": math.nan,
-                     "valid_loss": math.nan, "valid_acc": math.nan, "seconds": seconds, **op_histogram(best[1])})
+            best = (score, arch)
+        rows.append({"epoch": k + 1, "arch": best[1], "score": best[0], "train_loss": math.nan, "train_acc": math.nan,
+                     "valid_loss": math.nan, "valid_acc": math.nan, "seconds": seconds, **_op_histogram(space, best[1])})
     return rows

@@ -8,7 +8,9 @@ without files and the files can be re-rendered without recomputing.
 
 Runs are compared at budgets (harness.report.budgets): after N evaluations, or at T simulated
 seconds (the incumbent of each run at that time), the protocol of time-budgeted grids such as the
-NAS-Bench-201 paper's. docs/REPORTS.md describes every number the report shows.
+NAS-Bench-201 paper's. Time is on each method's own clock (harness.report.load): simulated for
+tabular strategies, real compute seconds for one-shot methods; every table, curve and note that
+uses time says which. docs/REPORTS.md describes every number the report shows.
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ from harness.report.curves import (
     run_curves,
     time_grid,
 )
-from harness.report.load import ResultSet, budget_text, load_results, seed_ranges, value_text
+from harness.report.load import SIMULATED_CLOCK, ResultSet, budget_text, load_results, seed_ranges, value_text
 from harness.report.reference import RSReference, rs_reference
 from harness.report.stats import (
     BOOTSTRAP_METHOD,
@@ -92,6 +94,11 @@ class TaskInfo:
     fronts: dict[str, np.ndarray] = field(default_factory=dict)  # original units, per method (union over seeds)
     hv_ref: np.ndarray | None = None  # worst observed values, original units
     hv_lo: np.ndarray | None = None
+    clocks: dict[str, str] = field(default_factory=dict)  # method -> "simulated" or "real" (harness.report.load)
+
+    @property
+    def real_methods(self) -> list[str]:
+        return [m for m, c in self.clocks.items() if c != SIMULATED_CLOCK]
 
 
 @dataclass
@@ -131,8 +138,9 @@ class Report:
     notes: list[str]
     hyperparameters: pd.DataFrame
     total_wall_s: float
-    total_gpu_h: float
+    total_gpu_h: float  # simulated GPU-hours: cost summed over the simulated-clock runs only
     warnings: list[str] = field(default_factory=list)
+    total_real_h: float = 0.0  # real compute hours of the machine(s) that ran the real-clock runs
 
 
 # -- benchmark facts -------------------------------------------------------------------------------
@@ -183,6 +191,7 @@ def _task_info(result: ResultSet, task: str, curves: dict[str, list[RunCurves]],
         info.obj_maximize = [maximize] + [False] * (len(objectives) - 1)
         if multi:
             note += "; objective directions assumed (first as the validation metric, others minimised)"
+    info.clocks = {m: result.clock(task, m) for m in sorted(curves)}
     info.has_test = info.has_test and any(np.isfinite(c.test).any() for c in all_curves)
     info.reference_note = note
     if store is not None and getattr(store, "row_means", None) is not None:
@@ -240,7 +249,7 @@ def _runs_table(result: ResultSet) -> pd.DataFrame:
     rows = []
     for r in sorted(result.runs, key=lambda r: (r.status != "complete", r.task, r.method, r.seed if r.seed is not None else -1, r.run_id)):
         rows.append({
-            "run_id": r.run_id, "status": r.status, "task": r.task, "method": r.method, "seed": r.seed,
+            "run_id": r.run_id, "status": r.status, "task": r.task, "method": r.method, "clock": r.clock, "seed": r.seed,
             "budget": budget_text(r) if r.manifest else "", "evaluations": len(r.trajectory) if r.trajectory is not None else None,
             "wall_seconds": (r.manifest or {}).get("wall_seconds"), "reason": r.reason,
         })
@@ -256,7 +265,7 @@ def _budgets_table(result: ResultSet) -> pd.DataFrame:
         cell = result.cell(task, method)
         lengths = [len(r.trajectory) for r in cell]
         ends = [float(r.trajectory["sim_time"].iloc[-1]) for r in cell]
-        rows.append({"task": task, "method": method, "budget": "; ".join(texts), "runs": len(cell),
+        rows.append({"task": task, "method": method, "clock": result.clock(task, method), "budget": "; ".join(texts), "runs": len(cell),
                      "seeds": seed_ranges([r.seed for r in cell]), "evaluations_min": min(lengths), "evaluations_max": max(lengths),
                      "last_sim_time_min": min(ends), "last_sim_time_max": max(ends)})
     return pd.DataFrame(rows)
@@ -279,7 +288,7 @@ def _final_rows(result: ResultSet, curves: dict[tuple[str, str], list[RunCurves]
                 picks = [c.index(cut) for c in cs]
                 status = [st for _, st in picks]
                 row = {"budget": b.key, "budget_kind": cut.kind, "budget_value": cut.value, "task": task, "method": method,
-                       "runs": len(cs), "n_seeds": status.count(OK), "n_short": status.count(SHORT), "n_empty": status.count(EMPTY)}
+                       "clock": result.clock(task, method), "runs": len(cs), "n_seeds": status.count(OK), "n_short": status.count(SHORT), "n_empty": status.count(EMPTY)}
                 for metric in ("regret", "test", "valid"):
                     values = np.array([c.metric(metric)[i] for c, (i, st) in zip(cs, picks) if st == OK], dtype=np.float64)
                     s = summarise(values)
@@ -297,7 +306,7 @@ def _search_cost(result: ResultSet, curves: dict[tuple[str, str], list[RunCurves
             for delta in DELTAS:
                 hits = [h for h in (reach(c, delta) for c in cs) if h is not None]
                 rows.append({
-                    "task": task, "method": method, "delta": delta, "runs": len(cs), "reached": len(hits),
+                    "task": task, "method": method, "clock": result.clock(task, method), "delta": delta, "runs": len(cs), "reached": len(hits),
                     "fraction": len(hits) / len(cs),
                     "median_evaluations": float(np.median([h[0] for h in hits])) if hits else float("nan"),
                     "median_sim_gpu_hours": float(np.median([h[1] for h in hits])) if hits and tasks[task].time_grid is not None else float("nan"),
@@ -438,18 +447,23 @@ def choose_budgets(result: ResultSet, curves: dict[tuple[str, str], list[RunCurv
         chosen += [uniform_budget(Cut(EVALUATIONS, b), tasks) for b in budgets]
         notes.append(f"budgets chosen with --budgets: {', '.join(map(str, budgets))} evaluations")
     if time_budgets:
+        real = result.real_methods()
+        unit = "simulated s" if not real else "s, each on its method's clock"
         finite = [c.end for c in all_curves if np.isfinite(c.end)]
         longest_t = max(finite) if finite else 0.0
         if all(np.isfinite(c.end) for c in all_curves):
             too_long_t = [t for t in time_budgets if t > longest_t]
             if too_long_t:
                 raise NasHarnessError(f"--time-budgets {','.join(seconds_text(t) for t in too_long_t)} exceed every run's time horizon "
-                                      f"(the longest is {seconds_text(longest_t)} simulated s; a run's incumbent is known up to its "
+                                      f"(the longest is {seconds_text(longest_t)} {unit}; a run's incumbent is known up to its "
                                       "budget.sim_seconds, or up to its last evaluation when it stopped on budget.evaluations)")
         chosen += [uniform_budget(Cut(SIM_SECONDS, t), tasks) for t in time_budgets]
         notes.append(f"time budgets chosen with --time-budgets: {', '.join(seconds_text(t) for t in time_budgets)} simulated seconds "
                      "(each run's incumbent at that simulated time: its last evaluation completed by then; runs whose time horizon "
                      "ends earlier are left out and counted)")
+        if real:
+            notes.append(f"real-clock methods ({', '.join(real)}) are read at T real compute seconds instead: their time is real "
+                         "compute seconds on the machine that ran them, so the same T is not the same amount of search")
         for t in tasks:
             if all(float(c.sim_time[-1]) == 0.0 for m in result.methods(t) for c in curves[(t, m)]):
                 warnings.append(f"{t} records no training cost (sim_time is 0): it has no results at time budgets")
@@ -491,10 +505,12 @@ def build_report(results_dir: str | Path, *, budgets: list[int] | None = None, t
     boards = [_leaderboard(final, b, so_tasks, alpha) for b in chosen] if so_tasks else []
     final = _with_ranks(final, boards)
     total_wall = float(sum(float((r.manifest or {}).get("wall_seconds") or 0.0) for r in result.runs))
-    total_gpu_h = float(sum(float(r.trajectory["cost"].sum()) for r in result.complete) / 3600.0)
+    total_gpu_h = float(sum(float(r.trajectory["cost"].sum()) for r in result.complete if not r.is_real_clock) / 3600.0)
+    total_real_h = float(sum(float(r.trajectory["cost"].sum()) for r in result.complete if r.is_real_clock) / 3600.0)
     store_sha = {info.benchmark: info.store_sha for info in tasks.values()}
     time_axis = {t: info.time_grid is not None for t, info in tasks.items()}
-    checklist = build_checklist(result, store_sha=store_sha, time_axis=time_axis, total_wall_s=total_wall, total_gpu_h=total_gpu_h)
+    checklist = build_checklist(result, store_sha=store_sha, time_axis=time_axis, total_wall_s=total_wall, total_gpu_h=total_gpu_h,
+                                total_real_h=total_real_h)
     notes = _notes(result, tasks, n_boot, alpha, seed)
     warnings = list(result.warnings) + budget_warnings
     for bench in sorted({info.benchmark for info in tasks.values()}):
@@ -503,7 +519,7 @@ def build_report(results_dir: str | Path, *, budgets: list[int] | None = None, t
             warnings.append(f"{bench}: {store_note}")
     return Report(result, chosen, budgets_note, n_boot, alpha, seed, tasks, _runs_table(result), _budgets_table(result),
                   final, _search_cost(result, curves, tasks), _hv_table(mo_rows, chosen, by_id), boards, checklist, notes,
-                  _hyperparameters(result), total_wall, total_gpu_h, warnings)
+                  _hyperparameters(result), total_wall, total_gpu_h, warnings, total_real_h)
 
 
 def _notes(result: ResultSet, tasks: dict[str, TaskInfo], n_boot: int, alpha: float, seed: int) -> list[str]:
@@ -542,7 +558,27 @@ def _notes(result: ResultSet, tasks: dict[str, TaskInfo], n_boot: int, alpha: fl
             ref_txt = ", ".join(f"{o} = {v:.6g}" for o, v in zip(info.objectives, info.hv_ref))
             notes.append(f"{info.task}: hypervolume of objectives normalised to [0, 1] by the best and worst values observed in "
                          f"all runs of this task, against the reference point of the worst observed values ({ref_txt}).")
+    notes.extend(clock_notes(result))
     workers = {r.n_workers for r in result.complete}
     if workers != {1}:
         notes.append(f"Runs used {', '.join(map(str, sorted(workers)))} simulated workers: sim_time is elapsed simulated time, not GPU-hours summed over workers.")
+    return notes
+
+
+def clock_notes(result: ResultSet) -> list[str]:
+    """Notes that say which methods' time is real compute seconds (none when every clock is simulated)."""
+    real = result.real_methods()
+    if not real:
+        return []
+    hosts = sorted({str((r.manifest or {}).get("host") or "?") for r in result.complete if r.is_real_clock})
+    oneshot = sorted({r.method for r in result.complete if r.is_real_clock and r.is_oneshot})
+    notes = [f"Real-clock methods: {', '.join(real)}. Their time (sim_time and cost in the trajectories, the time axis, time "
+             "budgets and the search-cost hours) is real compute seconds on the machine that ran them "
+             f"(host {', '.join(hosts)}), not the benchmark's simulated training time: it is not comparable 1:1 with the "
+             "simulated seconds of the other methods. On plots against time they are dashed and marked \"(real s)\"; the tables "
+             "have a clock column; their compute is counted in real CPU/GPU hours of this machine, not in simulated GPU-hours."]
+    if oneshot:
+        notes.append(f"One-shot methods ({', '.join(oneshot)}) record one row per epoch (zerocost: per scored cell), so their "
+                     "\"evaluations\" are epochs; each row's incumbent is the cell picked so far, looked up in the benchmark's table; "
+                     "they ignore config.budget and run to completion, so their final pick stands at any later time.")
     return notes

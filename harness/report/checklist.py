@@ -74,8 +74,13 @@ def _protocol(result: ResultSet) -> tuple[str, str]:
 
 
 def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time_axis: dict[str, bool],
-                    total_wall_s: float, total_gpu_h: float) -> list[Item]:
-    """The 14 items with statuses and evidence from the manifests of `result`."""
+                    total_wall_s: float, total_gpu_h: float, total_real_h: float = 0.0) -> list[Item]:
+    """The 14 items with statuses and evidence from the manifests of `result`.
+
+    `total_gpu_h` is the simulated training cost of the simulated-clock runs; `total_real_h` the
+    real compute of the real-clock runs (one-shot methods), which is never called simulated.
+    """
+    real = result.real_methods()
     complete = result.complete
     manifests = [r.manifest or {} for r in result.runs if r.manifest]
     items: list[Item] = []
@@ -112,7 +117,8 @@ def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time
     with_time = sorted(t for t, ok in time_axis.items() if ok)
     without = sorted(t for t, ok in time_axis.items() if not ok)
     add(cmp_, "Compare performance over time (anytime curves), not only final results", YES if not without else PARTLY,
-        "curves against evaluations for every task" + (f"; against simulated time for {_join(with_time)}" if with_time else "")
+        "curves against evaluations for every task" + (f"; against {'simulated time' if not real else 'time'} for {_join(with_time)}" if with_time else "")
+        + (f" (real compute seconds for {_join(real)})" if real and with_time else "")
         + (f"; no simulated time for {_join(without)} (the benchmark records no training cost)" if without else ""))
     rs_tasks = {r.task for r in complete if r.strategy == "rs"}
     missing_rs = sorted(set(result.tasks()) - rs_tasks)
@@ -132,7 +138,9 @@ def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time
     hosts = sorted({str(m.get("host")) for m in manifests})
     conf_status = YES if len(versions) == 1 and len(pythons) == 1 else PARTLY
     add(cmp_, "Control confounding factors (hardware, library versions, run time differences)", conf_status,
-        "cost is simulated from the benchmark's recorded training times, so hardware does not affect results; "
+        ("cost is simulated from the benchmark's recorded training times, so hardware does not affect results; " if not real else
+         f"cost is simulated from the benchmark's recorded training times except for {_join(real)}, whose time is real compute "
+         "seconds of the machine that ran them, so hardware affects their time axis (not their picks' table values); ")
         + ("one set of package versions across all runs" if len(versions) == 1 else f"{len(versions)} different package-version sets across runs")
         + f"; python {_join(pythons)}; {len(hosts)} host(s)")
 
@@ -144,7 +152,9 @@ def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time
     add(rep, "Report how hyperparameters were tuned and what the tuning cost", PARTLY,
         "hyperparameters of every method are listed in this report (from the manifests); how they were chosen and any tuning cost are not recorded")
     add(rep, "Report the time of the entire end-to-end NAS method, not only the search phase", YES,
-        f"total simulated training cost {total_gpu_h:.4g} GPU-hours and {total_wall_s:.4g} s of wall-clock time over all runs; "
+        f"total simulated training cost {total_gpu_h:.4g} GPU-hours"
+        + (f" (simulated-clock methods), {total_real_h:.4g} real CPU/GPU hours of this machine ({_join(real)})" if real else "")
+        + f" and {total_wall_s:.4g} s of wall-clock time over all runs; "
         "the final evaluation is a table lookup (no retraining), so the search is the whole pipeline")
     add(rep, "Report all details of the experimental setup", YES,
         f"{len(manifests)} manifests record config, seeds, budgets, benchmark version, package versions and host; "

@@ -8,6 +8,12 @@ share their trajectory prefix, so the longest is kept); only complete runs enter
 ever dropped silently. Runs are grouped by *method* (strategy name plus the hyperparameters that
 differ between runs of that strategy) and *task* (benchmark name plus objectives, and any
 benchmark setting that differs between runs of that benchmark).
+
+Each run also has a *clock*: "simulated" (the engine's clock, from the benchmark's recorded
+training times: every tabular strategy) or "real" (compute seconds measured on the machine that
+ran it: the one-shot methods, whose trajectories say so in a `clock` column; older one-shot results
+without that column are recognised by their strategy name). The clock is read here, once, so every
+part of the report labels time the same way; a (benchmark, strategy) whose runs disagree is an error.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from harness.report.budgets import seconds_text, time_horizon
-from harness.results import LOCK, LOG, MANIFEST, TRAJECTORY, result_problem
+from harness.results import LOCK, LOG, MANIFEST, REAL_CLOCK, SIMULATED_CLOCK, TRAJECTORY, result_problem
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,19 @@ RUN_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 REPORT_MARKER = "report.json"
 REQUIRED_COLUMNS = ("step", "arch", "valid_mean", "sim_time", "incumbent_arch", "incumbent_test_mean", "regret", "fidelity", "cost")
 STATUSES = ("complete", "failed", "partial", "damaged", "duplicate")
+CLOCK_WORDS = {SIMULATED_CLOCK: "simulated time", REAL_CLOCK: "real compute seconds"}
+
+
+def clock_facts() -> tuple[str, str, tuple[str, ...]]:
+    """(trajectory clock column, its real-clock value, one-shot strategy names) from harness.results."""
+    from harness.results import CLOCK_COLUMN, ONESHOT_METHODS, REAL_CLOCK
+
+    return CLOCK_COLUMN, REAL_CLOCK, tuple(ONESHOT_METHODS)
+
+
+def real_clock() -> str:
+    """The clock value of runs timed in real compute seconds ("real")."""
+    return clock_facts()[1]
 
 
 @dataclass
@@ -48,6 +67,16 @@ class Run:
     method: str = "?"
     task: str = "?"
     trajectory: pd.DataFrame | None = None
+    clock: str = SIMULATED_CLOCK  # "simulated", or "real" (harness.app.REAL_CLOCK): what sim_time and cost count
+
+    @property
+    def is_real_clock(self) -> bool:
+        return self.clock != SIMULATED_CLOCK
+
+    @property
+    def is_oneshot(self) -> bool:
+        """A one-shot search (harness.app.ONESHOT_METHODS): it runs to completion and ignores config.budget."""
+        return self.strategy in clock_facts()[2]
 
     @property
     def config(self) -> dict[str, Any]:
@@ -59,9 +88,15 @@ class Run:
 
     @property
     def horizon(self) -> float:
-        """Simulated time up to which this run's incumbent is known (harness.report.budgets.time_horizon)."""
+        """Time (on the run's clock) up to which this run's incumbent is known (harness.report.budgets.time_horizon).
+
+        A one-shot search ignores config.budget and always runs to completion, so its final pick
+        stands for ever, like a strategy that ran out of proposals.
+        """
         if self.trajectory is None or len(self.trajectory) == 0:
             return float("nan")
+        if self.is_oneshot and self.is_real_clock:
+            return float("inf")
         return time_horizon(self.budget, len(self.trajectory), float(self.trajectory["sim_time"].iloc[-1]))
 
     @property
@@ -114,6 +149,22 @@ class ResultSet:
     def task_runs(self, task: str) -> list[Run]:
         return [r for r in self.complete if r.task == task]
 
+    def clock(self, task: str, method: str) -> str:
+        """Clock of one (task, method): all its runs share it (load_results checks)."""
+        return next((r.clock for r in self.cell(task, method)), SIMULATED_CLOCK)
+
+    def clocks(self, task: str | None = None) -> dict[str, str]:
+        """Method -> clock, on one task or on all tasks (then a method real on any task counts as real)."""
+        seen: dict[str, set[str]] = defaultdict(set)
+        for r in self.complete:
+            if task is None or r.task == task:
+                seen[r.method].add(r.clock)
+        return {m: next(iter(c - {SIMULATED_CLOCK}), SIMULATED_CLOCK) for m, c in sorted(seen.items())}
+
+    def real_methods(self, task: str | None = None) -> list[str]:
+        """Methods timed in real compute seconds (on `task`, or on any task)."""
+        return [m for m, c in self.clocks(task).items() if c != SIMULATED_CLOCK]
+
     def budgets(self) -> dict[tuple[str, str], list[str]]:
         """Distinct budgets (as text) of the complete runs of each (task, method)."""
         out: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -123,12 +174,14 @@ class ResultSet:
 
 
 def budget_text(run: Run) -> str:
+    if run.is_real_clock and run.is_oneshot:
+        return "one-shot search to completion (budget not used; real compute clock)"
     b = run.budget
     parts = []
     if b.get("evaluations") is not None:
         parts.append(f"{int(b['evaluations'])} evaluations")
     if b.get("sim_seconds") is not None:
-        parts.append(f"{seconds_text(float(b['sim_seconds']))} simulated s")
+        parts.append(f"{seconds_text(float(b['sim_seconds']))} {'real' if run.is_real_clock else 'simulated'} s")
     if run.n_workers != 1:
         parts.append(f"{run.n_workers} workers")
     return ", ".join(parts) or "no budget recorded"
@@ -219,6 +272,7 @@ def _classify(run_dir: Path) -> Run:
         run.benchmark = hints.get("benchmark", "?")
         if hints.get("seed", "").lstrip("-").isdigit():
             run.seed = int(hints["seed"])
+    run.clock = _fallback_clock(run.strategy)  # replaced by the trajectory's own clock when it has one
     if problem is None:
         try:
             traj = pd.read_parquet(run_dir / TRAJECTORY)
@@ -226,12 +280,16 @@ def _classify(run_dir: Path) -> Run:
             run.status, run.reason = "damaged", f"unreadable trajectory ({type(exc).__name__})"
             return run
         missing = [c for c in REQUIRED_COLUMNS if c not in traj.columns]
+        clock, clock_problem = _trajectory_clock(traj, run.strategy)
         if missing:
             run.status, run.reason = "damaged", f"trajectory lacks columns {', '.join(missing)}"
         elif len(traj) == 0:
             run.status, run.reason = "damaged", "trajectory has no rows"
+        elif clock_problem:
+            run.status, run.reason = "damaged", clock_problem
         else:
             run.trajectory = traj.sort_values("step", kind="stable").reset_index(drop=True)
+            run.clock = clock
         return run
     if run.manifest and run.manifest.get("status") == "failed":
         run.status, run.reason = "failed", str(run.manifest.get("error", "failed (no error recorded)")).splitlines()[0]
@@ -242,6 +300,41 @@ def _classify(run_dir: Path) -> Run:
     else:
         run.status, run.reason = "damaged", problem
     return run
+
+
+def _fallback_clock(strategy: str) -> str:
+    """Clock of a run whose trajectory says nothing: real for one-shot strategies (results written
+    before trajectories carried a clock column), simulated for every engine strategy."""
+    return real_clock() if strategy in clock_facts()[2] else SIMULATED_CLOCK
+
+
+def _trajectory_clock(traj: pd.DataFrame, strategy: str) -> tuple[str, str]:
+    """(clock, "") from the trajectory's clock column or the fallback; ("", problem) when the column
+    holds anything but one known clock on every row."""
+    column, real, _ = clock_facts()
+    if column not in traj.columns:
+        return _fallback_clock(strategy), ""
+    values = sorted({str(v) for v in traj[column].tolist()})
+    if len(values) == 1 and values[0] in (real, SIMULATED_CLOCK):
+        return values[0], ""
+    if not values:
+        return _fallback_clock(strategy), ""
+    return "", (f"trajectory column {column!r} holds {', '.join(repr(v) for v in values)}; expected one of "
+                f"{real!r} or {SIMULATED_CLOCK!r} on every row")
+
+
+def _check_clocks(runs: list[Run]) -> None:
+    """Every (benchmark, strategy) must have one clock: seconds of two clocks cannot share a curve."""
+    groups: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        if r.status == "complete":
+            groups[(r.benchmark, r.strategy)][r.clock].append(r.run_id)
+    for (bench, strategy), by_clock in sorted(groups.items()):
+        if len(by_clock) > 1:
+            detail = "; ".join(f"{CLOCK_WORDS.get(c, c)}: {len(ids)} run(s) ({', '.join(sorted(ids)[:3])}{', …' if len(ids) > 3 else ''})"
+                               for c, ids in sorted(by_clock.items()))
+            raise NasHarnessError(f"{strategy} on {bench} mixes clocks ({detail}); a method's runs must share one clock, "
+                                  "so move the odd runs to another results folder (or rerun them)")
 
 
 def _assign_labels(runs: list[Run]) -> None:
@@ -325,6 +418,7 @@ def load_results(root: str | Path) -> ResultSet:
             f"no runs under {root}: it holds no RUN_ID folders (16 hex digits); run a grid into it first, "
             f"e.g. `nas-harness run -m ... hydra.sweep.dir={root}`"
         )
+    _check_clocks(runs)
     _assign_labels(runs)
     _drop_duplicates(runs)
     result = ResultSet(root, runs, ignored)

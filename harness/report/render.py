@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from harness.report import REFERENCE_LABEL, Leaderboard, Report, TaskInfo
-from harness.report.budgets import Budget, Cut, seconds_text
-from harness.report.load import REPORT_MARKER
+from harness.report.budgets import SIM_SECONDS, Budget, Cut, seconds_text
+from harness.report.load import REPORT_MARKER, SIMULATED_CLOCK
 from tabular.atomic import atomic_write_bytes
 from tabular.errors import NasHarnessError
 
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 
 GENERATOR = "nas-harness report"
 PLOTS = "plots"
+REAL_MARK = " (real s)"  # after the name of a method timed in real compute seconds, wherever its time is shown
+TIME_AXIS_SIMULATED = "simulated time (GPU-hours)"
+TIME_AXIS_MIXED = "seconds: simulated (solid) / real compute (dashed)"
+TIME_AXIS_REAL = "real compute seconds"
 METRIC_TITLES = {"valid": "incumbent validation (seed mean)", "test": "incumbent test accuracy", "regret": "regret (log scale)"}
 
 
@@ -69,6 +73,35 @@ def _pm(mean: float, se: float, digits: int = 3) -> str:
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "x"
+
+
+def marked(method: str, clocks: dict[str, str]) -> str:
+    """The method's name, with REAL_MARK when its time is real compute seconds."""
+    return method + REAL_MARK if clocks.get(method, SIMULATED_CLOCK) != SIMULATED_CLOCK else method
+
+
+def _real_in(clocks: dict[str, str], methods=None) -> list[str]:
+    return [m for m, c in clocks.items() if c != SIMULATED_CLOCK and (methods is None or m in methods)]
+
+
+def _has_time_cut(budget: Budget) -> bool:
+    return any(c.kind == SIM_SECONDS for c in budget.cuts.values())
+
+
+def _clock_suffix(cut: Cut | None, real: list[str]) -> str:
+    """Heading suffix for a time budget that real-clock methods are read at in real seconds."""
+    if cut is None or cut.kind != SIM_SECONDS or not real:
+        return ""
+    return f" (real compute seconds for {', '.join(real)})"
+
+
+def time_axis(clocks: dict[str, str]) -> tuple[str, float]:
+    """(x-axis label, scale from seconds) of plots against time: GPU-hours when every method is on
+    the simulated clock (the look of tabular-only reports), seconds as soon as one is real."""
+    real = _real_in(clocks)
+    if not real:
+        return TIME_AXIS_SIMULATED, 1 / 3600.0
+    return (TIME_AXIS_REAL if len(real) == len(clocks) else TIME_AXIS_MIXED), 1.0
 
 
 # -- plots ---------------------------------------------------------------------------------------------
@@ -141,7 +174,9 @@ def _message(ax, text: str) -> None:
 def _curve_panels(info: TaskInfo, bands: dict[str, dict], colours: dict[str, Any], axis: str) -> Any:
     fig = _figure(15, 4.6, left=0.05, right=0.99, top=0.86, bottom=0.27, wspace=0.22)
     axes = fig.subplots(1, 3)
-    scale = 1 / 3600.0 if axis == "time" else 1.0
+    clocks = {m: info.clocks.get(m, SIMULATED_CLOCK) for m in bands}
+    time_label, time_scale = time_axis(clocks)
+    scale = time_scale if axis == "time" else 1.0
     regret_arrays = [b["regret"].lo for b in bands.values() if b.get("regret") is not None]
     regret_arrays += [b["regret"].mean for b in bands.values() if b.get("regret") is not None]
     if axis == "evaluations" and info.reference is not None:
@@ -160,7 +195,9 @@ def _curve_panels(info: TaskInfo, bands: dict[str, dict], colours: dict[str, Any
             lo, mean, hi = b.lo, b.mean, b.hi
             if metric == "regret":
                 lo, mean, hi = (np.maximum(v, floor) for v in (lo, mean, hi))
-            ax.step(x, mean, where="post", color=colours[method], label=f"{method} (n={b.n})", lw=1.6)
+            real = axis == "time" and clocks[method] != SIMULATED_CLOCK  # real compute seconds: dashed, marked
+            name = marked(method, clocks) if axis == "time" else method
+            ax.step(x, mean, where="post", color=colours[method], label=f"{name} (n={b.n})", lw=1.6, ls="--" if real else "-")
             ax.fill_between(x, lo, hi, step="post", color=colours[method], alpha=0.2, lw=0)
         ref = info.reference
         if axis == "evaluations" and ref is not None:
@@ -179,7 +216,7 @@ def _curve_panels(info: TaskInfo, bands: dict[str, dict], colours: dict[str, Any
             ax.set_ylim(*limits)
         if axis == "time":
             ax.set_xscale("log")
-            ax.set_xlabel("simulated time (GPU-hours)")
+            ax.set_xlabel(time_label)
         else:
             ax.set_xlabel("evaluations")
         unit = f" ({info.unit})" if info.unit else ""
@@ -191,18 +228,25 @@ def _curve_panels(info: TaskInfo, bands: dict[str, dict], colours: dict[str, Any
         rows = math.ceil(len(labels) / per_row)
         fig.subplots_adjust(bottom=0.16 + 0.045 * rows)
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), per_row), fontsize=8, frameon=False)
-    fig.suptitle(f"{info.task}: anytime performance vs {'simulated time' if axis == 'time' else 'evaluations'}", fontsize=11)
+    fig.suptitle(f"{info.task}: anytime performance vs {_time_words(clocks) if axis == 'time' else 'evaluations'}", fontsize=11)
     return fig
 
 
-def _cd_figure(lb: Leaderboard, alpha: float) -> Any:
+def _time_words(clocks: dict[str, str]) -> str:
+    """What the time axis measures, in words: 'simulated time', 'real compute time' or both."""
+    label, _ = time_axis(clocks)
+    return {TIME_AXIS_SIMULATED: "simulated time", TIME_AXIS_REAL: "real compute time"}.get(label, "time (simulated, and real compute for dashed methods)")
+
+
+def _cd_figure(lb: Leaderboard, alpha: float, clocks: dict[str, str] | None = None) -> Any:
     k = len(lb.methods)
     order = np.argsort(lb.avg_ranks, kind="stable")
     half = (k + 1) // 2
     height = 1.2 + 0.32 * half + 0.18 * len(lb.cliques)
     # Room outside the rank axis for the method labels, so they are not clipped at the figure's edges:
     # the figure widens with long labels, and pad solves pad / (k + 0.2 + 2 pad) = label width / axes width.
-    longest = max(len(f"{m} ({r:.2f})") for m, r in zip(lb.methods, lb.avg_ranks))
+    names = [marked(m, clocks or {}) if _has_time_cut(lb.budget) else m for m in lb.methods]
+    longest = max(len(f"{m} ({r:.2f})") for m, r in zip(names, lb.avg_ranks))
     label_in = 0.065 * longest + 0.1
     width = max(8.0, 2 * label_in + 4.0)
     fig = _figure(width, height, left=0.02, right=0.98, top=0.86, bottom=0.02)
@@ -233,7 +277,7 @@ def _cd_figure(lb: Leaderboard, alpha: float) -> Any:
         y = label_y0 - 0.35 * row
         x_text = 0.45 if left else k + 0.55
         ax.plot([r, r, x_text], [top, y, y], color="0.25", lw=0.8)
-        ax.text(x_text + (-0.02 if left else 0.02), y, f"{lb.methods[idx]} ({r:.2f})", ha="right" if left else "left",
+        ax.text(x_text + (-0.02 if left else 0.02), y, f"{names[idx]} ({r:.2f})", ha="right" if left else "left",
                 va="center", fontsize=8, clip_on=False)
     fig.suptitle(f"Average rank across {len(lb.tasks)} benchmarks {lb.budget.label} (lower is better)", fontsize=10)
     return fig
@@ -309,7 +353,7 @@ def make_plots(report: Report) -> tuple[dict[str, bytes], dict[str, list[str]]]:
     for lb in report.leaderboards:
         if lb.cd is not None:
             stem = f"cd_{lb.budget.stem}"
-            files.update(_save(_cd_figure(lb, report.alpha), stem))
+            files.update(_save(_cd_figure(lb, report.alpha, report.result.clocks()), stem))
             stems[stem] = [stem]
     return files, stems
 
@@ -339,20 +383,34 @@ def _runs_blocks(report: Report) -> list[Block]:
     blocks.append(Block("h3", "Budgets and seeds"))
     blocks.append(Block("p", report.budgets_note + "."))
     bt = report.budgets_table
-    blocks.append(Block("table", headers=["task", "method", "budget", "runs", "seeds", "evaluations (min–max)", "last completion, simulated s (min–max)"],
-                        rows=[[r.task, r.method, r.budget, str(r.runs), r.seeds, f"{r.evaluations_min}–{r.evaluations_max}",
-                               f"{seconds_text(round(r.last_sim_time_min))}–{seconds_text(round(r.last_sim_time_max))}"] for r in bt.itertuples()]))
+    if not report.result.real_methods():
+        blocks.append(Block("table", headers=["task", "method", "budget", "runs", "seeds", "evaluations (min–max)", "last completion, simulated s (min–max)"],
+                            rows=[[r.task, r.method, r.budget, str(r.runs), r.seeds, f"{r.evaluations_min}–{r.evaluations_max}",
+                                   f"{seconds_text(round(r.last_sim_time_min))}–{seconds_text(round(r.last_sim_time_max))}"] for r in bt.itertuples()]))
+    else:  # real-clock runs end after seconds: no rounding to whole seconds, and the clock says which seconds
+        blocks.append(Block("table", headers=["task", "method", "clock", "budget", "runs", "seeds", "evaluations (min–max)",
+                                              "last completion, s on the method's clock (min–max)"],
+                            rows=[[r.task, r.method, r.clock, r.budget, str(r.runs), r.seeds, f"{r.evaluations_min}–{r.evaluations_max}",
+                                   f"{_seconds(r.last_sim_time_min)}–{_seconds(r.last_sim_time_max)}"] for r in bt.itertuples()]))
     return blocks
+
+
+def _seconds(value: float) -> str:
+    return seconds_text(round(value)) if value >= 100 else f"{value:.3g}"
 
 
 def _leaderboard_blocks(report: Report, stems: dict[str, list[str]]) -> list[Block]:
     blocks = [Block("h2", "Leaderboard")]
     if not report.leaderboards:
         blocks.append(Block("p", "No single-objective task: no leaderboard (multi-objective tasks are compared by hypervolume below)."))
+    clocks = report.result.clocks()
     for lb in report.leaderboards:
-        blocks.append(Block("h3", _title(lb.budget)))
+        timed = _has_time_cut(lb.budget)
+        blocks.append(Block("h3", _title(lb.budget) + (_clock_suffix(lb.budget.uniform, _real_in(clocks, lb.methods))
+                                                        if lb.budget.uniform is not None else "")))
         if lb.budget.uniform is None:
-            blocks.append(Block("p", "Each task at its own default budget: " + "; ".join(f"{t} {c.label}" for t, c in lb.budget.cuts.items()) + "."))
+            blocks.append(Block("p", "Each task at its own default budget: " + "; ".join(
+                f"{t} {c.label}{_clock_suffix(c, report.tasks[t].real_methods if t in report.tasks else [])}" for t, c in lb.budget.cuts.items()) + "."))
         if lb.dropped_tasks:
             blocks.append(Block("list", items=[f"Task not ranked (no result at this budget): {why}" for why in lb.dropped_tasks.values()]))
         if not lb.methods:
@@ -368,7 +426,7 @@ def _leaderboard_blocks(report: Report, stems: dict[str, list[str]]) -> list[Blo
             m = lb.methods[j]
             cells = [f"{_pm(lb.mean_regret[i, j], se.get((lb.budget.key, t, m), float('nan')))} ({lb.n[i, j]}) [{lb.ranks[i, j]:g}]"
                      for i, t in enumerate(lb.tasks)]
-            rows.append([m, f"{lb.avg_ranks[j]:.2f}", *cells])
+            rows.append([marked(m, clocks) if timed else m, f"{lb.avg_ranks[j]:.2f}", *cells])
         blocks.append(Block("table", headers=headers, rows=rows))
         text = lb.friedman_note + "."
         if lb.cd is not None:
@@ -380,6 +438,9 @@ def _leaderboard_blocks(report: Report, stems: dict[str, list[str]]) -> list[Blo
         blocks.append(Block("p", text))
         if lb.excluded:
             blocks.append(Block("list", items=[f"{m} not ranked: {why}" for m, why in sorted(lb.excluded.items())]))
+        if timed and _real_in(clocks, lb.methods):
+            blocks.append(Block("p", f"Methods marked{REAL_MARK} are read at the time budget in real compute seconds of the machine "
+                                     "that ran them, the others in simulated seconds (see the notes)."))
         for stem in stems.get(f"cd_{lb.budget.stem}", []):
             blocks.append(Block("figure", text=f"Critical-difference diagram {lb.budget.label}.", figure=stem))
     return blocks
@@ -390,7 +451,8 @@ def _final_blocks(report: Report) -> list[Block]:
               Block("p", "Per method and task at each budget: mean ± standard error, median and interquartile range [q25, q75] "
                          "over the n seeds whose run has a result at the budget (after N evaluations: the incumbent after the "
                          "N-th evaluation; at T simulated seconds: the incumbent after the last evaluation completed by T). "
-                         "Runs whose own budget ends earlier are left out and counted.")]
+                         "Runs whose own budget ends earlier are left out and counted. The clock column says what a time budget "
+                         "counts for each method: simulated seconds, or real compute seconds of the machine that ran it.")]
     ft = report.final_table
     for b in report.budgets:
         for task, info in report.tasks.items():
@@ -398,15 +460,15 @@ def _final_blocks(report: Report) -> list[Block]:
             cut = b.cut(task)
             if sub.empty or cut is None:
                 continue
-            blocks.append(Block("h3", f"{task} {cut.label}"))
+            blocks.append(Block("h3", f"{task} {cut.label}{_clock_suffix(cut, info.real_methods)}"))
             rows = []
             for r in sub.itertuples():
                 n_txt = f"{r.n_seeds}" + (f" (of {r.runs}{_left_out(r.n_short, r.n_empty, cut.kind)})" if r.n_seeds != r.runs else "")
                 test = ([_pm(r.test_mean, r.test_se), f"{_fmt(r.test_median)} [{_fmt(r.test_q25)}, {_fmt(r.test_q75)}]"]
                         if info.has_test else ["n/a (no test metric)", "n/a"])
-                rows.append([r.method, n_txt, *test, _pm(r.regret_mean, r.regret_se),
+                rows.append([r.method, r.clock, n_txt, *test, _pm(r.regret_mean, r.regret_se),
                              f"{_fmt(r.regret_median)} [{_fmt(r.regret_q25)}, {_fmt(r.regret_q75)}]"])
-            blocks.append(Block("table", headers=["method", "n", "test mean ± s.e.", "test median [IQR]", "regret mean ± s.e.", "regret median [IQR]"], rows=rows))
+            blocks.append(Block("table", headers=["method", "clock", "n", "test mean ± s.e.", "test median [IQR]", "regret mean ± s.e.", "regret median [IQR]"], rows=rows))
     return blocks
 
 
@@ -431,9 +493,12 @@ def _left_out(n_short: int, n_empty: int, kind: str) -> str:
 
 
 def _cost_blocks(report: Report) -> list[Block]:
+    real_any = bool(report.result.real_methods())
     blocks = [Block("h2", "Search cost"),
               Block("p", "Evaluations and simulated GPU-hours until the incumbent is within δ of the benchmark's optimum "
-                         "(regret ≤ δ, in the validation metric's units): median over the runs that got there, and how many did.")]
+                         "(regret ≤ δ, in the validation metric's units): median over the runs that got there, and how many did."
+                         + (" For real-clock methods the hours are real compute hours of the machine that ran them (\"h real\"), "
+                            "and for one-shot methods an evaluation is an epoch." if real_any else ""))]
     sc = report.search_cost
     for task in report.tasks:
         sub = sc[sc["task"] == task]
@@ -443,13 +508,15 @@ def _cost_blocks(report: Report) -> list[Block]:
         rows = []
         for method in sorted(sub["method"].unique()):
             cells = []
+            clock = str(sub[sub["method"] == method]["clock"].iloc[0])
+            unit = "h" if clock == SIMULATED_CLOCK else "h real"
             for d in deltas:
                 r = sub[(sub["method"] == method) & (sub["delta"] == d)].iloc[0]
-                hours = f" / {_g(r.median_sim_gpu_hours)} h" if report.tasks[task].time_grid is not None else ""
+                hours = f" / {_g(r.median_sim_gpu_hours)} {unit}" if report.tasks[task].time_grid is not None else ""
                 cells.append(f"{_g(r.median_evaluations)} evals{hours} ({r.reached}/{r.runs})")
-            rows.append([method, *cells])
+            rows.append([method, clock, *cells])
         blocks.append(Block("h3", task))
-        blocks.append(Block("table", headers=["method", *[f"δ = {d:g}" for d in deltas]], rows=rows))
+        blocks.append(Block("table", headers=["method", "clock", *[f"δ = {d:g}" for d in deltas]], rows=rows))
     return blocks
 
 
@@ -460,8 +527,11 @@ def _curve_blocks(report: Report, stems: dict[str, list[str]]) -> list[Block]:
             continue
         blocks.append(Block("h3", task))
         for stem in stems.get(task, []):
-            axis = "simulated time" if stem.endswith("_time") else "evaluations"
+            axis = _time_words(info.clocks) if stem.endswith("_time") else "evaluations"
             ref = "" if axis != "evaluations" or info.reference is None else " Dashed: expected random search without replacement (closed form)."
+            if stem.endswith("_time") and info.real_methods:
+                ref = (f" Dashed, marked{REAL_MARK}: {', '.join(info.real_methods)}, timed in real compute seconds of the machine that "
+                       "ran them (not comparable 1:1 with simulated seconds).")
             blocks.append(Block("figure", text=f"{task}: mean with 95 % bootstrap band vs {axis}.{ref}", figure=stem))
         if info.time_grid is None:
             blocks.append(Block("p", f"{info.benchmark} records no training cost: no curves against simulated time."))
@@ -502,8 +572,11 @@ def _checklist_blocks(report: Report) -> list[Block]:
     hp = report.hyperparameters
     blocks.append(Block("h3", "Hyperparameters"))
     blocks.append(Block("table", headers=["method", "strategy", "hyperparameters"], rows=[[r.method, r.strategy, r.hyperparameters] for r in hp.itertuples()]))
-    blocks.append(Block("p", f"Total compute: {report.total_gpu_h:.4g} simulated GPU-hours (sum of evaluation costs) and "
-                             f"{report.total_wall_s:.4g} s wall-clock over all runs."))
+    real = report.result.real_methods()
+    blocks.append(Block("p", f"Total compute: {report.total_gpu_h:.4g} simulated GPU-hours (sum of evaluation costs"
+                             + (f" of the simulated-clock methods), {report.total_real_h:.4g} real CPU/GPU hours of this machine "
+                                f"({', '.join(real)}: real compute seconds summed)" if real else ")")
+                             + f" and {report.total_wall_s:.4g} s wall-clock over all runs."))
     return blocks
 
 
@@ -603,12 +676,13 @@ def _tex(text: str) -> str:
 def to_latex(report: Report) -> str:
     lines = ["% nas-harness report: leaderboard tables (needs \\usepackage{booktabs})", ""]
     ft = report.final_table.set_index(["budget", "task", "method"])
+    clocks = report.result.clocks()
     for lb in report.leaderboards:
         if not lb.methods:
             continue
         cols = "l" + "r" * (len(lb.tasks) + 1)
         lines += ["\\begin{table}[t]", "\\centering", "\\small",
-                  f"\\caption{{Mean regret $\\pm$ s.e. (number of seeds) {_tex(lb.budget.label)} and average rank across "
+                  f"\\caption{{Mean regret $\\pm$ s.e. (number of seeds) {_tex(lb.budget.label + _clock_suffix(lb.budget.uniform, _real_in(clocks, lb.methods)))} and average rank across "
                   f"benchmarks (lower is better). {_tex(lb.friedman_note)}"
                   + (f"; Nemenyi CD $= {lb.cd:.3f}$ at $\\alpha = {report.alpha}$" if lb.cd is not None else "") + ".}",
                   f"\\begin{{tabular}}{{{cols}}}", "\\toprule",
@@ -619,18 +693,18 @@ def to_latex(report: Report) -> str:
             for i, t in enumerate(lb.tasks):
                 se = ft.loc[(lb.budget.key, t, m), "regret_se"]
                 cells.append(f"{lb.mean_regret[i, j]:.3f} $\\pm$ {_fmt(se)} ({lb.n[i, j]})")
-            lines.append(f"{_tex(m)} & " + " & ".join(cells) + f" & {lb.avg_ranks[j]:.2f} \\\\")
+            lines.append(f"{_tex(marked(m, clocks) if _has_time_cut(lb.budget) else m)} & " + " & ".join(cells) + f" & {lb.avg_ranks[j]:.2f} \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     for b in report.budgets:
         sub = report.final_table[report.final_table["budget"] == b.key]
         lines += ["\\begin{table}[t]", "\\centering", "\\small",
-                  f"\\caption{{Test accuracy and regret {_tex(b.label)}: mean $\\pm$ s.e., median [IQR], n seeds.}}",
-                  "\\begin{tabular}{llrllll}", "\\toprule",
-                  "Task & Method & n & Test & Test median [IQR] & Regret & Regret median [IQR] \\\\", "\\midrule"]
+                  f"\\caption{{Test accuracy and regret {_tex(b.label + _clock_suffix(b.uniform, _real_in(clocks)))}: mean $\\pm$ s.e., median [IQR], n seeds.}}",
+                  "\\begin{tabular}{lllrllll}", "\\toprule",
+                  "Task & Method & Clock & n & Test & Test median [IQR] & Regret & Regret median [IQR] \\\\", "\\midrule"]
         for r in sub.itertuples():
             has_test = report.tasks[r.task].has_test
             test = (f"{_fmt(r.test_mean)} $\\pm$ {_fmt(r.test_se)}", f"{_fmt(r.test_median)} [{_fmt(r.test_q25)}, {_fmt(r.test_q75)}]") if has_test else ("n/a", "n/a")
-            lines.append(f"{_tex(_task_at(b, r.task))} & {_tex(r.method)} & {r.n_seeds} & {test[0]} & {_tex(test[1])} & "
+            lines.append(f"{_tex(_task_at(b, r.task))} & {_tex(r.method)} & {r.clock} & {r.n_seeds} & {test[0]} & {_tex(test[1])} & "
                          f"{_fmt(r.regret_mean)} $\\pm$ {_fmt(r.regret_se)} & {_tex(f'{_fmt(r.regret_median)} [{_fmt(r.regret_q25)}, {_fmt(r.regret_q75)}]')} \\\\")
         lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     return "\n".join(lines)
@@ -641,6 +715,7 @@ def _csv(df: pd.DataFrame) -> bytes:
 
 
 def _curves_csv(report: Report) -> pd.DataFrame:
+    """Every curve drawn; `clock` is the clock of the method's time ("n/a" for the reference, which has none)."""
     rows = []
     for task, info in report.tasks.items():
         for axis, bands in (("evaluations", info.eval_bands), ("sim_time", info.time_bands)):
@@ -649,21 +724,23 @@ def _curves_csv(report: Report) -> pd.DataFrame:
                     if b is None:
                         continue
                     rows.append(pd.DataFrame({"task": task, "method": method, "axis": axis, "metric": metric, "x": b.x,
-                                              "mean": b.mean, "lo": b.lo, "hi": b.hi, "n": b.n}))
+                                              "mean": b.mean, "lo": b.lo, "hi": b.hi, "n": b.n,
+                                              "clock": info.clocks.get(method, SIMULATED_CLOCK)}))
         ref = info.reference
         if ref is not None:
             for metric, y in (("valid", ref.valid_mean), ("test", ref.test), ("regret", ref.regret)):
                 rows.append(pd.DataFrame({"task": task, "method": REFERENCE_LABEL, "axis": "evaluations", "metric": metric,
-                                          "x": ref.ks, "mean": y, "lo": np.nan, "hi": np.nan, "n": 0}))
+                                          "x": ref.ks, "mean": y, "lo": np.nan, "hi": np.nan, "n": 0, "clock": "n/a"}))
         for method, b in info.hv_bands.items():
             if b is not None:
                 rows.append(pd.DataFrame({"task": task, "method": method, "axis": "evaluations", "metric": "hypervolume",
-                                          "x": b.x, "mean": b.mean, "lo": b.lo, "hi": b.hi, "n": b.n}))
+                                          "x": b.x, "mean": b.mean, "lo": b.lo, "hi": b.hi, "n": b.n,
+                                          "clock": info.clocks.get(method, SIMULATED_CLOCK)}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def leaderboard_csv(report: Report) -> pd.DataFrame:
-    cols = ["budget", "budget_kind", "budget_value", "task", "method", "runs", "n_seeds", "n_short", "n_empty", "rank", "avg_rank"]
+    cols = ["budget", "budget_kind", "budget_value", "task", "method", "clock", "runs", "n_seeds", "n_short", "n_empty", "rank", "avg_rank"]
     stats = [c for c in report.final_table.columns if c not in cols]
     return report.final_table[cols + stats]
 
