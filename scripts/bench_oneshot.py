@@ -11,8 +11,8 @@ and prints Markdown tables for BENCHMARKS.md / docs/ONESHOT.md:
    ops shows up here when it happens);
 3. random search and regularized evolution at equal real compute: one real training of a random
    cell with the trainer at the same scale (C, N or layers, epochs, data) is timed; RS and RE then
-   get n = floor(method seconds / that time) evaluations in the harness's engine (20 engine seeds
-   each; mean final regret), which is what a tabular strategy with a real training budget buys.
+   get n = floor(method seconds / that time) evaluations in the harness's engine (100 engine
+   seeds each, --baseline-seeds; mean final regret), which is what a tabular strategy with a real training budget buys.
 4. `--memory`: the supernet memory estimate (harness.oneshot.memory) next to the measured peak
    resident memory of one real training step, in fresh processes, and the estimates of the paper
    presets (conf/strategy/*_paper.yaml).
@@ -46,7 +46,7 @@ SEEDS = (0, 1, 2)
 # (label, method, overrides)
 VARIANTS = (("darts", "darts", {}), ("darts-2nd", "darts", {"darts_order": 2}), ("gdas", "gdas", {}), ("spos", "spos", {}),
             ("zerocost", "zerocost", {}))
-BASELINE_SEEDS = 20
+BASELINE_SEEDS = 100
 PRESETS = ("darts_nb201_paper", "darts2_nb201_paper", "gdas_nb201_paper", "spos_nb201_paper", "darts_nb301_paper")
 
 
@@ -70,10 +70,10 @@ def _real_training_seconds(cfg, space: str, seed: int) -> float:
     return time.perf_counter() - started
 
 
-def _engine_regret(bench, strategy: str, n: int) -> float:
+def _engine_regret(bench, strategy: str, n: int, seeds: int) -> float:
     from harness.engine import Budget, run_search
 
-    finals = [float(run_search(bench, strategy, seed=s, budget=Budget(evaluations=n))["regret"].iloc[-1]) for s in range(BASELINE_SEEDS)]
+    finals = [float(run_search(bench, strategy, seed=s, budget=Budget(evaluations=n))["regret"].iloc[-1]) for s in range(seeds)]
     return float(np.mean(finals))
 
 
@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--data-limit", type=int, default=None, help="images per split (default: all)")
+    parser.add_argument("--baseline-seeds", type=int, default=BASELINE_SEEDS, help="engine seeds for RS and RE")
     parser.add_argument("--methods", default=",".join(v[0] for v in VARIANTS))
     parser.add_argument("--data", default=None)
     parser.add_argument("--csv", default=None, help="also write all per-epoch rows here")
@@ -186,7 +187,7 @@ def main() -> None:
               f"{last['seconds']:.1f} | {per_epoch} |")
 
     print(f"\nAt equal real compute (n = floor(seconds / {per_train:.2f} s) evaluations; RS and RE: mean final regret over "
-          f"{BASELINE_SEEDS} engine seeds):\n")
+          f"{args.baseline_seeds} engine seeds):\n")
     print("| method | mean regret (3 seeds) | mean seconds | n evaluations | RS regret | RE regret |")
     print("|---|---|---|---|---|---|")
     for label in dict.fromkeys(rows["variant"]):
@@ -194,7 +195,7 @@ def main() -> None:
         seconds = float(last["seconds"].mean())
         n = max(1, int(math.floor(seconds / per_train)))
         print(f"| {label} | {last['regret'].mean():.2f} ± {last['regret'].std(ddof=1):.2f} | {seconds:.1f} | {n} | "
-              f"{_engine_regret(bench, 'rs', n):.2f} | {_engine_regret(bench, 're', n):.2f} |")
+              f"{_engine_regret(bench, 'rs', n, args.baseline_seeds):.2f} | {_engine_regret(bench, 're', n, args.baseline_seeds):.2f} |")
 
     op_columns = [f"op_{name}" for name in space.op_names]
     slots = len(SEEDS) * (6 if space.name == "nb201" else 16)

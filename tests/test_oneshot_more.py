@@ -253,7 +253,8 @@ def test_cifar10_batches_train_the_supernet(data_home, tmp_path):
                            "darts_order": 1, "dataset": "cifar10", "data_limit": None}),
     ("darts2_nb201_paper", {"name": "darts", "darts_order": 2, "epochs": 50}),
     ("gdas_nb201_paper", {"name": "gdas", "epochs": 240, "tau_max": 10.0, "tau_min": 0.1}),
-    ("spos_nb201_paper", {"name": "spos", "epochs": 100, "spos_population": 50, "spos_iterations": 20, "spos_topk": 10}),
+    ("spos_nb201_paper", {"name": "spos", "epochs": 100, "spos_population": 50, "spos_iterations": 20, "spos_topk": 10,
+                          "spos_bn_batches": 20}),
     ("darts_nb301_paper", {"name": "darts", "C": 16, "layers": 8, "w_weight_decay": 0.0003, "darts_order": 2}),
     ("zerocost_nb201_paper", {"name": "zerocost", "C": 16, "N": 5, "zerocost_samples": 1000}),
 ])
@@ -310,3 +311,25 @@ def test_oneshot_grid_runs_are_compared_by_epochs_in_regress(tmp_path):
         assert load_run(folder, budget=1).final == pytest.approx(float(trajectory["regret"].iloc[0]))
         with pytest.raises(NasHarnessError, match="compare one-shot runs after N epochs"):
             load_run(folder, time_budget=10.0)
+
+
+def test_spos_bn_recalibration_is_the_mean_of_the_batch_statistics_and_is_undone():
+    from harness.oneshot.search import _generator, _Search
+
+    cfg = OneShotConfig(**{**TINY, "spos_bn_batches": 2})
+    splits = _load_data(cfg)
+    search = _Search("spos", oneshot_space("nb201"), splits, 0, cfg, torch.device("cpu"))
+    before = {k: v.clone() for k, v in search.model.state_dict().items()}
+    choice = (1, 2, 3, 4, 0, 3)
+    search._recalibrate_bn(choice)
+    # The stem's BatchNorm sees the stem convolution's output, which no path choice changes:
+    # its recalibrated running mean is the average of the 2 batches' per-channel means.
+    order = torch.randperm(len(splits.y_train), generator=_generator(0, 0, "bn"))
+    conv, bn = search.model.stem[0], search.model.stem[1]
+    with torch.no_grad():
+        means = [conv(splits.normalise(splits.x_train[order[k * 32:(k + 1) * 32]])).mean(dim=(0, 2, 3)) for k in range(2)]
+    assert torch.allclose(bn.running_mean, (means[0] + means[1]) / 2, atol=1e-6)
+    search.model.load_state_dict(before)
+    search._evaluate(None, choice, batch_stats=True)
+    after = search.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # scoring leaves the supernet as it was

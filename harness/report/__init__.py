@@ -10,7 +10,9 @@ Runs are compared at budgets (harness.report.budgets): after N evaluations, or a
 seconds (the incumbent of each run at that time), the protocol of time-budgeted grids such as the
 NAS-Bench-201 paper's. Time is on each method's own clock (harness.report.load): simulated for
 tabular strategies, real compute seconds for one-shot methods; every table, curve and note that
-uses time says which. docs/REPORTS.md describes every number the report shows.
+uses time says which. One-shot runs that record the ops of their picked cells (`op_<name>`
+columns) also get op histograms per epoch (harness.report.ops). docs/REPORTS.md describes every
+number the report shows.
 """
 from __future__ import annotations
 
@@ -52,6 +54,7 @@ from harness.report.curves import (
     time_grid,
 )
 from harness.report.load import SIMULATED_CLOCK, ResultSet, budget_text, load_results, seed_ranges, value_text
+from harness.report.ops import OpHistograms, op_histograms
 from harness.report.reference import RSReference, rs_reference
 from harness.report.stats import (
     BOOTSTRAP_METHOD,
@@ -141,6 +144,7 @@ class Report:
     total_gpu_h: float  # simulated GPU-hours: cost summed over the simulated-clock runs only
     warnings: list[str] = field(default_factory=list)
     total_real_h: float = 0.0  # real compute hours of the machine(s) that ran the real-clock runs
+    op_histograms: OpHistograms | None = None  # op counts of one-shot picks per epoch (harness.report.ops); None/empty: no op_ columns
 
 
 # -- benchmark facts -------------------------------------------------------------------------------
@@ -512,14 +516,15 @@ def build_report(results_dir: str | Path, *, budgets: list[int] | None = None, t
     checklist = build_checklist(result, store_sha=store_sha, time_axis=time_axis, total_wall_s=total_wall, total_gpu_h=total_gpu_h,
                                 total_real_h=total_real_h)
     notes = _notes(result, tasks, n_boot, alpha, seed)
-    warnings = list(result.warnings) + budget_warnings
+    ops = op_histograms(result)
+    warnings = list(result.warnings) + budget_warnings + ops.warnings
     for bench in sorted({info.benchmark for info in tasks.values()}):
         store_note = store_cache.get(bench, (None, ""))[1]
         if store_note:
             warnings.append(f"{bench}: {store_note}")
     return Report(result, chosen, budgets_note, n_boot, alpha, seed, tasks, _runs_table(result), _budgets_table(result),
                   final, _search_cost(result, curves, tasks), _hv_table(mo_rows, chosen, by_id), boards, checklist, notes,
-                  _hyperparameters(result), total_wall, total_gpu_h, warnings, total_real_h)
+                  _hyperparameters(result), total_wall, total_gpu_h, warnings, total_real_h, ops)
 
 
 def _notes(result: ResultSet, tasks: dict[str, TaskInfo], n_boot: int, alpha: float, seed: int) -> list[str]:

@@ -67,7 +67,7 @@ class Run:
     method: str = "?"
     task: str = "?"
     trajectory: pd.DataFrame | None = None
-    clock: str = SIMULATED_CLOCK  # "simulated", or "real" (harness.app.REAL_CLOCK): what sim_time and cost count
+    clock: str = SIMULATED_CLOCK  # "simulated", or "real" (harness.results.REAL_CLOCK): what sim_time and cost count
 
     @property
     def is_real_clock(self) -> bool:
@@ -75,7 +75,7 @@ class Run:
 
     @property
     def is_oneshot(self) -> bool:
-        """A one-shot search (harness.app.ONESHOT_METHODS): it runs to completion and ignores config.budget."""
+        """A one-shot search (harness.results.ONESHOT_METHODS): it runs to completion and ignores config.budget."""
         return self.strategy in clock_facts()[2]
 
     @property

@@ -26,6 +26,7 @@ import pandas as pd
 from harness.report import REFERENCE_LABEL, Leaderboard, Report, TaskInfo
 from harness.report.budgets import SIM_SECONDS, Budget, Cut, seconds_text
 from harness.report.load import REPORT_MARKER, SIMULATED_CLOCK
+from harness.report.ops import PARAM_FREE_OPS, SHARE_COLUMN, OpHistograms, is_param_free
 from tabular.atomic import atomic_write_bytes
 from tabular.errors import NasHarnessError
 
@@ -37,6 +38,9 @@ REAL_MARK = " (real s)"  # after the name of a method timed in real compute seco
 TIME_AXIS_SIMULATED = "simulated time (GPU-hours)"
 TIME_AXIS_MIXED = "seconds: simulated (solid) / real compute (dashed)"
 TIME_AXIS_REAL = "real compute seconds"
+OPS_STEM = "op_histograms"
+OPS_TABLE_ROWS = 12  # per method in the Markdown/HTML per-epoch table; every step is in op_histograms.csv
+PARAM_FREE_COLOURS = {"none": "#e0e0e0", "avg_pool_3x3": "#c4c4c4", "max_pool_3x3": "#a3a3a3", "skip_connect": "#7a7a7a"}
 METRIC_TITLES = {"valid": "incumbent validation (seed mean)", "test": "incumbent test accuracy", "regret": "regret (log scale)"}
 
 
@@ -325,6 +329,77 @@ def _hv_figure(info: TaskInfo, colours: dict[str, Any]) -> Any:
     return fig
 
 
+def _step_word(report: Report, task: str, method: str) -> str:
+    """What a one-shot trajectory's step counts: an epoch, or (zerocost) a scored cell."""
+    cell = report.result.cell(task, method)
+    return "scored cell" if cell and cell[0].strategy == "zerocost" else "epoch"
+
+
+def _op_colours(ops: list[str]) -> dict[str, Any]:
+    """Greys for parameter-free ops (the drift shows as grey filling the bars), tab10 for the others."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    weighted = [o for o in ops if not is_param_free(o)]
+    out = {o: cmap(i % cmap.N) for i, o in enumerate(weighted)}
+    out.update({o: PARAM_FREE_COLOURS.get(o, "0.5") for o in ops if is_param_free(o)})
+    return out
+
+
+def _stack_order(ops: list[str]) -> list[str]:
+    """Parameter-free ops at the bottom of each bar, so their share is the height of the grey part."""
+    return [o for o in PARAM_FREE_OPS if o in ops] + [o for o in ops if not is_param_free(o)]
+
+
+def _ops_figure(report: Report, hist: OpHistograms) -> Any:
+    groups = hist.groups()
+    ncols = min(3, len(groups))
+    nrows = math.ceil(len(groups) / ncols)
+    all_ops = list(dict.fromkeys(o for g in groups for o in hist.ops[g]))
+    per_row = 4
+    legend_rows = math.ceil((len(all_ops) + 1) / per_row)
+    width = max(8.0, 4.6 * ncols + 0.6)  # the legend (up to 10 ops) needs the room even for one panel
+    height = 3.2 * nrows + 0.9 + 0.25 * legend_rows
+    fig = _figure(width, height, left=0.6 / width, right=1 - 0.15 / width, top=1 - 0.6 / height,
+                  bottom=(0.75 + 0.25 * legend_rows) / height, wspace=0.25, hspace=0.55)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).reshape(-1)
+    colours = _op_colours(all_ops)
+    for ax, (task, method) in zip(axes, groups):
+        sub = hist.group(task, method)
+        steps = sub["step"].to_numpy(dtype=np.float64)
+        ops = _stack_order(hist.ops[(task, method)])
+        counts = sub[ops].to_numpy(dtype=np.float64)
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+        width = 0.8 * (float(np.min(np.diff(steps))) if steps.size > 1 else 1.0)
+        bottom = np.zeros(steps.size)
+        for j, op in enumerate(ops):
+            ax.bar(steps, shares[:, j], width, bottom=bottom, color=colours[op], lw=0, label=op)
+            bottom += shares[:, j]
+        ax.plot(steps, sub[SHARE_COLUMN].to_numpy(dtype=np.float64), color="black", lw=1.2, marker="o", ms=3,
+                label="parameter-free share")
+        n = int(sub["n_runs"].max())
+        ax.set_title(f"{method} on {task} (n={n})", fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(_step_word(report, task, method))
+        ax.set_ylabel("share of op slots")
+        if steps.size <= 12:
+            ax.set_xticks(steps)
+            ax.set_xticklabels([f"{int(x)}" for x in steps])
+        ax.grid(True, axis="y", alpha=0.3)
+    for ax in axes[len(groups):]:
+        ax.set_visible(False)
+    handles, labels = [], []
+    for ax in axes[:len(groups)]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    names = [f"{lab} (param-free)" if is_param_free(lab) else lab for lab in labels]
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), per_row), fontsize=8, frameon=False)
+    fig.suptitle("Ops of the picked cells, summed over seeds (grey: parameter-free)", fontsize=11)
+    return fig
+
+
 def make_plots(report: Report) -> tuple[dict[str, bytes], dict[str, list[str]]]:
     """All plot files (path -> bytes) and, per section key, the plot stems in display order."""
     files: dict[str, bytes] = {}
@@ -355,6 +430,9 @@ def make_plots(report: Report) -> tuple[dict[str, bytes], dict[str, list[str]]]:
             stem = f"cd_{lb.budget.stem}"
             files.update(_save(_cd_figure(lb, report.alpha, report.result.clocks()), stem))
             stems[stem] = [stem]
+    if report.op_histograms is not None and not report.op_histograms.empty:
+        files.update(_save(_ops_figure(report, report.op_histograms), OPS_STEM))
+        stems[OPS_STEM] = [OPS_STEM]
     return files, stems
 
 
@@ -562,6 +640,63 @@ def _mo_blocks(report: Report, stems: dict[str, list[str]]) -> list[Block]:
     return blocks
 
 
+def _share(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):.1f} %"
+
+
+def _thin_steps(steps: np.ndarray, at_most: int) -> np.ndarray:
+    """At most `at_most` evenly spread steps, always the first and the last."""
+    if steps.size <= at_most:
+        return steps
+    return steps[np.unique(np.round(np.linspace(0, steps.size - 1, at_most)).astype(int))]
+
+
+def _op_row(r: pd.Series, ops: list[str], own: list[str]) -> list[str]:
+    """One table row of op counts; "–" for an op the method's space does not have."""
+    return [str(r["method"]), str(int(r["step"])), str(int(r["n_runs"])),
+            *[str(int(r[o])) if o in own else "–" for o in ops], _share(r[SHARE_COLUMN])]
+
+
+def _ops_blocks(report: Report, stems: dict[str, list[str]]) -> list[Block]:
+    """The op histograms of one-shot picks: nothing at all when no run recorded op_ columns."""
+    hist = report.op_histograms
+    if hist is None or hist.empty:
+        return []
+    present = list(dict.fromkeys(o for g in hist.groups() for o in hist.ops[g]))
+    blocks = [Block("h2", "Op histograms of one-shot picks"),
+              Block("p", "Ops of the cell each one-shot search picked after each epoch (zerocost: after each scored cell), counted "
+                         "over the cell's op slots and summed over the method's seeds (n runs). Parameter-free ops ("
+                         + ", ".join(o for o in PARAM_FREE_OPS if o in present) + ") have no trainable weights; a growing "
+                         "parameter-free share is the known failure mode of DARTS-like searches (the supernet favours skip "
+                         "connections, pooling and none, and the picked cell degenerates). All steps are in `op_histograms.csv`.")]
+    tasks = list(dict.fromkeys(t for t, _ in hist.groups()))
+    final = hist.final()
+    for task in tasks:
+        methods = [m for t, m in hist.groups() if t == task]
+        ops = list(dict.fromkeys(o for m in methods for o in hist.ops[(task, m)]))
+        words = {_step_word(report, task, m) for m in methods}
+        step = next(iter(words)) if len(words) == 1 else "step (epoch or scored cell)"
+        headers = ["method", step, "n runs", *ops, "param-free share"]
+        blocks.append(Block("h3", task))
+        last = final[final["benchmark"] == task]
+        blocks.append(Block("p", f"Final picks (last {step} of each method):"))
+        blocks.append(Block("table", headers=headers, rows=[_op_row(r, ops, hist.ops[(task, r["method"])]) for _, r in last.iterrows()]))
+        rows, thinned = [], False
+        for method in methods:
+            sub = hist.group(task, method)
+            keep = _thin_steps(sub["step"].to_numpy(), OPS_TABLE_ROWS)
+            thinned |= keep.size < len(sub)
+            rows += [_op_row(r, ops, hist.ops[(task, method)]) for _, r in sub[sub["step"].isin(keep)].iterrows()]
+        blocks.append(Block("p", f"Per {step}" + (f" (at most {OPS_TABLE_ROWS} evenly spread {step}s per method, always the first "
+                                                  "and the last; every one is in `op_histograms.csv`)" if thinned else "") + ":"))
+        blocks.append(Block("table", headers=headers, rows=rows))
+    for stem in stems.get(OPS_STEM, []):
+        blocks.append(Block("figure", text="Share of each op among the op slots of the picked cells per epoch, summed over seeds; "
+                                           "parameter-free ops in grey at the bottom of each bar, their share as the black line.",
+                            figure=stem))
+    return blocks
+
+
 def _checklist_blocks(report: Report) -> list[Block]:
     blocks = [Block("h2", "Best-practices checklist"),
               Block("p", "Lindauer & Hutter, “Best Practices for Scientific Research on Neural Architecture Search”, JMLR 21 (2020): "
@@ -589,6 +724,7 @@ def document(report: Report, stems: dict[str, list[str]]) -> list[Block]:
     blocks += _final_blocks(report)
     blocks += _cost_blocks(report)
     blocks += _curve_blocks(report, stems)
+    blocks += _ops_blocks(report, stems)
     blocks += _mo_blocks(report, stems)
     blocks += _checklist_blocks(report)
     blocks += [Block("h2", "Methods and notes"), Block("list", items=report.notes)]
@@ -758,6 +894,8 @@ def render_files(report: Report) -> dict[str, bytes]:
     files["curves.csv"] = _csv(_curves_csv(report))
     if not report.hv_table.empty:
         files["hypervolume.csv"] = _csv(report.hv_table)
+    if report.op_histograms is not None and not report.op_histograms.empty:
+        files["op_histograms.csv"] = _csv(report.op_histograms.table)
     files["index.html"] = to_html(blocks, plots).encode()
     return files
 
