@@ -11,8 +11,10 @@ and prints Markdown tables for BENCHMARKS.md / docs/ONESHOT.md:
    ops shows up here when it happens);
 3. random search and regularized evolution at equal real compute: one real training of a random
    cell with the trainer at the same scale (C, N or layers, epochs, data) is timed; RS and RE then
-   get n = floor(method seconds / that time) evaluations in the harness's engine (100 engine
-   seeds each, --baseline-seeds; mean final regret), which is what a tabular strategy with a real training budget buys.
+   get n = floor(method seconds / that time) evaluations: RS's expected final regret is exact on a
+   table (harness.report.reference) and averaged over 100 engine seeds (--baseline-seeds)
+   otherwise; RE's is the mean +- standard error over 100 engine seeds. That is what a tabular
+   strategy buys with the same real training budget.
 4. `--memory`: the supernet memory estimate (harness.oneshot.memory) next to the measured peak
    resident memory of one real training step, in fresh processes, and the estimates of the paper
    presets (conf/strategy/*_paper.yaml).
@@ -45,7 +47,7 @@ BENCH = {"C": 4, "N": 1, "layers": 5, "epochs": 10, "batch_size": 64, "input_siz
 SEEDS = (0, 1, 2)
 # (label, method, overrides)
 VARIANTS = (("darts", "darts", {}), ("darts-2nd", "darts", {"darts_order": 2}), ("gdas", "gdas", {}), ("spos", "spos", {}),
-            ("zerocost", "zerocost", {}))
+            ("spos-bn", "spos", {"spos_bn_batches": 5}), ("zerocost", "zerocost", {}))
 BASELINE_SEEDS = 100
 PRESETS = ("darts_nb201_paper", "darts2_nb201_paper", "gdas_nb201_paper", "spos_nb201_paper", "darts_nb301_paper")
 
@@ -70,11 +72,24 @@ def _real_training_seconds(cfg, space: str, seed: int) -> float:
     return time.perf_counter() - started
 
 
-def _engine_regret(bench, strategy: str, n: int, seeds: int) -> float:
+def _engine_regret(bench, strategy: str, n: int, seeds: int) -> tuple[float, float]:
+    """(mean, standard error) of the final regret after n evaluations over `seeds` engine seeds."""
     from harness.engine import Budget, run_search
 
-    finals = [float(run_search(bench, strategy, seed=s, budget=Budget(evaluations=n))["regret"].iloc[-1]) for s in range(seeds)]
-    return float(np.mean(finals))
+    finals = [float(run_search(bench, strategy, seed=s, budget=Budget(evaluations=n), seed_policy="mean")["regret"].iloc[-1])
+              for s in range(seeds)]
+    return float(np.mean(finals)), float(np.std(finals, ddof=1) / math.sqrt(len(finals)))
+
+
+def _rs_regret(bench, n: int, seeds: int) -> str:
+    """Random search's expected regret after n draws: exact on a table (harness.report.reference,
+    without replacement, seed-mean selection), else the engine's mean over `seeds` seeds."""
+    if getattr(bench.store, "row_means", None) is None:
+        from harness.report.reference import rs_reference
+
+        return f"{float(rs_reference(bench.store, np.asarray([n]), seed_policy='mean').regret[0]):.2f} (exact)"
+    mean, se = _engine_regret(bench, "rs", n, seeds)
+    return f"{mean:.2f} ± {se:.2f}"
 
 
 # -- memory: estimate vs measured peak RSS --------------------------------------------------------
@@ -186,8 +201,8 @@ def main() -> None:
         print(f"| {last['variant']} | {last['seed']} | `{last['arch']}` | {last['valid_mean']:.2f} | {last['regret']:.2f} | {sv} | "
               f"{last['seconds']:.1f} | {per_epoch} |")
 
-    print(f"\nAt equal real compute (n = floor(seconds / {per_train:.2f} s) evaluations; RS and RE: mean final regret over "
-          f"{args.baseline_seeds} engine seeds):\n")
+    print(f"\nAt equal real compute (n = floor(seconds / {per_train:.2f} s) evaluations; RS: exact expectation on a table, "
+          f"else mean ± s.e. over {args.baseline_seeds} engine seeds; RE: mean ± s.e. of the final regret over {args.baseline_seeds} engine seeds):\n")
     print("| method | mean regret (3 seeds) | mean seconds | n evaluations | RS regret | RE regret |")
     print("|---|---|---|---|---|---|")
     for label in dict.fromkeys(rows["variant"]):
@@ -195,7 +210,7 @@ def main() -> None:
         seconds = float(last["seconds"].mean())
         n = max(1, int(math.floor(seconds / per_train)))
         print(f"| {label} | {last['regret'].mean():.2f} ± {last['regret'].std(ddof=1):.2f} | {seconds:.1f} | {n} | "
-              f"{_engine_regret(bench, 'rs', n, args.baseline_seeds):.2f} | {_engine_regret(bench, 're', n, args.baseline_seeds):.2f} |")
+              f"{_rs_regret(bench, n, args.baseline_seeds)} | {'{:.2f} ± {:.2f}'.format(*_engine_regret(bench, 're', n, args.baseline_seeds))} |")
 
     op_columns = [f"op_{name}" for name in space.op_names]
     slots = len(SEEDS) * (6 if space.name == "nb201" else 16)

@@ -261,8 +261,9 @@ class _Search:
             arch = self.space.derive(weights)
             if self.method == "darts":
                 v_loss, v_acc = self._evaluate(weights, None)
-            else:  # GDAS: the argmax path of alpha
-                v_loss, v_acc = self._evaluate(None, weights.argmax(dim=-1).cpu())
+            else:  # GDAS: the argmax path of alpha, with BatchNorm's batch statistics: the running ones
+                # mix the statistics of every path sampled in training (as for SPOS's candidates)
+                v_loss, v_acc = self._evaluate(None, weights.argmax(dim=-1).cpu(), batch_stats=True)
             n_scored = 0
         record.update({"arch": arch, "valid_loss": v_loss, "valid_acc": v_acc, "tau": tau if self.method == "gdas" else math.nan,
                        "alpha": self.alpha.detach().cpu().clone(), "candidates_scored": n_scored})
@@ -433,6 +434,8 @@ def run_oneshot(method: str, benchmark_name: str, seed: int, config: OneShotConf
     cfg = config if isinstance(config, OneShotConfig) else OneShotConfig(**(config or {}))
     cfg.check()
     device = resolve_device(cfg.device)
+    if cfg.device == "auto" and device.type == "cpu":
+        log.warning("%s: device=auto found no CUDA GPU; training on the CPU (the paper presets take hours to days there)", method)
     table = _Table(benchmark_name)
     try:
         check_memory(method, table.space, cfg, device)
