@@ -222,7 +222,7 @@ def test_a_config_that_does_not_fit_is_refused_before_training(data_home):
 def test_missing_dataset_and_unsupported_space_are_one_line_errors(data_home, tmp_path, monkeypatch):
     with pytest.raises(SourceMissingError) as info:
         run_oneshot("darts", "nb201/cifar10", 0, {**TINY, "dataset": "cifar10", "data_root": str(tmp_path / "nowhere")})
-    assert "\n" not in str(info.value) and "cifar" in str(info.value).lower()
+    assert "\n" not in str(info.value) and "cifar" in str(info.value).lower() and "strategy.data_root" in str(info.value)
     with pytest.raises(NasHarnessError, match="supernets for the nb201 and darts cell spaces"):
         oneshot_space("nbgraph")
     with pytest.raises(NasHarnessError, match="darts_order"):

@@ -46,7 +46,7 @@ from harness.results import ONESHOT_METHODS
 from harness.spaces.nb201 import N_EDGES, N_OPS, OPS
 from harness.trainer.data import DATASETS, Splits, load_dataset, load_digits
 from harness.trainer.train import deterministic, epoch_generator, resolve_device, seeded_init
-from tabular.errors import NasHarnessError
+from tabular.errors import NasHarnessError, SourceMissingError
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +373,10 @@ class _Table:
 def _load_data(cfg: OneShotConfig) -> Splits:
     if cfg.dataset == "digits":
         return load_digits(seed=cfg.split_seed, size=cfg.input_size, limit=cfg.data_limit)
-    return load_dataset(cfg.dataset, cfg.data_root or None, seed=cfg.split_seed, limit=cfg.data_limit)
+    try:
+        return load_dataset(cfg.dataset, cfg.data_root or None, seed=cfg.split_seed, limit=cfg.data_limit)
+    except SourceMissingError as err:  # the trainer's message names its CLI flag; say the config key here
+        raise SourceMissingError(str(err).replace("pass --data-root", "set data_root (strategy.data_root=... in a grid)")) from None
 
 
 NATIVE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16-120": 16}
