@@ -375,3 +375,28 @@ def test_validate_bad_input_is_one_line(tmp_path, data_home):
         _cli(["validate", "--archs", ARCH, *TINY])
     with pytest.raises(NasHarnessError, match="unknown dataset|does not exist"):
         load_dataset("cifar10", tmp_path / "nothing")
+
+
+def test_validate_chooses_darts_space_picks_on_a_rowless_benchmark(tmp_path, monkeypatch):
+    """`nas-harness validate` on nb301/yahpo results: table values are the surrogate's predictions."""
+    folder = shared_file("nb301", "yahpo_nb301_v1", "model.onnx").parent
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "yahpo_nb301_v1").symlink_to(folder)
+    monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path))
+    from harness.benchmarks import load_benchmark
+    from harness.spaces.darts import DartsSpace, parse
+    from harness.trainer.validate import choose
+    from surrogates.nb301_yahpo import YahpoNB301
+
+    space = DartsSpace()
+    picks = [space.arch_at(int(i)) for i in space.sample_indices(np.random.default_rng(1), 3)]
+    bench = load_benchmark("nb301/yahpo")
+    try:
+        chosen = choose(bench, Counter({picks[0]: 2, picks[1]: 1, picks[2]: 1}), top_k=2, n_random=2, seed=0)
+    finally:
+        bench.store.close()
+    assert [c.chosen_as for c in chosen] == ["pick", "pick", "random", "random"]
+    assert chosen[0].arch == picks[0] and chosen[0].runs == 2  # most frequent incumbent first
+    predicted = YahpoNB301(folder).predict("val_accuracy", [c.arch for c in chosen], 98)[0]
+    assert np.allclose([c.table_acc for c in chosen], predicted, atol=1e-5)
+    assert len({c.index for c in chosen}) == 4 and all(parse(c.arch) for c in chosen)
