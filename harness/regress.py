@@ -326,14 +326,23 @@ def _label(name: str, params: dict[str, Any], varying: list[str]) -> str:
 
 def group_runs(runs: list[RunResult]) -> dict[tuple[str, str], Group]:
     """Group runs by (benchmark, strategy). Variants of one strategy name in the same set (e.g. rs
-    and rs with replace=true) are told apart by the settings that differ, `rs[replace=true]`."""
+    and rs with replace=true) are told apart by the settings that differ, `rs[replace=true]`.
+
+    A setting that varies between runs on *some* benchmark labels that strategy's runs on every
+    benchmark (`re[population=10]` also where only population 10 ran), so one variant has one label
+    across benchmarks; a setting that differs only between benchmarks (a per-benchmark tuning, such
+    as strategy=re_nb101 on NB101) labels nothing."""
     by_name: dict[tuple[str, str], list[RunResult]] = {}
     for run in runs:
         by_name.setdefault((run.benchmark, run.strategy), []).append(run)
+    varying_by_name: dict[str, set[str]] = {}
+    for (bench, name), members in by_name.items():
+        keys = {k for r in members for k in r.params}
+        varying_by_name.setdefault(name, set()).update(
+            k for k in keys if len({json.dumps(r.params.get(k), sort_keys=True) for r in members}) > 1)
     groups: dict[tuple[str, str], Group] = {}
     for (bench, name), members in sorted(by_name.items()):
-        keys = sorted({k for r in members for k in r.params})
-        varying = [k for k in keys if len({json.dumps(r.params.get(k), sort_keys=True) for r in members}) > 1]
+        varying = sorted(varying_by_name[name])
         by_label: dict[str, list[RunResult]] = {}
         for r in members:
             by_label.setdefault(_label(name, r.params, varying), []).append(r)

@@ -470,3 +470,19 @@ def test_time_and_evaluation_budgets_need_a_common_cut(time_sets, tmp_path):
     assert [(r.p, r.diff, r.ci) for r in from_json.rows] == [(r.p, r.diff, r.ci) for r in from_dir.rows]
     with pytest.raises(NasHarnessError, match="cannot be cut"):
         rg.regress(out, time_sets / "worse", time_budget=50_000)
+
+
+def test_variant_labels_agree_across_benchmarks():
+    """A setting that varies on one benchmark labels the strategy on every benchmark; one that differs
+    only between benchmarks (per-benchmark tuning) labels nothing."""
+    from pathlib import Path
+
+    from harness.regress import RunResult, group_runs
+
+    def run(bench, pop, seed, name="re"):
+        return RunResult(Path(f"/x/{bench}/{pop}/{seed}"), bench, name, {"population": pop}, seed, 10, "sha", 1.0 + seed, 1.0)
+
+    runs = [run("a", 10, s) for s in (0, 1)] + [run("a", 20, s) for s in (0, 1)] + [run("b", 10, s) for s in (0, 1)]
+    assert sorted(group_runs(runs)) == [("a", "re[population=10]"), ("a", "re[population=20]"), ("b", "re[population=10]")]
+    tuned = [run("a", 10, s) for s in (0, 1)] + [run("b", 20, s) for s in (0, 1)]
+    assert sorted(group_runs(tuned)) == [("a", "re"), ("b", "re")]
