@@ -333,3 +333,31 @@ def test_spos_bn_recalibration_is_the_mean_of_the_batch_statistics_and_is_undone
     search._evaluate(None, choice, batch_stats=True)
     after = search.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # scoring leaves the supernet as it was
+
+
+@pytest.mark.parametrize("method, benchmark_space", [("spos", "nb201"), ("gdas", "darts")])
+def test_oneshot_searches_are_bitwise_equal_across_processes(tmp_path, method, benchmark_space):
+    """Same config and seed in two fresh processes (different hash seeds): identical supernet state."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, sys, torch\n"
+        "from harness.oneshot import OneShotConfig, oneshot_space\n"
+        "from harness.oneshot.search import _load_data, _Search\n"
+        f"cfg = OneShotConfig(**{TINY!r})\n"
+        f"s = _Search({method!r}, oneshot_space({benchmark_space!r}), _load_data(cfg), 5, cfg, torch.device('cpu'))\n"
+        "arch = [s.epoch(e)['arch'] for e in range(2)]\n"
+        "h = hashlib.sha256()\n"
+        "for k, v in sorted(s.model.state_dict().items()): h.update(k.encode()); h.update(v.cpu().numpy().tobytes())\n"
+        "h.update(s.alpha.detach().numpy().tobytes())\n"
+        "print(h.hexdigest(), arch)\n"
+    )
+    outs = []
+    for hash_seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=hash_seed, NAS_HARNESS_DATA=str(tmp_path))
+        out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        outs.append(out.stdout.strip())
+    assert outs[0] == outs[1] and "|" in outs[0]  # the same state hash and the same picks
