@@ -25,6 +25,7 @@ This is a benchmark, not a test. It uses a temporary NAS_HARNESS_DATA unless --d
     python scripts/bench_oneshot.py --benchmark nb301/yahpo --epochs 5 --data-limit 512  # DARTS space
                                    # (NAS_HARNESS_DATA must hold the YAHPO files, docs/SURROGATES.md)
     python scripts/bench_oneshot.py --quick                  # 3 epochs, 512 images per split
+    python scripts/bench_oneshot.py --methods darts --epochs 30 --set C=8 --set N=2   # a larger DARTS run
     python scripts/bench_oneshot.py --memory-only            # only the memory table
 """
 from __future__ import annotations
@@ -151,6 +152,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--data-limit", type=int, default=None, help="images per split (default: all)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=INT",
+                        help="override an integer setting of the preset, e.g. --set C=8 --set N=2")
     parser.add_argument("--baseline-seeds", type=int, default=BASELINE_SEEDS, help="engine seeds for RS and RE")
     parser.add_argument("--methods", default=",".join(v[0] for v in VARIANTS))
     parser.add_argument("--data", default=None)
@@ -172,6 +175,9 @@ def main() -> None:
         preset["epochs"] = args.epochs
     if args.data_limit:
         preset["data_limit"] = args.data_limit
+    for item in args.set:
+        key, _, value = item.partition("=")
+        preset[key] = int(value)
     cfg = OneShotConfig(**preset)
     bench = load_benchmark(args.benchmark)
     space = oneshot_space(bench.space.name)
