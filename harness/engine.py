@@ -121,7 +121,7 @@ class _Evaluator:
         return float(self.store.query(metric, [row], fidelity=fidelity, seed_policy="fixed", seed=seed)[0])
 
 
-def _row_means(store: Any, metric: str) -> Any:
+def row_means(store: Any, metric: str) -> Any:
     """Seed means indexed by row, for the trajectory's `valid_mean`/`test_mean` columns.
 
     A table gives its array. A benchmark too large to tabulate (a surrogate over the DARTS space,
@@ -135,7 +135,7 @@ def _row_means(store: Any, metric: str) -> Any:
     return store.seed_mean(metric)
 
 
-def _optimum(store: Any, valid_mean: Any, maximize: bool) -> float:
+def regret_optimum(store: Any, valid_mean: Any, maximize: bool) -> float:
     """The value regret is measured against: the table's best seed mean, or the reference optimum a
     row-less benchmark defines (`store.reference_optimum(metric)`, docs/SURROGATES.md)."""
     reference = getattr(store, "reference_optimum", None)
@@ -204,10 +204,10 @@ def run_search(
     strat = make_strategy(strategy, space, problem, np.random.default_rng(strategy_seq), hyperparameters)
     evaluator = _Evaluator(bench, objs, seed_policy, np.random.default_rng(bench_seq), strat.config.charge_repeats, fixed_seed)
 
-    valid_mean = _row_means(store, store.valid_metric)
-    test_mean = _row_means(store, store.test_metric)
+    valid_mean = row_means(store, store.valid_metric)
+    test_mean = row_means(store, store.test_metric)
     maximize = objs[0].maximize
-    optimum = _optimum(store, valid_mean, maximize)
+    optimum = regret_optimum(store, valid_mean, maximize)
     multi = len(objs) > 1
 
     rows: list[dict[str, Any]] = []

@@ -98,14 +98,13 @@ _MEASURE = r"""
 import json, resource, sys, torch
 from torch.nn import functional as F
 from harness.oneshot import OneShotConfig, oneshot_space
-from harness.oneshot.search import check_memory, input_spec
-from harness.oneshot.memory import estimate
+from harness.oneshot.search import input_spec, memory_estimate
 cfg = OneShotConfig(**json.loads(sys.argv[1]))
 torch.set_num_threads(1)
 space = oneshot_space(sys.argv[2])
 shape, classes = input_spec(cfg)
 weights = torch.full(space.alpha_shape, 1.0 / space.alpha_shape[-1])
-est = estimate(lambda: space.build(classes, 3, cfg), shape, cfg.batch_size, lambda: {"weights": torch.full(space.alpha_shape, 1.0 / space.alpha_shape[-1])})
+est = memory_estimate("darts", space, cfg)
 model = space.build(classes, 3, cfg)
 opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 x, y = torch.randn(cfg.batch_size, *shape), torch.randint(0, classes, (cfg.batch_size,))

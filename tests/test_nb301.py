@@ -12,7 +12,6 @@ import sys
 import numpy as np
 import pytest
 
-import harness.engine
 from harness.spaces import get_space
 from harness.spaces.darts import nb301_config
 from surrogates.benchmark import SurrogateStore
@@ -22,8 +21,6 @@ from surrogates.quality import judge
 from tabular.errors import NasHarnessError, SourceMissingError
 from tests.conftest import REPO, shared_file
 
-ROWLESS_ENGINE = hasattr(harness.engine, "_row_means")
-needs_engine_hook = pytest.mark.skipif(not ROWLESS_ENGINE, reason="needs harness.engine._row_means (/work/notes/engine_patch_surrogates.diff)")
 SMALL_REFERENCE = {"n_sample": 300, "n_starts": 1, "max_steps": 5}
 
 
@@ -159,7 +156,6 @@ def test_official_folders_explain_what_is_wrong(tmp_path, official_folder):
 
 
 # -- runs on the DARTS space (engine hook) -----------------------------------------------------------
-@needs_engine_hook
 def test_rs_and_re_run_on_nb301_yahpo_deterministically(yahpo, tmp_path, monkeypatch):
     from harness.benchmarks import Benchmark
     from harness.engine import Budget, run_search
@@ -179,7 +175,6 @@ def test_rs_and_re_run_on_nb301_yahpo_deterministically(yahpo, tmp_path, monkeyp
     assert 0 < timed["sim_time"].iloc[-1] <= 10 * 86400
 
 
-@needs_engine_hook
 @pytest.mark.slow
 def test_grid_of_rs_and_re_on_nb301_yahpo_runs_and_reports(tmp_path):
     if not (REPO / "conf" / "benchmark" / "nb301" / "yahpo.yaml").is_file():
@@ -220,12 +215,8 @@ def test_a_surrogate_fitted_on_real_nb301_data_is_a_darts_benchmark(real_nb301, 
     assert store.n_archs == get_space("darts").size and store.seeds.size == 10
     rows = np.array([bench.space.index_of(a) for a in real_nb301.archs[:5]])
     assert np.allclose(store.query("val_accuracy", rows), s.predict("val_accuracy", real_nb301.archs[:5])[0])
-    if ROWLESS_ENGINE:
-        from harness.engine import Budget, run_search
+    from harness.engine import Budget, run_search
 
-        bench = load_benchmark("surrogate/nb301-xgb")
-        traj = run_search(bench, "re", seed=0, budget=Budget(evaluations=30))
-        assert len(traj) == 30 and np.isfinite(traj["regret"]).all()
-    else:
-        with pytest.raises(NasHarnessError, match="row-less benchmark support"):
-            load_benchmark("surrogate/nb301-xgb")
+    bench = load_benchmark("surrogate/nb301-xgb")
+    traj = run_search(bench, "re", seed=0, budget=Budget(evaluations=30))
+    assert len(traj) == 30 and np.isfinite(traj["regret"]).all()

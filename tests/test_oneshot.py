@@ -9,7 +9,8 @@ import torch
 from torch.nn import functional as F
 
 from harness.oneshot import NB201Supernet, OneShotConfig, run_oneshot
-from harness.oneshot.search import gumbel_hard, tau_at, uniform_choice, zerocost_scores, _load_data
+from harness.oneshot import oneshot_space
+from harness.oneshot.search import gumbel_hard, tau_at, zerocost_scores, _load_data
 from harness.oneshot.supernet import MixedEdge
 from harness.spaces.nb201 import N_EDGES, N_OPS, OPS, parse
 from tabular.errors import NasHarnessError
@@ -75,7 +76,8 @@ def test_spos_paths_are_uniform():
     from scipy.stats import chisquare
 
     gen = torch.Generator().manual_seed(1)
-    draws = np.asarray([uniform_choice(gen) for _ in range(4000)])
+    space = oneshot_space("nb201")  # the sampler SPOS trains with (a uniform genome = one op per edge)
+    draws = np.asarray([space.uniform_genome(gen) for _ in range(4000)])
     for edge in range(N_EDGES):
         counts = np.bincount(draws[:, edge], minlength=N_OPS)
         assert chisquare(counts).pvalue > 1e-3, counts

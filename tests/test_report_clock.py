@@ -8,48 +8,29 @@ strategy name, the raw sim_time / cost / regret columns).
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from harness.app import CLOCK_COLUMN, ONESHOT_METHODS, REAL_CLOCK
+from harness.results import CLOCK_COLUMN, ONESHOT_METHODS, REAL_CLOCK
 from harness.report import build_report
 from harness.report.load import load_results
 from harness.report.render import _curve_panels, _colours, document, render_files
-from harness.results import MANIFEST, TRAJECTORY, write_trajectory
+from harness.results import MANIFEST, TRAJECTORY
 from tabular.errors import NasHarnessError
-from tabular.hashing import sha256_file
-from tests.test_report import _app_run, report_cli
+from tests.oneshot_grid import TASK, darts_and_rs_grid, rewrite_trajectory
+from tests.test_report import report_cli
 
-REPO = Path(__file__).resolve().parents[1]
-TASK = "nb201/cifar10"
-ONESHOT = ["strategy.epochs=2", "strategy.C=2", "strategy.N=1", "strategy.input_size=8", "strategy.data_limit=96",
-           "strategy.batch_size=32"]
 RS_EVALUATIONS = 12
 
 
 @pytest.fixture(scope="module")
 def grid(data_home, tmp_path_factory):
-    """darts x 2 seeds (real clock) and rs x 2 seeds (simulated clock, 12 evaluations) on nb201/cifar10."""
-    from harness.benchmarks import ensure_store
-
-    ensure_store(TASK)  # convert once, before the subprocess and this process both need it
-    results = tmp_path_factory.mktemp("clock") / "results"
-    env = dict(os.environ, NAS_HARNESS_DATA=str(data_home))
-    darts = subprocess.Popen([sys.executable, "-m", "harness", "run", "-m", "hydra/launcher=basic", "strategy=darts",
-                              f"benchmark={TASK}", "seed=0,1", *ONESHOT, f"hydra.sweep.dir={results}"],
-                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for seed in (0, 1):  # while darts trains in the subprocess
-        _app_run(results, "rs", TASK, seed, evaluations=RS_EVALUATIONS)
-    _, err = darts.communicate(timeout=300)
-    assert darts.returncode == 0, err[-2000:]
-    return results
+    """darts x 2 seeds (real clock, 2 epochs) and rs x 2 seeds (simulated clock, 12 evaluations) on nb201/cifar10."""
+    return darts_and_rs_grid(tmp_path_factory.mktemp("clock") / "results", data_home, epochs=2, rs_evaluations=RS_EVALUATIONS)
 
 
 def _runs(results: Path) -> list[dict]:
@@ -61,15 +42,6 @@ def _runs(results: Path) -> list[dict]:
         out.append({"dir": path.parent, "strategy": m["config"]["strategy"]["name"], "traj": traj,
                     "column": traj[CLOCK_COLUMN].unique().tolist() if CLOCK_COLUMN in traj.columns else None})
     return out
-
-
-def _rewrite(run_dir: Path, traj: pd.DataFrame) -> None:
-    """Replace a run's trajectory and keep its manifest consistent (sha256, rows), as an older writer would have."""
-    (run_dir / TRAJECTORY).unlink()
-    write_trajectory(run_dir / TRAJECTORY, traj)
-    manifest = json.loads((run_dir / MANIFEST).read_text())
-    manifest.update(trajectory_sha256=sha256_file(run_dir / TRAJECTORY), trajectory_rows=len(traj))
-    (run_dir / MANIFEST).write_text(json.dumps(manifest))
 
 
 def _subset(results: Path, dest: Path, strategy: str) -> Path:
@@ -180,7 +152,7 @@ def test_a_method_mixing_clocks_is_refused_in_one_line(grid, tmp_path):
     mixed = tmp_path / "mixed"
     shutil.copytree(grid, mixed)
     rs = next(r for r in _runs(mixed) if r["strategy"] == "rs")
-    _rewrite(rs["dir"], rs["traj"].assign(**{CLOCK_COLUMN: REAL_CLOCK}))
+    rewrite_trajectory(rs["dir"], rs["traj"].assign(**{CLOCK_COLUMN: REAL_CLOCK}))
     with pytest.raises(NasHarnessError) as info:
         load_results(mixed)
     message = str(info.value)
@@ -188,7 +160,7 @@ def test_a_method_mixing_clocks_is_refused_in_one_line(grid, tmp_path):
     with pytest.raises(NasHarnessError, match="mixes clocks"):
         report_cli([str(mixed), "--out", str(tmp_path / "r")])
     # A clock column holding something else is a damaged run (listed), not a silent guess.
-    _rewrite(rs["dir"], rs["traj"].assign(**{CLOCK_COLUMN: "wall"}))
+    rewrite_trajectory(rs["dir"], rs["traj"].assign(**{CLOCK_COLUMN: "wall"}))
     run = next(r for r in load_results(mixed).runs if r.run_id == rs["dir"].name)
     assert run.status == "damaged" and "'wall'" in run.reason
 
@@ -198,7 +170,7 @@ def test_results_without_a_clock_column_fall_back_to_the_manifest(grid, tmp_path
     shutil.copytree(grid, old)
     for r in _runs(old):
         if r["column"] is not None:
-            _rewrite(r["dir"], r["traj"].drop(columns=[CLOCK_COLUMN]))
+            rewrite_trajectory(r["dir"], r["traj"].drop(columns=[CLOCK_COLUMN]))
     runs = _runs(old)
     assert all(r["column"] is None for r in runs) and {r["strategy"] for r in runs} == {"darts", "rs"}
     result = load_results(old)

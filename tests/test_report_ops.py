@@ -9,11 +9,8 @@ architecture string.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from io import BytesIO
 from pathlib import Path
@@ -24,16 +21,12 @@ import pytest
 
 from harness.report import build_report
 from harness.report.render import render_files
-from harness.results import MANIFEST, TRAJECTORY, write_trajectory
+from harness.results import TRAJECTORY
 from harness.spaces.nb201 import parse
 from tabular.errors import SourceMissingError
-from tabular.hashing import sha256_file
-from tests.test_report import _app_run, report_cli
+from tests.oneshot_grid import TASK, darts_and_rs_grid, rewrite_trajectory
+from tests.test_report import report_cli
 
-REPO = Path(__file__).resolve().parents[1]
-TASK = "nb201/cifar10"
-ONESHOT = ["strategy.epochs=3", "strategy.C=2", "strategy.N=1", "strategy.input_size=8", "strategy.data_limit=96",
-           "strategy.batch_size=32"]
 # Written out here, not imported: the NB201 paper's five ops and the ops without trainable weights.
 NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 DARTS_OPS = ["max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
@@ -44,22 +37,10 @@ SECTION = "## Op histograms of one-shot picks"
 @pytest.fixture(scope="module")
 def grid(data_home, tmp_path_factory):
     """darts x seeds 0, 1 (3 epochs, tiny supernet) and rs x seeds 0, 1 (12 evaluations) on nb201/cifar10."""
-    from harness.benchmarks import ensure_store
-
     try:
-        ensure_store(TASK)  # convert once, before the subprocess and this process both need it
+        return darts_and_rs_grid(tmp_path_factory.mktemp("ops") / "results", data_home, epochs=3)
     except SourceMissingError as exc:
         pytest.skip(f"{TASK} source data not available: {exc}")
-    results = tmp_path_factory.mktemp("ops") / "results"
-    env = dict(os.environ, NAS_HARNESS_DATA=str(data_home))
-    darts = subprocess.Popen([sys.executable, "-m", "harness", "run", "-m", "hydra/launcher=basic", "strategy=darts",
-                              f"benchmark={TASK}", "seed=0,1", *ONESHOT, f"hydra.sweep.dir={results}"],
-                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    for seed in (0, 1):  # while darts trains in the subprocess
-        _app_run(results, "rs", TASK, seed, evaluations=12)
-    _, err = darts.communicate(timeout=300)
-    assert darts.returncode == 0, err[-2000:]
-    return results
 
 
 def _runs(results: Path, strategy: str | None = None) -> list[dict]:
@@ -70,15 +51,6 @@ def _runs(results: Path, strategy: str | None = None) -> list[dict]:
         if strategy is None or name == strategy:
             out.append({"dir": path.parent, "strategy": name, "traj": pd.read_parquet(path.parent / TRAJECTORY)})
     return out
-
-
-def _rewrite(run_dir: Path, traj: pd.DataFrame) -> None:
-    """Replace a run's trajectory and keep its manifest consistent (sha256, rows)."""
-    (run_dir / TRAJECTORY).unlink()
-    write_trajectory(run_dir / TRAJECTORY, traj)
-    manifest = json.loads((run_dir / MANIFEST).read_text())
-    manifest.update(trajectory_sha256=sha256_file(run_dir / TRAJECTORY), trajectory_rows=len(traj))
-    (run_dir / MANIFEST).write_text(json.dumps(manifest))
 
 
 def _recount(arch: str) -> Counter:
@@ -157,7 +129,7 @@ def test_runs_without_op_columns_are_left_out_and_named(grid, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(grid, copy)
     dropped, kept = _runs(copy, "darts")
-    _rewrite(dropped["dir"], dropped["traj"].drop(columns=[c for c in dropped["traj"].columns if c.startswith("op_")]))
+    rewrite_trajectory(dropped["dir"], dropped["traj"].drop(columns=[c for c in dropped["traj"].columns if c.startswith("op_")]))
     report = build_report(copy, n_boot=100)
     table = report.op_histograms.table
     assert (table["n_runs"] == 1).all()
@@ -178,7 +150,7 @@ def test_darts_space_ops_count_max_pool_as_parameter_free(grid, tmp_path):
         counts = rng.multinomial(16, np.full(len(DARTS_OPS), 1 / len(DARTS_OPS)), size=len(traj))
         for j, op in enumerate(DARTS_OPS):
             traj[f"op_{op}"] = counts[:, j]
-        _rewrite(r["dir"], traj)
+        rewrite_trajectory(r["dir"], traj)
         raw.append(traj)
     report = build_report(copy, n_boot=100)
     sub = report.op_histograms.group(TASK, "darts")
@@ -198,7 +170,7 @@ def test_long_searches_are_thinned_in_the_page_but_not_in_the_csv(grid, tmp_path
         traj = r["traj"].sort_values("step")
         long = traj.iloc[np.arange(30) % len(traj)].reset_index(drop=True)
         long["step"] = np.arange(1, 31)
-        _rewrite(r["dir"], long)
+        rewrite_trajectory(r["dir"], long)
     files = render_files(build_report(copy, n_boot=100))
     csv = pd.read_csv(BytesIO(files["op_histograms.csv"]))
     assert list(csv["step"]) == list(range(1, 31))

@@ -84,10 +84,7 @@ class MixedEdge(nn.Module):
             return out if weights is None else out * weights[choice]
         if weights is None or tuple(weights.shape) != (N_SUPER_OPS,):
             raise ArchitectureError(f"a DARTS mixed edge needs {N_SUPER_OPS} op weights or an op choice")
-        total = weights[0] * self.ops[0](x)
-        for o in range(1, N_SUPER_OPS):
-            total = total + weights[o] * self.ops[o](x)
-        return total
+        return sum(w * op(x) for w, op in zip(weights, self.ops))
 
 
 class SuperCell(nn.Module):

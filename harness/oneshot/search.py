@@ -43,7 +43,6 @@ from torch.nn import functional as F
 
 from harness.oneshot.spaces import OneShotSpace, gumbel_hard, oneshot_space
 from harness.results import ONESHOT_METHODS
-from harness.spaces.nb201 import N_EDGES, N_OPS, OPS
 from harness.trainer.data import DATASETS, Splits, load_dataset, load_digits
 from harness.trainer.train import deterministic, epoch_generator, resolve_device, seeded_init
 from tabular.errors import NasHarnessError, SourceMissingError
@@ -51,10 +50,9 @@ from tabular.errors import NasHarnessError, SourceMissingError
 log = logging.getLogger(__name__)
 
 METHODS = ONESHOT_METHODS  # darts, gdas, spos, zerocost
-OP_COLUMNS = tuple(f"op_{name}" for name in OPS)  # NB201's; the DARTS space has its own op names
 SPOS_SEARCHES = ("evolution", "random")
 
-__all__ = ["METHODS", "OP_COLUMNS", "OneShotConfig", "gumbel_hard", "run_oneshot", "tau_at", "uniform_choice",
+__all__ = ["METHODS", "OneShotConfig", "check_memory", "gumbel_hard", "memory_estimate", "run_oneshot", "tau_at",
            "unrolled_alpha_grad", "zerocost_scores"]
 
 
@@ -136,11 +134,6 @@ def tau_at(cfg: OneShotConfig, epoch: int) -> float:
     if cfg.epochs == 1:
         return cfg.tau_max
     return cfg.tau_max - (cfg.tau_max - cfg.tau_min) * epoch / (cfg.epochs - 1)
-
-
-def uniform_choice(gen: torch.Generator) -> tuple[int, ...]:
-    """SPOS's path on NB201: one op per edge, uniformly and independently."""
-    return tuple(int(c) for c in torch.randint(0, N_OPS, (N_EDGES,), generator=gen))
 
 
 # -- DARTS's second-order architecture gradient ---------------------------------------------
@@ -342,7 +335,7 @@ class _Table:
 
     def __init__(self, benchmark_name: str):
         from harness.benchmarks import load_benchmark
-        from harness.engine import _optimum, _row_means
+        from harness.engine import regret_optimum, row_means
 
         self.bench = load_benchmark(benchmark_name)
         store = self.bench.store
@@ -351,14 +344,14 @@ class _Table:
         except NasHarnessError:
             store.close()
             raise
-        self.valid = _row_means(store, store.valid_metric)
-        self.test = _row_means(store, store.test_metric) if store.test_metric else None
+        self.valid = row_means(store, store.valid_metric)
+        self.test = row_means(store, store.test_metric) if store.test_metric else None
         maximize = store.higher_is_better(store.valid_metric)
         if not maximize:
             store.close()
             raise NasHarnessError(f"one-shot search needs a benchmark whose validation metric is an accuracy; "
                                   f"{benchmark_name!r} minimises {store.valid_metric}")
-        self.optimum = _optimum(store, self.valid, maximize)
+        self.optimum = regret_optimum(store, self.valid, maximize)
 
     def lookup(self, arch: str) -> dict[str, Any]:
         index = self.bench.space.index_of(arch)

@@ -45,10 +45,7 @@ class MixedEdge(nn.Module):
             return out if weights is None else out * weights[choice]
         if weights is None or weights.shape != (N_OPS,):
             raise ArchitectureError(f"a mixed edge needs {N_OPS} op weights or an op choice")
-        total = weights[0] * self.ops[0](x)
-        for o in range(1, N_OPS):
-            total = total + weights[o] * self.ops[o](x)
-        return total
+        return sum(w * op(x) for w, op in zip(weights, self.ops))
 
 
 class SuperCell(nn.Module):

@@ -28,7 +28,17 @@ from typing import Any
 import pandas as pd
 
 from harness.report.budgets import seconds_text, time_horizon
-from harness.results import LOCK, LOG, MANIFEST, REAL_CLOCK, SIMULATED_CLOCK, TRAJECTORY, result_problem
+from harness.results import (
+    CLOCK_COLUMN,
+    LOCK,
+    LOG,
+    MANIFEST,
+    ONESHOT_METHODS,
+    REAL_CLOCK,
+    SIMULATED_CLOCK,
+    TRAJECTORY,
+    result_problem,
+)
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
@@ -38,18 +48,6 @@ REPORT_MARKER = "report.json"
 REQUIRED_COLUMNS = ("step", "arch", "valid_mean", "sim_time", "incumbent_arch", "incumbent_test_mean", "regret", "fidelity", "cost")
 STATUSES = ("complete", "failed", "partial", "damaged", "duplicate")
 CLOCK_WORDS = {SIMULATED_CLOCK: "simulated time", REAL_CLOCK: "real compute seconds"}
-
-
-def clock_facts() -> tuple[str, str, tuple[str, ...]]:
-    """(trajectory clock column, its real-clock value, one-shot strategy names) from harness.results."""
-    from harness.results import CLOCK_COLUMN, ONESHOT_METHODS, REAL_CLOCK
-
-    return CLOCK_COLUMN, REAL_CLOCK, tuple(ONESHOT_METHODS)
-
-
-def real_clock() -> str:
-    """The clock value of runs timed in real compute seconds ("real")."""
-    return clock_facts()[1]
 
 
 @dataclass
@@ -76,7 +74,7 @@ class Run:
     @property
     def is_oneshot(self) -> bool:
         """A one-shot search (harness.results.ONESHOT_METHODS): it runs to completion and ignores config.budget."""
-        return self.strategy in clock_facts()[2]
+        return self.strategy in ONESHOT_METHODS
 
     @property
     def config(self) -> dict[str, Any]:
@@ -305,13 +303,13 @@ def _classify(run_dir: Path) -> Run:
 def _fallback_clock(strategy: str) -> str:
     """Clock of a run whose trajectory says nothing: real for one-shot strategies (results written
     before trajectories carried a clock column), simulated for every engine strategy."""
-    return real_clock() if strategy in clock_facts()[2] else SIMULATED_CLOCK
+    return REAL_CLOCK if strategy in ONESHOT_METHODS else SIMULATED_CLOCK
 
 
 def _trajectory_clock(traj: pd.DataFrame, strategy: str) -> tuple[str, str]:
     """(clock, "") from the trajectory's clock column or the fallback; ("", problem) when the column
     holds anything but one known clock on every row."""
-    column, real, _ = clock_facts()
+    column, real = CLOCK_COLUMN, REAL_CLOCK
     if column not in traj.columns:
         return _fallback_clock(strategy), ""
     values = sorted({str(v) for v in traj[column].tolist()})

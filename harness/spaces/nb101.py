@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.spaces.base import ArchitectureError, SearchSpace
+from harness.spaces.codes import CodeTable
 
 if TYPE_CHECKING:
     from tabular.store import BenchmarkStore
@@ -585,30 +586,15 @@ def hash_id(module_hash: str) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-class NB101CodeTable:
-    """The `index` encoding as categorical codes, with the interface of harness.spaces.codes.CodeTable
-    (cardinalities, mask, encode, indices, decode) but decoding through pruning and isomorphism."""
+class NB101CodeTable(CodeTable):
+    """The `index` encoding as categorical codes (harness.spaces.codes.CodeTable's interface), but
+    decoding through pruning and isomorphism against the bound store instead of a lookup table over
+    every code vector (there are 2^21 * 3^5 of them)."""
 
     def __init__(self, space: NB101Space):
         self.space = space
         self.n_choices = np.asarray([2] * N_EDGE_SLOTS + [len(OPS)] * N_OP_SLOTS, dtype=np.int64)
         self.dim = int(self.n_choices.size)
 
-    @property
-    def cardinalities(self) -> tuple[int, ...]:
-        return tuple(int(c) for c in self.n_choices)
-
-    def mask(self) -> np.ndarray:
-        return np.arange(int(self.n_choices.max()))[None, :] < self.n_choices[:, None]
-
-    def encode(self, archs: list[str]) -> np.ndarray:
-        return self.space.encode(list(archs), "index")
-
     def indices(self, codes: np.ndarray) -> np.ndarray:
         return self.space.codes_to_indices(codes)
-
-    def decode(self, codes: np.ndarray) -> str:
-        index = int(self.indices(codes)[0])
-        if index < 0:
-            raise ArchitectureError(f"codes {np.asarray(codes).tolist()} name no NB101 cell of the store")
-        return self.space.arch_at(index)

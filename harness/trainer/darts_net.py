@@ -40,21 +40,11 @@ from torch import nn
 
 from harness.spaces.base import ArchitectureError
 from harness.spaces.darts import OPS, parse
+from harness.trainer.nb201_net import ReLUConvBN  # the same block: the 1x1 preprocessing of a cell input
 
 DEFAULT_C = 36  # the paper's CIFAR-10 evaluation network (NB301 trains C=32, layers=8)
 DEFAULT_LAYERS = 20
 AUX_NAME = "auxiliary_head"
-
-
-class ReLUConvBN(nn.Sequential):
-    """ReLU, convolution without bias, BatchNorm: the 1x1 preprocessing of a cell input."""
-
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int):
-        super().__init__(
-            nn.ReLU(inplace=False),
-            nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out, affine=True),
-        )
 
 
 class FactorizedReduce(nn.Module):

@@ -101,9 +101,9 @@ def table_accuracy(bench: Any) -> Any:
     """Seed-mean validation metric by row at the highest fidelity (NaN where unmeasured): the table's
     array, or, on a benchmark too large to tabulate (a surrogate over the DARTS space), an object
     whose `[row]` predicts on demand (harness.engine's row-less support)."""
-    from harness.engine import _row_means
+    from harness.engine import row_means
 
-    values = _row_means(bench.store, bench.store.valid_metric)
+    values = row_means(bench.store, bench.store.valid_metric)
     return values if getattr(bench.store, "row_means", None) is not None else np.asarray(values, dtype=np.float64)
 
 
