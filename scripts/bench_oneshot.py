@@ -160,6 +160,8 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also print the memory table")
     parser.add_argument("--memory-only", action="store_true")
     args = parser.parse_args()
+    if args.csv and os.path.exists(args.csv):
+        parser.error(f"{args.csv} exists; choose another --csv path (nothing is overwritten)")
     logging.basicConfig(level=logging.WARNING)
     if args.memory_only:
         memory_table()
