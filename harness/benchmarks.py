@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.data_dir import store_path
 from harness.spaces import SearchSpace, get_space
 from tabular.errors import NasHarnessError, SourceMissingError
+from tabular.schema import FORMAT_VERSION
 from tabular.store import BenchmarkStore, open_store
 from tabular.writer import StoreData, write_store
 
@@ -53,6 +54,20 @@ class Benchmark:
     @property
     def path(self) -> Path:
         return self.store.path
+
+
+def rowless_spec(name: str, space: str, source: str, check_source: Callable[[], None],
+                 open_benchmark: Callable[[], Benchmark]) -> BenchmarkSpec:
+    """A spec for a benchmark without a store (a surrogate over a space too large to tabulate).
+
+    Here rather than in `surrogates` so that listing the catalogue imports no surrogate code (it
+    imports scipy and scikit-learn); `open_benchmark` imports it when the benchmark is opened.
+    """
+
+    def build() -> StoreData:
+        raise NasHarnessError(f"benchmark {name!r} is answered by a surrogate model on demand and has no store to build")
+
+    return BenchmarkSpec(name=name, space=space, source=source, build=build, check_source=check_source, open=open_benchmark)
 
 
 def _catalogue() -> dict[str, BenchmarkSpec]:
@@ -100,14 +115,22 @@ def ensure_store(name: str, *, rebuild: bool = False) -> Path:
     path = store_path(name)
     fingerprint = spec.fingerprint() if spec.fingerprint else None
     if path.is_file() and not rebuild:
-        if fingerprint is None:
-            return path
-        with open_store(path) as cached:
+        with open_store(path, verify="lazy") as cached:  # metadata only; load_benchmark verifies the data
             recorded = cached.provenance.get("source_fingerprint")
+            stored_name, version = cached.name, cached.format_version
+        if stored_name != name and (fingerprint is None or recorded is None):
+            # Not a cache we built (those record a fingerprint): never replace it, never serve it as `name`.
+            raise NasHarnessError(f"{path} holds the store of {stored_name!r}, not {name!r}; move or delete that file "
+                                  f"(delete it and {name} is converted again on first use)")
         # A store converted explicitly (`nas-harness convert`) records no fingerprint: keep it.
-        if recorded is None or recorded == fingerprint:
+        if fingerprint is None or recorded is None:
             return path
-        log.info("sources of %s changed since %s was built; rebuilding it", name, path)
+        if recorded == fingerprint and stored_name == name and version >= FORMAT_VERSION:
+            return path
+        why = ("its sources changed" if recorded != fingerprint else
+               f"it holds {stored_name!r}, not {name!r}" if stored_name != name else
+               f"it has store format {version}, older than {FORMAT_VERSION} (no data checksum)")
+        log.info("rebuilding the cached store %s: %s", path, why)
     log.info("converting %s into %s", name, path)
     data = spec.build()
     if fingerprint is not None:

@@ -33,7 +33,7 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
         if args.build and status.startswith("ready") and spec.open is None:
             ensure_store(name)
         if store_path(name).is_file():
-            with open_store(store_path(name)) as store:
+            with open_store(store_path(name), verify="lazy") as store:  # metadata only: no checksum pass per store
                 row.update(
                     status="ready",
                     archs=str(store.n_archs),
@@ -74,9 +74,11 @@ def _cmd_query(args: argparse.Namespace) -> int:
     elif args.index:
         indices = [space.check_index(i) for i in args.index]
     else:
-        row, value = store.best(args.metric or store.valid_metric, args.fidelity)
+        # The best architecture by the first metric named (a comma list ranks by its first entry).
+        metric = args.metric.split(",")[0] if args.metric else store.valid_metric
+        row, value = store.best(metric, args.fidelity)
         print(json.dumps({"benchmark": bench.name, "best_index": row, "arch": space.arch_at(row),
-                          "metric": args.metric or store.valid_metric, "seed_mean": value}, indent=2))
+                          "metric": metric, "seed_mean": value}, indent=2))
         return 0
     metrics = args.metric.split(",") if args.metric else store.metric_names
     rng = np.random.default_rng(args.seed)
@@ -126,11 +128,30 @@ def _cmd_run(argv: Sequence[str]) -> int:
 
 
 LIGHT_COMMANDS = ("benchmarks", "query", "convert", "reproduce")
+# Sub-commands whose parsers cannot be built without importing scipy, matplotlib or torch (the
+# `harness.report` package imports them; the trainer's options list torch-backed datasets):
+# command -> (module, function that adds the real parser, its one-line help). The real parser is
+# built only when the command itself is run; `nas-harness --help` lists these help lines (a test
+# checks they match the modules' own).
+DEFERRED_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "report": ("harness.report.cli", "add_parser",
+               "curves, leaderboards, statistics and a best-practices checklist from a results folder"),
+    "validate": ("harness.trainer.cli", "add_parser",
+                 "re-train the incumbents of a results folder and correlate table and measured accuracy"),
+    "proxies": ("harness.trainer.cli", "add_parser",
+                "zero-cost proxies (grad_norm, snip, synflow, jacov) of NB201 architectures, as a table for rank-stats"),
+}
 
 
-def build_parser(full: bool = True) -> argparse.ArgumentParser:
-    """The argument parser; `full=False` leaves out the commands whose modules import scipy.stats,
-    matplotlib or torch, so that `query` and friends start in a fraction of a second."""
+def _command(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line (the first argument that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(full: bool = True, command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser. `full=False` leaves out every command but the light ones; with
+    `full=True` the commands of DEFERRED_COMMANDS get their real parser only when `command` names
+    them (their modules import scipy, matplotlib or torch), so `--help` and `query` stay fast."""
     parser = argparse.ArgumentParser(prog="nas-harness", description="Reproducible NAS benchmarking.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,17 +186,24 @@ def build_parser(full: bool = True) -> argparse.ArgumentParser:
     if not full:
         return parser
 
-    from harness.report.cli import add_parser as add_report_parser
-    from harness.stats_cli import add_rank_stats_parser, add_regress_parser
+    import importlib
 
-    from harness.trainer.cli import add_parser as add_validate_parser
+    from harness.stats_cli import add_rank_stats_parser, add_regress_parser
     from surrogates.cli import add_parser as add_surrogate_parser
 
-    add_report_parser(sub)
+    def add_deferred(*names: str) -> None:
+        if command in names:
+            module, function, _ = DEFERRED_COMMANDS[command]
+            getattr(importlib.import_module(module), function)(sub)
+            return
+        for name in names:
+            sub.add_parser(name, help=DEFERRED_COMMANDS[name][2], add_help=False)
+
+    add_deferred("report")
     add_rank_stats_parser(sub)
     add_regress_parser(sub)
     add_surrogate_parser(sub)
-    add_validate_parser(sub)
+    add_deferred("validate", "proxies")
     return parser
 
 
@@ -184,11 +212,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # A failed run's error goes to its run.log and is printed once, by run_app's closing summary
+    # (`nas-harness: error: run failed: ...` or a FAILED line), not a second time as a log record.
+    console.addFilter(lambda record: not (record.name == "harness.app" and record.levelno >= logging.ERROR))
     logging.basicConfig(level=logging.WARNING, handlers=[console])
     try:
         if argv and argv[0] == "run":
             return _cmd_run(argv[1:])
-        args = build_parser(full=not argv or argv[0] not in LIGHT_COMMANDS).parse_args(argv)
+        command = _command(argv)
+        args = build_parser(full=command not in LIGHT_COMMANDS, command=command).parse_args(argv)
         if args.verbose:
             logging.getLogger().setLevel(logging.INFO)
             console.setLevel(logging.INFO)

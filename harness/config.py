@@ -8,13 +8,15 @@ dataclass, so the YAML files in conf/strategy/ cannot drift from the code's hype
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, List, Optional
 
-from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from hydra.core.config_store import ConfigNode, ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from harness.strategies import BUILTIN, get_strategy_class
 from harness.strategies.base import StrategyError
@@ -90,12 +92,44 @@ def oneshot_schema(method: str) -> type:
     return dataclasses.make_dataclass(f"OneShot{method.title()}Conf", fields)
 
 
+class _LazyConfigNode(ConfigNode):
+    """A ConfigStore entry whose structured config is built the first time Hydra loads it.
+
+    Why: the one-shot schemas come from harness.oneshot, which imports torch. Registering them
+    eagerly would make every `nas-harness run` (and every launcher worker, which imports
+    harness.app) pay for torch; lazily, only a run that selects a one-shot method does.
+    """
+
+    def __init__(self, name: str, group: str, build: Callable[[], type]) -> None:
+        self.name, self.group, self.package, self.provider = name, group, None, "nas-harness"
+        self._build = build
+        self._cache: dict[str, DictConfig] = {}  # shared by the shallow copies ConfigStore.load makes
+
+    @property  # type: ignore[override]
+    def node(self) -> DictConfig:
+        if "node" not in self._cache:
+            self._cache["node"] = OmegaConf.structured(self._build())
+        return self._cache["node"]
+
+    @node.setter
+    def node(self, value: DictConfig) -> None:
+        self._cache = {"node": value}
+
+
+def _store_lazy(cs: ConfigStore, group: str, name: str, build: Callable[[], type]) -> None:
+    """Put a lazily built schema where `cs.store(group=group, name=name, ...)` would put it."""
+    folder = cs.repo
+    for part in group.split("/"):
+        folder = folder.setdefault(part, {})
+    folder[f"{name}.yaml"] = _LazyConfigNode(f"{name}.yaml", group, build)
+
+
 def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConf)
     _register_local_benchmarks(cs)
     for method in ("darts", "gdas", "spos", "zerocost"):
-        cs.store(group="strategy", name=f"{method}_schema", node=oneshot_schema(method))
+        _store_lazy(cs, "strategy", f"{method}_schema", functools.partial(oneshot_schema, method))
     for name in BUILTIN:
         try:
             cs.store(group="strategy", name=f"{name}_schema", node=strategy_schema(name))

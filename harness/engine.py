@@ -6,11 +6,23 @@ reports to the strategy and immediately asks for its next job, as in syne-tune's
 simulated clock, not the machine's, decides the order of completions, so a run is exactly
 reproducible. Two random streams are derived from the run seed with numpy's SeedSequence: one
 for the strategy, one for the benchmark's seed sampling.
+
+Every run ends, whatever its budget: besides `budget.evaluations` and `budget.sim_seconds`, a run
+stops proposing once every architecture of the space has been evaluated at the highest fidelity,
+after MAX_REPEATS proposals in a row that only repeat evaluated (architecture, fidelity) pairs, or
+at EVALUATIONS_PER_ARCH evaluations per (architecture, fidelity) of the space. Re-proposals still
+count as evaluations (and cost simulated time unless the strategy's `charge_repeats` is false)
+until then. The reason is the trajectory's `attrs["stop_reason"]` (kept in its parquet file) and
+a line of the run's log; docs/STRATEGIES.md lists the reasons.
 """
 from __future__ import annotations
 
 import heapq
+import logging
+import math
+import numbers
 import time
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +33,25 @@ from harness.benchmarks import Benchmark
 from harness.strategies import Objective, Observation, Problem, Proposal, StrategyError, make_strategy
 from tabular.errors import NasHarnessError
 from tabular.store import MEAN_SEED, SEED_POLICIES
+
+log = logging.getLogger(__name__)
+
+# Why a run stopped (trajectory.attrs["stop_reason"]).
+STOP_EVALUATIONS = "budget.evaluations"  # the evaluation budget is spent
+STOP_SIM_SECONDS = "budget.sim_seconds"  # the next result would arrive after the time budget
+STOP_EXHAUSTED = "space_exhausted"  # every architecture was evaluated at the highest fidelity
+STOP_STALLED = "stalled"  # MAX_REPEATS proposals in a row repeated evaluated (arch, fidelity) pairs
+STOP_CAP = "evaluation_cap"  # EVALUATIONS_PER_ARCH x architectures x fidelities evaluations
+STOP_STRATEGY = "strategy_finished"  # the strategy proposed nothing while nothing was pending
+STOP_REASONS = (STOP_EVALUATIONS, STOP_SIM_SECONDS, STOP_EXHAUSTED, STOP_STALLED, STOP_CAP, STOP_STRATEGY)
+# A strategy that re-proposes only what it has evaluated is stuck (a converged policy, a collapsed
+# density). In NB201 runs of 5,000 evaluations the longest such streaks measured were 232
+# (REINFORCE), 193 (TPE), 48 (BOHB) and 21 (RE): 10,000 leaves a wide margin.
+MAX_REPEATS = 10_000
+# Enough for uniform sampling with replacement to see a 15,625-cell space whole (coupon collector:
+# about 10 draws per cell), and a bound on a trajectory's memory whatever budget.evaluations says.
+EVALUATIONS_PER_ARCH = 10
+_INT_COLUMNS = frozenset({"step", "arch_index", "seed_used"})
 
 TRAJECTORY_COLUMNS = [
     "step",
@@ -49,12 +80,21 @@ class Budget:
     sim_seconds: float | None = None
 
     def check(self) -> None:
+        """Refuse, before anything runs, a budget that is malformed or can never be spent."""
         if self.evaluations is None and self.sim_seconds is None:
             raise NasHarnessError("no budget given; set budget.evaluations and/or budget.sim_seconds")
-        if self.evaluations is not None and (isinstance(self.evaluations, bool) or int(self.evaluations) != self.evaluations or self.evaluations <= 0):
-            raise NasHarnessError(f"budget.evaluations must be a positive integer, got {self.evaluations!r}")
-        if self.sim_seconds is not None and not self.sim_seconds > 0:
+        evaluations = self.evaluations
+        if evaluations is not None and (
+            isinstance(evaluations, bool) or not isinstance(evaluations, numbers.Real)
+            or not math.isfinite(evaluations) or int(evaluations) != evaluations or evaluations <= 0
+        ):
+            raise NasHarnessError(f"budget.evaluations must be a positive integer, got {evaluations!r}")
+        if self.sim_seconds is not None and (isinstance(self.sim_seconds, bool) or not self.sim_seconds > 0):
             raise NasHarnessError(f"budget.sim_seconds must be positive, got {self.sim_seconds!r}")
+        if evaluations is None and self.sim_seconds is not None and math.isinf(self.sim_seconds):
+            raise NasHarnessError(
+                "budget.sim_seconds=inf without budget.evaluations is no budget; set budget.evaluations or a finite budget.sim_seconds"
+            )
 
 
 @dataclass
@@ -88,14 +128,20 @@ class _Evaluator:
         self.charge_repeats = charge_repeats
         self.fixed_seed = int(self.store.seeds[0]) if fixed_seed is None else int(fixed_seed)
         self.valid_metric = self.store.valid_metric
+        self.top_fidelity = float(self.store.fidelities[-1])
         self._seen: dict[tuple[int, float], _Result] = {}
+        self.last_was_new = False  # did the last evaluate() see an (arch, fidelity) for the first time?
+        self.n_top = 0  # distinct architectures evaluated at the highest fidelity
 
     def evaluate(self, proposal: Proposal) -> _Result:
         row = self.space.index_of(proposal.arch)
         fidelity = float(self.store.fidelities[-1] if proposal.fidelity is None else proposal.fidelity)
         key = (row, fidelity)
-        if not self.charge_repeats and key in self._seen:
-            old = self._seen[key]
+        old = self._seen.get(key)
+        self.last_was_new = old is None
+        if old is None and fidelity == self.top_fidelity:
+            self.n_top += 1
+        if not self.charge_repeats and old is not None:
             return _Result(row, fidelity, old.seed_used, old.values, 0.0)
         store = self.store
         valid, seeds = store.query(self.valid_metric, [row], fidelity=fidelity, seed_policy=self.seed_policy,
@@ -171,6 +217,38 @@ def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.all(a >= b) and np.any(a > b))
 
 
+class _Columns:
+    """The trajectory as it grows, one typed column per field: numbers cost 8 bytes a row (not a
+    dict of Python objects per row), so a long run's memory is the trajectory's own size."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, Any] = {}
+        self.rows = 0
+
+    def append(self, record: dict[str, Any]) -> None:
+        for name, value in record.items():
+            column = self.columns.get(name)
+            if column is None:
+                column = [] if isinstance(value, str) else array("q" if name in _INT_COLUMNS else "d")
+                self.columns[name] = column
+            column.append(value)
+        self.rows += 1
+
+    def frame(self) -> pd.DataFrame:
+        if not self.rows:
+            return pd.DataFrame([], columns=TRAJECTORY_COLUMNS)
+        names = TRAJECTORY_COLUMNS + [c for c in self.columns if c not in TRAJECTORY_COLUMNS]
+        data = {c: np.frombuffer(col, dtype=np.int64 if col.typecode == "q" else np.float64) if isinstance(col, array) else col
+                for c, col in ((c, self.columns[c]) for c in names)}
+        return pd.DataFrame(data, columns=names)
+
+
+def evaluation_cap(bench: Benchmark) -> int:
+    """Most evaluations a run of `bench` makes, whatever its budget (EVALUATIONS_PER_ARCH per
+    architecture and fidelity)."""
+    return EVALUATIONS_PER_ARCH * int(bench.space.size) * len(bench.store.fidelities)
+
+
 def run_search(
     bench: Benchmark,
     strategy: str,
@@ -187,6 +265,7 @@ def run_search(
 
     `seed_policy` chooses which seed's measurement an evaluation observes (docs/FORMAT.md);
     `fixed_seed` is the seed label for the `fixed` policy (default: the store's first seed).
+    The trajectory's `attrs["stop_reason"]` says why the run ended (one of STOP_REASONS).
     """
     budget.check()
     if seed_policy not in SEED_POLICIES:
@@ -209,20 +288,28 @@ def run_search(
     maximize = objs[0].maximize
     optimum = regret_optimum(store, valid_mean, maximize)
     multi = len(objs) > 1
+    size = int(space.size)
+    cap = evaluation_cap(bench)
+    if budget.evaluations is not None and budget.evaluations > cap:
+        log.warning("budget.evaluations=%d is more than %d evaluations per architecture and fidelity of %s (%d architectures); "
+                    "the run stops at %d evaluations at the latest", budget.evaluations, EVALUATIONS_PER_ARCH, bench.name, size, cap)
 
-    rows: list[dict[str, Any]] = []
+    rows = _Columns()
     heap: list[_Event] = []
     started = 0
     order = 0
     now = 0.0
+    repeats = 0  # proposals in a row that repeated an evaluated (architecture, fidelity)
+    stop: str | None = None  # why proposing stopped; the run ends once the pending results are in
     inc_key: tuple[float, float] | None = None
     inc: _Result | None = None
+    inc_arch = ""
     front: list[tuple[np.ndarray, int]] = []
     wall_start = time.perf_counter()
 
     def fill() -> None:
-        nonlocal started, order
-        while len(heap) < n_workers and (budget.evaluations is None or started < budget.evaluations):
+        nonlocal started, order, repeats, stop
+        while stop is None and len(heap) < n_workers:
             proposal = strat.ask()
             if proposal is None:
                 return
@@ -230,6 +317,15 @@ def run_search(
             heapq.heappush(heap, _Event(now + result.cost, order, proposal, result))
             started += 1
             order += 1
+            repeats = 0 if evaluator.last_was_new else repeats + 1
+            if budget.evaluations is not None and started >= budget.evaluations:
+                stop = STOP_EVALUATIONS
+            elif evaluator.n_top >= size:
+                stop = STOP_EXHAUSTED
+            elif repeats >= MAX_REPEATS:
+                stop = STOP_STALLED
+            elif started >= cap:
+                stop = STOP_CAP
 
     fill()
     if not heap:
@@ -237,6 +333,7 @@ def run_search(
     while heap:
         event = heapq.heappop(heap)
         if budget.sim_seconds is not None and event.finish > budget.sim_seconds:
+            stop = STOP_SIM_SECONDS  # whatever stopped the proposals, the clock cut the run
             break
         now = event.finish
         res = event.result
@@ -246,12 +343,14 @@ def run_search(
         signed = observed if maximize else -observed
         key = (res.fidelity, -np.inf if np.isnan(signed) else signed)
         if inc_key is None or key > inc_key:
+            if inc is None or res.row != inc.row:
+                inc_arch = space.canonical(space.arch_at(res.row))
             inc_key, inc = key, res
         assert inc is not None
         inc_valid = inc.values[objs[0].name]
         inc_mean = float(valid_mean[inc.row])
         record = {
-            "step": len(rows) + 1,
+            "step": rows.rows + 1,
             "arch": space.canonical(event.proposal.arch),
             "arch_index": res.row,
             "fidelity": res.fidelity,
@@ -262,7 +361,7 @@ def run_search(
             "cost": res.cost,
             "sim_time": now,
             "best_valid": inc_valid,
-            "incumbent_arch": space.canonical(space.arch_at(inc.row)),
+            "incumbent_arch": inc_arch,
             "incumbent_test_mean": float(test_mean[inc.row]),
             "regret": (optimum - inc_mean) if maximize else (inc_mean - optimum),
             "wall_time": time.perf_counter() - wall_start,
@@ -277,5 +376,8 @@ def run_search(
             record["pareto_front"] = ";".join(str(r) for r in sorted({r for _, r in front}))
         rows.append(record)
         fill()
-    columns = TRAJECTORY_COLUMNS + ([c for c in rows[0] if c not in TRAJECTORY_COLUMNS] if rows else [])
-    return pd.DataFrame(rows, columns=columns)
+    reason = stop or STOP_STRATEGY
+    log.info("run of %s on %s stopped after %d evaluations: %s", strategy, bench.name, rows.rows, reason)
+    trajectory = rows.frame()
+    trajectory.attrs["stop_reason"] = reason
+    return trajectory

@@ -19,7 +19,7 @@ statistics the NAS literature reports, so the numbers in docs/STATISTICS.md come
 
 Metrics come from *sources*, vectors aligned by architecture index (the row of the space's stores):
 `BENCHMARK:METRIC` (seed mean, or a static metric), `TABLE.csv:COLUMN` (also .parquet, and pandas
-pickles .pd/.pkl/.pickle, loaded only because the user names the path), `ZC.json:DATASET/PROXY`
+pickles .pd/.pkl/.pickle of plain frames, read by `tabular.safe_pickle`), `ZC.json:DATASET/PROXY`
 (NAS-Bench-Suite-Zero zero-cost proxy files). See `parse_spec` for the grammar.
 """
 from __future__ import annotations
@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from tabular.errors import NasHarnessError
+from tabular.safe_pickle import load_dataframe
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +280,10 @@ class Source:
     values: np.ndarray
     higher_is_better: bool = True
     space: str | None = None
+    # A store's architecture ids (its arch strings, in row order) and its name: sources that carry
+    # ids are aligned by id, never silently by row (see `align_by_id`).
+    keys: np.ndarray | None = None
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -388,8 +393,66 @@ def _store_sources(spec: Spec, cache: dict[str, Any]) -> list[Source]:
             # As a *predictor* a static metric ranks high values first unless the store says otherwise.
             native = bool(store.metric_attrs(name).get("higher_is_better", True))
             label = f"{spec.origin}:{name}"
-        out.append(Source(label, values, _direction(spec, native), store.search_space))
+        out.append(Source(label, values, _direction(spec, native), store.search_space, _keys(store), spec.origin))
     return out
+
+
+def _keys(store: Any) -> np.ndarray | None:
+    """A store's architecture strings in row order (None for a row-less surrogate benchmark)."""
+    keys = getattr(store, "arch_strings", None)
+    return None if keys is None else np.asarray(keys, dtype=str)
+
+
+def _id_comparable(spaces: set[str | None]) -> bool:
+    """Whether architecture ids mean the same thing in all these spaces: one space, or all user
+    tables of plain ids (`ids:*`), or all declared structured spaces (`structured:*`, whose ids are
+    the positions' choices)."""
+    if len(spaces) == 1:
+        return True
+    names = [s or "" for s in spaces]
+    return all(n.startswith("ids:") for n in names) or all(n.startswith("structured:") for n in names)
+
+
+def align_by_id(sources: list[Source]) -> bool:
+    """Re-index the sources onto shared architecture ids when stores list different ids; True if done.
+
+    Stores whose rows list the same ids in the same order stay aligned by row (False). Stores that
+    list different ids are aligned by id, outer join in first-seen order with NaN where a store
+    lacks an id, if every source is such a store and their spaces share ids (`_id_comparable`).
+    Otherwise (a table or JSON source aligned by row order or by a space's index is in the mix, or
+    the spaces differ) aligning by row would pair different architectures: a one-line error names
+    both stores and the first differing id.
+    """
+    keyed = [s for s in sources if s.keys is not None]
+    if not keyed:
+        return False
+    first = keyed[0]
+    other = next((s for s in keyed if not np.array_equal(s.keys, first.keys)), None)
+    if other is None:
+        return False
+    a, b = first.keys, other.keys  # type: ignore[assignment]
+    assert a is not None and b is not None
+    common = min(a.size, b.size)
+    diff = np.flatnonzero(a[:common] != b[:common])
+    row = int(diff[0]) if diff.size else common
+    where = (f"row {row} is id {str(a[row])!r} in {first.origin} but {str(b[row])!r} in {other.origin}" if row < common
+             else f"{first.origin} has {a.size} rows and {other.origin} {b.size}")
+    unkeyed = [s.label for s in sources if s.keys is None]
+    spaces = {s.space for s in sources}
+    if unkeyed or not _id_comparable(spaces):
+        reason = (f"{unkeyed[0]} is aligned by row or by its space's index" if unkeyed
+                  else f"their spaces ({', '.join(sorted(str(s) for s in spaces))}) do not share ids")
+        raise NasHarnessError(f"{first.origin} and {other.origin} list different architecture ids ({where}) and {reason}; "
+                              "refusing to align them by row: compare stores of one space, or tables keyed by the same ids")
+    union = list(dict.fromkeys(k for s in keyed for k in s.keys.tolist()))  # type: ignore[union-attr]
+    position = {k: i for i, k in enumerate(union)}
+    keys = np.asarray(union, dtype=str)
+    for s in sources:
+        values = np.full(len(union), np.nan)
+        values[[position[k] for k in s.keys.tolist()]] = s.values  # type: ignore[union-attr]
+        s.values, s.keys = values, keys
+    log.info("%s and %s list different architecture ids (%s); aligned by id over %d ids", first.origin, other.origin, where, len(union))
+    return True
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -399,8 +462,10 @@ def _read_frame(path: Path) -> pd.DataFrame:
             frame = pd.read_csv(path)
         elif suffix == ".parquet":
             frame = pd.read_parquet(path)
-        else:  # a pandas pickle: loaded only because the user named this path
-            frame = pd.read_pickle(path)
+        else:  # a pandas pickle: only the classes of a plain frame are unpickled, never code
+            frame = load_dataframe(path)
+    except NasHarnessError:
+        raise
     except Exception as exc:  # pandas raises many types for unreadable files
         raise NasHarnessError(f"cannot read table {path} ({type(exc).__name__}: {exc})") from None
     if not isinstance(frame, pd.DataFrame):
@@ -561,6 +626,8 @@ def resolve_sources(args: list[str], *, space: str | None = None) -> list[Source
         for store in stores.values():
             store.close()
     sources = [src for i in range(len(specs)) for src in out_by_spec[i]]
+    if align_by_id(sources):
+        return sources
     spaces = sorted({src.space for src in sources if src.space})
     if len(spaces) > 1:
         raise NasHarnessError(f"the sources come from different search spaces ({', '.join(spaces)}); rows can only be aligned within one space")

@@ -57,7 +57,7 @@ from harness.report.budgets import (
     time_average,
     time_horizon,
 )
-from harness.results import MANIFEST, ONESHOT_METHODS, TRAJECTORY, git_commit, result_problem, versions
+from harness.results import MANIFEST, ONESHOT_METHODS, TRAJECTORY, git_commit, read_manifest, result_problem, versions
 from tabular.atomic import atomic_write_bytes
 from tabular.errors import NasHarnessError
 
@@ -188,18 +188,17 @@ def load_run(run_dir: Path, budget: int | None = None, time_budget: float | None
     `time_budget` simulated seconds (at most one of the two)."""
     if budget is not None and time_budget is not None:
         raise NasHarnessError("give --budget (evaluations) or --time-budget (simulated seconds), not both")
+    # A damaged manifest is an error (ManifestError), not a skip: the gate must not pass on fewer
+    # runs than the folder holds without anyone being told which one is unreadable.
+    manifest = read_manifest(run_dir) if (run_dir / MANIFEST).is_file() else None
     problem = result_problem(run_dir)
-    if problem is not None:
-        raise _Skip("without manifest.json" if problem == "no manifest" else problem)
-    manifest = json.loads((run_dir / MANIFEST).read_text())
-    try:
-        config = manifest["config"]
-        bench_cfg, strat_cfg, budget_cfg = config["benchmark"], dict(config["strategy"]), dict(config["budget"])
-        name = strat_cfg.pop("name")
-        sha = manifest["benchmark_sha256"]
-        seed = int(config["seed"])
-    except (KeyError, TypeError):
-        raise _Skip("manifest lacks config/benchmark_sha256 (not written by `nas-harness run`)") from None
+    if problem is not None or manifest is None:
+        raise _Skip("without manifest.json" if problem in ("no manifest", None) else problem)
+    config = manifest["config"]
+    bench_cfg, strat_cfg, budget_cfg = config["benchmark"], dict(config["strategy"]), dict(config["budget"])
+    name = strat_cfg.pop("name")
+    sha = manifest["benchmark_sha256"]
+    seed = config["seed"]
     planned = budget_cfg.get("evaluations")
     sim_seconds = budget_cfg.get("sim_seconds")
     if planned is None and sim_seconds is None:
@@ -427,7 +426,7 @@ def save_baseline(results: str | Path, out: str | Path, *, budget: int | None = 
     groups = group_runs(loaded.runs)
     run_versions: dict[str, list[str]] = {}
     for run in loaded.runs:
-        manifest = json.loads((run.path / MANIFEST).read_text())
+        manifest = read_manifest(run.path)
         for key, value in [("nas-harness", manifest.get("versions", {}).get("nas-harness")), ("git_commit", manifest.get("git_commit"))]:
             if value and value not in run_versions.setdefault(key, []):
                 run_versions[key].append(value)

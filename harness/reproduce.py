@@ -45,9 +45,9 @@ def reproduce(run_dir: Path) -> tuple[list[str], list[str]]:
     """Re-run; returns (warnings, differences)."""
     from harness.app import execute_run
 
-    manifest = read_manifest(run_dir)
-    if manifest.get("status") != "complete":
-        raise NasHarnessError(f"{run_dir / MANIFEST} has status {manifest.get('status')!r}; only complete runs can be reproduced")
+    manifest = read_manifest(run_dir)  # one line (ManifestError) when missing or damaged
+    if manifest["status"] != "complete":
+        raise NasHarnessError(f"{run_dir / MANIFEST} has status {manifest['status']!r}; only complete runs can be reproduced")
     traj_path = run_dir / TRAJECTORY
     if not traj_path.is_file():
         raise NasHarnessError(f"{traj_path} is missing; the run folder is incomplete")

@@ -11,27 +11,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import platform
 import socket
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
+from harness.run_lock import LOCK, run_lock  # noqa: F401  (re-exported: the lock code lives in harness.run_lock)
 from tabular.atomic import atomic_path
 from tabular.errors import NasHarnessError
 from tabular.hashing import sha256_file
 
 TRAJECTORY = "trajectory.parquet"
 MANIFEST = "manifest.json"
-LOCK = ".lock"
 LOG = "run.log"
 # The run's clock: one-shot strategies time their trajectory (sim_time, cost) in real compute
 # seconds and mark it with CLOCK_COLUMN = REAL_CLOCK on every row; engine trajectories have no
@@ -90,81 +87,132 @@ def environment() -> dict[str, Any]:
     }
 
 
+class ManifestError(NasHarnessError):
+    """A manifest.json that exists but is not what `nas-harness run` writes (not JSON, wrong shape or types)."""
+
+
+MANIFEST_STATUSES = ("running", "complete", "failed")
+# Top-level manifest fields and their JSON types (harness.app._run_into writes them). A field may be
+# absent unless REQUIRED says otherwise; when present it must have its type (int never accepts bool).
+MANIFEST_FIELDS: dict[str, tuple[type, ...]] = {
+    "run_id": (str,), "status": (str,), "config": (dict,), "overrides": (list,), "strategy": (str,),
+    "benchmark": (str,), "seed": (int,), "start_time": (str,), "end_time": (str,), "wall_seconds": (int, float),
+    "python": (str,), "platform": (str,), "host": (str,), "versions": (dict,), "git_commit": (str, type(None)),
+    "benchmark_sha256": (str,), "benchmark_provenance": (dict,), "benchmark_path": (str,),
+    "trajectory_sha256": (str,), "trajectory_rows": (int,), "error": (str,), "traceback": (str,),
+}
+MANIFEST_REQUIRED = ("status", "config", "strategy", "benchmark", "seed")
+MANIFEST_REQUIRED_COMPLETE = ("benchmark_sha256", "trajectory_sha256", "trajectory_rows")
+# config.<key>: type, required
+CONFIG_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "strategy": ((dict,), True), "benchmark": ((dict,), True), "seed": ((int,), True),
+    "budget": ((dict,), True), "n_workers": ((int,), True),
+}
+_JSON_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def _json_kind(value: Any) -> str:
+    return _JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _type_ok(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in types:
+        return False  # JSON true/false is not a number or a seed
+    return isinstance(value, types)
+
+
+def _manifest_problem(data: Any) -> str | None:
+    """What makes `data` not a manifest `nas-harness run` writes; None when it is one."""
+    if not isinstance(data, dict):
+        return f"it holds {_json_kind(data)}, not an object"
+    required = MANIFEST_REQUIRED + (MANIFEST_REQUIRED_COMPLETE if data.get("status") == "complete" else ())
+    missing = [k for k in required if k not in data]
+    if missing:
+        return "no " + ", ".join(repr(k) for k in missing)
+    for key, types in MANIFEST_FIELDS.items():
+        if key in data and not _type_ok(data[key], types):
+            want = " or ".join(_JSON_NAMES.get(t, t.__name__) for t in types)
+            return f"{key!r} is {_json_kind(data[key])} {data[key]!r:.40}, expected {want}"
+    if data["status"] not in MANIFEST_STATUSES:
+        return f"'status' is {data['status']!r:.40}, expected one of {', '.join(MANIFEST_STATUSES)}"
+    if data.get("trajectory_rows", 0) < 0:
+        return "'trajectory_rows' is negative"
+    config = data["config"]
+    for key, (types, required) in CONFIG_FIELDS.items():
+        if key not in config:
+            if required:
+                return f"no 'config.{key}'"
+        elif not _type_ok(config[key], types):
+            return f"'config.{key}' is {_json_kind(config[key])} {config[key]!r:.40}, expected {_JSON_NAMES[types[0]]}"
+    for key in ("strategy", "benchmark"):
+        if not isinstance(config[key].get("name"), str):
+            return f"'config.{key}.name' is {_json_kind(config[key].get('name'))}, expected a string"
+    if not isinstance(config["benchmark"].get("seed_policy"), str):
+        return f"'config.benchmark.seed_policy' is {_json_kind(config['benchmark'].get('seed_policy'))}, expected a string"
+    for key, types in (("evaluations", (int, type(None))), ("sim_seconds", (int, float, type(None)))):
+        value = config["budget"].get(key)
+        if not _type_ok(value, types):
+            return f"'config.budget.{key}' is {_json_kind(value)} {value!r:.40}, expected a number or null"
+    return None
+
+
+def validate_manifest(data: Any, where: str | Path) -> dict[str, Any]:
+    """`data` (a parsed manifest.json) when it has the fields and types `nas-harness run` writes.
+
+    The one check every reader of manifests (report, regress, reproduce, the grid's resume) goes
+    through, so a hand-edited or foreign manifest gives one line naming the file instead of a
+    KeyError or TypeError deep inside whichever command read it. Raises ManifestError.
+    """
+    problem = _manifest_problem(data)
+    if problem is not None:
+        raise _damaged(where, problem)
+    return data
+
+
+def _damaged(where: str | Path, problem: str) -> ManifestError:
+    return ManifestError(f"{where} is damaged ({problem}); delete the run folder or re-run the grid to redo it")
+
+
 def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """The validated manifest of a run folder; NasHarnessError when it is missing, ManifestError when damaged."""
     path = run_dir / MANIFEST
     try:
-        return json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise NasHarnessError(f"{path} does not exist; {run_dir} is not a finished run folder") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _damaged(path, f"unreadable: {type(exc).__name__}") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NasHarnessError(f"{path} is not valid JSON ({exc.msg}); the run folder is damaged, re-run the grid") from None
+        raise _damaged(path, f"not valid JSON: {exc.msg}") from None
+    return validate_manifest(data, path)
 
 
 def result_problem(run_dir: Path) -> str | None:
-    """None when the run folder holds a complete, consistent result; else what is wrong with it."""
+    """None when the run folder holds a complete, consistent result; else what is wrong with it.
+
+    A damaged manifest (harness.results.validate_manifest) is a problem like any other, so the
+    grid's resume runs such a run again.
+    """
     manifest_path, traj_path = run_dir / MANIFEST, run_dir / TRAJECTORY
     if not manifest_path.is_file():
         return "no manifest"
     try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return "unreadable manifest"
-    if manifest.get("status") != "complete":
-        return f"status {manifest.get('status')!r}"
+        manifest = read_manifest(run_dir)
+    except ManifestError:
+        return "damaged manifest"
+    if manifest["status"] != "complete":
+        return f"status {manifest['status']!r}"
     if not traj_path.is_file():
         return "no trajectory"
-    if sha256_file(traj_path) != manifest.get("trajectory_sha256"):
+    if sha256_file(traj_path) != manifest["trajectory_sha256"]:
         return "trajectory does not match the manifest's sha256"
     try:
         rows = pq.ParquetFile(traj_path).metadata.num_rows
     except Exception:  # pyarrow raises several types for damaged files
         return "unreadable trajectory"
-    if rows != manifest.get("trajectory_rows"):
+    if rows != manifest["trajectory_rows"]:
         return "trajectory row count differs from the manifest"
     return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextmanager
-def run_lock(run_dir: Path, stale_after_s: float = 7 * 24 * 3600) -> Iterator[bool]:
-    """Exclusive claim on a run folder across processes; yields False if another live process holds it.
-
-    The lock file names host and pid. On the same host a lock whose process is gone (kill -9) is
-    stale and taken over; a lock from another host is trusted until `stale_after_s`.
-    """
-    lock = run_dir / LOCK
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                owner = json.loads(lock.read_text() or "{}")
-            except (OSError, json.JSONDecodeError):
-                owner = {}
-            same_host = owner.get("host") == me["host"]
-            stale = (same_host and not _pid_alive(int(owner.get("pid", -1)))) or (
-                time.time() - float(owner.get("time", 0)) > stale_after_s
-            )
-            if owner and not stale:
-                yield False
-                return
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump(me, handle)
-        try:
-            yield True
-        finally:
-            lock.unlink(missing_ok=True)
-        return
-    yield False

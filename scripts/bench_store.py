@@ -14,6 +14,11 @@ a JSON file with every timing).
 
     python scripts/bench_store.py            # full run (about 1.5 min on 2 cores, < 1.2 GB RSS)
     python scripts/bench_store.py --quick    # a 10x smaller generated table, fewer repeats
+    python scripts/bench_store.py --open-cost  # only: what verifying the data checksum adds to opening
+
+`--open-cost` opens real catalogue stores (OPEN_COST_BENCHMARKS) and the generated NB101-sized
+table with `open_store(path)` (checksum verified) and `open_store(path, verify="lazy")` (metadata
+only, the check deferred to the first array read), cold-ish and warm, in fresh subprocesses.
 """
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ POLICIES = ("mean", "fixed", "sample")
 TARGET_OPEN_S = {"nb201": 0.2, "nb101-sized": 1.0}
 TARGET_LOOKUPS_PER_S = 1e7
 INDEX_LEVELS = ["arch", "seed", "fidelity"]
+OPEN_COST_BENCHMARKS = ("nb101/sample", "nb201/cifar10", "analog/cifar10", "nbgraph/arxiv")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,6 +136,8 @@ def _load(fmt: str, path: Path) -> Any:
 
     if fmt == "store":
         return open_store(path)
+    if fmt == "store-lazy":  # checksum verification deferred to the first array read
+        return open_store(path, verify="lazy")
     if fmt == "pickle":
         return pd.read_pickle(path)
     if fmt == "csv":
@@ -139,7 +147,7 @@ def _load(fmt: str, path: Path) -> Any:
 
 def _query(fmt: str, obj: Any, cache: dict, metric: str, policy: str, rows: Any, fidelity: float,
            seeds: Any, rng: Any) -> Any:
-    if fmt == "store":
+    if fmt.startswith("store"):
         seed = int(seeds[0]) if policy == "fixed" else None
         return obj.query(metric, rows, fidelity=fidelity, seed_policy=policy, seed=seed, rng=rng)
     return _pandas_lookup(obj, cache, metric, policy, rows, fidelity, seeds, rng)
@@ -509,6 +517,62 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def open_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """Open time with and without the data checksum check, per store, cold-ish and warm."""
+    from harness.benchmarks import ensure_store
+    from tabular.store import open_store
+
+    runs = 3 if args.quick else 5
+    n_archs = args.n_archs or (NB101_ARCHS // 10 if args.quick else NB101_ARCHS)
+    load_before = os.getloadavg()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench_store_", dir=args.tmp) as tmp:
+        folder = Path(tmp)
+        os.environ["NAS_HARNESS_DATA"] = str(args.data) if args.data else str(folder / "data")
+        paths = {}
+        for name in OPEN_COST_BENCHMARKS:
+            log.info("preparing %s", name)
+            paths[name] = ensure_store(name)
+        log.info("preparing nb101-sized table: %d archs", n_archs)
+        from tabular.writer import write_store
+
+        paths["nb101-sized (generated)"] = write_store(_generated_store_data(n_archs), folder / "nb101_sized.h5")
+        for name, path in paths.items():
+            with open_store(path, verify="lazy") as store:
+                base = {"path": str(path), "metric": store.valid_metric, "fidelity": float(store.fidelities[-1]),
+                        "seeds": store.seeds.tolist(), "n_archs": store.n_archs, "kind": "open"}
+            row = {"table": name, "n_archs": base["n_archs"], "mb": path.stat().st_size / 2**20}
+            for evict in (True, False):
+                for fmt in ("store", "store-lazy"):
+                    log.info("  %s %s %s: %d loads", name, fmt, "cold-ish" if evict else "warm", runs)
+                    results = [_run_worker({**base, "format": fmt, "evict": evict}) for _ in range(runs)]
+                    key = f"{fmt}_{'cold' if evict else 'warm'}"
+                    row[key] = statistics.median(r["open_s"] for r in results)
+                    row[key + "_first"] = statistics.median(r["first_query_s"] for r in results)
+                    row[key + "_peak"] = statistics.median(r["peak_after_open"] for r in results)
+            rows.append(row)
+    return {"machine": machine_info(), "command": " ".join(["python"] + sys.argv), "runs": runs, "rows": rows,
+            "load_average": {"start": list(load_before), "end": list(os.getloadavg())}}
+
+
+def render_open_cost(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy {m['numpy']}, h5py {m['h5py']} "
+             f"(HDF5 {m['hdf5']}); {m['platform']}",
+             "Load average (1/5/15 min) at start: {:.2f} {:.2f} {:.2f}; at end: {:.2f} {:.2f} {:.2f}".format(
+                 *results["load_average"]["start"], *results["load_average"]["end"]),
+             f"Medians of {results['runs']} loads, each in a fresh subprocess (imports excluded).", "",
+             "| table | archs | file MB | open, verified (cold-ish / warm) | open, lazy (cold-ish / warm) | "
+             "checksum cost, warm | open + first query, verified (warm) | peak RSS Δ after verified open MB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results["rows"]:
+        lines.append(f"| {r['table']} | {r['n_archs']:,} | {r['mb']:,.1f} | {_s(r['store_cold'])} / {_s(r['store_warm'])} | "
+                     f"{_s(r['store-lazy_cold'])} / {_s(r['store-lazy_warm'])} | "
+                     f"{_s(max(r['store_warm'] - r['store-lazy_warm'], 0.0))} | {_s(r['store_warm_first'])} | "
+                     f"{_mb(r['store_warm_peak'])} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="10x smaller generated table, fewer repeats and sizes")
@@ -518,12 +582,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", type=Path, help="folder for the temporary benchmark files (default: system temp)")
     parser.add_argument("--n-archs", type=int, help="override the generated table's number of architectures")
     parser.add_argument("--warm", action="store_true", help="do not evict files from the page cache before loads")
+    parser.add_argument("--open-cost", action="store_true", help="only measure what verifying the data checksum adds to "
+                        "open_store, on real catalogue stores and the generated table")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         _worker_main(args.worker)
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    if args.open_cost:
+        results = open_cost(args)
+        sys.stdout.write(render_open_cost(results) + "\n")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+        return 0
     results = run(args)
     sys.stdout.write(
         render(results) + f"\n\nTotal benchmark time: {results['total_s']:.0f} s; peak RSS: main process "

@@ -13,8 +13,37 @@ docs/SURROGATES.md explains the choices and gives the measured quality.
 """
 from __future__ import annotations
 
-from surrogates.benchmark import SurrogateStore, materialise, open_benchmark
-from surrogates.fitted import FittedSurrogate, fit_surrogate, load_surrogate, saved_surrogates
-from surrogates.quality import judge
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from surrogates.benchmark import SurrogateStore, materialise, open_benchmark
+    from surrogates.fitted import FittedSurrogate, fit_surrogate, load_surrogate, saved_surrogates
+    from surrogates.quality import judge
+
+# The names below are imported on first use (PEP 562), not with the package: `surrogates.cli` and
+# the benchmark catalogue import submodules of this package, and the submodules these names live
+# in import scipy and scikit-learn, which `nas-harness --help` and table-only runs never need.
+_LAZY = {
+    "SurrogateStore": "surrogates.benchmark",
+    "materialise": "surrogates.benchmark",
+    "open_benchmark": "surrogates.benchmark",
+    "FittedSurrogate": "surrogates.fitted",
+    "fit_surrogate": "surrogates.fitted",
+    "load_surrogate": "surrogates.fitted",
+    "saved_surrogates": "surrogates.fitted",
+    "judge": "surrogates.quality",
+}
 
 __all__ = ["FittedSurrogate", "SurrogateStore", "fit_surrogate", "judge", "load_surrogate", "materialise", "open_benchmark", "saved_surrogates"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'surrogates' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

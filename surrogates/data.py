@@ -230,14 +230,17 @@ def from_results(results_dir: str | Path, *, metric: str = "valid_mean") -> Trai
     on one benchmark. The target is the trajectory's `valid_mean` (the table's seed mean), so a
     surrogate fitted on these and judged on a left-out strategy repeats NB301's protocol.
     """
-    from harness.results import MANIFEST, TRAJECTORY, result_problem
+    from harness.results import TRAJECTORY, read_manifest, result_problem
 
     root = Path(results_dir)
     frames, bench_names = [], set()
     for run in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        if result_problem(run) is not None:
+        problem = result_problem(run)
+        if problem == "damaged manifest":
+            read_manifest(run)  # raises the one line naming the file, as report and regress do
+        if problem is not None:
             continue
-        manifest = json.loads((run / MANIFEST).read_text())
+        manifest = read_manifest(run)
         # `arch` is the canonical form; `arch_index` is the row actually evaluated (valid_mean's row).
         traj = pd.read_parquet(run / TRAJECTORY, columns=["arch_index", metric])
         frames.append(traj.assign(group=manifest["strategy"]))

@@ -17,10 +17,12 @@ import logging
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
+from tabular import safe_pickle
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
@@ -155,34 +157,75 @@ class Ensemble:
                 model = xgboost.XGBRegressor()
                 model.load_model(str(path))
             else:
-                model = restricted_load(path, allowed=("sklearn", "numpy", "scipy"))
+                model = restricted_load(path, allowed=("sklearn",))
             self.members.append(model)
         return self
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles only classes of the named packages (and plain builtins): a model file cannot run
-    arbitrary code through a crafted class reference."""
+def _sklearn_globals() -> frozenset[safe_pickle.Global]:
+    """The exact classes and helpers a pickled member of `make_model`'s scikit-learn kinds names
+    (enumerated by pickling each kind, including the k-NN trees and metrics and MLP optimisers its
+    parameters can select), as `(module, qualname)` of the installed version's own objects."""
+    import numpy.random._pickle as np_random_pickle
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, Product, Sum, WhiteKernel
+    from sklearn.metrics import _dist_metrics
+    from sklearn.neighbors import BallTree, KDTree, KNeighborsRegressor, _ball_tree, _kd_tree
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeRegressor
+    from sklearn.tree._tree import Tree
 
-    SAFE_BUILTINS = {"bytearray", "bytes", "dict", "list", "set", "frozenset", "tuple", "slice", "complex", "float", "int", "str", "object"}
+    objects = [
+        RandomForestRegressor, DecisionTreeRegressor, Tree,
+        GaussianProcessRegressor, ConstantKernel, Matern, WhiteKernel, Product, Sum,
+        KNeighborsRegressor, KDTree, BallTree, _kd_tree.newObj, _ball_tree.newObj, _dist_metrics.newObj,
+        _dist_metrics.EuclideanDistance64, _dist_metrics.ManhattanDistance64, _dist_metrics.ChebyshevDistance64,
+        _dist_metrics.MinkowskiDistance64,
+        TransformedTargetRegressor, Pipeline, StandardScaler, MLPRegressor, AdamOptimizer, SGDOptimizer,
+        np.random.MT19937, getattr(np_random_pickle, "__bit_generator_ctor"), getattr(np_random_pickle, "__randomstate_ctor"),
+    ]
+    return safe_pickle.NUMPY_GLOBALS | {(obj.__module__, obj.__qualname__) for obj in objects}
 
-    def __init__(self, handle: Any, allowed: tuple[str, ...]):
-        super().__init__(handle)
-        self.allowed = allowed
 
-    def find_class(self, module: str, name: str) -> Any:
-        root = module.split(".")[0]
-        if root in self.allowed or module in ("copyreg", "_codecs", "collections") or (module == "builtins" and name in self.SAFE_BUILTINS):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+def _xgboost_globals() -> frozenset[safe_pickle.Global]:
+    """A pickled `xgboost.Booster` (the official NB301 members): the class and its raw model bytes
+    (protocol 2 spells bytearray `__builtin__` and rebuilds bytes with `_codecs.encode`)."""
+    return frozenset({("xgboost.core", "Booster"), ("builtins", "bytearray"), ("__builtin__", "bytearray"), ("_codecs", "encode")})
+
+
+def _lightgbm_globals() -> frozenset[safe_pickle.Global]:
+    """A pickled LightGBM `Booster` (the official NB301 runtime members): the class, which keeps
+    its model as a string, and the dicts LightGBM training leaves in `best_score`."""
+    return frozenset({("lightgbm.basic", "Booster"), ("collections", "defaultdict"), ("collections", "OrderedDict")})
+
+
+# Library name (as callers pass it) -> the exact globals that library's models may name.
+_MODEL_GLOBALS = MappingProxyType({
+    "sklearn": _sklearn_globals,
+    "xgboost": _xgboost_globals,
+    "lightgbm": _lightgbm_globals,
+    "numpy": lambda: safe_pickle.NUMPY_GLOBALS,
+    "scipy": frozenset,  # none of our models pickles a scipy object
+})
 
 
 def restricted_load(path: Path, allowed: tuple[str, ...]) -> Any:
-    """Load a pickle whose classes all come from `allowed` packages; NasHarnessError otherwise."""
-    try:
-        with open(path, "rb") as handle:
-            return _RestrictedUnpickler(handle, allowed).load()
-    except pickle.UnpicklingError as exc:
-        raise NasHarnessError(f"{path}: {exc}; only models of {', '.join(allowed)} are loaded") from None
-    except (EOFError, ValueError, AttributeError, ModuleNotFoundError, TypeError) as exc:
-        raise NasHarnessError(f"{path} is not a loadable model file ({type(exc).__name__}: {exc}); it was written by another library version or is damaged") from None
+    """Load a model pickle naming only the exact model classes of the `allowed` libraries (see
+    `_MODEL_GLOBALS`: whole packages are never allowed, since e.g. `numpy.testing` can run code);
+    NasHarnessError with one line otherwise."""
+    unknown = [lib for lib in allowed if lib not in _MODEL_GLOBALS]
+    if unknown:
+        raise ValueError(f"no model allow-list for {unknown}; known: {sorted(_MODEL_GLOBALS)}")
+    names: frozenset[safe_pickle.Global] = frozenset().union(*(_MODEL_GLOBALS[lib]() for lib in allowed))
+    libraries = " or ".join(lib for lib in allowed if lib != "numpy") or "numpy"
+    return safe_pickle.load_path(
+        path, allowed=names, what=f"{libraries} model",
+        hint="a model naming other objects could run code, so nas-harness is refusing to load it; "
+             "refit it with `nas-harness surrogate fit` or download the official model again",
+        damaged="it was written by another library version or is damaged; refit or download it again",
+    )

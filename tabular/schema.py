@@ -5,6 +5,8 @@ broken rule, instead of producing wrong numbers later in a search.
 """
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import h5py
@@ -16,7 +18,12 @@ if TYPE_CHECKING:
     from tabular.writer import StoreData
 
 FORMAT_NAME = "nas-harness-store"
-FORMAT_VERSION = 1
+# 2: provenance records CHECKSUM_KEY, the sha256 of the arrays (data_checksum), verified on open.
+# Version 1 stores (no checksum) are still read, unverified.
+FORMAT_VERSION = 2
+FIRST_CHECKSUMMED_VERSION = 2
+CHECKSUM_KEY = "data_sha256"
+ARCH_DATASETS = ("archs/str", "archs/encoding", "archs/id", "fidelities", "seeds")
 REQUIRED_ATTRS = (
     "format",
     "format_version",
@@ -105,3 +112,29 @@ def validate_store_file(handle: h5py.File, path: str) -> None:
     for name, ds in handle["static"].items():
         if ds.shape != (n,):
             raise StoreError(f"{path}: static {name!r} has shape {ds.shape}, expected ({n},)")
+
+
+def checksum_datasets(metric_names: Iterable[str], static_names: Iterable[str]) -> list[str]:
+    """The datasets the data checksum covers, in the order it hashes them (docs/FORMAT.md, Checksum)."""
+    return [*ARCH_DATASETS, *(f"metrics/{n}" for n in sorted(metric_names)), *(f"static/{n}" for n in sorted(static_names))]
+
+
+def checksum_header(name: str, dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """What precedes a dataset's bytes in the checksum: its path, dtype and shape, so that bytes moved
+    between datasets or reshaped change the checksum too."""
+    return f"{name}:{np.dtype(dtype).str}:{','.join(str(int(d)) for d in shape)}\n".encode()
+
+
+def data_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 (hex) of in-memory arrays keyed by dataset path, exactly as the writer stores them.
+
+    The reader computes the same digest from the file (tabular.store) without loading it whole.
+    """
+    metrics = [k.removeprefix("metrics/") for k in arrays if k.startswith("metrics/")]
+    static = [k.removeprefix("static/") for k in arrays if k.startswith("static/")]
+    digest = hashlib.sha256()
+    for name in checksum_datasets(metrics, static):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(checksum_header(name, array.dtype, array.shape))
+        digest.update(array)  # the C-order bytes (hashlib reads the buffer; same as array.tobytes())
+    return digest.hexdigest()

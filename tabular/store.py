@@ -1,12 +1,16 @@
-"""Read a benchmark store: lazy, memory-mapped, vectorised queries.
+"""Read a benchmark store: verified, lazy, memory-mapped, vectorised queries.
 
-Opening reads only attributes and shapes. Metric arrays are memory-mapped on first use (the writer
-stores them contiguous and unfiltered), so a 400k-architecture table opens in milliseconds and the
-OS page cache, not Python, holds the data. Queries take many architecture indices at once.
+Opening checks the schema and the data checksum the writer recorded (tabular.schema.data_checksum:
+one sequential read of the arrays through a small buffer, about 1.5 GB/s here, so a 240 MB table
+costs a fraction of a second and no resident memory; BENCHMARKS.md). Metric arrays are
+memory-mapped on first use (the writer stores them contiguous and unfiltered), so the OS page
+cache, not Python, holds the data. Queries take many architecture indices at once.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -17,11 +21,16 @@ import numpy as np
 
 from tabular.errors import StoreError
 from tabular.hashing import sha256_file
-from tabular.schema import validate_store_file
+from tabular.schema import CHECKSUM_KEY, FIRST_CHECKSUMMED_VERSION, checksum_datasets, checksum_header, validate_store_file
+
+log = logging.getLogger(__name__)
 
 SeedPolicy = Literal["fixed", "mean", "sample"]
 SEED_POLICIES = ("fixed", "mean", "sample")
 MEAN_SEED = -1  # seed label reported for values that are a mean over seeds
+Verify = Literal["open", "lazy"]
+VERIFY_MODES = ("open", "lazy")
+_READ_CHUNK = 1 << 20  # bytes read per step while checksumming (keeps the check's memory flat)
 
 
 def _read_array(path: Path, ds: h5py.Dataset) -> np.ndarray:
@@ -32,10 +41,45 @@ def _read_array(path: Path, ds: h5py.Dataset) -> np.ndarray:
     return np.memmap(path, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape)
 
 
-class BenchmarkStore:
-    """A read-only view of one store file; cheap to open, safe to share between strategies' runs."""
+def _file_checksum(handle: h5py.File, path: Path) -> str:
+    """tabular.schema.data_checksum of the arrays in an open store file, read sequentially from disk.
 
-    def __init__(self, path: str | Path):
+    Contiguous datasets are read at their file offset through one reusable buffer (not memory-mapped:
+    mapping would leave the whole file resident in this process); others (chunked or compressed
+    files from other writers) are read whole through h5py.
+    """
+    digest = hashlib.sha256()
+    datasets = [(name, handle[name]) for name in checksum_datasets(handle["metrics"].keys(), handle["static"].keys())]
+    buffer = memoryview(bytearray(min(_READ_CHUNK, max(ds.size * ds.dtype.itemsize for _, ds in datasets))))
+    with open(path, "rb", buffering=0) as raw:
+        for name, ds in datasets:
+            digest.update(checksum_header(name, ds.dtype, ds.shape))
+            offset = ds.id.get_offset()
+            if offset is None or ds.chunks is not None or ds.compression is not None or ds.size == 0:
+                digest.update(np.ascontiguousarray(ds[()]))
+                continue
+            raw.seek(offset)
+            remaining = int(ds.size) * ds.dtype.itemsize
+            while remaining:
+                n = raw.readinto(buffer[: min(remaining, len(buffer))])
+                if not n:
+                    raise StoreError(f"{path}: dataset /{name} ends past the end of the file; the file is truncated, delete it and convert again")
+                digest.update(buffer[:n])
+                remaining -= n
+    return digest.hexdigest()
+
+
+class BenchmarkStore:
+    """A read-only view of one store file; cheap to open, safe to share between strategies' runs.
+
+    `verify="open"` (the default) checks the data checksum before returning; `"lazy"` defers the
+    check to the first read of an array, for callers that only want the metadata (names, shapes,
+    provenance): a store is never queried unverified either way.
+    """
+
+    def __init__(self, path: str | Path, *, verify: Verify = "open"):
+        if verify not in VERIFY_MODES:
+            raise StoreError(f"verify={verify!r}; choose one of {', '.join(VERIFY_MODES)}")
         self.path = Path(path)
         if not self.path.is_file():
             raise StoreError(f"store file {self.path} does not exist; create it with `nas-harness convert` or `nas-harness benchmarks`")
@@ -65,6 +109,36 @@ class BenchmarkStore:
         self._attrs: dict[str, dict[str, Any]] = {}
         self._seed_mean: dict[tuple[str, int], np.ndarray] = {}
         self._sampling: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._verified = False
+        try:
+            _ = self.provenance  # parsed now: a damaged provenance attribute is a one-line error at open
+            if verify == "open":
+                self._verify()
+        except StoreError:
+            self._h5.close()
+            raise
+
+    def _verify(self) -> None:
+        """Refuse the store if its arrays no longer hash to the checksum recorded when it was written."""
+        if self._verified:
+            return
+        recorded = self.provenance.get(CHECKSUM_KEY)
+        if self.format_version < FIRST_CHECKSUMMED_VERSION:
+            log.debug("%s is store format version %d, written before stores carried a data checksum; not verified "
+                      "(rebuild it to get one)", self.path, self.format_version)
+        elif not isinstance(recorded, str):
+            raise StoreError(f"{self.path}: store format version {self.format_version} but its provenance records no "
+                             f"{CHECKSUM_KEY}; the file is damaged: rebuild it with `nas-harness convert ... --force`, "
+                             "or delete it so that it is rebuilt")
+        elif _file_checksum(self._h5, self.path) != recorded:
+            raise StoreError(f"{self.path} is corrupted: its arrays no longer match the sha256 recorded when it was "
+                             "written; rebuild it with `nas-harness convert ... --force`, or delete it so that it is rebuilt")
+        self._verified = True
+
+    def _dataset(self, name: str) -> np.ndarray:
+        """A dataset's array (memory-mapped when possible), after the checksum check if it was deferred."""
+        self._verify()
+        return _read_array(self.path, self._h5[name])
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
@@ -83,7 +157,15 @@ class BenchmarkStore:
     # -- metadata ------------------------------------------------------------------------------
     @cached_property
     def provenance(self) -> dict[str, Any]:
-        return json.loads(self._h5.attrs["provenance"])
+        """Where the data came from (docs/FORMAT.md), with the data checksum `data_sha256` (format version >= 2)."""
+        try:
+            value = json.loads(self._h5.attrs["provenance"])
+        except (TypeError, ValueError):
+            value = None
+        if not isinstance(value, dict):
+            raise StoreError(f"{self.path}: the provenance attribute is not a JSON object; the file is damaged: rebuild it "
+                             "with `nas-harness convert ... --force`, or delete it so that it is rebuilt")
+        return value
 
     @cached_property
     def sha256(self) -> str:
@@ -93,15 +175,15 @@ class BenchmarkStore:
     @cached_property
     def arch_strings(self) -> np.ndarray:
         """Architecture strings in row order (a numpy array of str, decoded once on first use)."""
-        return np.char.decode(_read_array(self.path, self._h5["archs/str"]), "utf-8")
+        return np.char.decode(self._dataset("archs/str"), "utf-8")
 
     @cached_property
     def arch_encoding(self) -> np.ndarray:
-        return np.asarray(_read_array(self.path, self._h5["archs/encoding"]))
+        return np.asarray(self._dataset("archs/encoding"))
 
     @cached_property
     def arch_ids(self) -> np.ndarray:
-        return np.asarray(_read_array(self.path, self._h5["archs/id"]))
+        return np.asarray(self._dataset("archs/id"))
 
     @cached_property
     def _row_of(self) -> dict[str, int]:
@@ -145,7 +227,7 @@ class BenchmarkStore:
         """The dense (architecture, seed, fidelity) array of a metric, memory-mapped."""
         self._check_metric(name)
         if name not in self._arrays:
-            self._arrays[name] = _read_array(self.path, self._h5["metrics"][name])
+            self._arrays[name] = self._dataset(f"metrics/{name}")
         return self._arrays[name]
 
     def static(self, name: str, archs: Any = None) -> np.ndarray:
@@ -154,7 +236,7 @@ class BenchmarkStore:
             raise StoreError(f"store {self.name!r} has no static metric {name!r}; available: {', '.join(self.static_names) or 'none'}")
         key = "static/" + name
         if key not in self._arrays:
-            self._arrays[key] = _read_array(self.path, self._h5["static"][name])
+            self._arrays[key] = self._dataset(key)
         values = self._arrays[key]
         return values if archs is None else values[self._rows(archs)]
 
@@ -277,6 +359,10 @@ class BenchmarkStore:
         return row, float(means[row])
 
 
-def open_store(path: str | Path) -> BenchmarkStore:
-    """Open a store file for reading; raises StoreError with a one-line reason if it is unusable."""
-    return BenchmarkStore(path)
+def open_store(path: str | Path, *, verify: Verify = "open") -> BenchmarkStore:
+    """Open a store file for reading; raises StoreError with a one-line reason if it is unusable.
+
+    The data checksum is verified before this returns (`verify="open"`), or before the first array
+    is read (`verify="lazy"`, for metadata-only callers such as catalogue listings).
+    """
+    return BenchmarkStore(path, verify=verify)

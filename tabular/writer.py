@@ -2,7 +2,9 @@
 
 Converters build a `StoreData` in memory and hand it to `write_store`. The file is written under a
 temporary name in the destination folder and renamed into place only when complete, so an
-interrupted conversion leaves nothing that could be mistaken for a store.
+interrupted conversion leaves nothing that could be mistaken for a store. The provenance records a
+sha256 of the arrays (tabular.schema.data_checksum), which `open_store` verifies, so values changed
+after writing (bit rot, a hand edit) are refused instead of silently answering queries.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from tabular.atomic import atomic_path
 from tabular.errors import StoreError
-from tabular.schema import FORMAT_NAME, FORMAT_VERSION, validate_store_data
+from tabular.schema import ARCH_DATASETS, CHECKSUM_KEY, FORMAT_NAME, FORMAT_VERSION, data_checksum, validate_store_data
 
 
 @dataclass
@@ -60,39 +62,51 @@ class StoreData:
     provenance: dict[str, Any] = field(default_factory=dict)
 
 
-def _write(handle: h5py.File, data: StoreData) -> None:
+def _arrays(data: StoreData) -> dict[str, np.ndarray]:
+    """Every dataset of the store, keyed by its path, with the dtype it is stored in."""
     n = len(data.arch_strings)
+    arrays = {
+        "archs/str": np.array([s.encode("utf-8") for s in data.arch_strings]),
+        "archs/encoding": np.asarray(data.arch_encoding, dtype=np.int64),
+        "archs/id": np.arange(n, dtype=np.int64) if data.arch_ids is None else np.asarray(data.arch_ids, dtype=np.int64),
+        "fidelities": np.asarray(data.fidelities, dtype=np.float64),
+        "seeds": np.asarray(data.seeds, dtype=np.int64),
+    }
+    for name, metric in data.metrics.items():
+        arrays[f"metrics/{name}"] = np.asarray(metric.values, dtype=np.float64)
+    for name, static in data.static.items():
+        arrays[f"static/{name}"] = np.asarray(static.values, dtype=np.float64)
+    return arrays
+
+
+def _write(handle: h5py.File, data: StoreData) -> None:
+    arrays = _arrays(data)
     handle.attrs["format"] = FORMAT_NAME
     handle.attrs["format_version"] = FORMAT_VERSION
     handle.attrs["name"] = data.name
     handle.attrs["search_space"] = data.search_space
-    handle.attrs["n_archs"] = n
+    handle.attrs["n_archs"] = len(data.arch_strings)
     handle.attrs["fidelity_name"] = data.fidelity_name
     handle.attrs["valid_metric"] = data.valid_metric
     handle.attrs["test_metric"] = data.test_metric
     handle.attrs["cost_metric"] = data.cost_metric
-    handle.attrs["provenance"] = json.dumps(data.provenance, sort_keys=True)
+    # The caller's provenance plus the data checksum that open_store verifies (data.provenance is not changed).
+    handle.attrs["provenance"] = json.dumps({**data.provenance, CHECKSUM_KEY: data_checksum(arrays)}, sort_keys=True)
 
-    archs = handle.create_group("archs")
-    encoded = np.array([s.encode("utf-8") for s in data.arch_strings])
-    archs.create_dataset("str", data=encoded)
-    archs.create_dataset("encoding", data=np.asarray(data.arch_encoding, dtype=np.int64))
-    ids = np.arange(n, dtype=np.int64) if data.arch_ids is None else np.asarray(data.arch_ids, dtype=np.int64)
-    archs.create_dataset("id", data=ids)
-
-    handle.create_dataset("fidelities", data=np.asarray(data.fidelities, dtype=np.float64))
-    handle.create_dataset("seeds", data=np.asarray(data.seeds, dtype=np.int64))
+    handle.create_group("archs")
+    for name in ARCH_DATASETS:
+        handle.create_dataset(name, data=arrays[name])
 
     metrics = handle.create_group("metrics")
     for name, metric in data.metrics.items():
-        ds = metrics.create_dataset(name, data=np.asarray(metric.values, dtype=np.float64))
+        ds = metrics.create_dataset(name, data=arrays[f"metrics/{name}"])
         ds.attrs["unit"] = metric.unit
         ds.attrs["higher_is_better"] = bool(metric.higher_is_better)
         ds.attrs["description"] = metric.description
 
     static = handle.create_group("static")
     for name, metric in data.static.items():
-        ds = static.create_dataset(name, data=np.asarray(metric.values, dtype=np.float64))
+        ds = static.create_dataset(name, data=arrays[f"static/{name}"])
         ds.attrs["unit"] = metric.unit
         ds.attrs["kind"] = metric.kind
         ds.attrs["device"] = metric.device

@@ -35,6 +35,17 @@ def data_home(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def nb201_benches(data_home):
+    """nb201/cifar10, cifar100 and imagenet16-120 by dataset name, loaded once."""
+    from harness.benchmarks import load_benchmark
+
+    loaded = {ds: load_benchmark(f"nb201/{ds}") for ds in ("cifar10", "cifar100", "imagenet16-120")}
+    yield loaded
+    for bench in loaded.values():
+        bench.store.close()
+
+
+@pytest.fixture(scope="session")
 def nb201_cifar10(data_home):
     from harness.benchmarks import load_benchmark
 

@@ -22,6 +22,12 @@ def test_query_best_and_by_arch(nb201_cifar10, capsys):
     assert main(["query", "nb201/cifar10", "--arch", best["arch"], "--metric", "valid_acc,params"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert row["index"] == best["best_index"] and row["valid_acc"] == best["seed_mean"]
+    # A comma list without --arch ranks by its first metric (it used to be one unknown metric name).
+    assert main(["query", "nb201/cifar10", "--metric", "test_acc,valid_acc"]) == 0
+    by_test = json.loads(capsys.readouterr().out)
+    test_means = nb201_cifar10.store.seed_mean("test_acc")
+    assert by_test["metric"] == "test_acc" and by_test["best_index"] == int(test_means.argmax())
+    assert by_test["seed_mean"] == float(test_means.max())
 
 
 def test_user_errors_are_one_line(data_home, capsys):

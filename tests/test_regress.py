@@ -263,13 +263,11 @@ def test_compact_baseline_round_trip(engine_sets, tmp_path):
 
 def test_real_app_run_folders_are_read(data_home, nb201_cifar10, tmp_path):
     """Folders written by the app's own run writer (not our test helper) load with the right values."""
-    from harness.app import _run_into
+    from harness.app import run_config as app_run_config
 
     for seed in (0, 1, 2):
         config = run_config(seed, 25, replace=False)
-        run_dir = tmp_path / run_id(config)
-        run_dir.mkdir()
-        assert _run_into(run_dir, run_id(config), config, []) == "complete"
+        assert app_run_config(config, [], tmp_path)["status"] == "complete"
     loaded = rg.load_runs(tmp_path)
     assert len(loaded.runs) == 3 and not loaded.skipped
     for run in loaded.runs:

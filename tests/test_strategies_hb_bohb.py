@@ -177,15 +177,19 @@ def test_hyperband_is_deterministic(space):
 
 # -- the engine ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("strategy", ["hyperband", "bohb"])
-def test_single_fidelity_benchmark_fails_before_any_evaluation(nb201_cifar10, monkeypatch, strategy):
+def test_single_fidelity_benchmark_fails_before_any_evaluation(data_home, monkeypatch, strategy):
     import harness.engine as engine
+    from harness.benchmarks import load_benchmark
+
+    single = load_benchmark("nb201/cifar10-12ep")  # the 12-epoch slice: one fidelity
+    assert len(single.store.fidelities) == 1
 
     def no_evaluation(self, proposal):
         raise AssertionError("evaluated before the problem check")
 
     monkeypatch.setattr(engine._Evaluator, "evaluate", no_evaluation)
     with pytest.raises(StrategyError, match="needs a benchmark with several fidelities") as info:
-        run_search(nb201_cifar10, strategy, seed=0, budget=Budget(evaluations=10))
+        run_search(single, strategy, seed=0, budget=Budget(evaluations=10))
     assert "\n" not in str(info.value)
 
 

@@ -238,7 +238,7 @@ def test_cli_fit_list_judge_on_a_table(tmp_path, monkeypatch, capsys, nb201_cifa
     monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path))
     store = nb201_cifar10.store
     rows = np.arange(0, 15625, 25)
-    values = store.metric_array("valid_acc")[rows, :, 0]
+    values = store.metric_array("valid_acc")[rows, :, store.fidelity_index(None)]
     table = pd.DataFrame({
         "arch": np.repeat(store.arch_strings[rows], 3),
         "seed": np.tile([0, 1, 2], rows.size),
@@ -284,3 +284,16 @@ def test_training_data_from_run_results_leaves_one_strategy_out(tmp_path, nb201_
     split = leave_out_split(data.groups, "re")
     s = fit_surrogate(data, name="lo", kind="knn", split=split)
     assert s.info["valid"]["quality"]["n_test"] == int((data.groups == "re").sum()) and s.split["left_out"] == "re"
+
+
+def test_training_data_from_results_refuses_a_damaged_manifest(tmp_path, nb201_cifar10):
+    from harness.app import run_config
+    from harness.results import MANIFEST
+    from surrogates.data import from_results
+
+    config = {"benchmark": {"name": "nb201/cifar10", "seed_policy": "mean", "fixed_seed": None, "objectives": None},
+              "strategy": {"name": "rs"}, "budget": {"evaluations": 10, "sim_seconds": None}, "seed": 0, "n_workers": 1}
+    rid = run_config(config, [], tmp_path)["run_id"]
+    (tmp_path / rid / MANIFEST).write_text('["not", "a", "manifest"]')
+    with pytest.raises(NasHarnessError, match="is damaged"):
+        from_results(tmp_path)

@@ -288,15 +288,12 @@ def test_out_of_memory_is_one_line(tiny_digits, monkeypatch):
 
 # -- validate -------------------------------------------------------------------------------------------
 def _app_run(root: Path, seed: int, evaluations: int) -> None:
-    from harness.app import _run_into
-    from harness.results import run_id
+    from harness.app import run_config
 
     config = {"benchmark": {"name": "nb201/cifar10", "seed_policy": "sample", "fixed_seed": None, "objectives": None},
               "budget": {"evaluations": evaluations, "sim_seconds": None}, "n_workers": 1, "seed": seed,
               "strategy": {"name": "re", "charge_repeats": True}}
-    rid = run_id(config)
-    (root / rid).mkdir(parents=True)
-    assert _run_into(root / rid, rid, config, []) == "complete"
+    assert run_config(config, [], root)["status"] == "complete"
 
 
 @pytest.fixture(scope="module")

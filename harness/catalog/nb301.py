@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.benchmarks import Benchmark, BenchmarkSpec
+from harness.benchmarks import Benchmark, BenchmarkSpec, rowless_spec
 from harness.data_dir import sources_dir
 from harness.spaces import get_space
 from tabular.errors import NasHarnessError, SourceMissingError
@@ -66,8 +66,6 @@ def open_benchmark(name: str) -> Benchmark:
 
 
 def specs() -> list[BenchmarkSpec]:
-    from surrogates.benchmark import rowless_spec
-
     def check_yahpo() -> None:
         yahpo_folder()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.benchmarks import Benchmark, BenchmarkSpec
+from harness.data_dir import data_dir
 from harness.spaces import get_space
 from tabular.errors import NasHarnessError, SourceMissingError
 from tabular.hashing import sha256_file
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_PREFIX = "a store converted locally from a fitted surrogate (nas-harness surrogate fit)"
 REFERENCE = {"n_sample": 2_000, "n_starts": 3, "max_steps": 50}
+MANIFEST_NAME = "surrogate.json"  # surrogates.fitted.MANIFEST (a test checks they agree)
 
 
 def _folder(name: str) -> Path:
@@ -72,6 +74,11 @@ def _spec(short: str, manifest: dict[str, Any]) -> BenchmarkSpec:
 
 
 def specs() -> list[BenchmarkSpec]:
+    # Without a fitted surrogate there is nothing to list: return before importing surrogates.fitted
+    # (it imports scipy), so that listing the catalogue stays light for everyone who has none.
+    root = data_dir() / "surrogates"
+    if not root.is_dir() or next(root.rglob(MANIFEST_NAME), None) is None:
+        return []
     from surrogates.fitted import read_manifest, saved_surrogates
 
     found = []

@@ -514,7 +514,7 @@ def build_report(results_dir: str | Path, *, budgets: list[int] | None = None, t
     store_sha = {info.benchmark: info.store_sha for info in tasks.values()}
     time_axis = {t: info.time_grid is not None for t, info in tasks.items()}
     checklist = build_checklist(result, store_sha=store_sha, time_axis=time_axis, total_wall_s=total_wall, total_gpu_h=total_gpu_h,
-                                total_real_h=total_real_h)
+                                total_real_h=total_real_h, stores={b: s for b, (s, _) in store_cache.items() if s is not None})
     notes = _notes(result, tasks, n_boot, alpha, seed)
     ops = op_histograms(result)
     warnings = list(result.warnings) + budget_warnings + ops.warnings

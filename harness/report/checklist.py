@@ -5,16 +5,26 @@ Lindauer & Hutter, "Best Practices for Scientific Research on Neural Architectur
 item texts below are our paraphrases. Each item gets a status — yes, partly, no, n/a, or "cannot
 show" when the manifests hold no evidence either way — and the evidence it rests on, so a reader
 sees what the harness checked and what is left to the author.
+
+One more item, not among Lindauer & Hutter's 14, follows them under "Harness checks": whether the
+runs selected architectures on the benchmark's test metric (`_selection`), e.g. a user table whose
+validation role is its test accuracy, or that holds only a test accuracy. Picks chosen by test
+performance and then reported on that test performance overstate how well a method generalises.
 """
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from harness.report.load import ResultSet, budget_text
 
 YES, PARTLY, NO, NA, CANNOT = "yes", "partly", "no", "n/a", "cannot show"
+_TEST_WORDS = re.compile(r"\btest[- ](accuracy|error|set|split|data)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -73,12 +83,60 @@ def _protocol(result: ResultSet) -> tuple[str, str]:
     return YES, f"all {len(methods)} methods ran on the same {len(tasks)} task(s) with identical budgets, seed policies and seed sets"
 
 
+def _selection_problem(store: Any) -> str:
+    """Why runs on `store` select on test data ("" when nothing shows it); see the module doc."""
+    valid, test = str(store.valid_metric or ""), str(getattr(store, "test_metric", "") or "")
+    if not valid:
+        return ""
+    if valid == test:
+        return f"its validation metric is its test metric {test!r}"
+    if "test" in valid.lower():
+        return f"its validation metric {valid!r} is named as a test metric"
+    described = str(store.metric_attrs(valid).get("description", "")) if hasattr(store, "metric_attrs") else ""
+    if _TEST_WORDS.search(described) and "valid" not in described.lower():
+        return f"its validation metric {valid!r} is described as test data ({described!r})"
+    if test and hasattr(store, "seed_mean"):
+        a, b = np.asarray(store.seed_mean(valid)), np.asarray(store.seed_mean(test))
+        if a.shape == b.shape and np.isfinite(a).any() and np.array_equal(a, b, equal_nan=True):
+            return f"its validation metric {valid!r} holds exactly the values of its test metric {test!r}"
+    return ""
+
+
+def _selection(result: ResultSet, stores: dict[str, Any] | None) -> tuple[str, str]:
+    """Did the runs select on a validation metric distinct from the test metric? (status, evidence)."""
+    benches = sorted({r.benchmark for r in result.complete if not r.is_oneshot})
+    if not benches:
+        return NA, "only one-shot runs, which pick by their own supernet validation, not by a table metric"
+    flagged, unknown, fine = [], [], []
+    for bench in benches:
+        store = (stores or {}).get(bench)
+        if store is None:
+            unknown.append(f"{bench} (its table is not available)")
+            continue
+        problem = _selection_problem(store)
+        if problem:
+            flagged.append(f"{bench}: {problem}")
+        elif not getattr(store, "test_metric", ""):
+            unknown.append(f"{bench} (no test metric: whether {store.valid_metric!r} is held-out validation data cannot be shown)")
+        else:
+            fine.append(f"{bench} ({store.valid_metric} vs {store.test_metric})")
+    if flagged:
+        return NO, ("SELECTION ON THE TEST METRIC: " + "; ".join(flagged)
+                    + ". The picks' test values are then not an unbiased estimate; give the table a validation metric "
+                    "(the sidecar's valid_metric) or report such results as an upper bound")
+    parts = ([f"runs selected on a validation metric distinct from the test metric: {_join(fine)}"] if fine else []) + \
+        ([f"cannot show for {_join(unknown)}"] if unknown else [])
+    return (YES if not unknown else PARTLY if fine else CANNOT), "; ".join(parts)
+
+
 def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time_axis: dict[str, bool],
-                    total_wall_s: float, total_gpu_h: float, total_real_h: float = 0.0) -> list[Item]:
-    """The 14 items with statuses and evidence from the manifests of `result`.
+                    total_wall_s: float, total_gpu_h: float, total_real_h: float = 0.0,
+                    stores: dict[str, Any] | None = None) -> list[Item]:
+    """The 14 items with statuses and evidence from the manifests of `result`, then the harness's own checks.
 
     `total_gpu_h` is the simulated training cost of the simulated-clock runs; `total_real_h` the
     real compute of the real-clock runs (one-shot methods), which is never called simulated.
+    `stores` (benchmark name -> its open store) lets the checklist see each benchmark's metric roles.
     """
     real = result.real_methods()
     complete = result.complete
@@ -159,4 +217,7 @@ def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time
     add(rep, "Report all details of the experimental setup", YES,
         f"{len(manifests)} manifests record config, seeds, budgets, benchmark version, package versions and host; "
         "every run folder is listed in this report")
+
+    status, evidence = _selection(result, stores)
+    add("Harness checks", "Select architectures on validation data, never on the test metric that is reported", status, evidence)
     return items

@@ -15,16 +15,24 @@ log = logging.getLogger(__name__)
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.report import build_report, parse_budgets, parse_time_budgets
-    from harness.report.render import check_out_dir, write_report
+    from harness.report.render import check_out_dir, render_files, write_report
+    from harness.report.transfer import parse_score_on, transfer_files, transfer_table
 
     results = Path(args.results_dir)
     out = Path(args.out) if args.out else results / "report"
     budgets, time_budgets = parse_budgets(args.budgets), parse_time_budgets(args.time_budgets)
+    score_on = parse_score_on(args.score_on)
     check_out_dir(out, results, args.force)  # fail before the (longer) computation
     report = build_report(results, budgets=budgets, time_budgets=time_budgets, n_boot=args.bootstrap, alpha=args.alpha, seed=args.seed)
+    transfer = transfer_table(report.result, score_on) if score_on else None  # fails before anything is written
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    write_report(report, out, force=args.force)
+    files = render_files(report)
+    if transfer is not None:
+        files.update(transfer_files(transfer, score_on))
+    write_report(report, out, force=args.force, files=files)
+    if transfer is not None:
+        print(f"picks scored on {', '.join(score_on)}: {out / 'transfer.md'}")
     counts = report.result.counts()
     print(f"report: {out / 'index.html'} ({', '.join(f'{v} {k}' for k, v in counts.items() if v)} runs)")
     return 0
@@ -46,6 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--time-budgets", help="comma-separated simulated-time budgets in seconds, e.g. 10000,200000: each run's incumbent "
                                           "at that simulated time (runs whose own budget ends earlier are left out and counted); "
                                           "may be combined with --budgets")
+    p.add_argument("--score-on", metavar="BENCH[,BENCH...]",
+                   help="also score each run's final pick by its test metric on these benchmarks of the same search space, e.g. "
+                        "nb201/cifar10,nb201/cifar100,nb201/imagenet16-120 (mean ± std per method: transfer.md/.csv)")
     p.add_argument("--force", action="store_true", help="write into a non-empty --out that is not a previous report (same-named files are replaced)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level of the Nemenyi critical difference (default 0.05)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% bands (default 1000)")

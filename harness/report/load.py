@@ -5,8 +5,10 @@ is classified as complete (manifest and trajectory agree), failed (the manifest 
 (no manifest: the run was killed or is still running), damaged (anything else wrong) or duplicate
 (a complete run of the same method, task and seed as a longer one: runs that differ only in budget
 share their trajectory prefix, so the longest is kept); only complete runs enter the statistics, and the report counts and lists all the others, so nothing is
-ever dropped silently. Runs are grouped by *method* (strategy name plus the hyperparameters that
-differ between runs of that strategy) and *task* (benchmark name plus objectives, and any
+ever dropped silently. A manifest.json that is not what `nas-harness run` writes
+(harness.results.validate_manifest) stops the report with one line naming it instead: such a run
+cannot even be attributed to a method, task and seed. Runs are grouped by *method* (strategy name
+plus the hyperparameters that differ between runs of that strategy) and *task* (benchmark name plus objectives, and any
 benchmark setting that differs between runs of that benchmark).
 
 Each run also has a *clock*: "simulated" (the engine's clock, from the benchmark's recorded
@@ -30,15 +32,16 @@ import pandas as pd
 from harness.report.budgets import seconds_text, time_horizon
 from harness.results import (
     CLOCK_COLUMN,
-    LOCK,
     LOG,
     MANIFEST,
     ONESHOT_METHODS,
     REAL_CLOCK,
     SIMULATED_CLOCK,
     TRAJECTORY,
+    read_manifest,
     result_problem,
 )
+from harness.run_lock import lock_holder
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
@@ -250,20 +253,13 @@ def _hints_from_log(run_dir: Path) -> dict[str, str]:
 
 def _classify(run_dir: Path) -> Run:
     run = Run(run_dir.name, run_dir, "complete")
+    # A damaged manifest stops the report (ManifestError, one line naming the file): we cannot tell
+    # which method, task and seed the run was, so a report without it could be silently short.
+    run.manifest = read_manifest(run_dir) if (run_dir / MANIFEST).is_file() else None
     problem = result_problem(run_dir)
-    manifest: dict[str, Any] | None = None
-    if (run_dir / MANIFEST).is_file():
-        try:
-            manifest = json.loads((run_dir / MANIFEST).read_text())
-        except (OSError, json.JSONDecodeError):
-            manifest = None
-    run.manifest = manifest if isinstance(manifest, dict) else None
     if run.manifest:
-        cfg = run.manifest.get("config", {}) or {}
-        run.strategy = str((cfg.get("strategy") or {}).get("name", run.manifest.get("strategy", "?")))
-        run.benchmark = str((cfg.get("benchmark") or {}).get("name", run.manifest.get("benchmark", "?")))
-        seed = cfg.get("seed", run.manifest.get("seed"))
-        run.seed = int(seed) if seed is not None else None
+        cfg = run.manifest["config"]  # harness.results.validate_manifest checked these fields and types
+        run.strategy, run.benchmark, run.seed = cfg["strategy"]["name"], cfg["benchmark"]["name"], cfg["seed"]
     else:
         hints = _hints_from_log(run_dir)
         run.strategy = hints.get("strategy", "?")
@@ -290,9 +286,9 @@ def _classify(run_dir: Path) -> Run:
             run.clock = clock
         return run
     if run.manifest and run.manifest.get("status") == "failed":
-        run.status, run.reason = "failed", str(run.manifest.get("error", "failed (no error recorded)")).splitlines()[0]
+        run.status, run.reason = "failed", (run.manifest.get("error") or "failed (no error recorded)").splitlines()[0]
     elif problem == "no manifest":
-        held = (run_dir / LOCK).exists()
+        held = lock_holder(run_dir) is not None  # a stale lock (a killed job) is not a running run
         run.status = "partial"
         run.reason = "no manifest: still running (lock held)" if held else "no manifest: the run was killed before it finished"
     else:

@@ -44,6 +44,10 @@ def get_space(name: str) -> SearchSpace:
         from harness.spaces.ids import IdsSpace
 
         return IdsSpace(name)
+    if name.startswith("structured:"):  # a user table's declared positions x choices (bound to its store)
+        from harness.spaces.structured import StructuredSpace
+
+        return StructuredSpace(name)
     try:
         factory = _FACTORIES[name]
     except KeyError:

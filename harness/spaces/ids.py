@@ -2,8 +2,11 @@
 
 Tables converted with `nas-harness convert table` keyed by plain `arch_id`s have no search space
 that could relate two architectures, so this space only knows its rows: sampling is uniform,
-mutation draws another id, and there are no neighbours (local search restarts at random). It is
-bound to its store's rows when the benchmark is loaded.
+mutation draws another id, and there are no neighbours (local search restarts at random), so
+evolution and local search are no better than random search here. A table whose architectures are
+vectors of choices should declare them (sidecar `space`, harness.spaces.structured) instead. It is
+bound to its store's rows when the benchmark is loaded; ids are strings as the table wrote them
+(`007` and `7` are two ids).
 """
 from __future__ import annotations
 

@@ -15,7 +15,6 @@ against closed forms independently of any model.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: float = 0.0) -> np.ndarray:
@@ -24,6 +23,8 @@ def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: flo
     Computed as sigma * (z Phi(z) + phi(z)), clipped at 0, which avoids the cancellation of the
     textbook form far below the incumbent (EI is never negative).
     """
+    from scipy.stats import norm  # here, not at module level: importing a strategy stays light
+
     mu, sigma = np.broadcast_arrays(np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64))
     if np.any(np.isnan(sigma)) or np.any(sigma < 0):
         raise ValueError("expected_improvement needs non-negative predictive standard deviations")

@@ -45,17 +45,19 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel, Matern, WhiteKernel
 from threadpoolctl import threadpool_limits
 
 from harness.spaces.base import SearchSpace
 from harness.strategies.acquisition import expected_improvement
 from harness.strategies.base import Problem, StrategyConfig, StrategyError
 from harness.strategies.predictor_base import PredictorStrategy
+
+if TYPE_CHECKING:  # scikit-learn is imported when a GP is built, not with the strategy registry
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import Kernel
 
 log = logging.getLogger(__name__)
 KERNELS = ("matern52", "rbf")
@@ -88,6 +90,8 @@ class GPBayesOpt(PredictorStrategy):
 
     # ----------------------------------------------------------------- model
     def _initial_kernel(self, n_features: int) -> Kernel:
+        from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Matern, WhiteKernel
+
         length = np.ones(n_features) if self.config.ard else 1.0
         if self.config.kernel == "matern52":
             base: Kernel = Matern(length_scale=length, length_scale_bounds=(1e-2, 1e3), nu=2.5)
@@ -97,6 +101,9 @@ class GPBayesOpt(PredictorStrategy):
 
     def fit(self) -> GaussianProcessRegressor:
         """Fit the GP on every measured result, warm-starting kernel hyperparameters."""
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
         x = np.asarray(self._train_x)
         kernel = self._kernel if self._kernel is not None else self._initial_kernel(x.shape[1])
         model = GaussianProcessRegressor(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import torch
 from torch.nn import functional as F
 
 from harness.data_dir import data_dir
+from tabular import safe_pickle
 from tabular.errors import NasHarnessError, SourceMissingError
 
 log = logging.getLogger(__name__)
@@ -172,12 +172,12 @@ _CIFAR_FILES = {
 
 
 def _read_pickle(path: Path, what: str) -> Any:
-    """A pickle from a folder the user named (never from the network)."""
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle, encoding="bytes")
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError, IndexError) as exc:
-        raise NasHarnessError(f"{path} is not a readable {what} ({type(exc).__name__}); replace it with the original file") from None
+    """A pickle from a folder the user named, with the plain-data allow-list of
+    `tabular.safe_pickle` (CIFAR and ImageNet16 batches are dicts of lists and numpy arrays), so a
+    file naming any other Python object is refused instead of run. `bytes` decodes Python 2 strings."""
+    return safe_pickle.load_path(path, allowed=safe_pickle.PLAIN_GLOBALS, what=what, encoding="bytes",
+                                 hint="use the original python version of the dataset",
+                                 damaged="replace it with the original file")
 
 
 def _batch(path: Path, label_key: bytes, side: int, what: str) -> tuple[np.ndarray, np.ndarray]:

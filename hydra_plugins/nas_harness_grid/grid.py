@@ -1,11 +1,13 @@
 """A sweeper and a launcher for large strategy x benchmark x seed grids.
 
 Hydra composes a config per job, which costs ~0.15 s: negligible for a cluster job of minutes,
-dominant for a grid of thousands of millisecond runs (the NAS-Bench-201 paper preset has 4,500).
+dominant for a grid of thousands of millisecond runs (the NAS-Bench-201 paper preset has 2,000).
 Runs of a grid that differ only in `seed` share one composition here:
 
 - `GridSweeper` is Hydra's basic sweeper, except that it checks one job per distinct non-seed
-  override set before launching (Hydra checks every job), and that seeds are checked as integers.
+  override set before launching (Hydra checks every job), that seeds are checked as integers, and
+  that it hands the jobs' outcomes (returned by any launcher, remote ones included) to
+  `harness.app.record_grid`, so the grid's summary and exit code come from the results folder.
 - `GridLauncher` composes each distinct non-seed override set once, sets `seed` per run, and runs
   the runs in batches on `n_jobs` joblib worker processes, each of which keeps its benchmarks
   loaded. Results are identical to Hydra's joblib launcher (`hydra/launcher=joblib`), which runs
@@ -51,6 +53,14 @@ class GridSweeperConf:
 
 
 class GridSweeper(BasicSweeper):
+    def sweep(self, arguments: list[str]) -> Any:
+        from harness.app import record_grid
+
+        assert self.config is not None
+        returns = super().sweep(arguments)
+        record_grid(str(self.config.hydra.sweep.dir), [ret for batch in returns for ret in batch])
+        return returns
+
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
         assert self.hydra_context is not None and self.config is not None
         seen: set[tuple[str, ...]] = set()
@@ -97,7 +107,7 @@ class GridLauncher(Launcher):
             key, seed = _split_seed(overrides)
             if key not in composed:
                 full = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-                root = root or str(full.hydra.sweep.dir)
+                root = root or str(Path(str(full.hydra.sweep.dir)).absolute())
                 with open_dict(full):
                     del full["hydra"]
                 composed[key] = full

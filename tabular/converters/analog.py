@@ -17,18 +17,17 @@ digital training), and `test_metric` is empty: no held-out estimate exists, and 
 objective under another name would suggest one.
 
 The pickle is read with stand-in classes instead of the package's own: importing
-`analognasbench.data` needs `pkg_resources`, which recent setuptools no longer ships, and a
-restricted unpickler also refuses any object the file should not contain.
+`analognasbench.data` needs `pkg_resources`, which recent setuptools no longer ships, and the
+restricted unpickler of `tabular.safe_pickle` refuses any other object the file names.
 """
 from __future__ import annotations
 
 import importlib.util
-import pickle
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from tabular import safe_pickle
 from tabular.errors import SourceMissingError, StoreError
 from tabular.hashing import sha256_file
 from tabular.writer import MetricArray, StoreData
@@ -69,14 +68,6 @@ class _DriftMeasurement:
 _STAND_INS = {("analognasbench.data", "Architecture"): _Architecture, ("analognasbench.data", "DriftMeasurement"): _DriftMeasurement}
 
 
-class _TableUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _STAND_INS[(module, name)]
-        except KeyError:
-            raise StoreError(f"analog-nasbench table refers to {module}.{name}; it is not the {PACKAGE} {PACKAGE_VERSION} file we know") from None
-
-
 def package_file() -> Path:
     """Path of `analognasbench/data.anb`; SourceMissingError if the package is not installed."""
     spec = importlib.util.find_spec("analognasbench")
@@ -90,8 +81,11 @@ def package_file() -> Path:
 
 def read_table(path: Path) -> dict[tuple[int, ...], dict[str, float]]:
     """`{naslib tuple: {metric name: value}}` with drift values and `<drift>_uncertainty` flattened."""
-    with open(path, "rb") as handle:
-        raw = _TableUnpickler(handle).load()
+    raw = safe_pickle.load_path(
+        path, allowed=(), substitutes=_STAND_INS, error=StoreError, what=f"{PACKAGE} {PACKAGE_VERSION}",
+        hint=f"reinstall the package with `pip install --force-reinstall {PACKAGE}=={PACKAGE_VERSION}`",
+        damaged=f"reinstall the package with `pip install --force-reinstall {PACKAGE}=={PACKAGE_VERSION}`",
+    )
     if not isinstance(raw, dict):
         raise StoreError(f"{path} does not hold a dict; it is not the {PACKAGE} {PACKAGE_VERSION} table")
     table: dict[tuple[int, ...], dict[str, float]] = {}

@@ -7,25 +7,56 @@ column         meaning
 =============  ==================================================================================
 ``arch``       architecture string of a known search space (``search_space`` in the sidecar,
                default ``nb201``); every string is validated and store rows follow the space's
-               index, with NaN rows for architectures the table does not list
-``arch_id``    instead of ``arch``: plain identifiers (integers or strings) of a table without a
-               search space; rows are the sorted ids and the store's space is ``ids:<name>``
+               index, with NaN rows for architectures the table does not list. With a ``space``
+               declared in the sidecar (below): the positions' choices joined by ``-``
+               (``"2-0-5"``), or a JSON list (``"[2, 0, 5]"``; Parquet: a list column)
+``arch_id``    instead of ``arch``: plain identifiers of a table without a search space; rows are
+               the sorted ids and the store's space is ``ids:<name>``. CSV ids are read as text:
+               ``007`` and ``7`` are two ids. Ids that are all plain integers (``0``, ``42``, ``-3``;
+               no leading zeros, no ``+``) are stored as integers and sorted numerically; otherwise
+               they are strings, sorted as strings
 ``seed``       optional integer seed label (absent: one seed, label 0)
 ``fidelity``   optional number, e.g. epochs (absent: one fidelity, the sidecar's ``fidelity``, 1)
-any other      every numeric column is a metric, dense over (arch, seed, fidelity), NaN where a
-               combination has no row; non-numeric columns are ignored (logged)
+any other      a metric, dense over (arch, seed, fidelity), NaN where a combination has no row
 =============  ==================================================================================
+
+Metric cells must be numbers. A missing value is an empty cell (or ``nan``/``NaN``, as Python
+writes it, or ``NA``, as R writes it); anything else in a metric column (``n/a``, ``12.3%``,
+``-``) is an error naming the file, column, row and value, never a silently dropped column. A
+column is a metric when it is numeric, when the sidecar names it (``metrics``, ``static``, a
+role) or it is ``valid_acc``/``test_acc``/``train_time``, or when any of its cells is a number; a
+column whose every cell is text and that nobody declared (a note, a hostname) is ignored, with a
+log line saying so. Boolean columns are ignored the same way.
 
 An optional sidecar JSON next to the table, ``<table file name>.meta.json`` (``results.csv.meta.json``)
 or ``<stem>.meta.json`` (``results.meta.json``), may give (all keys optional)::
 
     {"name": "mybench/cifar10",            # store / benchmark name; default "table/<stem>"
      "search_space": "nb201",              # space of the arch column
+     "space": {"layers": 8, "choices": [0, 1, 2]},   # or: your own space (below), not both
      "fidelity_name": "epochs", "fidelity": 200,
      "valid_metric": "valid_acc", "test_metric": "test_acc", "cost_metric": "train_time",
      "metrics": {"valid_acc": {"unit": "%", "higher_is_better": true, "description": "..."}},
      "static": {"params": {"unit": "M", "kind": "params", "device": "", "description": "..."}},
      "provenance": {"licence": "CC-BY-4.0", "citation": "...", "url": "..."}}
+
+``name`` is ``family/dataset``: two parts of letters, digits, ``.``, ``_`` and ``-``, each starting
+with a letter or digit (so no absolute path, ``..``, backslash or empty part), not the name of a
+built-in benchmark (``nb201/cifar10``, ``nbgraph/cora``, ...; compared ignoring case) and not in
+the ``surrogate`` family (fitted surrogates). The default ``table/<stem>`` replaces characters
+outside that set in the file stem by ``_``.
+
+``space`` declares a structured space of your own (harness.spaces.structured):
+``{"layers": L, "choices": [...]}`` gives every one of L positions the same choices,
+``{"choices": [[...], [...], ...]}`` one list per position; choices are integers, numbers or
+strings without ``-``, whitespace, ``,``, ``[`` or ``]``. Add ``"columns": ["op1", "op2", ...]`` to
+read the positions from those columns (one per position) instead of an ``arch`` column. Every
+architecture must be in the declared space (else an error naming the row). The store's rows are
+the architectures the table lists, sorted by their choice codes (a table that lists every
+combination is the full grid); the space is ``structured:<name>`` and the store's provenance
+records the choices (key ``structured_space``), from which ``load_benchmark`` rebuilds it.
+Regularized evolution, local search and BANANAS (``encoding=onehot``) then mutate one position
+at a time instead of drawing random ids.
 
 Defaults without a sidecar: roles are ``valid_acc`` / ``test_acc`` / ``train_time`` when such columns
 exist (else empty); a metric is lower-is-better when its name contains loss, err, time, latency,
@@ -36,6 +67,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,10 +84,16 @@ log = logging.getLogger(__name__)
 
 RESERVED = ("arch", "arch_id", "seed", "fidelity")
 SIDECAR_KEYS = {
-    "name", "search_space", "fidelity_name", "fidelity", "valid_metric", "test_metric", "cost_metric",
+    "name", "search_space", "space", "fidelity_name", "fidelity", "valid_metric", "test_metric", "cost_metric",
     "metrics", "static", "provenance",
 }
 _LOWER_IS_BETTER = ("loss", "err", "time", "latency", "cost", "energy")
+_DEFAULT_ROLES = {"valid_metric": "valid_acc", "test_metric": "test_acc", "cost_metric": "train_time"}
+# Cells read as missing: empty, and what Python (nan) and R (NA) write for a missing value. Other
+# markers (n/a, -, ?) are errors in a metric column rather than guesses.
+_MISSING = ("", "nan", "NaN", "NAN", "NA")
+_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_RESERVED_FAMILIES = ("surrogate",)  # <data>/stores/surrogate/ holds fitted surrogates' stores
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -92,12 +130,18 @@ def read_sidecar(table: Path) -> tuple[dict[str, Any], Path | None]:
     return meta, path
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet table; one-line error for an unreadable or unsupported file."""
+def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet table; one-line error for an unreadable or unsupported file.
+
+    CSV: `text_columns` (ids, architectures) are read as text, so `007` stays `007`; only the
+    markers in `_MISSING` are missing values (pandas' default list would turn `n/a` into a silent
+    NaN, and an id `NA` into a missing id is no better).
+    """
     lower = path.name.lower()
     try:
         if lower.endswith(_CSV_SUFFIXES):
-            return pd.read_csv(path)
+            dtype = {c: str for c in text_columns}
+            return pd.read_csv(path, dtype=dtype or None, keep_default_na=False, na_values=list(_MISSING))
         if lower.endswith(_PARQUET_SUFFIXES):
             return pd.read_parquet(path)
     except Exception as exc:  # pandas/pyarrow raise many types for a damaged file
@@ -147,19 +191,90 @@ def _arch_rows(path: Path, column: pd.Series, space_name: str) -> _Rows:
     return _Rows(space_name, strings, space.encode(strings, kind), None, index_of_unique[codes])
 
 
+_PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+_INT64 = np.iinfo(np.int64)
+
+
+def _integer_ids(column: pd.Series) -> np.ndarray | None:
+    """The ids as int64 when every one is an integer written plainly, else None (string ids)."""
+    if pd.api.types.is_bool_dtype(column):
+        return None
+    if pd.api.types.is_integer_dtype(column):
+        return column.to_numpy(dtype=np.int64)
+    if pd.api.types.is_float_dtype(column):
+        values = column.to_numpy(dtype=np.float64)
+        return values.astype(np.int64) if np.all(values == np.round(values)) else None
+    texts = [v if isinstance(v, str) else None for v in column.tolist()]
+    if any(t is None or not _PLAIN_INTEGER.fullmatch(t) for t in texts):
+        return None
+    numbers = [int(t) for t in texts]  # type: ignore[arg-type]
+    if min(numbers) < _INT64.min or max(numbers) > _INT64.max:
+        return None
+    return np.asarray(numbers, dtype=np.int64)
+
+
 def _id_rows(path: Path, column: pd.Series, name: str) -> _Rows:
+    """Sorted ids (integers numerically when every id is a plain integer, else strings as written)."""
     if column.isna().any():
         raise NasHarnessError(f"{path}: {_line(path, int(np.flatnonzero(column.isna().to_numpy())[0]))} has an empty arch_id")
-    codes, uniques = pd.factorize(column, sort=True)
-    values = np.asarray(uniques)
-    if values.dtype.kind in "iu":
-        ids = values.astype(np.int64)
+    integers = _integer_ids(column)
+    if integers is not None:
+        codes, uniques = pd.factorize(integers, sort=True)
+        ids = np.asarray(uniques, dtype=np.int64)
         return _Rows(f"ids:{name}", [str(v) for v in ids], ids[:, None], ids, codes)
-    if values.dtype.kind == "f" and np.all(values == np.round(values)):
-        ids = values.astype(np.int64)
-        return _Rows(f"ids:{name}", [str(v) for v in ids], ids[:, None], ids, codes)
-    strings = [str(v) for v in values]
+    codes, uniques = pd.factorize(np.asarray([str(v) for v in column.tolist()], dtype=object), sort=True)
+    strings = [str(v) for v in uniques]
     return _Rows(f"ids:{name}", strings, np.arange(len(strings))[:, None], None, codes)
+
+
+def _cell_key(cell: Any) -> Any:
+    """A hashable form of one architecture cell: a string, or a tuple of position values."""
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, np.ndarray):
+        return tuple(cell.tolist())
+    if isinstance(cell, (list, tuple)):
+        return tuple(v.item() if isinstance(v, np.generic) else v for v in cell)
+    return (cell.item() if isinstance(cell, np.generic) else cell,)
+
+
+def _structured_rows(path: Path, df: pd.DataFrame, name: str, spec: dict[str, Any]) -> _Rows:
+    """Rows of a table with a declared space: the listed architectures, sorted by their codes."""
+    from harness.spaces.base import ArchitectureError
+    from harness.spaces.structured import PREFIX, StructuredSpace
+
+    columns = spec.get("columns")
+    if columns is not None:
+        missing = [c for c in columns if c not in df]
+        if missing:
+            raise NasHarnessError(f"{path}: space.columns names {missing}, which the table does not have")
+        frame = df[columns]
+        empty = frame.isna().any(axis=1).to_numpy()
+        cells = list(zip(*(frame[c].tolist() for c in columns))) if len(df) else []
+        what = "has an empty position column"
+    else:
+        column = df["arch"]
+        empty = column.isna().to_numpy()
+        cells = column.tolist()
+        what = "has an empty arch"
+    if empty.any():
+        raise NasHarnessError(f"{path}: {_line(path, int(np.flatnonzero(empty)[0]))} {what}")
+    space_name = f"{PREFIX}{name}"
+    parser = StructuredSpace(space_name, spec["choices"])
+    keys = [_cell_key(c) for c in cells]
+    codes_of_key: dict[Any, tuple[int, ...]] = {}
+    row_codes = np.empty((len(keys), len(spec["choices"])), dtype=np.int64)
+    for row, key in enumerate(keys):
+        codes = codes_of_key.get(key)
+        if codes is None:
+            try:
+                codes = codes_of_key[key] = parser.codes_of(list(key) if isinstance(key, tuple) else key)
+            except ArchitectureError as exc:
+                raise NasHarnessError(f"{path}: {_line(path, row)}: {exc}") from None
+        row_codes[row] = codes
+    space = StructuredSpace(space_name, spec["choices"], np.unique(row_codes, axis=0))
+    row_of = space.indices_of_codes(row_codes)
+    return _Rows(space_name, space.strings, np.array(space.codes), None, row_of)
 
 
 def _axis(path: Path, df: pd.DataFrame, column: str, default: float, integer: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -180,8 +295,39 @@ def _higher_is_better(name: str) -> bool:
     return not any(tag in lower for tag in _LOWER_IS_BETTER)
 
 
+def _numbers(path: Path, df: pd.DataFrame, col: str) -> np.ndarray:
+    """A metric column as float64; a cell that is neither missing nor a number is a one-line error."""
+    column = df[col]
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        return column.to_numpy(dtype=np.float64)
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(np.isnan(values) & ~_missing(column))
+    if bad.size:
+        row = int(bad[0])
+        raise NasHarnessError(f"{path}: column {col!r}, {_line(path, row)}: {column.iloc[row]!r} is not a number; write plain "
+                              f"numbers (no units or %), and leave a cell empty for a missing value ({bad.size} such cell(s))")
+    return values
+
+
+def _missing(column: pd.Series) -> np.ndarray:
+    """Cells that stand for a missing value: null, or (text) empty / one of `_MISSING` after stripping."""
+    text = column.map(lambda v: v.strip() if isinstance(v, str) else v)
+    return (text.isna() | text.isin(_MISSING)).to_numpy()
+
+
+def _is_metric(df: pd.DataFrame, col: str, declared: set[str]) -> bool:
+    """Whether a non-reserved column holds a metric (see the module docstring); all-text columns
+    nobody declared are not metrics, and neither are booleans."""
+    column = df[col]
+    if pd.api.types.is_bool_dtype(column):
+        return col in declared
+    if pd.api.types.is_numeric_dtype(column) or col in declared:
+        return True
+    return bool(np.any(np.isfinite(pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64))))
+
+
 def _static(path: Path, df: pd.DataFrame, col: str, rows: _Rows, spec: dict[str, Any]) -> StaticMetric:
-    values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+    values = _numbers(path, df, col)
     n = len(rows.arch_strings)
     lo = np.full(n, np.inf)
     hi = np.full(n, -np.inf)
@@ -198,10 +344,46 @@ def _static(path: Path, df: pd.DataFrame, col: str, rows: _Rows, spec: dict[str,
     return StaticMetric(out, str(spec.get("unit", "")), kind, str(spec.get("device", "")), str(spec.get("description", f"column {col!r} of {path.name}")))
 
 
+def builtin_benchmark_names() -> set[str]:
+    """Names of the benchmarks nas-harness ships (nb201/cifar10, nbgraph/cora, ...): a table must
+    not take one, or its store would replace that benchmark's cache."""
+    from harness.catalog.local import builtin_names
+
+    return builtin_names()
+
+
+def check_store_name(name: Any, where: str) -> str:
+    """`name` if it is a safe `family/dataset` that no built-in benchmark uses; else a one-line error.
+
+    The name becomes a path under the data folder (`<data>/stores/<name>.h5`), so it must not
+    escape it or replace a built-in benchmark's store.
+    """
+    if not isinstance(name, str):
+        raise NasHarnessError(f"{where}: name must be a string like mybench/cifar10, got {type(name).__name__}")
+    parts = name.split("/")
+    if len(parts) != 2 or not all(_NAME_PART.fullmatch(p) for p in parts) or len(name) > 120:
+        raise NasHarnessError(f"{where}: name {name!r} must be FAMILY/DATASET (e.g. mybench/cifar10): two parts of letters, "
+                              "digits, '.', '_' and '-', each starting with a letter or digit (no absolute path, '..' or backslash)")
+    if parts[0].lower() in _RESERVED_FAMILIES:
+        raise NasHarnessError(f"{where}: name {name!r} is in the family {parts[0]!r}, reserved for fitted surrogates; choose another family")
+    clash = {n.lower(): n for n in builtin_benchmark_names()}.get(name.lower())
+    if clash is not None:
+        raise NasHarnessError(f"{where}: name {name!r} is the built-in benchmark {clash!r}; choose another name (e.g. mine/{parts[1]})")
+    return name
+
+
 def table_store_name(path: Path) -> str:
-    """The store name a table converts to (sidecar `name`, else `table/<stem>`), without reading it."""
-    meta, _ = read_sidecar(Path(path))
-    return str(meta.get("name") or f"table/{_stem(Path(path))}")
+    """The store name a table converts to (sidecar `name`, else `table/<stem>`), without reading it.
+
+    A sidecar name is checked (`check_store_name`); the default's stem has characters outside
+    letters, digits, '.', '_' and '-' replaced by '_'.
+    """
+    path = Path(path)
+    meta, meta_path = read_sidecar(path)
+    if "name" in meta:
+        return check_store_name(meta["name"], str(meta_path))
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", _stem(path)).lstrip("._-") or "unnamed"
+    return check_store_name(f"table/{stem}", str(path))
 
 
 def convert_table(path: Path) -> StoreData:
@@ -209,24 +391,44 @@ def convert_table(path: Path) -> StoreData:
     path = Path(path)
     if not path.is_file():
         raise NasHarnessError(f"{path} does not exist or is not a file; pass a .csv or .parquet table")
+    from harness.spaces.structured import SPEC_KEY, normalise_spec
+
     meta, meta_path = read_sidecar(path)
-    df = read_table(path)
+    name = table_store_name(path)
+    structured = None
+    if "space" in meta:
+        if "search_space" in meta:
+            raise NasHarnessError(f"{meta_path}: give search_space (a built-in space such as nb201) or space (your own positions and choices), not both")
+        structured = normalise_spec(meta["space"], str(meta_path))
+    position_columns: tuple[str, ...] = tuple(structured.get("columns", ())) if structured else ()
+    df = read_table(path, text_columns=("arch", "arch_id") + position_columns)
     if df.empty:
         raise NasHarnessError(f"{path} has no rows")
-    name = table_store_name(path)
     has_arch, has_id = "arch" in df, "arch_id" in df
-    if has_arch == has_id:
+    if structured is not None:
+        if has_id:
+            raise NasHarnessError(f"{path}: a table with a declared space names architectures by their positions, not by 'arch_id'; "
+                                  "use an 'arch' column like 2-0-5 (or space.columns), or drop space from the sidecar")
+        if position_columns and has_arch:
+            raise NasHarnessError(f"{path}: space.columns names the position columns, so the table must not also have an 'arch' column")
+        if not position_columns and not has_arch:
+            raise NasHarnessError(f"{path}: a table with a declared space needs an 'arch' column (positions joined by '-', e.g. 2-0-5) "
+                                  "or space.columns naming one column per position")
+        rows = _structured_rows(path, df, name, structured)
+    elif has_arch == has_id:
         problem = "both 'arch' and 'arch_id'" if has_arch else "neither an 'arch' nor an 'arch_id' column"
         raise NasHarnessError(f"{path} has {problem}; give exactly one (arch = strings of a search space, arch_id = plain ids)")
-    space_name = str(meta.get("search_space", "nb201" if has_arch else f"ids:{name}"))
-    if has_arch:
-        if space_name.startswith("ids:"):
-            raise NasHarnessError(f"{path}: search_space {space_name!r} is for arch_id tables; name a search space (e.g. nb201) for the arch column")
-        rows = _arch_rows(path, df["arch"], space_name)
     else:
-        if not space_name.startswith("ids:"):
-            raise NasHarnessError(f"{path}: an arch_id table has no search space object; drop search_space {space_name!r} or use an arch column of that space")
-        rows = _id_rows(path, df["arch_id"], space_name[len("ids:"):])
+        space_name = str(meta.get("search_space", "nb201" if has_arch else f"ids:{name}"))
+        if has_arch:
+            if space_name.startswith(("ids:", "structured:")):
+                raise NasHarnessError(f"{path}: search_space {space_name!r} is not a built-in space; name one (e.g. nb201) or declare your own with \"space\"")
+            rows = _arch_rows(path, df["arch"], space_name)
+        else:
+            if not space_name.startswith("ids:"):
+                raise NasHarnessError(f"{path}: an arch_id table has no search space object; drop search_space {space_name!r} or use an arch column of that space")
+            rows = _id_rows(path, df["arch_id"], space_name[len("ids:"):])
+    reserved = set(RESERVED) | set(position_columns)
     seeds, seed_pos = _axis(path, df, "seed", 0.0, integer=True)
     fidelities, fid_pos = _axis(path, df, "fidelity", float(meta.get("fidelity", 1.0)), integer=False)
 
@@ -245,19 +447,18 @@ def convert_table(path: Path) -> StoreData:
             raise NasHarnessError(f"{path}: the sidecar describes column {col!r}, which the table does not have")
     metrics: dict[str, MetricArray] = {}
     static: dict[str, StaticMetric] = {}
+    declared = set(metric_spec) | {str(meta[r]) for r in _DEFAULT_ROLES if meta.get(r)} | set(_DEFAULT_ROLES.values())
     for col in df.columns:
-        if col in RESERVED:
+        if col in reserved:
             continue
         if col in static_spec:
             static[col] = _static(path, df, col, rows, static_spec[col])
             continue
-        if not (pd.api.types.is_numeric_dtype(df[col]) and not pd.api.types.is_bool_dtype(df[col])):
-            if col in metric_spec:
-                raise NasHarnessError(f"{path}: metric column {col!r} is not numeric")
-            log.info("%s: ignoring non-numeric column %r", path, col)
+        if not _is_metric(df, col, declared):
+            log.warning("%s: ignoring column %r: every cell is text (or boolean) and the sidecar does not declare it a metric", path, col)
             continue
         values = np.full(n * s * f, np.nan)
-        values[flat] = df[col].to_numpy(dtype=np.float64)
+        values[flat] = _numbers(path, df, col)
         spec = metric_spec.get(col, {})
         metrics[col] = MetricArray(
             values.reshape(n, s, f),
@@ -268,7 +469,7 @@ def convert_table(path: Path) -> StoreData:
     if not metrics:
         raise NasHarnessError(f"{path} has no numeric metric column besides {', '.join(RESERVED)}")
     roles = {}
-    for role, default in (("valid_metric", "valid_acc"), ("test_metric", "test_acc"), ("cost_metric", "train_time")):
+    for role, default in _DEFAULT_ROLES.items():
         value = meta.get(role, default if default in metrics else "")
         if value and value not in metrics:
             raise NasHarnessError(f"{meta_path or path}: {role} {value!r} is not a metric column; metrics: {', '.join(metrics)}")
@@ -277,6 +478,8 @@ def convert_table(path: Path) -> StoreData:
     if meta_path is not None:
         sources.append({"name": meta_path.name, "sha256": sha256_file(meta_path)})
     provenance = {"format": "generic table (long format)", **(meta.get("provenance") or {}), "sources": sources}
+    if structured is not None:
+        provenance[SPEC_KEY] = {"choices": structured["choices"]}
     return StoreData(
         name=name,
         search_space=rows.search_space,

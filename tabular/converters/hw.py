@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from tabular import safe_pickle
 from tabular.errors import NasHarnessError, StoreError
 from tabular.hashing import sha256_file
 from tabular.writer import StaticMetric, StoreData
@@ -102,19 +102,15 @@ def metric_name(quantity: str, device: str) -> str:
 def load_hwnasbench(path: Path) -> dict[str, Any]:
     """Unpickle a user-named HW-NAS-Bench file and return its `nasbench201` part.
 
-    The user names this file (argument or sources folder), which is the only case in which we
-    unpickle something that is not from a package we depend on.
+    The user names this file (argument or sources folder), so it is read with the plain-data
+    allow-list of `tabular.safe_pickle` (nested dicts and lists of numbers and strings, numpy
+    scalars): a file naming any other Python object is refused instead of run.
     """
-    try:
-        with open(path, "rb") as handle:
-            content = pickle.load(handle)
-    except OSError as exc:
-        raise NasHarnessError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except Exception as exc:  # any unpickling failure means a damaged or foreign file
-        raise NasHarnessError(
-            f"{path} is not a readable HW-NAS-Bench pickle ({exc.__class__.__name__}: truncated or corrupt); "
-            f"download {HWNB_FILENAME} again"
-        ) from None
+    content = safe_pickle.load_path(
+        path, allowed=safe_pickle.PLAIN_GLOBALS, what="HW-NAS-Bench",
+        hint=f"download {HWNB_FILENAME} again from the HW-NAS-Bench authors",
+        damaged=f"it is truncated or corrupt; download {HWNB_FILENAME} again",
+    )
     if not isinstance(content, dict) or HWNB_SPACE_KEY not in content:
         found = sorted(map(str, content)) if isinstance(content, dict) else type(content).__name__
         raise NasHarnessError(

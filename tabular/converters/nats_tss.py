@@ -12,9 +12,9 @@ Stores are named `nats-tss/<dataset>` (200 epochs) and `nats-tss/<dataset>-12ep`
 are those of `tabular.converters.nb201_official`, i.e. seed means equal the official
 `get_more_info(is_random=False)`.
 
-Every file is a bz2-compressed pickle (protocol 4). They are unpickled by a restricted unpickler that
-accepts only the globals NATS archives use (`collections.OrderedDict`, numpy scalars and dtypes), so
-a file that names anything else is refused instead of executed.
+Every file is a bz2-compressed pickle (protocol 4). They are unpickled by `tabular.safe_pickle` with
+the plain-data allow-list (NATS archives name only `collections.OrderedDict`, numpy scalars and
+dtypes), so a file that names anything else is refused instead of executed.
 
 Memory: the folder is read in one streaming pass, one architecture file at a time, filling all
 eight tables together: about 2.5 GB of arrays for the full benchmark (200-epoch tables dominate),
@@ -27,14 +27,11 @@ import hashlib
 import io
 import logging
 import os
-import pickle
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import numpy as np
-
+from tabular import safe_pickle
 from tabular.converters import nb201_official as off
 from tabular.errors import NasHarnessError, SourceMissingError
 from tabular.hashing import sha256_file
@@ -50,37 +47,10 @@ HP_OF = {"12": "12", "200": "200"}
 ALL_COMBOS: tuple[off.Combo, ...] = tuple((ds, hp) for hp in ("200", "12") for ds in off.DATASETS)
 
 
-def _allowed_globals() -> dict[tuple[str, str], Any]:
-    """The only globals an official NATS pickle references (plus numpy-2 spellings of the same)."""
-    try:
-        from numpy._core import multiarray
-    except ImportError:  # numpy < 2
-        from numpy.core import multiarray  # type: ignore[no-redef]
-    allowed: dict[tuple[str, str], Any] = {("collections", "OrderedDict"): OrderedDict, ("numpy", "dtype"): np.dtype, ("numpy", "ndarray"): np.ndarray}
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-        allowed[(module, "scalar")] = multiarray.scalar
-        allowed[(module, "_reconstruct")] = multiarray._reconstruct
-    return allowed
-
-
-class _NatsUnpickler(pickle.Unpickler):
-    """An Unpickler that resolves only the globals in `_allowed_globals`."""
-
-    def __init__(self, handle: BinaryIO, where: Path):
-        super().__init__(handle)
-        self._where = where
-        self._allowed = _allowed_globals()
-
-    def find_class(self, module: str, name: str) -> Any:
-        try:
-            return self._allowed[(module, name)]
-        except KeyError:
-            raise NasHarnessError(f"{self._where} references the Python object {module}.{name}, which NATS-Bench files never do; refusing to unpickle it") from None
-
-
 def _unpickle(handle: BinaryIO, where: Path) -> Any:
     try:
-        return _NatsUnpickler(handle, where).load()
+        return safe_pickle.load(handle, where=where, allowed=safe_pickle.PLAIN_GLOBALS, what="NATS-Bench",
+                                hint=f"download {SINGLE_FILE} or the {SIMPLE_DIR} archive again from the NATS-Bench authors")
     except NasHarnessError:
         raise
     except Exception as exc:  # bz2 (OSError/EOFError) or pickle errors: a damaged download

@@ -2,19 +2,19 @@
 
 The two pickles there (`nasbench_api_dict_25.pkl`, `nasbench_api_dict_30.pkl`, NASLib test assets)
 hold cells in the official API's in-memory layout, `{module_hash: (fixed_stat, computed_stat)}`,
-with the 108-epoch budget only. They are read with an unpickler that refuses every class but numpy's array
-reconstruction, so only plain dicts, lists, strings, numbers and arrays can come out of them. Each cell is checked and its official
-hash recomputed (a mismatch stops the conversion). Rows are sorted by hash, so the store does not
+with the 108-epoch budget only. They are read with the plain-data allow-list of
+`tabular.safe_pickle`, which refuses every class but numpy's arrays and scalars, so only plain
+dicts, lists, strings, numbers and arrays come out. Each cell is checked and its official hash
+recomputed (a mismatch stops the conversion). Rows are sorted by hash, so the store does not
 depend on the order of the files; everything else is as the tfrecord converter's stores.
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from tabular import safe_pickle
 from tabular.converters.nb101_tfrecord import METRICS, N_REPEATS
 from tabular.errors import SourceMissingError, StoreError
 from tabular.hashing import sha256_file
@@ -34,23 +34,6 @@ _KEYS = {
 }
 
 
-# numpy's own array reconstruction (one of the files stores adjacency matrices as arrays).
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-}
-
-
-class _PlainUnpickler(pickle.Unpickler):
-    """Builtin containers, scalars and numpy arrays only: any other class reference is refused."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise StoreError(f"refusing to load {module}.{name} from an NB101 sample pickle; expected plain dicts, lists and numpy arrays only")
-
-
 def load_cells(folder: Path) -> dict[str, tuple[dict, dict]]:
     """{module_hash: (fixed_stat, computed_stat)} of every pickle in `folder`."""
     cells: dict[str, tuple[dict, dict]] = {}
@@ -58,11 +41,9 @@ def load_cells(folder: Path) -> dict[str, tuple[dict, dict]]:
         path = folder / name
         if not path.is_file():
             raise SourceMissingError(f"{path} is missing; nb101/sample needs {', '.join(FILES)} in {folder}")
-        with open(path, "rb") as handle:
-            try:
-                data = _PlainUnpickler(handle).load()
-            except (pickle.UnpicklingError, EOFError, ValueError) as exc:
-                raise StoreError(f"{path} is not a readable pickle ({exc.__class__.__name__}); replace the file") from None
+        data = safe_pickle.load_path(path, allowed=safe_pickle.PLAIN_GLOBALS, error=StoreError, what="NB101 sample",
+                                     hint="expected plain dicts, lists and numpy arrays only; replace the file with the original",
+                                     damaged="replace the file")
         if not isinstance(data, dict):
             raise StoreError(f"{path} does not hold a dict of cells (found {type(data).__name__})")
         cells.update(data)

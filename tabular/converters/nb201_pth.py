@@ -12,18 +12,23 @@ into some 10^8 Python dict entries and numpy scalars, several times the file's s
 machine with 20 GB or more free for the 4.7 GB v1_1 file (an estimate, not a measurement), plus
 about 0.7 GB for the store being built (stores are built and written one at a time). On a smaller
 machine convert the NATS-tss "simple" folder instead (kind `nats-tss`), which streams. Reading
-needs PyTorch (a CPU build is enough). The file is unpickled with `weights_only=False` because it
-holds numpy scalars: only ever pass a file you downloaded from the benchmark's authors.
+needs PyTorch (a CPU build is enough). The file is unpickled with `torch.load(weights_only=True)`,
+torch's restricted unpickler, allowing in addition exactly the numpy globals the official files
+hold (FORMATS.md §2.1: numpy scalars, i.e. `numpy.core.multiarray.scalar` and `numpy.dtype`, and
+the dtype classes numpy builds for them); a file naming anything else is refused with one line,
+so a doctored `.pth` cannot run code.
 """
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tabular import safe_pickle
 from tabular.converters import nb201_official as off
 from tabular.errors import NasHarnessError, SourceMissingError
 from tabular.hashing import sha256_file
@@ -41,6 +46,40 @@ def family(version: str) -> str:
     return f"nb201-{version}"
 
 
+_REFUSED = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)|but got <class '([\w.]+)'>")
+_REFUSAL_HINT = "download the file again from the NAS-Bench-201 authors"
+
+
+def _numpy_safe_globals() -> list[Any]:
+    """What the official files need beyond torch's own allow-list: the numpy scalar constructor
+    (numpy 1 and 2 spellings, so also files re-saved under numpy 2), `numpy.dtype`, and the dtype
+    classes of boolean and numeric scalars (numpy builds `np.dtype('f8')` as a Float64DType)."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import scalar  # type: ignore[no-redef]
+    codes = "?bhilqBHILQefd"
+    return [(scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar"), np.dtype,
+            *{type(np.dtype(c)) for c in codes}]
+
+
+def _refusal(path: Path, exc: Exception) -> str | None:
+    """The one-line refusal for torch's weights-only error (naming the global when torch does),
+    or None when `exc` is not a refusal (a damaged file)."""
+    text = str(exc)
+    match = _REFUSED.search(text)
+    if match is not None:
+        module, _, name = (match.group(1) or match.group(2)).rpartition(".")
+        module = module or "builtins"  # torch names builtins without their module (`GLOBAL exec`)
+        return safe_pickle.refusal(path, module, name, "NAS-Bench-201 .pth", _REFUSAL_HINT)
+    if "Weights only load failed" not in text:
+        return None
+    detail = next((line.split("error:", 1)[-1].strip() for line in text.splitlines() if "WeightsUnpickler error" in line), "")
+    return f"{path} could not be unpickled safely ({detail[:160]}); it is corrupt or not an official file, {_REFUSAL_HINT}"
+
+
 def load_pth(path: Path) -> dict[str, Any]:
     """Unpickle a NAS-Bench-201 `.pth` file (legacy or zip serialization) on the CPU."""
     path = Path(path)
@@ -55,10 +94,14 @@ def load_pth(path: Path) -> dict[str, Any]:
         with warnings.catch_warnings():
             # The 2020 files name numpy.core.* globals, which numpy 2 reports as deprecated.
             warnings.simplefilter("ignore", DeprecationWarning)
-            blob = torch.load(path, map_location="cpu", weights_only=False)
+            with torch.serialization.safe_globals(_numpy_safe_globals()):
+                blob = torch.load(path, map_location="cpu", weights_only=True)
     except MemoryError:
         raise NasHarnessError(f"not enough memory to load {path} ({path.stat().st_size / 1e9:.1f} GB on disk needs several times that in RAM)") from None
     except Exception as exc:  # torch raises many types for a damaged file; all mean the same to a user
+        refused = _refusal(path, exc) if isinstance(exc, pickle.UnpicklingError) else None
+        if refused:
+            raise NasHarnessError(refused) from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise NasHarnessError(f"{path} could not be read as a PyTorch file ({type(exc).__name__}: {reason[:160]}); it is truncated or corrupt, download it again") from None
     if not isinstance(blob, dict) or "arch2infos" not in blob or "meta_archs" not in blob:

