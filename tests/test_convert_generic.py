@@ -114,7 +114,7 @@ def test_bad_arch_string_names_the_row(tmp_path):
     frame.loc[3, "arch"] = "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|"
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(NasHarnessError, match=r"row 3 \(line 5\).*unknown op 'conv'") as excinfo:
+    with pytest.raises(NasHarnessError, match=r"row 4 \(line 5\).*unknown op 'conv'") as excinfo:
         generic_table.convert_table(path)
     assert "\n" not in str(excinfo.value)
 
@@ -124,7 +124,7 @@ def test_duplicate_combination_names_both_rows(tmp_path):
     frame = pd.concat([frame, frame.iloc[[4]]], ignore_index=True)
     path = tmp_path / "dup.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(NasHarnessError, match=rf"row 4 \(line 6\) and row {len(frame) - 1} "):
+    with pytest.raises(NasHarnessError, match=rf"row 5 \(line 6\) and row {len(frame)} "):
         generic_table.convert_table(path)
 
 

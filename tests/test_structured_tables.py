@@ -130,8 +130,8 @@ def test_position_columns_parquet_and_string_choices(tmp_path):
 @pytest.mark.parametrize(
     ("arch", "space", "message"),
     [
-        (["0-1", "0-3"], {"layers": 2, "choices": [0, 1, 2]}, r"row 1 \(line 3\).*position 1 is '3', not one of the declared choices 0, 1, 2"),
-        (["0-1", "0-1-1"], {"layers": 2, "choices": [0, 1, 2]}, r"row 1 \(line 3\).*has 3 positions"),
+        (["0-1", "0-3"], {"layers": 2, "choices": [0, 1, 2]}, r"row 2 \(line 3\).*position 1 is '3', not one of the declared choices 0, 1, 2"),
+        (["0-1", "0-1-1"], {"layers": 2, "choices": [0, 1, 2]}, r"row 2 \(line 3\).*has 3 positions"),
         (["0-1"], {"choices": [0, 1, 2]}, "give space.layers"),
         (["0-1"], {"layers": 2, "choices": [0, 1, 1]}, "lists a choice twice"),
         (["0-1"], {"layers": 2, "choices": [-1, 1]}, "must not be empty or contain"),
@@ -245,7 +245,7 @@ def test_a_bad_metric_cell_names_file_column_and_row(tmp_path, cell):
     with pytest.raises(NasHarnessError) as excinfo:
         generic_table.convert_table(path)
     message = str(excinfo.value)
-    assert str(path) in message and "'valid_acc'" in message and "row 2 (line 4)" in message and repr(cell) in message
+    assert str(path) in message and "'valid_acc'" in message and "row 3 (line 4)" in message and repr(cell) in message
     assert "\n" not in message
 
 
@@ -262,11 +262,11 @@ def test_missing_markers_are_nan_and_text_columns_are_ignored_with_a_log(tmp_pat
 def test_parquet_text_metric_with_a_bad_cell_and_declared_text_metric(tmp_path):
     frame = pd.DataFrame({"arch_id": ["a", "b", "c"], "score": ["1.5", "2", "oops"]})
     path = _write(tmp_path, frame, None, "p.parquet")
-    with pytest.raises(NasHarnessError, match=r"column 'score', row 2: 'oops' is not a number"):
+    with pytest.raises(NasHarnessError, match=r"column 'score', row 3: 'oops' is not a number"):
         generic_table.convert_table(path)
     frame = pd.DataFrame({"arch_id": ["a", "b"], "score": [1.0, 2.0], "valid_acc": ["92%", "93%"]})
     path = _write(tmp_path, frame, None, "q.parquet")  # valid_acc is a role name: never silently dropped
-    with pytest.raises(NasHarnessError, match=r"column 'valid_acc', row 0: '92%'"):
+    with pytest.raises(NasHarnessError, match=r"column 'valid_acc', row 1: '92%'"):
         generic_table.convert_table(path)
 
 

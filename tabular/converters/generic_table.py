@@ -162,8 +162,9 @@ class _Rows:
 
 
 def _line(path: Path, row: int) -> str:
-    """Human position of a 0-based data row (CSV files also get their line number)."""
-    return f"row {row} (line {row + 2})" if path.name.lower().endswith(_CSV_SUFFIXES) else f"row {row}"
+    """Human position of a 0-based data row: 1-based, as a spreadsheet counts data rows (CSV files also
+    get their line number, the header being line 1)."""
+    return f"row {row + 1} (line {row + 2})" if path.name.lower().endswith(_CSV_SUFFIXES) else f"row {row + 1}"
 
 
 def _arch_rows(path: Path, column: pd.Series, space_name: str) -> _Rows:
