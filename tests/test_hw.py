@@ -112,9 +112,11 @@ def test_cli_round_trip_equals_fixture_and_published_values(converted, fixture_p
 
 def test_joined_store_keeps_the_base_store(converted):
     with open_store(converted / "nb201-hw" / "cifar100.h5") as joined, load_benchmark("nb201/cifar100").store as base:
-        # nb201-hw joins the 200-epoch package data; nb201/* also has the shipped 12-epoch fidelity.
-        assert joined.fidelities.tolist() == [200.0]
-        np.testing.assert_array_equal(joined.metric_array("valid_acc")[:, :, 0], base.metric_array("valid_acc")[:, :, base.fidelity_index(200)])
+        # nb201-hw is nb201/* (fidelities 12 and 200, test_acc) plus the hardware metrics.
+        assert joined.fidelities.tolist() == base.fidelities.tolist() == [12.0, 200.0]
+        assert joined.metric_names == base.metric_names and "test_acc" in joined.metric_names
+        for metric in base.metric_names:
+            np.testing.assert_array_equal(joined.metric_array(metric), base.metric_array(metric))
         np.testing.assert_array_equal(joined.static("params"), base.static("params"))
         assert list(joined.arch_strings) == list(base.arch_strings)
 

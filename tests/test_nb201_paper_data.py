@@ -332,3 +332,39 @@ def test_score_on_files_belong_to_the_report(paper, tmp_path):
     assert main(["report", str(paper), "--out", str(out)]) == 0
     assert not (out / "transfer.md").exists() and not (out / "transfer.csv").exists()
     assert (out / "leaderboard.md").is_file()
+
+
+def test_checklist_flags_runs_whose_objectives_select_on_the_test_metric(benches):
+    """The store's roles are fine (valid_acc vs test_acc), but runs that chose `benchmark.objectives`
+    with the test metric selected their picks on it: the item must say no, naming the runs' objectives."""
+    from types import SimpleNamespace
+
+    from harness.report.checklist import NO, YES, _selection
+
+    store = benches["cifar10"].store
+
+    def result(objectives):
+        run = SimpleNamespace(benchmark="nb201/cifar10", is_oneshot=False, objectives=objectives)
+        return SimpleNamespace(complete=[run])
+
+    stores = {"nb201/cifar10": store}
+    assert _selection(result(None), stores)[0] == YES
+    assert _selection(result(["valid_acc", "latency"]), stores)[0] == YES
+    for objectives in (["test_acc"], ["valid_acc", "test_acc"]):
+        status, evidence = _selection(result(objectives), stores)
+        assert status == NO and "SELECTION ON THE TEST METRIC: nb201/cifar10" in evidence and "'test_acc'" in evidence
+
+
+def test_selection_name_rule_reads_test_as_a_word():
+    """`latest_acc` is not a test metric; `TestAcc`, `halfway_test_acc` and NB201's `valtest_acc` are."""
+    from types import SimpleNamespace
+
+    from harness.report.checklist import _selection_problem
+
+    def store(valid):
+        return SimpleNamespace(valid_metric=valid, test_metric="", metric_attrs=lambda m: {"description": "a column"})
+
+    assert _selection_problem(store("latest_acc")) == ""
+    assert _selection_problem(store("contest_score")) == ""
+    for name in ("TestAcc", "halfway_test_acc", "valtest_acc", "test"):
+        assert "is named as a test metric" in _selection_problem(store(name))

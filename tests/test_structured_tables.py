@@ -366,3 +366,26 @@ def test_rank_stats_refuses_stores_whose_ids_cannot_be_aligned(tmp_path):
     message = str(excinfo.value)
     assert str(a) in message and str(s) in message and "row 0 is id '0-1'" in message and "'0-0'" in message
     assert "refusing to align them by row" in message and "\n" not in message
+
+
+def test_minus_zero_is_its_own_text_id_not_integer_zero(tmp_path):
+    """`-0` is not written plainly as an integer: read as integers, `0` and `-0` would merge."""
+    path = tmp_path / "ids.csv"
+    path.write_text("arch_id,seed,valid_acc\n0,0,1.0\n-0,1,2.0\n")
+    data = generic_table.convert_table(path)
+    assert data.arch_strings == ["-0", "0"] and data.arch_ids is None
+    np.testing.assert_array_equal(data.metrics["valid_acc"].values[:, :, 0], [[np.nan, 2.0], [1.0, np.nan]])
+
+
+def test_parquet_float_ids_beyond_int64_stay_distinct(tmp_path):
+    """Whole-number float ids too large for an exact int64 must not wrap onto one integer id."""
+    path = tmp_path / "big.parquet"
+    pd.DataFrame({"arch_id": [1.0, 2.0, 1e19, 3e19], "seed": [0, 0, 0, 1], "valid_acc": [1.0, 2.0, 3.0, 4.0]}).to_parquet(path)
+    data = generic_table.convert_table(path)
+    assert len(data.arch_strings) == 4 and data.arch_ids is None
+    values = data.metrics["valid_acc"].values[:, :, 0]
+    assert sorted(np.nansum(values, axis=1).tolist()) == [1.0, 2.0, 3.0, 4.0]
+    path = tmp_path / "small.parquet"
+    pd.DataFrame({"arch_id": [10.0, 2.0], "valid_acc": [1.0, 2.0]}).to_parquet(path)
+    data = generic_table.convert_table(path)
+    assert data.arch_strings == ["2", "10"] and data.arch_ids.tolist() == [2, 10]

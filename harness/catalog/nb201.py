@@ -48,6 +48,11 @@ def build_store(dataset: str) -> StoreData:
     return nb201_shipped.extend(base, dataset, data_folder())
 
 
+def base_fingerprint() -> str:
+    """What a cached nb201 store was built from (BUILD and the shipped files' checksums); stores built on it include it."""
+    return _fingerprint()
+
+
 def _fingerprint() -> str:
     folder = data_folder()
     parts = [BUILD] + [f"{name}:{sha256_file(folder / name)}" for name in (nb201_shipped.NATS_FILE, nb201_shipped.MINI_FILE)

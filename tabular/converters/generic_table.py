@@ -13,7 +13,7 @@ column         meaning
 ``arch_id``    instead of ``arch``: plain identifiers of a table without a search space; rows are
                the sorted ids and the store's space is ``ids:<name>``. CSV ids are read as text:
                ``007`` and ``7`` are two ids. Ids that are all plain integers (``0``, ``42``, ``-3``;
-               no leading zeros, no ``+``) are stored as integers and sorted numerically; otherwise
+               no leading zeros, no ``+``, no ``-0``) are stored as integers and sorted numerically; otherwise
                they are strings, sorted as strings
 ``seed``       optional integer seed label (absent: one seed, label 0)
 ``fidelity``   optional number, e.g. epochs (absent: one fidelity, the sidecar's ``fidelity``, 1)
@@ -192,7 +192,7 @@ def _arch_rows(path: Path, column: pd.Series, space_name: str) -> _Rows:
     return _Rows(space_name, strings, space.encode(strings, kind), None, index_of_unique[codes])
 
 
-_PLAIN_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
+_PLAIN_INTEGER = re.compile(r"0|-?[1-9][0-9]*")  # not "-0": it would merge with the id "0"
 _INT64 = np.iinfo(np.int64)
 
 
@@ -204,7 +204,9 @@ def _integer_ids(column: pd.Series) -> np.ndarray | None:
         return column.to_numpy(dtype=np.int64)
     if pd.api.types.is_float_dtype(column):
         values = column.to_numpy(dtype=np.float64)
-        return values.astype(np.int64) if np.all(values == np.round(values)) else None
+        # Beyond 2**53 a float is no exact integer, and beyond int64 astype would wrap ids together.
+        exact = np.all(values == np.round(values)) and np.all(np.abs(values) <= 2.0**53)
+        return values.astype(np.int64) if exact else None
     texts = [v if isinstance(v, str) else None for v in column.tolist()]
     if any(t is None or not _PLAIN_INTEGER.fullmatch(t) for t in texts):
         return None
