@@ -43,7 +43,8 @@ STOP_EXHAUSTED = "space_exhausted"  # every architecture was evaluated at the hi
 STOP_STALLED = "stalled"  # MAX_REPEATS proposals in a row repeated evaluated (arch, fidelity) pairs
 STOP_CAP = "evaluation_cap"  # EVALUATIONS_PER_ARCH x architectures x fidelities evaluations
 STOP_STRATEGY = "strategy_finished"  # the strategy proposed nothing while nothing was pending
-STOP_REASONS = (STOP_EVALUATIONS, STOP_SIM_SECONDS, STOP_EXHAUSTED, STOP_STALLED, STOP_CAP, STOP_STRATEGY)
+STOP_FREE = "clock_stopped"  # time budget only, and MAX_REPEATS evaluations in a row cost nothing
+STOP_REASONS = (STOP_EVALUATIONS, STOP_SIM_SECONDS, STOP_EXHAUSTED, STOP_STALLED, STOP_CAP, STOP_STRATEGY, STOP_FREE)
 # A strategy that re-proposes only what it has evaluated is stuck (a converged policy, a collapsed
 # density). In NB201 runs of 5,000 evaluations the longest such streaks measured were 232
 # (REINFORCE), 193 (TPE), 48 (BOHB) and 21 (RE): 10,000 leaves a wide margin.
@@ -156,7 +157,8 @@ class _Evaluator:
             else:
                 values[obj.name] = self._same_seed(obj.name, row, fidelity, seed)
         cost = self._same_seed(store.cost_metric, row, fidelity, seed) if store.cost_metric else 0.0
-        result = _Result(row, fidelity, seed, values, 0.0 if np.isnan(cost) else cost)
+        # A missing cost is free; a negative one (a surrogate's extrapolation) must not run the clock backwards.
+        result = _Result(row, fidelity, seed, values, 0.0 if np.isnan(cost) else max(float(cost), 0.0))
         self._seen[key] = result
         return result
 
@@ -300,6 +302,7 @@ def run_search(
     order = 0
     now = 0.0
     repeats = 0  # proposals in a row that repeated an evaluated (architecture, fidelity)
+    free = 0  # evaluations in a row that cost no simulated time (a time budget alone never ends them)
     stop: str | None = None  # why proposing stopped; the run ends once the pending results are in
     inc_key: tuple[float, float] | None = None
     inc: _Result | None = None
@@ -308,7 +311,7 @@ def run_search(
     wall_start = time.perf_counter()
 
     def fill() -> None:
-        nonlocal started, order, repeats, stop
+        nonlocal started, order, repeats, free, stop
         while stop is None and len(heap) < n_workers:
             proposal = strat.ask()
             if proposal is None:
@@ -318,6 +321,7 @@ def run_search(
             started += 1
             order += 1
             repeats = 0 if evaluator.last_was_new else repeats + 1
+            free = 0 if result.cost > 0 else free + 1
             if budget.evaluations is not None and started >= budget.evaluations:
                 stop = STOP_EVALUATIONS
             elif evaluator.n_top >= size:
@@ -326,6 +330,8 @@ def run_search(
                 stop = STOP_STALLED
             elif started >= cap:
                 stop = STOP_CAP
+            elif budget.evaluations is None and free >= MAX_REPEATS:
+                stop = STOP_FREE
 
     fill()
     if not heap:

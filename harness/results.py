@@ -187,6 +187,8 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _damaged(path, f"not valid JSON: {exc.msg}") from None
+    except RecursionError:  # json's decoder recurses once per nesting level
+        raise _damaged(path, "not valid JSON: nested too deeply") from None
     return validate_manifest(data, path)
 
 

@@ -23,6 +23,8 @@ re-reads the lock under it, checks that it is still the same stale file (inode a
 it and competes for the lock again with O_EXCL, so two takers can never both win. A holder checks
 that the lock still carries its token at every heartbeat and before it writes results
 (`RunLock.held`); a holder that lost its lock (it stalled for longer than the expiry) writes nothing.
+Removing a lock (a takeover, a holder's release) renames it to a private name first and checks it
+there, so a lock that replaced the one checked is put back instead of deleted (`_remove_if`).
 """
 from __future__ import annotations
 
@@ -157,12 +159,78 @@ def stale_reason(owner: dict[str, Any] | None, mtime: float, timing: LockTiming,
     return None
 
 
-def _read_owner(lock: Path) -> dict[str, Any] | None:
+def _parse_owner(raw: bytes) -> dict[str, Any] | None:
     try:
-        data = json.loads(lock.read_text() or "null")
-    except (OSError, ValueError, UnicodeDecodeError):
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _read_owner(lock: Path) -> dict[str, Any] | None:
+    try:
+        raw = lock.read_bytes()
+    except OSError:
+        return None
+    return _parse_owner(raw)
+
+
+def _snapshot(path: Path) -> tuple[os.stat_result, bytes] | None:
+    """The status and content of one file, both read through one descriptor (so they belong to the
+    same file even if the name is replaced meanwhile); None when there is no such file."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        st = os.fstat(fd)
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return st, b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_mtime_ns)
+
+
+def _remove_if(lock: Path, expected: tuple[os.stat_result, bytes] | None = None, token: str | None = None) -> bool:
+    """Remove the lock file if it is still `expected` (same file, same content) or carries `token`.
+
+    Unlinking by name after a check could remove a lock that replaced the checked one in between
+    (a holder's own release racing a takeover, or two takers). Instead the lock is renamed to a
+    private name (atomic), checked there, and put back with link() (which never overwrites) when it
+    turns out to be someone else's. True when the expected lock was removed."""
+    tomb = lock.with_name(f"{lock.name}.{uuid.uuid4().hex}.removed")
+    try:
+        os.rename(lock, tomb)
+    except FileNotFoundError:
+        return False
+    try:
+        got = _snapshot(tomb)
+        if got is not None:
+            if expected is not None:
+                mine = _same_file(got[0], expected[0]) and got[1] == expected[1]
+            else:
+                owner = _parse_owner(got[1])
+                mine = isinstance(owner, dict) and owner.get("token") == token
+            if mine:
+                return True
+        try:
+            os.link(tomb, lock)  # another process's lock: put it back
+        except FileExistsError:
+            log.warning("lock %s changed hands while it was being removed; its holder will find it lost and write nothing", lock)
+        except OSError:  # a file system without hard links: move it back unless a new lock is there
+            if not os.path.lexists(lock):
+                try:
+                    os.rename(tomb, lock)
+                except OSError:
+                    pass
+        return False
+    finally:
+        tomb.unlink(missing_ok=True)
 
 
 def lock_holder(run_dir: Path, timing: LockTiming | None = None) -> dict[str, Any] | None:
@@ -256,18 +324,16 @@ def _take_over(lock: Path, seen: os.stat_result, timing: LockTiming) -> bool:
     else:
         return False
     try:
-        try:
-            now = os.stat(lock)
-        except FileNotFoundError:
+        now = _snapshot(lock)  # the content judged and the mtime judged are those of one file
+        if now is None:
             return True  # released meanwhile: compete for it with O_EXCL
-        if (now.st_ino, now.st_mtime_ns) != (seen.st_ino, seen.st_mtime_ns):
+        if not _same_file(now[0], seen):
             return False  # a new holder, or a heartbeat: not the lock we judged stale
-        reason = stale_reason(_read_owner(lock), now.st_mtime, timing)
+        reason = stale_reason(_parse_owner(now[1]), now[0].st_mtime, timing)
         if reason is None:
             return False
         log.info("taking over the lock %s: %s", lock, reason)
-        lock.unlink(missing_ok=True)
-        return True
+        return _remove_if(lock, expected=now)
     finally:
         mutex.unlink(missing_ok=True)
 
@@ -310,5 +376,5 @@ def run_lock(run_dir: Path, timing: LockTiming | None = None) -> Iterator[RunLoc
     finally:
         stop.set()
         beat.join()
-        if claim.held():
-            lock.unlink(missing_ok=True)
+        if not claim.lost:
+            _remove_if(lock, token=token)  # only if it still carries our token

@@ -223,9 +223,83 @@ def restricted_load(path: Path, allowed: tuple[str, ...]) -> Any:
         raise ValueError(f"no model allow-list for {unknown}; known: {sorted(_MODEL_GLOBALS)}")
     names: frozenset[safe_pickle.Global] = frozenset().union(*(_MODEL_GLOBALS[lib]() for lib in allowed))
     libraries = " or ".join(lib for lib in allowed if lib != "numpy") or "numpy"
-    return safe_pickle.load_path(
+    model = safe_pickle.load_path(
         path, allowed=names, what=f"{libraries} model",
         hint="a model naming other objects could run code, so nas-harness is refusing to load it; "
              "refit it with `nas-harness surrogate fit` or download the official model again",
         damaged="it was written by another library version or is damaged; refit or download it again",
     )
+    if "sklearn" in allowed:
+        _check_sklearn_structures(model, path)
+    return model
+
+
+def _parts(obj: Any) -> list[Any]:
+    """Every object reachable from `obj` through containers and scikit-learn objects' attributes."""
+    seen: set[int] = set()
+    out, stack = [], [obj]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        out.append(item)
+        if isinstance(item, (list, tuple, set)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif type(item).__module__.startswith("sklearn") and hasattr(item, "__dict__"):
+            stack.extend(vars(item).values())
+    return out
+
+
+def _tree_problem(tree: Any, n_features_in: Any) -> str | None:
+    """Why a scikit-learn Tree's nodes cannot be walked safely (sklearn copies them unchecked, and
+    prediction follows child and feature indices without bounds checks); None when they can."""
+    n, capacity = int(tree.node_count), int(tree.capacity)
+    if not 0 < n <= capacity:  # node_count sizes the views read below: check it before reading them
+        return f"node_count {n} with room for {capacity} nodes"
+    if n_features_in is not None and n_features_in != tree.n_features:
+        return f"the tree reads {tree.n_features} features, the model takes {n_features_in}"
+    left, right, feature = tree.children_left, tree.children_right, tree.feature
+    index = np.arange(n)
+    leaf = left == -1
+    if np.any(leaf != (right == -1)):
+        return "a node with one child"
+    inner = ~leaf  # sklearn adds a node's children after it, so a child's index is larger (no cycles)
+    if np.any((left[inner] <= index[inner]) | (left[inner] >= n) | (right[inner] <= index[inner]) | (right[inner] >= n)):
+        return "a child index outside the tree or before its parent"
+    if np.any((feature[inner] < 0) | (feature[inner] >= tree.n_features)):
+        return "a split on a feature the tree does not have"
+    return None
+
+
+def _check_sklearn_structures(model: Any, path: Path) -> None:
+    """Refuse what scikit-learn does not check when it unpickles, and C code would then read out of
+    bounds: decision trees whose child or feature indices leave the tree (checked), and k-NN search
+    trees (rebuilt from the model's own training points, which is exact and cheap)."""
+    from sklearn.metrics._dist_metrics import DistanceMetric
+    from sklearn.neighbors import BallTree, KDTree, KNeighborsRegressor
+    from sklearn.tree._tree import Tree
+
+    parts = _parts(model)
+    owners = {id(p.tree_): getattr(p, "n_features_in_", None) for p in parts if isinstance(getattr(p, "tree_", None), Tree)}
+    knn_trees = {id(p._tree) for p in parts if isinstance(p, KNeighborsRegressor) and p.__dict__.get("_tree") is not None}
+    for part in parts:
+        problem = None
+        if isinstance(part, Tree):
+            problem = _tree_problem(part, owners.get(id(part)))
+        elif isinstance(part, (KDTree, BallTree)) and id(part) not in knn_trees:
+            problem = f"a {type(part).__name__} outside a k-NN model"
+        elif isinstance(part, DistanceMetric):
+            problem = f"a {type(part).__name__} outside a k-NN search tree"
+        if problem is not None:
+            raise NasHarnessError(f"{path} holds a scikit-learn model with {problem}; nas-harness is refusing to load it "
+                                  "(refit it with `nas-harness surrogate fit`)")
+    for part in parts:
+        if isinstance(part, KNeighborsRegressor) and part.__dict__.get("_tree") is not None:
+            try:
+                part.fit(part._fit_X, part._y)  # a fresh search tree over the same points
+            except Exception as exc:
+                raise NasHarnessError(f"{path} holds a k-NN model whose training points do not fit its settings "
+                                      f"({type(exc).__name__}); refit it with `nas-harness surrogate fit`") from None

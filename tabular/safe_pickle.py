@@ -108,8 +108,7 @@ def new_dtype(obj: Any, align: Any = False, copy: Any = True) -> np.dtype:
     """`numpy.dtype` as a pickle may call it: numpy pickles a dtype as `dtype(str, align, copy)`.
 
     Only a type string is accepted (so the new dtype cannot share a part with another one), and a
-    copy is always made: `copy=False` would hand back numpy's shared built-in dtype, whose BUILD
-    would then change `float64` itself for the whole process."""
+    copy is always made (as numpy's own pickles ask), so a BUILD never targets a shared dtype."""
     if isinstance(obj, bytes):  # a Python 2 pickle read with encoding='bytes' (CIFAR batches)
         obj = obj.decode("latin1")
     if not isinstance(obj, str) or not isinstance(align, (bool, int)) or not isinstance(copy, (bool, int)):

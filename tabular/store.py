@@ -123,7 +123,8 @@ class BenchmarkStore:
         if self._verified:
             return
         recorded = self.provenance.get(CHECKSUM_KEY)
-        if self.format_version < FIRST_CHECKSUMMED_VERSION:
+        if self.format_version < FIRST_CHECKSUMMED_VERSION and CHECKSUM_KEY not in self.provenance:
+            # (a checksum is verified whatever the version says: an edited format_version skips nothing)
             log.debug("%s is store format version %d, written before stores carried a data checksum; not verified "
                       "(rebuild it to get one)", self.path, self.format_version)
         elif not isinstance(recorded, str):

@@ -348,3 +348,31 @@ def test_the_manifest_records_why_the_run_stopped(tmp_path, data_home):
     assert entry["status"] == "complete"
     manifest = json.loads((tmp_path / entry["run_id"] / MANIFEST).read_text())
     assert manifest["stop_reason"] == "budget.evaluations"
+
+
+@pytest.fixture(scope="module")
+def free_tiny(tiny, tmp_path_factory) -> Benchmark:
+    """The tiny benchmark with a cost metric that is zero (or negative) everywhere."""
+    store = tiny.store
+    metrics = {m: MetricArray(np.asarray(store.metric_array(m)), "s" if m == "train_time" else "%", m != "train_time")
+               for m in store.metric_names}
+    metrics["train_time"] = MetricArray(-np.abs(np.asarray(store.metric_array("train_time"))) * np.arange(2)[None, :, None], "s", False)
+    data = StoreData(name="test/free", search_space="tiny", arch_strings=list(store.arch_strings), arch_encoding=store.arch_encoding,
+                     fidelities=store.fidelities, seeds=store.seeds, metrics=metrics,
+                     static={"params": StaticMetric(np.asarray(store.static("params")), "M", "params")}, cost_metric="train_time")
+    path = tmp_path_factory.mktemp("free") / "free.h5"
+    write_store(data, path)
+    free = open_store(path)
+    yield Benchmark("test/free", tiny.space, free)
+    free.close()
+
+
+def test_a_time_budget_that_free_evaluations_never_reach_stops(free_tiny, monkeypatch):
+    # The space is exhausted after 12 new architectures; a streak limit of 5 shows the rule first.
+    monkeypatch.setattr(engine, "MAX_REPEATS", 5)
+    with time_limit(TIME_LIMIT_S):
+        trajectory = run_search(free_tiny, "rs", seed=0, budget=Budget(sim_seconds=100.0))
+    assert trajectory.attrs["stop_reason"] == engine.STOP_FREE and len(trajectory) == 5
+    assert (trajectory["cost"] == 0).all() and (trajectory["sim_time"] == 0).all()  # negative costs never run the clock back
+    with_count = run_search(free_tiny, "rs", seed=0, budget=Budget(sim_seconds=100.0, evaluations=8))
+    assert with_count.attrs["stop_reason"] == engine.STOP_EVALUATIONS and len(with_count) == 8

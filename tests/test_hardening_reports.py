@@ -115,6 +115,7 @@ def test_plots_folder_symlinked_outside_keeps_its_files(report_files, tmp_path):
     json.dumps({"generator": "someone else", "files": ["plots/cd_999.png"]}),
     json.dumps({"generator": "nas-harness report", "files": "plots/cd_999.png"}),  # files not a list
     json.dumps({"generator": "nas-harness report", "files": ["plots/cd_999.png", 3]}),  # not all names
+    "[" * 100_000 + "]" * 100_000,  # nested deeper than json.loads decodes
 ])
 def test_damaged_report_json_is_treated_as_absent(report_files, tmp_path, marker):
     report, files = report_files
@@ -155,12 +156,15 @@ DAMAGE = {
     "rows a string": lambda m: dict(m, trajectory_rows="8"),
 }
 NOT_JSON = "{\"status\": \"complete\", "
+NESTED = "{\"status\": " + "[" * 100_000 + "]" * 100_000 + "}"  # valid JSON that json.loads cannot decode (RecursionError)
 
 
 def damage(run_dir: Path, how: str) -> None:
     path = run_dir / MANIFEST
     if how == "not JSON":
         path.write_text(NOT_JSON)
+    elif how == "nested too deeply":
+        path.write_text(NESTED)
     else:
         path.write_text(json.dumps(DAMAGE[how](json.loads(path.read_text()))))
 
@@ -180,7 +184,7 @@ def test_the_manifests_the_grid_writes_are_valid(results):
         assert read_manifest(path.parent) == manifest and result_problem(path.parent) is None
 
 
-@pytest.mark.parametrize("how", [*DAMAGE, "not JSON"])
+@pytest.mark.parametrize("how", [*DAMAGE, "not JSON", "nested too deeply"])
 def test_damaged_manifest_is_one_line_everywhere(results, tmp_path, capsys, how):
     root = copy_results(results, tmp_path)
     run_dir = sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))[0]

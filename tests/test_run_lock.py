@@ -182,6 +182,47 @@ def test_a_holder_that_lost_its_lock_notices_and_leaves_the_new_lock(tmp_path):
     assert json.loads((tmp_path / rl.LOCK).read_text()) == other
 
 
+class _SwapOnParse:
+    """json.loads that, on its `nth` call, replaces the lock file by `other`'s (after parsing the text
+    it was given): another process acting between a lock check and what follows from it."""
+
+    def __init__(self, lock: Path, other: dict, nth: int):
+        self.lock, self.other, self.nth, self.calls = lock, other, nth, 0
+        self.real = json.loads
+
+    def __call__(self, text, *args, **kwargs):
+        value = self.real(text, *args, **kwargs)
+        self.calls += 1
+        if self.calls == self.nth:
+            self.lock.unlink(missing_ok=True)
+            self.lock.write_text(json.dumps(self.other))
+        return value
+
+
+def test_release_never_removes_a_lock_that_replaced_ours_after_the_check(tmp_path, monkeypatch):
+    lock = tmp_path / rl.LOCK
+    other = {"host": "node-17.cluster", "pid": 1, "token": "took-over"}
+    with rl.run_lock(tmp_path, rl.LockTiming(heartbeat_s=60, expiry_s=120)) as claim:
+        assert claim
+        monkeypatch.setattr(rl.json, "loads", _SwapOnParse(lock, other, nth=1))  # the release's own check
+    monkeypatch.undo()
+    assert json.loads(lock.read_text()) == other
+    assert [p.name for p in tmp_path.iterdir()] == [rl.LOCK]  # and no leftover of the removal
+
+
+def test_a_takeover_never_removes_a_live_lock_that_replaced_the_stale_one(tmp_path, monkeypatch):
+    """The taker judges the stale lock's content and mtime; if a live holder's lock takes its place
+    before the removal, that lock stays and the taker does not acquire."""
+    lock = _write_lock(tmp_path, {"host": "node-17.cluster", "pid": 4242, "token": "dead"}, age_s=60)
+    live = {"host": "node-18.cluster", "pid": 7, "token": "live"}
+    monkeypatch.setattr(rl.json, "loads", _SwapOnParse(lock, live, nth=2))  # 1: run_lock's look, 2: the takeover's
+    with rl.run_lock(tmp_path, FAST) as claim:
+        acquired = bool(claim)
+    monkeypatch.undo()
+    assert json.loads(lock.read_text()) == live
+    assert not acquired
+
+
 def test_a_takeover_file_left_by_a_dead_taker_does_not_block(tmp_path):
     _write_lock(tmp_path, _local_owner(_dead_pid(), None))
     mutex = tmp_path / (rl.LOCK + rl.TAKEOVER_SUFFIX)

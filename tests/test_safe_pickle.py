@@ -305,6 +305,63 @@ def test_every_fitted_sklearn_kind_loads_back(tmp_path, kind, params):
         np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
+def _crafted_tree(field: str, value: int) -> Any:
+    """A fitted decision tree whose root node's `field` is `value` (sklearn copies nodes unchecked)."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = _fit_data()
+    model = DecisionTreeRegressor(max_depth=3, random_state=0).fit(X, y)
+    state = model.tree_.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes[field][0] = value
+    model.tree_.__setstate__(dict(state, nodes=nodes))
+    assert model.tree_.__getstate__()["nodes"][field][0] == value  # control: sklearn kept it
+    return model
+
+
+@pytest.mark.parametrize("field, value, problem", [
+    ("left_child", 10**9, "a child index outside the tree or before its parent"),
+    ("right_child", 0, "a child index outside the tree or before its parent"),  # a cycle: predict never ends
+    ("feature", 10**6, "a split on a feature the tree does not have"),
+    ("right_child", -1, "a node with one child"),
+], ids=["child-outside", "cycle", "feature-outside", "one-child"])
+def test_surrogate_member_with_a_crafted_decision_tree_is_refused(tmp_path, field, value, problem):
+    """Prediction follows child and feature indices in C without bounds checks (a crash or a read
+    of arbitrary memory): such a tree is refused at load, alone or inside a forest."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    model = _crafted_tree(field, value)
+    forest = RandomForestRegressor(n_estimators=2, random_state=0).fit(*_fit_data())
+    forest.estimators_[1] = model
+    for obj in (model, forest):
+        path = tmp_path / "member_0.pkl"
+        path.write_bytes(pickle.dumps(obj))
+        with pytest.raises(NasHarnessError) as info:
+            Ensemble("rf").load_members([path])
+        assert str(info.value) == (f"{path} holds a scikit-learn model with {problem}; nas-harness is refusing to load it "
+                                   "(refit it with `nas-harness surrogate fit`)")
+
+
+@pytest.mark.parametrize("algorithm", ["kd_tree", "ball_tree"])
+def test_surrogate_knn_search_tree_is_rebuilt_from_its_points(tmp_path, algorithm):
+    """A k-NN search tree's index array is read unchecked: a crafted one is replaced by the tree of
+    the model's own training points, so predictions are those of the honest model."""
+    from sklearn.neighbors import KNeighborsRegressor
+
+    X, y = _fit_data()
+    model = KNeighborsRegressor(n_neighbors=3, weights="distance", algorithm=algorithm).fit(X, y)
+    honest = model.predict(X)
+    state = list(model._tree.__getstate__())
+    state[1] = np.full_like(state[1], 10**9)  # idx_array: every point index far outside the data
+    model._tree.__setstate__(tuple(state))
+    assert model._tree.get_arrays()[1].max() == 10**9  # control: sklearn kept it
+    path = tmp_path / "member_0.pkl"
+    path.write_bytes(pickle.dumps(model))
+    (loaded,) = Ensemble("knn").load_members([path]).members
+    np.testing.assert_array_equal(np.sort(loaded._tree.get_arrays()[1]), np.arange(len(X)))
+    np.testing.assert_array_equal(loaded.predict(X), honest)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_mlp_sgd_loads_back(tmp_path):
     from sklearn.neural_network import MLPRegressor
@@ -463,3 +520,148 @@ def test_rank_stats_reads_a_pickled_table_like_its_csv(tmp_path):
 def test_real_naslib_frame_equals_pandas_read_pickle():
     path = shared_file("nb201", "mini_nb201_12ep.pd")
     pd.testing.assert_frame_equal(safe_pickle.load_dataframe(path), pd.read_pickle(path))
+
+
+# -- numpy dtypes rebuilt from a crafted state ---------------------------------------------------------
+# numpy pickles a dtype as numpy.dtype(str) plus BUILD(state), and takes the state's flags, item size
+# and field offsets as given: allowed globals alone could make numpy read file bytes as object
+# pointers, or read outside an array.
+class _Dtype:
+    """Pickles as numpy.dtype(*args) followed by BUILD(state)."""
+
+    def __init__(self, args: tuple[Any, ...], state: tuple[Any, ...]):
+        self.args, self.state = args, state
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (np.dtype, self.args, self.state)
+
+
+def _void8(fields: dict[str, tuple[Any, int]], itemsize: int = 8, flags: int = 16) -> tuple[Any, ...]:
+    return (3, "|", None, tuple(fields), fields, itemsize, 1, flags)
+
+
+CRAFTED_DTYPES = {
+    # an object field, with flags saying the dtype holds no objects: arrays take raw bytes as pointers
+    "object-field-without-object-flags": (("V8", False, True), _void8({"a": (np.dtype("O"), 0)}, flags=0),
+                                          lambda d: not d.hasobject and d.fields["a"][0].hasobject),
+    "object-dtype-without-object-flags": (("O8", False, True), (3, "|", None, None, None, -1, -1, 0), lambda d: d.kind == "O" and not d.hasobject),
+    "float-with-object-flags": (("f8", False, True), (3, "<", None, None, None, -1, -1, 63), lambda d: d.kind == "f" and d.hasobject),
+    "field-past-the-item-size": (("V8", False, True), _void8({"a": (np.dtype("f8"), 10**6)}), lambda d: d.fields["a"][1] + 8 > d.itemsize),
+    "subarray-larger-than-the-item": (("V8", False, True), (3, "|", (np.dtype("f8"), (1000,)), None, None, 8, 1, 0),
+                                      lambda d: d.subdtype[0].itemsize * 1000 > d.itemsize),
+    "float-with-fields": (("f8", False, True), _void8({"a": (np.dtype("f8"), 4096)}), lambda d: d.type is np.float64 and d.fields is not None),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED_DTYPES))
+def test_a_dtype_with_a_crafted_state_is_refused(tmp_path, case):
+    args, state, inconsistent = CRAFTED_DTYPES[case]
+    raw = pickle.dumps({"d": _Dtype(args, state)}, protocol=4)
+    assert inconsistent(pickle.loads(raw)["d"])  # control: numpy itself accepts the crafted state
+    path = tmp_path / "t.pkl"
+    path.write_bytes(raw)
+    with pytest.raises(NasHarnessError) as info:
+        safe_pickle.load_path(path, allowed=safe_pickle.PLAIN_GLOBALS, what="test", hint="h", damaged="d")
+    assert re.fullmatch(rf"{re.escape(str(path))} holds a numpy dtype that numpy could not have written \(.+\); refusing to unpickle it \(h\)",
+                        str(info.value)), info.value
+
+
+def test_a_crafted_object_array_is_refused_not_read_as_pointers():
+    """The attack the flags allow: an 'object' array whose items are 8 bytes of the file."""
+    from numpy._core.multiarray import _reconstruct
+
+    class Array:
+        def __reduce__(self) -> tuple[Any, ...]:
+            args, state, _ = CRAFTED_DTYPES["object-field-without-object-flags"]
+            return (_reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), _Dtype(args, state), False, struct.pack("<Q", 0x4141414141414141)))
+
+    with pytest.raises(NasHarnessError, match="holds a numpy dtype that numpy could not have written"):
+        safe_pickle.load(io.BytesIO(pickle.dumps(Array(), protocol=2)), where="f", allowed=safe_pickle.PLAIN_GLOBALS, what="t", hint="h")
+
+
+def test_legitimate_dtypes_and_arrays_still_load():
+    from sklearn.tree._tree import NODE_DTYPE
+
+    dtypes = [np.dtype(c) for c in "?bhilqBHILQefdFDO"] + [
+        np.dtype("M8[ns]"), np.dtype("U5"), np.dtype("V7"), np.dtype(">f8"), np.dtype(("f4", (2, 3))), NODE_DTYPE,
+        np.dtype([("a", "i1"), ("b", "<f8")], align=True), np.dtype({"names": ["x"], "formats": ["f8"], "offsets": [4], "itemsize": 16}),
+        np.dtype([(("title", "x"), "f8"), ("o", "O")]), np.dtype([("n", [("a", "i4"), ("b", ("f8", (2,)))])]),
+    ]
+    for dtype in dtypes:
+        value = {"d": dtype, "a": np.zeros(3, dtype=dtype)}
+        for protocol in (2, 4, 5):
+            raw = pickle.dumps(value, protocol=protocol)
+            got = safe_pickle.load(io.BytesIO(raw), where="f", allowed=safe_pickle.PLAIN_GLOBALS, what="t", hint="h")
+            want = pickle.loads(raw)
+            assert got["d"] == want["d"] and got["d"].flags == want["d"].flags, (dtype, protocol)
+            assert got["a"].dtype == want["a"].dtype and got["a"].tobytes() == want["a"].tobytes(), (dtype, protocol)
+
+
+# Hand-assembled pickles (protocol 3) for what no pickler writes: changing a dtype after its BUILD.
+def _text(text: str) -> bytes:
+    data = text.encode()
+    return b"X" + struct.pack("<I", len(data)) + data
+
+
+def _i(value: int) -> bytes:
+    return b"J" + struct.pack("<i", value)
+
+
+def _dtype_ops(code: str, state: bytes) -> bytes:
+    return b"cnumpy\ndtype\n" + _text(code) + b"\x89\x88\x87R(" + state + b"tb"
+
+
+_F8 = _dtype_ops("f8", b"K\x03" + _text("<") + b"NNN" + _i(-1) + _i(-1) + b"K\x00")
+
+
+def _void_state(field_ops: bytes, itemsize: int) -> bytes:
+    """(3, '|', None, ('a',), <dict built by field_ops>, itemsize, 1, 16)"""
+    return b"K\x03" + _text("|") + b"N" + _text("a") + b"\x85" + field_ops + _i(itemsize) + b"K\x01" + _i(16)
+
+
+def test_a_dtype_fields_dict_changed_after_its_build_does_not_change_the_dtype():
+    # d = dtype('V8') with field a: (f8, 0); then the memoised fields dict gets a: (f8, 10**6).
+    raw = (b"\x80\x03" + _dtype_ops("V8", _void_state(b"}q\x01" + _text("a") + _F8 + b"q\x02K\x00\x86s", 8))
+           + b"h\x01" + _text("a") + b"h\x02" + _i(10**6) + b"\x86s0.")
+    assert pickle.loads(raw).fields["a"][1] == 10**6  # control: numpy kept the dict, so the file moved the field out of the item
+    got = safe_pickle.load(io.BytesIO(raw), where="f", allowed=safe_pickle.PLAIN_GLOBALS, what="t", hint="h")
+    assert got.fields["a"][1] == 0 and got.itemsize == 8
+
+
+def test_a_dtype_built_again_after_an_array_used_it_is_refused():
+    # d = V8 {a: f8 at 0}; an 8-byte array of d; then BUILD d again as 16 bytes with a at 8.
+    fields = b"}" + _text("a") + _F8 + b"q\x02K\x00\x86s"
+    raw = (b"\x80\x03" + _dtype_ops("V8", _void_state(fields, 8)) + b"q\x03"
+           + b"cnumpy._core.numeric\n_frombuffer\n(C\x08" + bytes(8) + b"h\x03K\x01\x85" + _text("C") + b"tR"
+           + b"h\x03(" + _void_state(b"}" + _text("a") + b"h\x02K\x08\x86s", 16) + b"tb0\x86.")
+    dtype, array = pickle.loads(raw)
+    assert array.dtype is dtype and dtype.itemsize == 16 and array.nbytes > 8  # control: the array now reaches past its 8 bytes
+    with pytest.raises(NasHarnessError, match=r"\(it is built twice, or after it was used\)"):
+        safe_pickle.load(io.BytesIO(raw), where="f", allowed=safe_pickle.PLAIN_GLOBALS, what="t", hint="h")
+
+
+def test_nb201_pth_refuses_a_scalar_whose_dtype_state_is_crafted(tmp_path):
+    """torch BUILDs whatever state a .pth gives an allowed class; a float64 whose flags say 'read me
+    through a pointer' returns memory the file never held."""
+    import torch
+    from numpy._core.multiarray import scalar
+
+    class Scalar:
+        def __init__(self, state: tuple[Any, ...], data: bytes):
+            self.state, self.data = state, data
+
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (scalar, (_Dtype(("f8", False, True), self.state), self.data))
+
+    legit = (3, "<", None, None, None, -1, -1, 0)
+    crafted = (3, "<", None, None, None, -1, -1, 0x1 | 0x4 | 0x8 | 0x10 | 0x20)
+    good = tmp_path / "good.pth"
+    torch.save({"meta_archs": [], "arch2infos": {0: {"a": Scalar(legit, struct.pack("<d", 0.25)), "b": np.int64(3), "c": np.bool_(True)}}}, good)
+    blob = nb201_pth.load_pth(good)
+    assert blob["arch2infos"][0] == {"a": 0.25, "b": 3, "c": True} and type(blob["arch2infos"][0]["a"]) is np.float64
+    path = tmp_path / "x.pth"
+    torch.save({"meta_archs": [], "arch2infos": {0: Scalar(crafted, struct.pack("<d", 0.25))}}, path)
+    with pytest.raises(NasHarnessError) as info:
+        nb201_pth.load_pth(path)
+    message = str(info.value)
+    assert message.startswith(f"{path} references numpy.dtype with a crafted state (") and "\n" not in message, message

@@ -149,6 +149,16 @@ def test_format_1_store_without_checksum_opens_unverified(store_file, caplog):
     assert any("written before stores carried a data checksum" in r.getMessage() for r in caplog.records)
 
 
+def test_a_checksum_is_verified_whatever_format_version_says(store_file):
+    """Setting format_version back to 1 (the unchecked legacy format) does not skip the check."""
+    with h5py.File(store_file, "r+") as handle:
+        handle.attrs["format_version"] = 1
+        handle["metrics/valid_acc"][0, 0, 0] = 1.0
+    assert independent_checksum(store_file) != recorded_checksum(store_file)
+    with pytest.raises(StoreError, match="corrupted"):
+        open_store(store_file)
+
+
 def test_format_2_store_without_checksum_or_with_bad_provenance_is_refused(store_file):
     with h5py.File(store_file, "r+") as handle:
         provenance = json.loads(handle.attrs["provenance"])

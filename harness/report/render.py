@@ -927,7 +927,7 @@ def _read_marker(out: Path) -> tuple[dict | None, str]:
         return None, ""
     try:
         marker = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None, "it is not valid JSON"
     if not isinstance(marker, dict) or marker.get("generator") != GENERATOR:
         return None, f"it is not a {GENERATOR!r} marker"

@@ -14,12 +14,16 @@ about 0.7 GB for the store being built (stores are built and written one at a ti
 machine convert the NATS-tss "simple" folder instead (kind `nats-tss`), which streams. Reading
 needs PyTorch (a CPU build is enough). The file is unpickled with `torch.load(weights_only=True)`,
 torch's restricted unpickler, allowing in addition exactly the numpy globals the official files
-hold (FORMATS.md §2.1: numpy scalars, i.e. `numpy.core.multiarray.scalar` and `numpy.dtype`, and
-the dtype classes numpy builds for them); a file naming anything else is refused with one line,
-so a doctored `.pth` cannot run code.
+hold (FORMATS.md §2.1: numpy scalars, i.e. `numpy.core.multiarray.scalar` and `numpy.dtype`); a
+file naming anything else is refused with one line, so a doctored `.pth` cannot run code. torch
+would apply any pickled state to a numpy dtype (flags saying a float is an object pointer make numpy
+read memory the file never held), so `numpy.dtype` resolves to a `_DtypeRecipe` that only records
+its arguments and state, and the scalar constructor builds the dtype from it, checked by
+`tabular.safe_pickle.built_dtype`, for boolean and numeric scalars only.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 import re
@@ -50,19 +54,71 @@ _REFUSED = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]
 _REFUSAL_HINT = "download the file again from the NAS-Bench-201 authors"
 
 
-def _numpy_safe_globals() -> list[Any]:
-    """What the official files need beyond torch's own allow-list: the numpy scalar constructor
-    (numpy 1 and 2 spellings, so also files re-saved under numpy 2), `numpy.dtype`, and the dtype
-    classes of boolean and numeric scalars (numpy builds `np.dtype('f8')` as a Float64DType)."""
-    import numpy as np
+_NUMERIC_KINDS = "biuf"  # the dtypes of the official files' scalars: bool, int, uint, float
 
+
+class _RefusedGlobal(Exception):
+    """A `numpy.dtype` call or numpy scalar the official files never hold (module, name of what it is)."""
+
+    def __init__(self, module: str, name: str):
+        super().__init__(f"{module}.{name}")
+        self.module, self.name = module, name
+
+
+class _DtypeRecipe:
+    """What `numpy.dtype` resolves to while a .pth is unpickled: torch calls it with the dtype's
+    arguments and BUILDs it with the pickled state, which it only records; `_scalar` builds the
+    checked dtype from both. Only boolean and numeric type strings are accepted."""
+
+    def __init__(self, *args: Any) -> None:
+        import numpy as np
+
+        code = args[0] if args else None
+        try:
+            dtype = np.dtype(code.decode("latin1") if isinstance(code, bytes) else code)
+        except Exception:
+            raise _RefusedGlobal("numpy", f"dtype({str(code)[:40]!r})") from None
+        if not isinstance(code, (str, bytes)) or dtype.kind not in _NUMERIC_KINDS:
+            raise _RefusedGlobal(type(dtype).__module__, type(dtype).__qualname__)
+        self.args, self.state, self._dtype = args, None, None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state, self._dtype = state, None
+
+    def dtype(self) -> Any:
+        """The checked dtype (built once: the files share one dtype among millions of scalars)."""
+        if self._dtype is None:
+            try:
+                dtype = safe_pickle.built_dtype(self.args, self.state)
+            except ValueError as exc:
+                raise _RefusedGlobal("numpy", f"dtype with a crafted state ({exc})") from None
+            if dtype.kind not in _NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+                raise _RefusedGlobal("numpy", f"dtype {dtype!r} in a scalar")
+            self._dtype = dtype
+        return self._dtype
+
+
+@functools.lru_cache(maxsize=1)
+def _numpy_scalar() -> Any:
     try:
         from numpy._core.multiarray import scalar
     except ImportError:  # numpy < 2
         from numpy.core.multiarray import scalar  # type: ignore[no-redef]
-    codes = "?bhilqBHILQefd"
-    return [(scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar"), np.dtype,
-            *{type(np.dtype(c)) for c in codes}]
+    return scalar
+
+
+def _scalar(recipe: Any, *data: Any) -> Any:
+    """numpy's scalar constructor, on the dtype a `_DtypeRecipe` describes once it is checked."""
+    if not isinstance(recipe, _DtypeRecipe):
+        raise _RefusedGlobal(type(recipe).__module__, f"{type(recipe).__qualname__} as a numpy scalar's dtype")
+    return _numpy_scalar()(recipe.dtype(), *data)
+
+
+def _numpy_safe_globals() -> list[Any]:
+    """What the official files need beyond torch's own allow-list: numpy scalars (numpy 1 and 2
+    spellings, so also files re-saved under numpy 2) and their dtypes, as `_scalar` and
+    `_DtypeRecipe` (the only class torch may BUILD besides its own)."""
+    return [(_scalar, "numpy.core.multiarray.scalar"), (_scalar, "numpy._core.multiarray.scalar"), (_DtypeRecipe, "numpy.dtype")]
 
 
 def _refusal(path: Path, exc: Exception) -> str | None:
@@ -96,6 +152,8 @@ def load_pth(path: Path) -> dict[str, Any]:
             warnings.simplefilter("ignore", DeprecationWarning)
             with torch.serialization.safe_globals(_numpy_safe_globals()):
                 blob = torch.load(path, map_location="cpu", weights_only=True)
+    except _RefusedGlobal as exc:
+        raise NasHarnessError(safe_pickle.refusal(path, exc.module, exc.name, "NAS-Bench-201 .pth", _REFUSAL_HINT)) from None
     except MemoryError:
         raise NasHarnessError(f"not enough memory to load {path} ({path.stat().st_size / 1e9:.1f} GB on disk needs several times that in RAM)") from None
     except Exception as exc:  # torch raises many types for a damaged file; all mean the same to a user
