@@ -134,14 +134,20 @@ def _results_root() -> Path:
     return Path(to_absolute_path(str(hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir)))
 
 
-def _record_ledger(entry: dict[str, Any]) -> None:
-    """Report a run's outcome to the grid's progress bar and summary (a temporary folder: no fsync)."""
+def _write_ledger(name: str, data: Any) -> None:
+    """Write `data` as JSON to the grid's ledger folder, if this process sees one (a temporary
+    folder: renamed into place so the progress bar never reads half a file, but no fsync)."""
     ledger = os.environ.get(LEDGER_ENV)
     if ledger and Path(ledger).is_dir():
-        path = Path(ledger) / f"{entry['run_id']}.{os.getpid()}.json"
+        path = Path(ledger) / name
         tmp = path.with_name("." + path.name)
-        tmp.write_text(json.dumps(entry))
+        tmp.write_text(json.dumps(data))
         os.replace(tmp, path)
+
+
+def _record_ledger(entry: dict[str, Any]) -> None:
+    """Report a run's outcome to the grid's progress bar and summary."""
+    _write_ledger(f"{entry['run_id']}.{os.getpid()}.json", entry)
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any]:
@@ -263,19 +269,12 @@ def record_grid(results_root: str | Path, job_returns: Iterable[Any]) -> None:
     joblib workers send it back), so the driver knows every RUN_ID of the grid without sharing a
     folder with the workers. `run_app` then reads their manifests (`grid_outcomes`).
     """
-    ledger = os.environ.get(LEDGER_ENV)
-    if not ledger or not Path(ledger).is_dir():
-        return
     jobs = []
     for ret in job_returns:
         value = ret.return_value
         if isinstance(value, dict) and isinstance(value.get("run_id"), str):
             jobs.append({key: value.get(key) for key in ("run_id", "overrides", "status", "error")})
-    data = {"results_root": str(Path(results_root).resolve()), "jobs": jobs}
-    path = Path(ledger) / GRID_FILE
-    tmp = path.with_name("." + path.name)
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
+    _write_ledger(GRID_FILE, {"results_root": str(Path(results_root).resolve()), "jobs": jobs})
 
 
 def grid_outcomes(results_root: Path, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -190,10 +190,12 @@ def load_run(run_dir: Path, budget: int | None = None, time_budget: float | None
         raise NasHarnessError("give --budget (evaluations) or --time-budget (simulated seconds), not both")
     # A damaged manifest is an error (ManifestError), not a skip: the gate must not pass on fewer
     # runs than the folder holds without anyone being told which one is unreadable.
-    manifest = read_manifest(run_dir) if (run_dir / MANIFEST).is_file() else None
+    if not (run_dir / MANIFEST).is_file():
+        raise _Skip("without manifest.json")
+    manifest = read_manifest(run_dir)
     problem = result_problem(run_dir)
-    if problem is not None or manifest is None:
-        raise _Skip("without manifest.json" if problem in ("no manifest", None) else problem)
+    if problem is not None:
+        raise _Skip(problem)
     config = manifest["config"]
     bench_cfg, strat_cfg, budget_cfg = config["benchmark"], dict(config["strategy"]), dict(config["budget"])
     name = strat_cfg.pop("name")

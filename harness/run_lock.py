@@ -269,17 +269,14 @@ class RunLock:
         if not self.acquired or self.lost:
             return False
         try:
-            text = self.path.read_text()
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             self.lost = True
+            return False
         except OSError:  # a passing file-system error is no evidence that someone else holds it
             return True
-        else:
-            try:
-                owner = json.loads(text)
-            except ValueError:  # an empty or partial file is another process's fresh lock
-                owner = None
-            self.lost = not (isinstance(owner, dict) and owner.get("token") == self.token)
+        owner = _parse_owner(raw)  # None for an empty or partial file: another process's fresh lock
+        self.lost = owner is None or owner.get("token") != self.token
         return not self.lost
 
     def _beat(self, period: float, stop: threading.Event) -> None:

@@ -99,7 +99,7 @@ def validate_store_file(handle: h5py.File, path: str) -> None:
     for group in ("archs", "metrics", "static"):
         if group not in handle:
             raise StoreError(f"{path}: store lacks the group /{group}; the file is truncated or not a store")
-    for ds in ("archs/str", "archs/encoding", "archs/id", "fidelities", "seeds"):
+    for ds in ARCH_DATASETS:
         if ds not in handle:
             raise StoreError(f"{path}: store lacks the dataset /{ds}; the file is truncated or not a store")
     n = int(attrs["n_archs"])

@@ -33,10 +33,16 @@ VERIFY_MODES = ("open", "lazy")
 _READ_CHUNK = 1 << 20  # bytes read per step while checksumming (keeps the check's memory flat)
 
 
+def _raw_offset(ds: h5py.Dataset) -> int | None:
+    """File offset of a contiguous, unfiltered, non-empty dataset's bytes; None when they must be read through h5py."""
+    offset = ds.id.get_offset()
+    return None if offset is None or ds.chunks is not None or ds.compression is not None or ds.size == 0 else offset
+
+
 def _read_array(path: Path, ds: h5py.Dataset) -> np.ndarray:
     """Memory-map a contiguous unfiltered dataset; fall back to reading it (chunked/compressed files)."""
-    offset = ds.id.get_offset()
-    if offset is None or ds.chunks is not None or ds.compression is not None or ds.size == 0:
+    offset = _raw_offset(ds)
+    if offset is None:
         return ds[()]
     return np.memmap(path, dtype=ds.dtype, mode="r", offset=offset, shape=ds.shape)
 
@@ -54,8 +60,8 @@ def _file_checksum(handle: h5py.File, path: Path) -> str:
     with open(path, "rb", buffering=0) as raw:
         for name, ds in datasets:
             digest.update(checksum_header(name, ds.dtype, ds.shape))
-            offset = ds.id.get_offset()
-            if offset is None or ds.chunks is not None or ds.compression is not None or ds.size == 0:
+            offset = _raw_offset(ds)
+            if offset is None:
                 digest.update(np.ascontiguousarray(ds[()]))
                 continue
             raw.seek(offset)

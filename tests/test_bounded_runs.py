@@ -172,7 +172,18 @@ def test_several_workers_stop_too(tiny, strategy):
     assert check_stop(trajectory, tiny, n_workers=4) in (engine.STOP_EXHAUSTED, engine.STOP_CAP)
 
 
-class Stubborn(Strategy):
+class Scripted(Strategy):
+    """A strategy whose proposals depend only on how many it has made (`_n`); it learns nothing."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self._n = 0
+
+    def tell(self, proposal: Proposal, observation: Observation) -> None:
+        pass
+
+
+class Stubborn(Scripted):
     """Proposes the first architecture forever."""
 
     name = "stubborn"
@@ -180,48 +191,31 @@ class Stubborn(Strategy):
     def ask(self) -> Proposal | None:
         return Proposal(self.space.arch_at(0))
 
-    def tell(self, proposal: Proposal, observation: Observation) -> None:
-        pass
 
-
-class LowCycler(Strategy):
+class LowCycler(Scripted):
     """Cycles over every architecture at the lowest fidelity only: never exhausts the space, and a
     repeat streak never reaches MAX_REPEATS before the evaluation cap."""
 
     name = "lowcycler"
 
-    def __init__(self, *args) -> None:
-        super().__init__(*args)
-        self._n = 0
-
     def ask(self) -> Proposal | None:
         self._n += 1
         return Proposal(self.space.arch_at(self._n % self.space.size), self.problem.fidelities[0])
 
-    def tell(self, proposal: Proposal, observation: Observation) -> None:
-        pass
 
-
-class Quitter(Strategy):
+class Quitter(Scripted):
     """Proposes three architectures, then nothing."""
 
     name = "quitter"
-
-    def __init__(self, *args) -> None:
-        super().__init__(*args)
-        self._n = 0
 
     def ask(self) -> Proposal | None:
         self._n += 1
         return Proposal(self.space.arch_at(self._n)) if self._n <= 3 else None
 
-    def tell(self, proposal: Proposal, observation: Observation) -> None:
-        pass
-
 
 def test_a_strategy_stuck_on_one_architecture_stops_after_max_repeats(tiny, monkeypatch):
     # On this space the evaluation cap (360) comes long before 10,000 repeats; a smaller streak
-    # limit shows the rule itself. On NB201 (cap 156,250) the real limit is what ends such runs.
+    # limit shows the rule itself. On nb201/cifar10 (cap 312,500: two fidelities) the real limit is what ends such runs.
     monkeypatch.setattr(engine, "MAX_REPEATS", 50)
     with time_limit(TIME_LIMIT_S):
         trajectory = run_search(tiny, f"{__name__}:Stubborn", seed=0, budget=Budget(sim_seconds=1e300),

@@ -182,6 +182,15 @@ def test_a_holder_that_lost_its_lock_notices_and_leaves_the_new_lock(tmp_path):
     assert json.loads((tmp_path / rl.LOCK).read_text()) == other
 
 
+@pytest.mark.parametrize("content", [b"\xff\xfe not utf-8", b"[" * 100_000])
+def test_a_lock_replaced_by_undecodable_bytes_is_lost_not_an_error(tmp_path, content):
+    """Whatever replaced our lock (binary bytes, JSON nested past the parser's limit), it is not ours."""
+    with rl.run_lock(tmp_path, rl.LockTiming(heartbeat_s=60, expiry_s=120)) as claim:
+        (tmp_path / rl.LOCK).write_bytes(content)
+        assert not claim.held() and claim.lost
+    assert (tmp_path / rl.LOCK).read_bytes() == content  # left to whoever wrote it
+
+
 class _SwapOnParse:
     """json.loads that, on its `nth` call, replaces the lock file by `other`'s (after parsing the text
     it was given): another process acting between a lock check and what follows from it."""

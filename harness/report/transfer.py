@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from harness.report.load import ResultSet, Run
-from tabular.atomic import atomic_write_bytes
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
@@ -193,13 +191,3 @@ def transfer_files(tables: tuple[pd.DataFrame, pd.DataFrame], score_on: list[str
         RUNS_CSV: runs.to_csv(index=False).encode(),
     }
 
-
-def write_transfer(tables: tuple[pd.DataFrame, pd.DataFrame], score_on: list[str], out: Path) -> list[Path]:
-    """Write `transfer_files` into `out` (atomically), outside a report."""
-    out.mkdir(parents=True, exist_ok=True)
-    files = transfer_files(tables, score_on)
-    written = []
-    for name, data in files.items():
-        atomic_write_bytes(out / name, data)
-        written.append(out / name)
-    return written

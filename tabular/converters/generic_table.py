@@ -382,7 +382,11 @@ def table_store_name(path: Path) -> str:
     letters, digits, '.', '_' and '-' replaced by '_'.
     """
     path = Path(path)
-    meta, meta_path = read_sidecar(path)
+    return _store_name(path, *read_sidecar(path))
+
+
+def _store_name(path: Path, meta: dict[str, Any], meta_path: Path | None) -> str:
+    """`table_store_name` from an already-read sidecar (convert_table reads it once)."""
     if "name" in meta:
         return check_store_name(meta["name"], str(meta_path))
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", _stem(path)).lstrip("._-") or "unnamed"
@@ -397,7 +401,7 @@ def convert_table(path: Path) -> StoreData:
     from harness.spaces.structured import SPEC_KEY, normalise_spec
 
     meta, meta_path = read_sidecar(path)
-    name = table_store_name(path)
+    name = _store_name(path, meta, meta_path)
     structured = None
     if "space" in meta:
         if "search_space" in meta:

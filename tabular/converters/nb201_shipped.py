@@ -54,11 +54,16 @@ SPLITS = {
 }
 
 
-def read_table(path: Path, arch_column: str, value_columns: list[str]) -> pd.DataFrame:
-    """One shipped table, checked for the columns we read; SourceMissingError if it is absent."""
+def shipped_file(path: Path) -> Path:
+    """`path` if the shipped file is there; SourceMissingError (how to get it back) if not."""
     if not path.is_file():
         raise SourceMissingError(f"{path} is missing from the nas-harness installation; reinstall nas-harness (`pip install -e .`)")
-    frame = pd.read_parquet(path)
+    return path
+
+
+def read_table(path: Path, arch_column: str, value_columns: list[str]) -> pd.DataFrame:
+    """One shipped table, checked for the columns we read; SourceMissingError if it is absent."""
+    frame = pd.read_parquet(shipped_file(path))
     missing = [c for c in [arch_column, *value_columns] if c not in frame.columns]
     if missing:
         raise StoreError(f"{path} lacks column(s) {', '.join(missing)}; it is not the table nas-harness ships, reinstall nas-harness")
