@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
+from harness.oneshot.registry import ONESHOT_METHODS  # noqa: F401  (re-exported)
 from harness.run_lock import LOCK, run_lock  # noqa: F401  (re-exported: the lock code lives in harness.run_lock)
 from tabular.atomic import atomic_path
 from tabular.errors import NasHarnessError
@@ -33,7 +34,6 @@ LOG = "run.log"
 # The run's clock: one-shot strategies time their trajectory (sim_time, cost) in real compute
 # seconds and mark it with CLOCK_COLUMN = REAL_CLOCK on every row; engine trajectories have no
 # such column and their clock is simulated (the benchmark's recorded training time).
-ONESHOT_METHODS = ("darts", "gdas", "spos", "zerocost")
 CLOCK_COLUMN = "clock"
 REAL_CLOCK = "real"
 SIMULATED_CLOCK = "simulated"

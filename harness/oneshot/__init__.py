@@ -4,12 +4,31 @@ Why: the tabular strategies never train anything; these methods train one supern
 cell of a space at once (DARTS, GDAS, SPOS) or score untrained networks (zero-cost proxies), and
 then look the cell they pick up in the benchmark (a table, or a surrogate on the DARTS space), so that their picks can be compared with the
 tabular strategies' on the same scale (regret against the benchmark's optimum).
+
+The names below are imported on first use: `harness.oneshot.registry` (which methods exist) must stay
+importable without torch.
 """
 from __future__ import annotations
 
-from harness.oneshot.darts_supernet import DartsSupernet
-from harness.oneshot.search import METHODS, OneShotConfig, run_oneshot
-from harness.oneshot.spaces import SPACES, oneshot_space
-from harness.oneshot.supernet import MixedEdge, NB201Supernet
+import importlib
+from typing import Any
 
-__all__ = ["METHODS", "SPACES", "DartsSupernet", "MixedEdge", "NB201Supernet", "OneShotConfig", "oneshot_space", "run_oneshot"]
+_LAZY = {
+    "DartsSupernet": "harness.oneshot.darts_supernet",
+    "METHODS": "harness.oneshot.search",
+    "OneShotConfig": "harness.oneshot.search",
+    "run_oneshot": "harness.oneshot.search",
+    "SPACES": "harness.oneshot.spaces",
+    "oneshot_space": "harness.oneshot.spaces",
+    "MixedEdge": "harness.oneshot.supernet",
+    "NB201Supernet": "harness.oneshot.supernet",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'harness.oneshot' has no attribute {name!r}")
+
+
+__all__ = sorted(_LAZY)

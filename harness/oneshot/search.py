@@ -42,7 +42,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.oneshot.spaces import OneShotSpace, gumbel_hard, oneshot_space
-from harness.results import ONESHOT_METHODS
+from harness.oneshot.registry import ONESHOT_METHODS
 from harness.trainer.data import DATASETS, Splits, load_dataset, load_digits
 from harness.trainer.train import deterministic, epoch_generator, resolve_device, seeded_init
 from tabular.errors import NasHarnessError, SourceMissingError
