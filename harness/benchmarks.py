@@ -1,7 +1,7 @@
 """The benchmark catalogue: every known benchmark, where its data comes from, and loading it.
 
 A benchmark is a search space plus a store. Stores of PyPI-backed benchmarks are converted on first
-use and cached under the data folder (harness.data_dir); official files the user downloads are
+use and cached under the data folder (tabular.data_dir); official files the user downloads are
 looked for in `<data>/sources/` and converted the same way, or converted explicitly with
 `nas-harness convert`. Loading never downloads anything.
 """
@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.data_dir import store_path
 from harness.spaces import SearchSpace, get_space
+from tabular.data_dir import store_path
 from tabular.errors import NasHarnessError, SourceMissingError
+from tabular.protocol import Store
 from tabular.schema import FORMAT_VERSION
-from tabular.store import BenchmarkStore, open_store
+from tabular.store import open_store
 from tabular.writer import StoreData, write_store
 
 log = logging.getLogger(__name__)
@@ -43,16 +44,17 @@ class BenchmarkSpec:
 class Benchmark:
     """A loaded benchmark: the space strategies see and the store only the engine queries.
 
-    `store` is a BenchmarkStore, or for a row-less benchmark an object with its query interface
-    (surrogates.benchmark.SurrogateStore).
+    `store` is any tabular.protocol.Store: a tabular.store.BenchmarkStore, or for a benchmark too
+    large to tabulate a surrogates.benchmark.SurrogateStore (`store.tabulated` is False).
     """
 
     name: str
     space: SearchSpace
-    store: BenchmarkStore
+    store: Store
 
     @property
     def path(self) -> Path:
+        """The store's file (a surrogate's model file for a benchmark answered on demand)."""
         return self.store.path
 
 
@@ -65,9 +67,11 @@ def rowless_spec(name: str, space: str, source: str, check_source: Callable[[], 
     """
 
     def build() -> StoreData:
-        raise NasHarnessError(f"benchmark {name!r} is answered by a surrogate model on demand and has no store to build")
+        raise NasHarnessError(f"benchmark {name!r} is answered by a surrogate model on demand and has no store "
+                              "to build")
 
-    return BenchmarkSpec(name=name, space=space, source=source, build=build, check_source=check_source, open=open_benchmark)
+    return BenchmarkSpec(name=name, space=space, source=source, build=build, check_source=check_source,
+                         open=open_benchmark)
 
 
 def _catalogue() -> dict[str, BenchmarkSpec]:
@@ -86,10 +90,12 @@ def _catalogue() -> dict[str, BenchmarkSpec]:
 
 
 def benchmark_names() -> list[str]:
+    """Every catalogue name, sorted."""
     return sorted(_catalogue())
 
 
 def get_spec(name: str) -> BenchmarkSpec:
+    """The catalogue entry of `name`; refuses an unknown name, listing the known ones."""
     catalogue = _catalogue()
     if name not in catalogue:
         raise NasHarnessError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(sorted(catalogue))}")
@@ -146,8 +152,11 @@ def load_benchmark(name: str) -> Benchmark:
     if spec.open is not None:
         return spec.open()
     store = open_store(ensure_store(name))
-    space = get_space(spec.space)
-    # Spaces too large to enumerate (NB101: 423,624 cells found by search, not by formula) take
-    # their index from the store's rows.
-    bind = getattr(space, "bind_store", None)
-    return Benchmark(name=name, space=bind(store) if bind else space, store=store)
+    try:
+        # Spaces too large to enumerate (NB101: 423,624 cells found by search, not by formula) take
+        # their index from the store's rows; every other space returns itself.
+        space = get_space(spec.space).bind_store(store)
+    except BaseException:
+        store.close()
+        raise
+    return Benchmark(name=name, space=space, store=store)

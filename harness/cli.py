@@ -16,20 +16,22 @@ from pathlib import Path
 import numpy as np
 
 from tabular.errors import NasHarnessError
+from tabular.optional import missing_torch_error, torch_missing
 
 log = logging.getLogger("harness")
 
 
 def _cmd_benchmarks(args: argparse.Namespace) -> int:
     from harness.benchmarks import benchmark_names, ensure_store, get_spec, source_status
-    from harness.data_dir import store_path
+    from tabular.data_dir import store_path
     from tabular.store import open_store
 
     rows = []
     for name in benchmark_names():
         spec = get_spec(name)
         status = source_status(spec)
-        row = {"name": name, "space": spec.space, "status": status, "archs": "", "metrics": "", "fidelities": "", "seeds": ""}
+        row = {"name": name, "space": spec.space, "status": status, "archs": "", "metrics": "", "fidelities": "",
+               "seeds": ""}
         if args.build and status.startswith("ready") and spec.open is None:
             ensure_store(name)
         if store_path(name).is_file():
@@ -128,6 +130,7 @@ def _cmd_run(argv: Sequence[str]) -> int:
 
 
 LIGHT_COMMANDS = ("benchmarks", "query", "convert", "reproduce")
+RUN_LOGGERS = ("harness.app", "harness.grid.run_folder")  # their ERROR records are printed by run_app's summary
 # Sub-commands whose parsers cannot be built without importing scipy, matplotlib or torch (the
 # `harness.report` package imports them; the trainer's options list torch-backed datasets):
 # command -> (module, function that adds the real parser, its one-line help). The real parser is
@@ -136,10 +139,11 @@ LIGHT_COMMANDS = ("benchmarks", "query", "convert", "reproduce")
 DEFERRED_COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("harness.report.cli", "add_parser",
                "curves, leaderboards, statistics and a best-practices checklist from a results folder"),
-    "validate": ("harness.trainer.cli", "add_parser",
+    "validate": ("harness.validation_cli", "add_parser",
                  "re-train the incumbents of a results folder and correlate table and measured accuracy"),
-    "proxies": ("harness.trainer.cli", "add_parser",
-                "zero-cost proxies (grad_norm, snip, synflow, jacov) of NB201 architectures, as a table for rank-stats"),
+    "proxies": ("harness.validation_cli", "add_parser",
+                "zero-cost proxies (grad_norm, snip, synflow, jacov) of NB201 architectures, "
+                "as a table for rank-stats"),
 }
 
 
@@ -176,7 +180,8 @@ def build_parser(full: bool = True, command: str | None = None) -> argparse.Argu
     p.add_argument("source", help="path of the official file or folder")
     p.add_argument("--out", help="output store file or folder (default: the data folder's store path)")
     p.add_argument("--force", action="store_true", help="overwrite an existing store")
-    p.add_argument("--skip-bad", action="store_true", help="skip and count corrupt records instead of stopping (nb101-tfrecord)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip and count corrupt records instead of stopping (nb101-tfrecord)")
     p.set_defaults(func=_cmd_convert)
 
     p = sub.add_parser("reproduce", help="re-run a result folder from its manifest and compare trajectories")
@@ -189,9 +194,10 @@ def build_parser(full: bool = True, command: str | None = None) -> argparse.Argu
     import importlib
 
     from harness.stats_cli import add_rank_stats_parser, add_regress_parser
-    from surrogates.cli import add_parser as add_surrogate_parser
+    from harness.surrogate_cli import add_parser as add_surrogate_parser
 
     def add_deferred(*names: str) -> None:
+        """Add the real parser of the command being run, and light help-only parsers for the other deferred ones."""
         if command in names:
             module, function, _ = DEFERRED_COMMANDS[command]
             getattr(importlib.import_module(module), function)(sub)
@@ -208,13 +214,14 @@ def build_parser(full: bool = True, command: str | None = None) -> argparse.Argu
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `nas-harness` command line; returns the exit code (2 for a user error, printed as one line)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     console = logging.StreamHandler()
     console.setLevel(logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     # A failed run's error goes to its run.log and is printed once, by run_app's closing summary
     # (`nas-harness: error: run failed: ...` or a FAILED line), not a second time as a log record.
-    console.addFilter(lambda record: not (record.name == "harness.app" and record.levelno >= logging.ERROR))
+    console.addFilter(lambda record: not (record.name in RUN_LOGGERS and record.levelno >= logging.ERROR))
     logging.basicConfig(level=logging.WARNING, handlers=[console])
     try:
         if argv and argv[0] == "run":
@@ -227,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except NasHarnessError as exc:
         print(f"nas-harness: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a torch-only command (validate, proxies, ...) on a core install
+        if not torch_missing(exc):
+            raise
+        print(f"nas-harness: error: {missing_torch_error(f'`nas-harness {_command(argv)}`')}", file=sys.stderr)
         return 2
 
 

@@ -13,15 +13,30 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigNode, ConfigStore
+from hydra.errors import CompactHydraException
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from harness.strategies import BUILTIN, get_strategy_class
 from harness.strategies.base import StrategyError
+from tabular.optional import MissingExtraError, require_torch
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+def _conf_dir() -> Path:
+    """Where the Hydra configs are: harness/conf/ in an installed wheel, conf/ at the top of a checkout.
+
+    Why two places: the repository keeps conf/ at its top (the layout users and docs know) and the
+    wheel ships the same files as the package `harness.conf` (pyproject.toml maps it onto conf/). An
+    editable install and a plain checkout have no harness/conf/, so they use the top-level folder.
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / "conf"
+    return installed if (installed / "config.yaml").is_file() else package.parent / "conf"
+
+
+CONF_DIR = _conf_dir()
 
 
 class SeedPolicy(str, Enum):
@@ -34,14 +49,22 @@ class SeedPolicy(str, Enum):
 class BenchmarkConf:
     name: str = MISSING
     seed_policy: SeedPolicy = SeedPolicy.sample
-    fixed_seed: Optional[int] = None  # seed label for seed_policy=fixed (default: the store's first)
-    objectives: Optional[List[str]] = None  # default: the benchmark's validation metric
+    fixed_seed: int | None = None  # seed label for seed_policy=fixed (default: the store's first)
+    objectives: list[str] | None = None  # default: the benchmark's validation metric
 
 
 @dataclass
 class BudgetConf:
-    evaluations: Optional[int] = None
-    sim_seconds: Optional[float] = None
+    evaluations: int | None = None
+    sim_seconds: float | None = None
+
+
+@dataclass
+class GridConf:
+    """How a grid is cut into launcher jobs (docs/EXPERIMENTS.md, "Clusters"); never part of a run's config
+    or RUN_ID (harness.grid.execute.task_config drops it): batching changes where runs execute, not results."""
+    batch_size: int | None = None  # runs per launcher job; null: automatic (harness.grid.batching.auto_batch_size)
+    batch_file: str | None = None  # internal: the batch a launcher job runs (set by the grid sweeper)
 
 
 @dataclass
@@ -51,6 +74,7 @@ class RunConf:
     budget: BudgetConf = field(default_factory=BudgetConf)
     seed: int = 0
     n_workers: int = 1
+    grid: GridConf = field(default_factory=GridConf)
 
 
 def strategy_schema(name: str) -> type:
@@ -77,7 +101,9 @@ def _register_local_benchmarks(cs: ConfigStore) -> None:
 
 
 def oneshot_schema(method: str) -> type:
-    """Schema of a one-shot method's config (harness.oneshot.OneShotConfig's scalar fields)."""
+    """Schema of a one-shot method's config (harness.oneshot.OneShotConfig's scalar fields). Built when a
+    run selects the method; on a core install (no torch) that run fails here with one line naming the extra."""
+    require_torch(f"the one-shot strategy {method}")
     from harness.oneshot.search import OneShotConfig
 
     fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=method))]
@@ -87,9 +113,14 @@ def oneshot_schema(method: str) -> type:
         if isinstance(value, (bool, int, float, str)):
             kind: Any = type(value)
             if "None" in str(f.type):  # e.g. data_limit: int | None (null = no limit)
-                kind = Optional[kind]
+                kind = kind | None
             fields.append((f.name, kind, dataclasses.field(default=value)))
     return dataclasses.make_dataclass(f"OneShot{method.title()}Conf", fields)
+
+
+class MissingExtraConfigError(MissingExtraError, CompactHydraException):
+    """A run selects a method whose optional dependency is missing (`strategy=darts` without torch).
+    A CompactHydraException, so Hydra prints the message alone rather than a traceback."""
 
 
 class _LazyConfigNode(ConfigNode):
@@ -108,7 +139,11 @@ class _LazyConfigNode(ConfigNode):
     @property  # type: ignore[override]
     def node(self) -> DictConfig:
         if "node" not in self._cache:
-            self._cache["node"] = OmegaConf.structured(self._build())
+            try:
+                schema = self._build()
+            except MissingExtraError as exc:  # Hydra prints a compact error as its one line, no traceback
+                raise MissingExtraConfigError(str(exc)) from None
+            self._cache["node"] = OmegaConf.structured(schema)
         return self._cache["node"]
 
     @node.setter
@@ -128,7 +163,9 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="run_schema", node=RunConf)
     _register_local_benchmarks(cs)
-    for method in ("darts", "gdas", "spos", "zerocost"):
+    from harness.oneshot.registry import ONESHOT_METHODS  # torch-free
+
+    for method in ONESHOT_METHODS:
         _store_lazy(cs, "strategy", f"{method}_schema", functools.partial(oneshot_schema, method))
     for name in BUILTIN:
         try:

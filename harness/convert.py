@@ -38,6 +38,7 @@ def convert(kind: str, source: Path, out: Path | None, *, force: bool = False, s
     fn = kinds[kind]
     if skip_bad:
         if "skip_bad" not in inspect.signature(fn).parameters:
-            raise NasHarnessError(f"converter {kind!r} has no --skip-bad; it reads whole files and stops at the first error")
+            raise NasHarnessError(f"converter {kind!r} has no --skip-bad; it reads whole files and stops at the first "
+                                  "error")
         return fn(source, out, force, skip_bad=True)
     return fn(source, out, force)

@@ -24,7 +24,7 @@ import numbers
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ import pandas as pd
 from harness.benchmarks import Benchmark
 from harness.strategies import Objective, Observation, Problem, Proposal, StrategyError, make_strategy
 from tabular.errors import NasHarnessError
-from tabular.store import MEAN_SEED, SEED_POLICIES
+from tabular.protocol import MEAN_SEED, RowValues, SeedPolicy, Store, check_seed_policy
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ TRAJECTORY_COLUMNS = [
     "arch",
     "arch_index",
     "fidelity",
+    "budget",  # the budget the result counts at for the incumbent: its fidelity, or a nominal budget
     "seed_used",
     "valid",
     "valid_mean",
@@ -94,7 +95,8 @@ class Budget:
             raise NasHarnessError(f"budget.sim_seconds must be positive, got {self.sim_seconds!r}")
         if evaluations is None and self.sim_seconds is not None and math.isinf(self.sim_seconds):
             raise NasHarnessError(
-                "budget.sim_seconds=inf without budget.evaluations is no budget; set budget.evaluations or a finite budget.sim_seconds"
+                "budget.sim_seconds=inf without budget.evaluations is no budget; set budget.evaluations or a finite "
+                "budget.sim_seconds"
             )
 
 
@@ -118,8 +120,8 @@ class _Event:
 class _Evaluator:
     """Answers proposals from the store; the only place that reads benchmark values during a run."""
 
-    def __init__(self, bench: Benchmark, objectives: tuple[Objective, ...], seed_policy: str, rng: np.random.Generator,
-                 charge_repeats: bool, fixed_seed: int | None = None):
+    def __init__(self, bench: Benchmark, objectives: tuple[Objective, ...], seed_policy: SeedPolicy,
+                 rng: np.random.Generator, charge_repeats: bool, fixed_seed: int | None = None):
         self.bench = bench
         self.store = bench.store
         self.space = bench.space
@@ -135,6 +137,8 @@ class _Evaluator:
         self.n_top = 0  # distinct architectures evaluated at the highest fidelity
 
     def evaluate(self, proposal: Proposal) -> _Result:
+        """Observe one proposal: the validation value under the seed policy, the other objectives and
+        the cost from that same seed (an unmeasured cost is free); repeats may be free of charge."""
         row = self.space.index_of(proposal.arch)
         fidelity = float(self.store.fidelities[-1] if proposal.fidelity is None else proposal.fidelity)
         key = (row, fidelity)
@@ -169,27 +173,23 @@ class _Evaluator:
         return float(self.store.query(metric, [row], fidelity=fidelity, seed_policy="fixed", seed=seed)[0])
 
 
-def row_means(store: Any, metric: str) -> Any:
+def row_means(store: Store, metric: str) -> RowValues:
     """Seed means indexed by row, for the trajectory's `valid_mean`/`test_mean` columns.
 
-    A table gives its array. A benchmark too large to tabulate (a surrogate over the DARTS space,
-    10^18 rows) gives `store.row_means(metric)`: an object whose `[row]` predicts on demand.
+    A table gives its array (all NaN for metric ""). A benchmark too large to tabulate (a surrogate
+    over the DARTS space, 10^18 rows) gives a lookup whose `[row]` predicts on demand.
     """
-    lookup = getattr(store, "row_means", None)
-    if lookup is not None:
-        return lookup(metric)
-    if not metric:
-        return np.full(store.n_archs, np.nan)
-    return store.seed_mean(metric)
+    return store.row_means(metric)
 
 
-def regret_optimum(store: Any, valid_mean: Any, maximize: bool) -> float:
-    """The value regret is measured against: the table's best seed mean, or the reference optimum a
-    row-less benchmark defines (`store.reference_optimum(metric)`, docs/SURROGATES.md)."""
-    reference = getattr(store, "reference_optimum", None)
+def regret_optimum(store: Store, valid_mean: RowValues, maximize: bool) -> float:
+    """The value regret is measured against: the reference optimum the store declares (a surrogate
+    over a huge space, docs/SURROGATES.md), or else the best of the table's seed means."""
+    reference = store.reference_optimum(store.valid_metric)
     if reference is not None:
-        return float(reference(store.valid_metric))
-    return float(np.nanmax(valid_mean) if maximize else np.nanmin(valid_mean))
+        return float(reference)
+    table = cast(np.ndarray, valid_mean)  # no declared reference: a table's seed-mean array
+    return float(np.nanmax(table) if maximize else np.nanmin(table))
 
 
 def resolve_objectives(bench: Benchmark, names: list[str] | tuple[str, ...] | None) -> tuple[Objective, ...]:
@@ -208,7 +208,8 @@ def resolve_objectives(bench: Benchmark, names: list[str] | tuple[str, ...] | No
             devices = [s for s in store.static_names if "@" in s]
             hint = f"; devices: {', '.join(devices)}" if "@" in name else ""
             raise NasHarnessError(
-                f"benchmark {bench.name!r} has no objective {name!r}; choose from {', '.join(store.metric_names + store.static_names)}{hint}"
+                f"benchmark {bench.name!r} has no objective {name!r}; choose from "
+                f"{', '.join(store.metric_names + store.static_names)}{hint}"
             )
     if out[0].name != store.valid_metric:
         raise NasHarnessError(f"the first objective must be the benchmark's validation metric {store.valid_metric!r}")
@@ -240,7 +241,8 @@ class _Columns:
         if not self.rows:
             return pd.DataFrame([], columns=TRAJECTORY_COLUMNS)
         names = TRAJECTORY_COLUMNS + [c for c in self.columns if c not in TRAJECTORY_COLUMNS]
-        data = {c: np.frombuffer(col, dtype=np.int64 if col.typecode == "q" else np.float64) if isinstance(col, array) else col
+        data = {c: np.frombuffer(col, dtype=np.int64 if col.typecode == "q" else np.float64)
+                if isinstance(col, array) else col
                 for c, col in ((c, self.columns[c]) for c in names)}
         return pd.DataFrame(data, columns=names)
 
@@ -270,20 +272,21 @@ def run_search(
     The trajectory's `attrs["stop_reason"]` says why the run ended (one of STOP_REASONS).
     """
     budget.check()
-    if seed_policy not in SEED_POLICIES:
-        raise NasHarnessError(f"unknown seed policy {seed_policy!r}; choose one of {', '.join(SEED_POLICIES)}")
+    policy = check_seed_policy(seed_policy)
     if not isinstance(n_workers, int) or n_workers < 1:
         raise NasHarnessError(f"n_workers must be a positive integer, got {n_workers!r}")
     store, space = bench.store, bench.space
     if budget.sim_seconds is not None and not store.cost_metric:
-        raise NasHarnessError(f"benchmark {bench.name!r} records no training cost; use budget.evaluations instead of budget.sim_seconds")
-    if seed_policy == "fixed" and fixed_seed is not None:
+        raise NasHarnessError(f"benchmark {bench.name!r} records no training cost; use budget.evaluations instead of "
+                              "budget.sim_seconds")
+    if policy == "fixed" and fixed_seed is not None:
         store.seed_index(fixed_seed)  # fails now, naming the available seeds
     objs = resolve_objectives(bench, objectives)
     problem = Problem(objectives=objs, fidelities=tuple(float(f) for f in store.fidelities), n_workers=n_workers)
     strategy_seq, bench_seq = np.random.SeedSequence(seed).spawn(2)
     strat = make_strategy(strategy, space, problem, np.random.default_rng(strategy_seq), hyperparameters)
-    evaluator = _Evaluator(bench, objs, seed_policy, np.random.default_rng(bench_seq), strat.config.charge_repeats, fixed_seed)
+    evaluator = _Evaluator(bench, objs, policy, np.random.default_rng(bench_seq), strat.config.charge_repeats,
+                           fixed_seed)
 
     valid_mean = row_means(store, store.valid_metric)
     test_mean = row_means(store, store.test_metric)
@@ -293,8 +296,10 @@ def run_search(
     size = int(space.size)
     cap = evaluation_cap(bench)
     if budget.evaluations is not None and budget.evaluations > cap:
-        log.warning("budget.evaluations=%d is more than %d evaluations per architecture and fidelity of %s (%d architectures); "
-                    "the run stops at %d evaluations at the latest", budget.evaluations, EVALUATIONS_PER_ARCH, bench.name, size, cap)
+        log.warning("budget.evaluations=%d is more than %d evaluations per architecture and fidelity of %s (%d "
+                    "architectures); "
+                    "the run stops at %d evaluations at the latest",
+                    budget.evaluations, EVALUATIONS_PER_ARCH, bench.name, size, cap)
 
     rows = _Columns()
     heap: list[_Event] = []
@@ -347,7 +352,8 @@ def run_search(
         strat.tell(event.proposal, obs)
         observed = res.values[objs[0].name]
         signed = observed if maximize else -observed
-        key = (res.fidelity, -np.inf if np.isnan(signed) else signed)
+        level = float(strat.incumbent_budget(event.proposal, obs))
+        key = (level, -np.inf if np.isnan(signed) else signed)
         if inc_key is None or key > inc_key:
             if inc is None or res.row != inc.row:
                 inc_arch = space.canonical(space.arch_at(res.row))
@@ -360,6 +366,7 @@ def run_search(
             "arch": space.canonical(event.proposal.arch),
             "arch_index": res.row,
             "fidelity": res.fidelity,
+            "budget": level,
             "seed_used": res.seed_used,
             "valid": observed,
             "valid_mean": float(valid_mean[res.row]),

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.results import MANIFEST, TRAJECTORY, read_manifest, versions
+from harness.results import MANIFEST, TRAJECTORY, read_manifest, read_trajectory, versions
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
@@ -37,20 +37,27 @@ def compare_trajectories(expected: pd.DataFrame, actual: pd.DataFrame) -> list[s
         bad = np.flatnonzero(~same)
         if bad.size:
             i = int(bad[0])
-            problems.append(f"{col}: {bad.size} rows differ, first at step {i + 1}: recorded {a[i]!r}, reproduced {b[i]!r}")
+            problems.append(f"{col}: {bad.size} rows differ, first at step {i + 1}: "
+                            f"recorded {a[i]!r}, reproduced {b[i]!r}")
     return problems
 
 
 def reproduce(run_dir: Path) -> tuple[list[str], list[str]]:
-    """Re-run; returns (warnings, differences)."""
+    """Re-run; returns (warnings, differences).
+
+    The recorded trajectory is read (harness.results.read_trajectory) before the run is executed, so
+    a truncated or damaged file is one line naming it, not a pyarrow traceback after a long re-run.
+    """
     from harness.app import execute_run
 
     manifest = read_manifest(run_dir)  # one line (ManifestError) when missing or damaged
     if manifest["status"] != "complete":
-        raise NasHarnessError(f"{run_dir / MANIFEST} has status {manifest['status']!r}; only complete runs can be reproduced")
+        raise NasHarnessError(f"{run_dir / MANIFEST} has status {manifest['status']!r}; "
+                              "only complete runs can be reproduced")
     traj_path = run_dir / TRAJECTORY
     if not traj_path.is_file():
         raise NasHarnessError(f"{traj_path} is missing; the run folder is incomplete")
+    recorded = read_trajectory(traj_path)  # TrajectoryError (one line naming the file) when damaged
     warnings = []
     recorded_versions = manifest.get("versions", {})
     for name, now in versions().items():
@@ -59,5 +66,4 @@ def reproduce(run_dir: Path) -> tuple[list[str], list[str]]:
     trajectory, bench = execute_run(manifest["config"])
     if bench.store.sha256 != manifest.get("benchmark_sha256"):
         warnings.append(f"benchmark store sha256 differs from the manifest ({bench.store.path}); the data changed")
-    recorded = pd.read_parquet(traj_path)
     return warnings, compare_trajectories(recorded, trajectory)

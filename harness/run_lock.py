@@ -36,10 +36,11 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tabular.errors import NasHarnessError
 
@@ -70,7 +71,9 @@ def lock_timing(environ: dict[str, str] | None = None) -> LockTiming:
         try:
             value = float(text) if text else default
         except ValueError:
-            raise NasHarnessError(f"{name}={text!r} is not a number of seconds; unset it or set e.g. {name}={default:g}") from None
+            raise NasHarnessError(
+                f"{name}={text!r} is not a number of seconds; unset it or set e.g. {name}={default:g}"
+            ) from None
         if not value > 0 or value == float("inf"):
             raise NasHarnessError(f"{name}={text} must be a positive, finite number of seconds")
         values[name] = value
@@ -136,7 +139,9 @@ def _machine() -> dict[str, Any]:
     return {"host": socket.gethostname(), "boot_id": _boot_id(), "pid_ns": _pid_namespace()}
 
 
-def stale_reason(owner: dict[str, Any] | None, mtime: float, timing: LockTiming, now: float | None = None) -> str | None:
+def stale_reason(
+    owner: dict[str, Any] | None, mtime: float, timing: LockTiming, now: float | None = None
+) -> str | None:
     """Why a lock with this content and mtime is stale; None while its holder may still be running.
 
     `owner` is the lock's parsed content, or None when it is unreadable or still being written (an
@@ -221,7 +226,9 @@ def _remove_if(lock: Path, expected: tuple[os.stat_result, bytes] | None = None,
         try:
             os.link(tomb, lock)  # another process's lock: put it back
         except FileExistsError:
-            log.warning("lock %s changed hands while it was being removed; its holder will find it lost and write nothing", lock)
+            log.warning(
+                "lock %s changed hands while it was being removed; its holder will find it lost and write nothing", lock
+            )
         except OSError:  # a file system without hard links: move it back unless a new lock is there
             if not os.path.lexists(lock):
                 try:
@@ -266,6 +273,7 @@ class RunLock:
         return self.acquired
 
     def held(self) -> bool:
+        """Whether this process still holds the lock (the file carries our token): checked before writing results."""
         if not self.acquired or self.lost:
             return False
         try:

@@ -87,9 +87,10 @@ def write_file(path: Path, cells: list[tuple[str, str, list[str]]], epochs: tupl
 _CONVERT = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
+from harness.catalog.nb101 import cell_rules
 from tabular.converters.nb101_tfrecord import convert
 t = time.perf_counter()
-convert({src!r}, {out!r}, force=True, progress=False)
+convert({src!r}, {out!r}, rules=cell_rules(), force=True, progress=False)
 wall = time.perf_counter() - t
 print(json.dumps({{"wall": wall, "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
 """

@@ -85,7 +85,7 @@ def _engine_regret(bench, strategy: str, n: int, seeds: int) -> tuple[float, flo
 def _rs_regret(bench, n: int, seeds: int) -> str:
     """Random search's expected regret after n draws: exact on a table (harness.report.reference,
     without replacement, seed-mean selection), else the engine's mean over `seeds` seeds."""
-    if getattr(bench.store, "row_means", None) is None:
+    if bench.store.tabulated:
         from harness.report.reference import rs_reference
 
         return f"{float(rs_reference(bench.store, np.asarray([n]), seed_policy='mean').regret[0]):.2f} (exact)"

@@ -5,9 +5,10 @@
 * `surrogates.models`: XGBoost and scikit-learn regressors, alone or as a bagging ensemble;
 * `surrogates.fitted`: `fit_surrogate`, `FittedSurrogate.save`, `load_surrogate` (with provenance);
 * `surrogates.quality`: quality reports (R², RMSE, ρ, τ, sparse τ, top-k) beside the noise ceiling;
-* `surrogates.benchmark`: a surrogate as a benchmark (a materialised store, or `SurrogateStore`);
+* `surrogates.benchmark`: a surrogate as a benchmark (a materialised store, or `SurrogateStore`;
+  the catalogue, harness.catalog.surrogate.open_benchmark, opens those by name);
 * `surrogates.nb301_yahpo`, `surrogates.nb301_official`: the NAS-Bench-301 surrogates;
-* `surrogates.cli`: the `nas-harness surrogate fit|judge|list` commands.
+* (the `nas-harness surrogate fit|judge|list` commands are `harness.surrogate_cli`, above this package).
 
 docs/SURROGATES.md explains the choices and gives the measured quality.
 """
@@ -17,17 +18,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from surrogates.benchmark import SurrogateStore, materialise, open_benchmark
+    from surrogates.benchmark import SurrogateStore, materialise
     from surrogates.fitted import FittedSurrogate, fit_surrogate, load_surrogate, saved_surrogates
     from surrogates.quality import judge
 
-# The names below are imported on first use (PEP 562), not with the package: `surrogates.cli` and
+# The names below are imported on first use (PEP 562), not with the package: `harness.surrogate_cli` and
 # the benchmark catalogue import submodules of this package, and the submodules these names live
 # in import scipy and scikit-learn, which `nas-harness --help` and table-only runs never need.
 _LAZY = {
     "SurrogateStore": "surrogates.benchmark",
     "materialise": "surrogates.benchmark",
-    "open_benchmark": "surrogates.benchmark",
     "FittedSurrogate": "surrogates.fitted",
     "fit_surrogate": "surrogates.fitted",
     "load_surrogate": "surrogates.fitted",
@@ -35,7 +35,8 @@ _LAZY = {
     "judge": "surrogates.quality",
 }
 
-__all__ = ["FittedSurrogate", "SurrogateStore", "fit_surrogate", "judge", "load_surrogate", "materialise", "open_benchmark", "saved_surrogates"]
+__all__ = ["FittedSurrogate", "SurrogateStore", "fit_surrogate", "judge", "load_surrogate", "materialise",
+           "saved_surrogates"]
 
 
 def __getattr__(name: str) -> Any:

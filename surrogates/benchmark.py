@@ -9,8 +9,9 @@ turn one into a benchmark:
   works on it unchanged (engine, grids, `nas-harness query`, reports), regret included.
 * `SurrogateStore` (spaces too large to tabulate, e.g. DARTS with 10^18 cells): an object with the
   store's query interface that predicts on demand from `space.arch_at(row)`; rows are the space's
-  index. The engine reads seed means through `row_means` and the regret's optimum through
-  `reference_optimum` (the engine hook of /work/notes/engine_patch_surrogates.diff).
+  index. It implements tabular.protocol.Store with `tabulated = False`: the engine reads seed means
+  through `row_means` (a lookup that predicts on demand) and the regret's optimum through
+  `reference_optimum`. The catalogue (harness.catalog.nb301, harness.catalog.surrogate) opens it.
 
 Noise, identical in both: virtual seed label s of architecture r reads
 mean(r) + spread(r) * d_s(r), where d(r) are the `VIRTUAL_SEEDS` centred counter-based draws of
@@ -30,16 +31,16 @@ import hashlib
 import json
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from harness.data_dir import data_dir
 from harness.spaces import SearchSpace, get_space
 from surrogates.noise import centred_draws
 from tabular.atomic import atomic_write_bytes
+from tabular.data_dir import data_dir
 from tabular.errors import NasHarnessError, StoreError
-from tabular.store import MEAN_SEED, SEED_POLICIES
+from tabular.protocol import MEAN_SEED, SeedPolicy, check_seed_policy
 from tabular.writer import MetricArray, StoreData
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,12 @@ class Predictor(Protocol):
     @property
     def provenance(self) -> dict[str, Any]: ...
 
-    def predict(self, metric: str, archs: list[str], fidelity: float | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+    def predict(self, metric: str, archs: list[str],
+                fidelity: float | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def _noisy_values(mean: np.ndarray, spread: np.ndarray, labels: np.ndarray, rows: np.ndarray, n_seeds: int) -> np.ndarray:
+def _noisy_values(mean: np.ndarray, spread: np.ndarray, labels: np.ndarray, rows: np.ndarray,
+                  n_seeds: int) -> np.ndarray:
     draws = centred_draws(n_seeds, rows)  # (n, n_seeds)
     return mean + spread * draws[np.arange(rows.size), labels]
 
@@ -87,7 +90,8 @@ def materialise(predictor: Predictor, *, name: str, n_seeds: int | None = None, 
     """A store of every architecture of an enumerable space, at each fidelity and virtual seed."""
     space = get_space(predictor.space)
     if space.size > MATERIALISE_MAX:
-        raise NasHarnessError(f"space {space.name!r} has {space.size:,} architectures, too many to tabulate; use SurrogateStore")
+        raise NasHarnessError(f"space {space.name!r} has {space.size:,} architectures, too many to tabulate; use "
+                              "SurrogateStore")
     n_seeds = n_seeds or (VIRTUAL_SEEDS if predictor.noisy else 1)
     n = space.size
     archs = [space.arch_at(i) for i in range(n)]
@@ -100,7 +104,8 @@ def materialise(predictor: Predictor, *, name: str, n_seeds: int | None = None, 
         for fi, fid in enumerate(fidelities):
             mean, spread = np.empty(n), np.empty(n)
             for start in range(0, n, batch):
-                mean[start:start + batch], spread[start:start + batch] = predictor.predict(metric, archs[start:start + batch], float(fid))
+                chunk = archs[start:start + batch]
+                mean[start:start + batch], spread[start:start + batch] = predictor.predict(metric, chunk, float(fid))
             values[:, :, fi] = _clip_cost(metric, predictor.roles, mean[:, None] + spread[:, None] * draws)
         metrics[metric] = MetricArray(values, info.get("unit", ""), bool(info.get("higher_is_better", True)),
                                       info.get("description", "surrogate prediction"))
@@ -117,13 +122,15 @@ def materialise(predictor: Predictor, *, name: str, n_seeds: int | None = None, 
         valid_metric=predictor.roles.get("valid_metric", ""),
         test_metric=predictor.roles.get("test_metric", ""),
         cost_metric=predictor.roles.get("cost_metric", ""),
-        provenance=predictor.provenance | {"virtual_seeds": n_seeds, "noise": "mean + spread * centred counter-based N(0,1) per (seed, row)"},
+        provenance=predictor.provenance | {"virtual_seeds": n_seeds, "noise": "mean + spread * centred counter-based "
+                                                                              "N(0,1) per (seed, row)"},
     )
 
 
 # -- reference optimum -------------------------------------------------------------------------------
 def reference_optimum(predictor: Predictor, space: SearchSpace, metric: str, *, fidelity: float | None = None,
-                      n_sample: int = 2_000, n_starts: int = 3, max_steps: int = 50, cache: bool = True) -> dict[str, Any]:
+                      n_sample: int = 2_000, n_starts: int = 3, max_steps: int = 50,
+                      cache: bool = True) -> dict[str, Any]:
     """The reference optimum of a surrogate over a space too large to enumerate (module docstring).
 
     Returns {"arch", "index", "value", settings...}; cached on disk by predictor hash and settings.
@@ -169,7 +176,8 @@ def reference_optimum(predictor: Predictor, space: SearchSpace, metric: str, *, 
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, json.dumps(result, indent=2).encode())
-    log.info("reference optimum of %s (%s): %.4f after %d predictions", predictor.name, metric, result["value"], evaluations)
+    log.info("reference optimum of %s (%s): %.4f after %d predictions",
+             predictor.name, metric, result["value"], evaluations)
     return result
 
 
@@ -181,24 +189,28 @@ class RowMeans:
         self.store, self.metric = store, metric
 
     def __getitem__(self, row: int) -> float:
+        """The mean prediction of one row (NaN when the metric is "", e.g. no test metric)."""
         if not self.metric:
             return float("nan")
         return float(self.store.query(self.metric, [int(row)], seed_policy="mean")[0])
 
 
 class SurrogateStore:
-    """The query interface of tabular.store.BenchmarkStore, answered by a predictor on demand.
+    """tabular.protocol.Store answered by a predictor on demand (`tabulated` is False).
 
     Rows are indices of `space` (for DARTS the genotype code), so `space.index_of` keeps mapping
     architectures to rows as for a table.
     """
+
+    tabulated: ClassVar[bool] = False  # rows are predicted on demand, never all stored
 
     def __init__(self, predictor: Predictor, *, name: str, space: SearchSpace | None = None, n_seeds: int | None = None,
                  reference: dict[str, Any] | None = None, path: Path | None = None):
         self.predictor = predictor
         self.space = space or get_space(predictor.space)
         if self.space.name != predictor.space:
-            raise NasHarnessError(f"surrogate {predictor.name!r} was trained on space {predictor.space!r} and cannot answer space {self.space.name!r}")
+            raise NasHarnessError(f"surrogate {predictor.name!r} was trained on space {predictor.space!r} and cannot "
+                                  f"answer space {self.space.name!r}")
         self.name = name
         self.search_space = self.space.name
         self.n_archs = int(self.space.size)
@@ -219,51 +231,66 @@ class SurrogateStore:
 
     # -- metadata (as BenchmarkStore) -----------------------------------------------------------
     def close(self) -> None:
+        """Drop the prediction cache (the predictor holds no file open)."""
         self._cache.clear()
 
     def __enter__(self) -> SurrogateStore:
+        """Use as a context manager, like a BenchmarkStore."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the store."""
         self.close()
 
     def __repr__(self) -> str:
+        """Name, space and metrics, for logs."""
         return f"SurrogateStore({self.name!r}, space={self.search_space!r}, metrics={self.metric_names})"
 
     @property
     def provenance(self) -> dict[str, Any]:
+        """The predictor's provenance, the number of virtual seeds and any reference optimum computed."""
         prov = dict(self.predictor.provenance) | {"virtual_seeds": int(self.seeds.size)}
         if self._reference:
-            prov["reference_optimum"] = {m: {k: v for k, v in r.items() if k != "settings"} | r["settings"] for m, r in self._reference.items()}
+            prov["reference_optimum"] = {m: {k: v for k, v in r.items() if k != "settings"} | r["settings"]
+                                         for m, r in self._reference.items()}
         return prov
 
     def metric_attrs(self, name: str) -> dict[str, Any]:
+        """The predictor's description of a metric (unit, higher_is_better, description)."""
         self._check_metric(name)
         return dict(self.predictor.metric_info[name])
 
     def higher_is_better(self, metric: str) -> bool:
+        """Whether larger values of `metric` are better."""
         return bool(self.metric_attrs(metric).get("higher_is_better", True))
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "search_space": self.search_space, "n_archs": self.n_archs, "metrics": self.metric_names,
-                "static": [], "fidelities": self.fidelities.tolist(), "seeds": self.seeds.tolist(), "surrogate": self.predictor.name}
+        """A JSON-ready summary, as BenchmarkStore.describe, naming the surrogate."""
+        return {"name": self.name, "search_space": self.search_space, "n_archs": self.n_archs,
+                "metrics": self.metric_names, "static": [], "fidelities": self.fidelities.tolist(),
+                "seeds": self.seeds.tolist(), "surrogate": self.predictor.name}
 
     def _check_metric(self, name: str) -> None:
         if name not in self.metric_names:
-            raise StoreError(f"benchmark {self.name!r} has no metric {name!r}; available: {', '.join(self.metric_names)}")
+            raise StoreError(f"benchmark {self.name!r} has no metric {name!r}; available: "
+                             f"{', '.join(self.metric_names)}")
 
     def static(self, name: str, archs: Any = None) -> np.ndarray:
+        """A surrogate predicts no static metrics: always refuses, naming none available."""
         raise StoreError(f"benchmark {self.name!r} has no static metric {name!r}; available: none")
 
     def fidelity_index(self, fidelity: float | None) -> int:
+        """Position of a fidelity (None: the highest); refuses one the predictor does not answer."""
         if fidelity is None:
             return len(self.fidelities) - 1
         hits = np.flatnonzero(self.fidelities == float(fidelity))
         if hits.size == 0:
-            raise StoreError(f"benchmark {self.name!r} has no {self.fidelity_name} {fidelity}; available: {self.fidelities.tolist()}")
+            raise StoreError(f"benchmark {self.name!r} has no {self.fidelity_name} {fidelity}; available: "
+                             f"{self.fidelities.tolist()}")
         return int(hits[0])
 
     def seed_index(self, seed: int) -> int:
+        """Position of a virtual seed label (labels are 0..n-1); refuses any other."""
         try:
             s = int(seed)
         except (TypeError, ValueError):
@@ -274,7 +301,8 @@ class SurrogateStore:
 
     def _rows(self, archs: Any) -> np.ndarray:
         rows = np.asarray(archs)
-        if rows.dtype.kind not in "iu" and not (rows.dtype == object and all(isinstance(r, (int, np.integer)) for r in rows.ravel())):
+        integers = rows.dtype == object and all(isinstance(r, (int, np.integer)) for r in rows.ravel())
+        if rows.dtype.kind not in "iu" and not integers:
             raise StoreError(f"architecture indices must be integers, got dtype {rows.dtype}")
         rows = rows.astype(np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.n_archs):
@@ -291,32 +319,33 @@ class SurrogateStore:
             mean, spread = self.predictor.predict(metric, [self.space.arch_at(r) for r in missing], fidelity)
             if len(cache) > 1_000_000:
                 cache.clear()
-            cache.update(zip(missing, zip(np.asarray(mean, dtype=np.float64).tolist(), np.asarray(spread, dtype=np.float64).tolist())))
+            predicted = zip(np.asarray(mean, dtype=np.float64).tolist(), np.asarray(spread, dtype=np.float64).tolist(),
+                            strict=False)
+            cache.update(zip(missing, predicted, strict=False))
         pairs = np.asarray([cache[r] for r in flat], dtype=np.float64).reshape(-1, 2)
         return pairs[:, 0].reshape(rows.shape), pairs[:, 1].reshape(rows.shape)
 
-    def query(self, metric: str, archs: Any, *, fidelity: float | None = None, seed_policy: str = "mean",
+    def query(self, metric: str, archs: Any, *, fidelity: float | None = None, seed_policy: SeedPolicy = "mean",
               seed: int | None = None, rng: np.random.Generator | None = None,
               return_seed: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """As BenchmarkStore.query, with virtual seeds (module docstring)."""
+        policy = check_seed_policy(seed_policy, seed, rng, available=self.seeds)
         rows = self._rows(archs)
         fid = float(self.fidelities[self.fidelity_index(fidelity)])
         mean, spread = self._predict(metric, rows, fid)
-        if seed_policy == "mean":
+        if policy == "mean":
             values, used = mean, np.full(rows.shape, MEAN_SEED, dtype=np.int64)
-        elif seed_policy == "fixed":
-            if seed is None:
-                raise StoreError("seed_policy='fixed' needs a seed label; available: " + str(self.seeds.tolist()))
+        elif policy == "fixed":
+            assert seed is not None  # check_seed_policy refused a fixed query without a seed
             label = self.seed_index(seed)
             used = np.full(rows.shape, label, dtype=np.int64)
-            values = _noisy_values(mean.ravel(), spread.ravel(), used.ravel(), rows.ravel(), self.seeds.size).reshape(rows.shape)
-        elif seed_policy == "sample":
-            if not isinstance(rng, np.random.Generator):
-                raise StoreError("seed_policy='sample' needs rng=numpy.random.Generator so that queries are reproducible")
-            used = rng.integers(self.seeds.size, size=rows.shape).astype(np.int64)
-            values = _noisy_values(mean.ravel(), spread.ravel(), used.ravel(), rows.ravel(), self.seeds.size).reshape(rows.shape)
+            values = _noisy_values(mean.ravel(), spread.ravel(), used.ravel(), rows.ravel(), self.seeds.size)
+            values = values.reshape(rows.shape)
         else:
-            raise StoreError(f"unknown seed policy {seed_policy!r}; choose one of {', '.join(SEED_POLICIES)}")
+            assert isinstance(rng, np.random.Generator)  # checked by check_seed_policy
+            used = rng.integers(self.seeds.size, size=rows.shape).astype(np.int64)
+            values = _noisy_values(mean.ravel(), spread.ravel(), used.ravel(), rows.ravel(), self.seeds.size)
+            values = values.reshape(rows.shape)
         values = _clip_cost(metric, self.predictor.roles, np.asarray(values, dtype=np.float64))
         return (values, used) if return_seed else values
 
@@ -325,18 +354,23 @@ class SurrogateStore:
         if self.n_archs > MATERIALISE_MAX:
             raise NasHarnessError(
                 f"benchmark {self.name!r} spans {self.n_archs:,} architectures and has no table of seed means; "
-                "running it needs the engine's row-less benchmark support (store.row_means / store.reference_optimum)"
+                "read rows through store.row_means(metric) instead (tabulated is False)"
             )
         return self.query(metric, np.arange(self.n_archs), fidelity=fidelity, seed_policy="mean")  # type: ignore[return-value]
 
-    # -- engine hooks for row-less benchmarks ---------------------------------------------------
+    # -- what tabular.protocol.Store asks of a store that is not tabulated --------------------------
+    def row_archs(self) -> None:
+        """None: the rows are a space's index, not a stored list of architectures."""
+        return None
+
     def row_means(self, metric: str) -> RowMeans:
-        """Seed means by row, computed on demand (engine hook)."""
+        """Seed means by row, predicted on demand when a row is read."""
         if metric:
             self._check_metric(metric)
         return RowMeans(self, metric)
 
     def reference(self, metric: str | None = None) -> dict[str, Any]:
+        """The reference optimum's record (arch, index, value, settings), computed once per metric."""
         metric = metric or self.valid_metric
         self._check_metric(metric)
         if metric not in self._reference:
@@ -344,7 +378,7 @@ class SurrogateStore:
         return self._reference[metric]
 
     def reference_optimum(self, metric: str | None = None) -> float:
-        """The value regret is measured against (engine hook; see the module docstring)."""
+        """The value regret is measured against (see the module docstring)."""
         return float(self.reference(metric)["value"])
 
     def best(self, metric: str | None = None, fidelity: float | None = None) -> tuple[int, float]:
@@ -352,35 +386,3 @@ class SurrogateStore:
         ref = self.reference(metric)
         return int(ref["index"]), float(ref["value"])
 
-
-# -- catalogue helpers --------------------------------------------------------------------------------
-def rowless_spec(name: str, space: str, source: str, check_source: Any, open_benchmark: Any) -> Any:
-    """A BenchmarkSpec for a benchmark without a store (a surrogate over a huge space).
-
-    With the engine patch (BenchmarkSpec.open) `load_benchmark` opens it; without, loading it says
-    in one line what is missing instead of trying to write a store of 10^18 rows.
-    """
-    from harness.benchmarks import BenchmarkSpec
-
-    def build() -> StoreData:
-        raise NasHarnessError(
-            f"benchmark {name!r} is a surrogate over space {space!r} and has no store to build; this nas-harness "
-            "lacks row-less benchmark support (BenchmarkSpec.open, docs/SURROGATES.md); use surrogates.open_benchmark"
-        )
-
-    extra = {"open": open_benchmark} if "open" in getattr(BenchmarkSpec, "__dataclass_fields__", {}) else {}
-    return BenchmarkSpec(name=name, space=space, source=source, build=build, check_source=check_source, **extra)
-
-
-def open_benchmark(name: str) -> Any:
-    """A surrogate benchmark by catalogue name, without going through a store: nb301/yahpo,
-    nb301/official and surrogate/<name> (works with or without the engine patch)."""
-    if name.startswith("nb301/"):
-        from harness.catalog import nb301
-
-        return nb301.open_benchmark(name)
-    if name.startswith("surrogate/"):
-        from harness.catalog import surrogate
-
-        return surrogate.open_benchmark(name)
-    raise NasHarnessError(f"{name!r} is not a surrogate benchmark (nb301/... or surrogate/<name>)")

@@ -3,10 +3,13 @@
 Sources: a benchmark store (every architecture, per-seed values, at one fidelity), a long-format
 CSV/Parquet table (`arch`, optional `seed`, optional group column such as `strategy`, metric
 columns), NAS-Bench-Suite-Zero's `zc_proxies_nb301.json` (725 DARTS architectures trained for
-NAS-Bench-301), or a folder of nas-harness run results (the architectures each strategy found,
-grouped by strategy, for NB301's leave-one-optimizer-out split). Whatever the source, the data
-records where it came from (path, sha256), which a fitted surrogate keeps as its provenance.
+NAS-Bench-301), or the evaluations of searches (the architectures each strategy found, grouped by
+strategy, for NB301's leave-one-optimizer-out split; `from_evaluations` takes them as plain arrays,
+read from run results by the command line, because this package sits below the results reader).
+Whatever the source, the data records where it came from (path, sha256), which a fitted surrogate
+keeps as its provenance.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,6 +30,8 @@ from tabular.store import BenchmarkStore
 log = logging.getLogger(__name__)
 
 _LOWER_IS_BETTER = ("loss", "err", "time", "latency", "cost", "energy", "runtime")
+# Spaces whose architectures are a store's rows (harness.spaces.ids, harness.spaces.structured).
+_STORE_BOUND = ("ids:", "structured:")
 
 
 @dataclass
@@ -52,27 +57,44 @@ class TrainingData:
     fidelity_name: str = "epochs"
     groups: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # The space object when it must come bound to a store (a converted table's structured:/ids: space,
+    # whose architectures are the table's rows); None: `get_space(space)` knows its architectures.
+    space_object: SearchSpace | None = field(default=None, repr=False, compare=False)
+
+    def search_space(self) -> SearchSpace:
+        """The space that encodes `archs`: the bound one when given, else the named one."""
+        return self.space_object if self.space_object is not None else get_space(self.space)
 
     @property
     def n(self) -> int:
+        """Number of architectures (training points)."""
         return len(self.archs)
 
     def metric(self, name: str) -> MetricData:
+        """One metric's data; a name the data lacks is a one-line error listing those it has."""
         if name not in self.metrics:
-            raise NasHarnessError(f"training data {self.source.get('name', '')!r} has no metric {name!r}; available: {', '.join(self.metrics)}")
+            raise NasHarnessError(
+                f"training data {self.source.get('name', '')!r} has no metric {name!r}; "
+                f"available: {', '.join(self.metrics)}"
+            )
         return self.metrics[name]
 
     def subset(self, rows: np.ndarray) -> TrainingData:
+        """The same data restricted to `rows` (in that order): how splits make training and test sets."""
         rows = np.asarray(rows, dtype=np.int64)
         return TrainingData(
             space=self.space,
             archs=[self.archs[i] for i in rows.tolist()],
-            metrics={k: MetricData(m.mean[rows], m.per_seed[rows], m.unit, m.higher_is_better) for k, m in self.metrics.items()},
+            metrics={
+                k: MetricData(m.mean[rows], m.per_seed[rows], m.unit, m.higher_is_better)
+                for k, m in self.metrics.items()
+            },
             roles=dict(self.roles),
             source=dict(self.source),
             fidelity=self.fidelity,
             fidelity_name=self.fidelity_name,
             groups=None if self.groups is None else self.groups[rows],
+            space_object=self.space_object,
         )
 
 
@@ -82,10 +104,19 @@ def _seed_mean(per_seed: np.ndarray) -> np.ndarray:
         return np.nanmean(per_seed, axis=1)
 
 
-def from_store(store: BenchmarkStore, *, metrics: list[str] | None = None, fidelity: float | None = None) -> TrainingData:
+def from_store(
+    store: BenchmarkStore,
+    *,
+    metrics: list[str] | None = None,
+    fidelity: float | None = None,
+    space: SearchSpace | None = None,
+) -> TrainingData:
     """Every architecture of a store at one fidelity (default: the highest), per seed.
 
-    Default metrics: the store's validation, test and cost metrics (those it has).
+    Default metrics: the store's validation, test and cost metrics (those it has). `space`: the
+    store's space as its benchmark loaded it (bound to the store); needed for a converted table's
+    structured or ids space, whose architectures exist only with their store. Without it, such a
+    space is bound here to `store` (the same thing `load_benchmark` does).
     """
     roles = {"valid_metric": store.valid_metric, "test_metric": store.test_metric, "cost_metric": store.cost_metric}
     names = metrics or [m for m in roles.values() if m]
@@ -95,10 +126,14 @@ def from_store(store: BenchmarkStore, *, metrics: list[str] | None = None, fidel
     data: dict[str, MetricData] = {}
     for name in names:
         per_seed = np.asarray(store.metric_array(name)[:, :, fi], dtype=np.float64)
-        data[name] = MetricData(_seed_mean(per_seed), per_seed, str(store.metric_attrs(name).get("unit", "")), store.higher_is_better(name))
+        data[name] = MetricData(
+            _seed_mean(per_seed), per_seed, str(store.metric_attrs(name).get("unit", "")), store.higher_is_better(name)
+        )
     if roles["valid_metric"] not in data:
         roles["valid_metric"] = names[0]
     roles = {k: (v if v in data else "") for k, v in roles.items()}
+    if space is None and store.search_space.startswith(_STORE_BOUND):
+        space = get_space(store.search_space).bind_store(store)
     return TrainingData(
         space=store.search_space,
         archs=store.arch_strings.tolist(),
@@ -107,6 +142,7 @@ def from_store(store: BenchmarkStore, *, metrics: list[str] | None = None, fidel
         source={"kind": "store", "name": store.name, "path": str(store.path), "sha256": store.sha256},
         fidelity=float(store.fidelities[fi]),
         fidelity_name=store.fidelity_name,
+        space_object=space,
     )
 
 
@@ -143,6 +179,7 @@ def from_table(
     if "arch" not in df.columns:
         raise NasHarnessError(f"{path}: a training table needs an `arch` column of architecture strings")
     sp = get_space(space)
+    chosen: float | None
     if "fidelity" in df.columns:
         levels = np.sort(df["fidelity"].dropna().unique())
         chosen = float(levels[-1]) if fidelity is None else float(fidelity)
@@ -158,7 +195,9 @@ def from_table(
         names = [valid_metric] + [m for m in names if m != valid_metric]
     missing = [m for m in names if m not in df.columns]
     if not names or missing:
-        raise NasHarnessError(f"{path}: metric columns {missing or names} not found; numeric columns: {', '.join(numeric)}")
+        raise NasHarnessError(
+            f"{path}: metric columns {missing or names} not found; numeric columns: {', '.join(numeric)}"
+        )
     # Validate and normalise every architecture string through the space (canonical row order).
     strings = df["arch"].astype(str)
     unique = pd.unique(strings)
@@ -180,7 +219,10 @@ def from_table(
         first = df.groupby("arch", sort=False)[group_column].first().reindex(archs)
         groups = first.astype(str).to_numpy()
     roles = {"valid_metric": names[0], "test_metric": "", "cost_metric": ""}
-    for role, candidates in (("test_metric", ("test_acc", "test_accuracy")), ("cost_metric", ("train_time", "runtime"))):
+    for role, candidates in (
+        ("test_metric", ("test_acc", "test_accuracy")),
+        ("cost_metric", ("train_time", "runtime")),
+    ):
         roles[role] = next((c for c in candidates if c in data and c != names[0]), "")
     return TrainingData(
         space=space,
@@ -218,55 +260,57 @@ def from_zc_json(path: str | Path, *, dataset: str = "cifar10") -> TrainingData:
         archs=archs,
         metrics={"val_accuracy": MetricData(y, y[:, None], "%", True)},
         roles={"valid_metric": "val_accuracy", "test_metric": "", "cost_metric": ""},
-        source={"kind": "zc-json", "name": f"{path.stem}/{dataset}", "path": str(path.resolve()), "sha256": sha256_file(path)},
+        source={
+            "kind": "zc-json",
+            "name": f"{path.stem}/{dataset}",
+            "path": str(path.resolve()),
+            "sha256": sha256_file(path),
+        },
         fidelity=100.0,
     )
 
 
-def from_results(results_dir: str | Path, *, metric: str = "valid_mean") -> TrainingData:
-    """The architectures nas-harness runs evaluated, grouped by the strategy that found them.
+def from_evaluations(
+    space: SearchSpace,
+    rows: np.ndarray,
+    values: np.ndarray,
+    groups: np.ndarray,
+    *,
+    source: dict[str, Any],
+    metric: str = "valid",
+) -> TrainingData:
+    """Architectures some searches evaluated, with the value each got, grouped by who found them.
 
-    Reads every finished run folder (manifest + trajectory) under `results_dir`; all runs must be
-    on one benchmark. The target is the trajectory's `valid_mean` (the table's seed mean), so a
-    surrogate fitted on these and judged on a left-out strategy repeats NB301's protocol.
+    Why plain arrays: the caller (the `surrogate fit --results` command) reads the runs through
+    the one results reader and maps benchmarks to spaces through the catalogue; both sit above
+    this package, so it hands down only rows of `space`, their values and their group labels.
+    Rows without a finite value are dropped; an architecture found by several groups belongs to
+    the first of them in name order, so every architecture is one training point. The single
+    value is both the seed mean and the only per-seed column (a search sees one value per row).
     """
-    from harness.results import TRAJECTORY, read_manifest, result_problem
-
-    root = Path(results_dir)
-    frames, bench_names = [], set()
-    for run in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        problem = result_problem(run)
-        if problem == "damaged manifest":
-            read_manifest(run)  # raises the one line naming the file, as report and regress do
-        if problem is not None:
-            continue
-        manifest = read_manifest(run)
-        # `arch` is the canonical form; `arch_index` is the row actually evaluated (valid_mean's row).
-        traj = pd.read_parquet(run / TRAJECTORY, columns=["arch_index", metric])
-        frames.append(traj.assign(group=manifest["strategy"]))
-        bench_names.add(manifest["benchmark"])
-    if not frames:
-        raise NasHarnessError(f"{root} holds no finished run folders")
-    if len(bench_names) != 1:
-        raise NasHarnessError(f"{root} mixes benchmarks {sorted(bench_names)}; collect runs of one benchmark")
-    bench = bench_names.pop()
-    from harness.benchmarks import get_spec
-
-    space: SearchSpace = get_space(get_spec(bench).space)
-    if hasattr(space, "bind_store"):  # a space indexed by its store's rows (NB101)
-        from harness.benchmarks import load_benchmark
-
-        space = load_benchmark(bench).space
-    df = pd.concat(frames).dropna(subset=[metric])
-    # An architecture found by several strategies belongs to the first that found it (name order).
-    df = df.sort_values("group", kind="stable").drop_duplicates("arch_index")
-    archs = [space.arch_at(int(i)) for i in df["arch_index"]]
-    y = df[metric].to_numpy(dtype=np.float64)
+    rows = np.asarray(rows, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    groups = np.asarray(groups).astype(str)
+    if not rows.shape == values.shape == groups.shape or rows.ndim != 1:
+        raise NasHarnessError(
+            f"evaluations need equal-length 1-d rows, values and groups, got shapes "
+            f"{rows.shape}, {values.shape} and {groups.shape}"
+        )
+    keep = np.isfinite(values)
+    rows, values, groups = rows[keep], values[keep], groups[keep]
+    if rows.size == 0:
+        raise NasHarnessError(
+            f"no evaluation with a finite {metric!r} in {source.get('path') or source.get('name', 'the runs')}"
+        )
+    order = np.argsort(groups, kind="stable")
+    _, first = np.unique(rows[order], return_index=True)
+    pick = order[np.sort(first)]
+    y = values[pick]
     return TrainingData(
         space=space.name,
-        archs=archs,
-        metrics={"valid": MetricData(y, y[:, None], "", True)},
-        roles={"valid_metric": "valid", "test_metric": "", "cost_metric": ""},
-        source={"kind": "results", "name": bench, "path": str(root.resolve()), "sha256": ""},
-        groups=df["group"].astype(str).to_numpy(),
+        archs=[space.arch_at(int(i)) for i in rows[pick]],
+        metrics={metric: MetricData(y, y[:, None], "", True)},
+        roles={"valid_metric": metric, "test_metric": "", "cost_metric": ""},
+        source=dict(source),
+        groups=groups[pick],
     )

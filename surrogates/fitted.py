@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
-from harness.data_dir import data_dir
 from harness.spaces import SearchSpace, get_space
 from surrogates.data import TrainingData
 from surrogates.models import Ensemble
 from surrogates.quality import metric_report
 from surrogates.splits import Split, all_rows
+from tabular.data_dir import data_dir
 from tabular.errors import NasHarnessError
 from tabular.hashing import sha256_file
 
@@ -71,7 +71,8 @@ def library_versions() -> dict[str, str]:
 def check_name(name: str) -> str:
     parts = name.split("/")
     if not name or any(not p or p.startswith(".") or not all(c.isalnum() or c in "-_." for c in p) for p in parts):
-        raise NasHarnessError(f"surrogate name {name!r} must be letters, digits, '-', '_', '.' (segments separated by '/')")
+        raise NasHarnessError(f"surrogate name {name!r} must be letters, digits, '-', '_', '.' (segments separated by "
+                              "'/')")
     return name
 
 
@@ -93,6 +94,9 @@ class FittedSurrogate:
     created: str = ""
     path: Path | None = None
     sha256: str = ""
+    # The space bound to its table's store, for spaces whose rows come from a store (a converted
+    # table's structured:/ids: space): `get_space(space)` alone has no architectures there.
+    bound_space: SearchSpace | None = field(default=None, repr=False, compare=False)
 
     @property
     def noisy(self) -> bool:
@@ -117,7 +121,8 @@ class FittedSurrogate:
             "surrogate_sha256": self.sha256,
             "space": self.space,
             "encoding": self.encoding,
-            "models": {m: {"kind": e.kind, "n_members": e.n_members, "params": e.params} for m, e in self.models.items()},
+            "models": {m: {"kind": e.kind, "n_members": e.n_members, "params": e.params}
+                       for m, e in self.models.items()},
             "training": self.training,
             "split": self.split,
             "quality": {m: i.get("quality") for m, i in self.info.items()},
@@ -125,7 +130,7 @@ class FittedSurrogate:
         }
 
     def space_object(self) -> SearchSpace:
-        return get_space(self.space)
+        return self.bound_space if self.bound_space is not None else get_space(self.space)
 
     def features(self, archs: list[str]) -> np.ndarray:
         return self.space_object().encode(list(archs), self.encoding)
@@ -135,12 +140,14 @@ class FittedSurrogate:
         if metric not in self.models:
             raise NasHarnessError(f"surrogate {self.name!r} predicts {', '.join(self.models)}, not {metric!r}")
         if fidelity is not None and self.fidelity is not None and float(fidelity) != float(self.fidelity):
-            raise NasHarnessError(f"surrogate {self.name!r} was fitted at {self.fidelity_name} {self.fidelity:g}, not {fidelity:g}")
+            raise NasHarnessError(f"surrogate {self.name!r} was fitted at {self.fidelity_name} {self.fidelity:g}, not "
+                                  f"{fidelity:g}")
         return self.models[metric].predict(self.features(archs))
 
     def check_space(self, space: str) -> None:
         if space != self.space:
-            raise NasHarnessError(f"surrogate {self.name!r} was trained on space {self.space!r} and cannot answer space {space!r}")
+            raise NasHarnessError(f"surrogate {self.name!r} was trained on space {self.space!r} and cannot answer "
+                                  f"space {space!r}")
 
     # -- persistence -------------------------------------------------------------------------------
     def manifest(self, files: dict[str, list[dict[str, str]]]) -> dict[str, Any]:
@@ -185,7 +192,8 @@ class FittedSurrogate:
                 names = ensemble.save_members(tmp / metric)
                 files[metric] = [{"path": f"{metric}/{n}", "sha256": sha256_file(tmp / metric / n)} for n in names]
             self.created = self.created or time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            (tmp / MANIFEST).write_text(json.dumps(self.manifest(files), indent=2, sort_keys=True, default=_json_default))
+            text = json.dumps(self.manifest(files), indent=2, sort_keys=True, default=_json_default)
+            (tmp / MANIFEST).write_text(text)
             old = None
             if target.exists():
                 old = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
@@ -212,11 +220,13 @@ def _json_default(value: Any) -> Any:
 def read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
-        raise NasHarnessError(f"no fitted surrogate at {folder} ({MANIFEST} missing); fit one with `nas-harness surrogate fit`")
+        raise NasHarnessError(f"no fitted surrogate at {folder} ({MANIFEST} missing); fit one with `nas-harness "
+                              "surrogate fit`")
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise NasHarnessError(f"{path} is not valid JSON ({exc.msg}); the surrogate folder is damaged, fit it again") from None
+        raise NasHarnessError(f"{path} is not valid JSON ({exc.msg}); the surrogate folder is damaged, "
+                              "fit it again") from None
     if manifest.get("format") != FORMAT:
         raise NasHarnessError(f"{path} is not a nas-harness surrogate (format {manifest.get('format')!r})")
     version = manifest.get("format_version")
@@ -244,6 +254,49 @@ def _check_library(path: Path, kind: str, saved: dict[str, str]) -> None:
         )
 
 
+def _load_member(ensemble: Ensemble, path: Path, folder: Path) -> Any:
+    """One member file, refused in one line unless it holds a fitted model of the ensemble's kind.
+
+    Why: the manifest's hashes only say a file is the one recorded, not what it is; a member that
+    unpickles to an int (`pickle.dumps(5)`, or a legacy torch `.pth`, whose first pickle is a magic
+    number) or to an unfitted estimator would fail later, at the first prediction, with a traceback.
+    """
+    redo = f"it is not a member `nas-harness surrogate fit` wrote; fit the surrogate again (delete {folder} first)"
+    if ensemble.kind == "xgb":
+        import xgboost
+
+        try:  # members are XGBoost's JSON model format: check that first, XGBoost's own errors can be undecodable
+            document = json.loads(path.read_bytes())
+            if not isinstance(document, dict) or "learner" not in document:
+                raise ValueError("no learner")
+            member = Ensemble(ensemble.kind, n_members=1).load_members([path]).members[0]
+        except (ValueError, UnicodeDecodeError, RecursionError, xgboost.core.XGBoostError):
+            raise NasHarnessError(f"{path} is not an XGBoost model file; {redo}") from None
+        if member.get_booster().num_features() != ensemble.n_features:
+            raise NasHarnessError(f"{path} is an XGBoost model of {member.get_booster().num_features()} features, "
+                                  f"the manifest says {ensemble.n_features}; {redo}")
+        return member
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from surrogates.models import make_model
+
+    member = Ensemble(ensemble.kind, n_members=1).load_members([path]).members[0]
+    expected = type(make_model(ensemble.kind, 0, ensemble.params))
+    if type(member) is not expected:
+        raise NasHarnessError(f"{path} unpickles to {type(member).__module__}.{type(member).__qualname__}, not a "
+                              "fitted "
+                              f"{expected.__qualname__} ({ensemble.kind} surrogate member); {redo}")
+    try:
+        check_is_fitted(member)
+    except NotFittedError:
+        raise NasHarnessError(f"{path} holds an unfitted {expected.__qualname__}; {redo}") from None
+    if getattr(member, "n_features_in_", ensemble.n_features) != ensemble.n_features:
+        raise NasHarnessError(f"{path} holds a model of {member.n_features_in_} features, the manifest says "
+                              f"{ensemble.n_features}; {redo}")
+    return member
+
+
 def load_surrogate(name_or_path: str | Path) -> FittedSurrogate:
     """Load a surrogate by name (under `<data>/surrogates/`) or folder path; checks hashes and versions."""
     folder = Path(name_or_path)
@@ -258,11 +311,14 @@ def load_surrogate(name_or_path: str | Path) -> FittedSurrogate:
         for f in entry["files"]:
             path = folder / f["path"]
             if not path.is_file() or sha256_file(path) != f["sha256"]:
-                raise NasHarnessError(f"{path} is missing or changed since the surrogate was saved (sha256 mismatch); fit it again")
+                raise NasHarnessError(f"{path} is missing or changed since the surrogate was saved (sha256 mismatch); "
+                                      "fit it again")
             paths.append(path)
-        ensemble = Ensemble(entry["model"], seed=entry["seed"], n_members=entry["n_members"], bootstrap=entry["bootstrap"],
-                            params=entry["params"], n_features=entry["n_features"])
-        models[metric] = ensemble.load_members(paths)
+        ensemble = Ensemble(entry["model"], seed=entry["seed"], n_members=entry["n_members"],
+                            bootstrap=entry["bootstrap"], params=entry["params"], n_features=entry["n_features"])
+        members = [_load_member(ensemble, path, folder) for path in paths]
+        ensemble.members = members
+        models[metric] = ensemble
         info[metric] = {k: entry[k] for k in ("unit", "higher_is_better", "quality") if k in entry}
     return FittedSurrogate(
         name=manifest["name"], space=manifest["space"], encoding=manifest["encoding"], models=models, info=info,
@@ -302,9 +358,10 @@ def fit_surrogate(
 ) -> FittedSurrogate:
     """Fit one ensemble per metric on `split.train` and report its quality on `split.test`."""
     split = split or all_rows(data.n)
-    space = get_space(data.space)
+    space = data.space_object if data.space_object is not None else get_space(data.space)
     if encoding not in space.encodings:
-        raise NasHarnessError(f"space {space.name!r} has no encoding {encoding!r}; choose one of {', '.join(space.encodings)}")
+        raise NasHarnessError(f"space {space.name!r} has no encoding {encoding!r}; choose one of "
+                              f"{', '.join(space.encodings)}")
     names = metrics or [m for m in data.roles.values() if m] or list(data.metrics)
     train, test = data.subset(split.train), data.subset(split.test)
     X_train = space.encode(train.archs, encoding)
@@ -320,7 +377,8 @@ def fit_surrogate(
             mean, _ = ensemble.predict(X_test)
             quality = metric_report(test, metric, mean, precision=precision)
         info[metric] = {"unit": m.unit, "higher_is_better": m.higher_is_better, "quality": quality}
-        log.info("fitted %s for %s on %d architectures", kind, metric, int(np.sum(~np.isnan(train.metric(metric).mean))))
+        log.info("fitted %s for %s on %d architectures",
+                 kind, metric, int(np.sum(~np.isnan(train.metric(metric).mean))))
     roles = {k: (v if v in models else "") for k, v in data.roles.items()}
     if not roles.get("valid_metric"):
         roles["valid_metric"] = names[0]
@@ -328,4 +386,5 @@ def fit_surrogate(
     return FittedSurrogate(
         name=check_name(name), space=data.space, encoding=encoding, models=models, info=info, roles=roles,
         fidelity=data.fidelity, fidelity_name=data.fidelity_name, training=training, split=split.describe(),
+        bound_space=data.space_object,
     )

@@ -90,7 +90,9 @@ def _restore_validated_arrow_array(*args: Any) -> Any:
     return array
 
 
-_PANDAS_SUBSTITUTES: Mapping[Global, Any] = MappingProxyType({("pyarrow.lib", "_restore_array"): _restore_validated_arrow_array})
+_PANDAS_SUBSTITUTES: Mapping[Global, Any] = MappingProxyType(
+    {("pyarrow.lib", "_restore_array"): _restore_validated_arrow_array}
+)
 
 
 def _shown(module: str, name: str) -> str:
@@ -101,7 +103,9 @@ def _shown(module: str, name: str) -> str:
 
 def refusal(where: str | Path, module: str, name: str, what: str, hint: str) -> str:
     """The one-line refusal every restricted loader raises (also used for `torch.load`)."""
-    return f"{where} references {_shown(module, name)}, which {what} files never contain; refusing to unpickle it ({hint})"
+    return (
+        f"{where} references {_shown(module, name)}, which {what} files never contain; refusing to unpickle it ({hint})"
+    )
 
 
 def new_dtype(obj: Any, align: Any = False, copy: Any = True) -> np.dtype:
@@ -144,8 +148,15 @@ def dtype_problem(dtype: np.dtype) -> str | None:
         return f"its layout is invalid: {_reason(exc)}"
     if canonical.type is not dtype.type:
         return f"it claims type {dtype.type.__name__} with the layout of {canonical.type.__name__}"
-    mismatched = [what for what, a, b in (("flags", canonical.flags, dtype.flags), ("item size", canonical.itemsize, dtype.itemsize),
-                                          ("alignment", canonical.alignment, dtype.alignment)) if a != b]
+    mismatched = [
+        what
+        for what, a, b in (
+            ("flags", canonical.flags, dtype.flags),
+            ("item size", canonical.itemsize, dtype.itemsize),
+            ("alignment", canonical.alignment, dtype.alignment),
+        )
+        if a != b
+    ]
     if mismatched or canonical != dtype:
         return f"pickled {', '.join(mismatched) or 'layout'} unlike what its fields and type give"
     return None
@@ -154,7 +165,9 @@ def dtype_problem(dtype: np.dtype) -> str | None:
 def _private_state(state: Any) -> Any:
     """The dtype state with its dicts copied: numpy keeps the fields dict it is given, which a
     pickle could otherwise change (through its memo) after the dtype was checked."""
-    return tuple(dict(item) if isinstance(item, dict) else item for item in state) if isinstance(state, tuple) else state
+    return (
+        tuple(dict(item) if isinstance(item, dict) else item for item in state) if isinstance(state, tuple) else state
+    )
 
 
 def built_dtype(args: tuple[Any, ...], state: Any) -> np.dtype:
@@ -212,7 +225,8 @@ class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]  (the
         self._allowed = allowed
         self._substitutes = substitutes or {}
         self._unbuilt: dict[int, np.dtype] = {}  # dtypes numpy.dtype made that are not built yet, by id
-        self._dtype_factory = self._new_dtype  # what the global numpy.dtype resolves to (one object: compared by identity)
+        # What the global numpy.dtype resolves to (one object: compared by identity).
+        self._dtype_factory = self._new_dtype
 
     def find_class(self, module: str, name: str) -> Any:
         key = (module, name)
@@ -298,7 +312,8 @@ def load_path(
     except OSError as exc:
         raise error(f"cannot read {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # pickle raises many types for a damaged file; all mean the same here
-        raise error(f"{path} is not a readable {what} pickle ({type(exc).__name__}: {_reason(exc)}); {damaged}") from None
+        raise error(f"{path} is not a readable {what} pickle ({type(exc).__name__}: {_reason(exc)}); "
+                    f"{damaged}") from None
 
 
 def load_dataframe(path: str | Path) -> Any:
@@ -311,7 +326,8 @@ def load_dataframe(path: str | Path) -> Any:
         allowed=PANDAS_GLOBALS,
         substitutes=_PANDAS_SUBSTITUTES,
         what="plain pandas DataFrame",
-        hint="only frames of numeric, bool and string columns are read from pickles; save the table as CSV or parquet instead",
+        hint="only frames of numeric, bool and string columns are read from pickles; save the table as CSV or parquet "
+             "instead",
         damaged="write it again with DataFrame.to_pickle, or save it as CSV or parquet",
     )
     if not isinstance(frame, pd.DataFrame):

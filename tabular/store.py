@@ -14,20 +14,25 @@ import logging
 import warnings
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import h5py
 import numpy as np
 
 from tabular.errors import StoreError
 from tabular.hashing import sha256_file
-from tabular.schema import CHECKSUM_KEY, FIRST_CHECKSUMMED_VERSION, checksum_datasets, checksum_header, validate_store_file
+from tabular.protocol import MEAN_SEED, SEED_POLICIES, SeedPolicy, check_seed_policy
+from tabular.schema import (
+    CHECKSUM_KEY,
+    FIRST_CHECKSUMMED_VERSION,
+    checksum_datasets,
+    checksum_header,
+    validate_store_file,
+)
 
 log = logging.getLogger(__name__)
 
-SeedPolicy = Literal["fixed", "mean", "sample"]
-SEED_POLICIES = ("fixed", "mean", "sample")
-MEAN_SEED = -1  # seed label reported for values that are a mean over seeds
+__all__ = ["MEAN_SEED", "SEED_POLICIES", "VERIFY_MODES", "BenchmarkStore", "SeedPolicy", "Verify", "open_store"]
 Verify = Literal["open", "lazy"]
 VERIFY_MODES = ("open", "lazy")
 _READ_CHUNK = 1 << 20  # bytes read per step while checksumming (keeps the check's memory flat)
@@ -62,14 +67,15 @@ def _file_checksum(handle: h5py.File, path: Path) -> str:
             digest.update(checksum_header(name, ds.dtype, ds.shape))
             offset = _raw_offset(ds)
             if offset is None:
-                digest.update(np.ascontiguousarray(ds[()]))
+                digest.update(np.ascontiguousarray(ds[()]).data)
                 continue
             raw.seek(offset)
             remaining = int(ds.size) * ds.dtype.itemsize
             while remaining:
                 n = raw.readinto(buffer[: min(remaining, len(buffer))])
                 if not n:
-                    raise StoreError(f"{path}: dataset /{name} ends past the end of the file; the file is truncated, delete it and convert again")
+                    raise StoreError(f"{path}: dataset /{name} ends past the end of the file; the file is truncated, "
+                                     "delete it and convert again")
                 digest.update(buffer[:n])
                 remaining -= n
     return digest.hexdigest()
@@ -78,21 +84,26 @@ def _file_checksum(handle: h5py.File, path: Path) -> str:
 class BenchmarkStore:
     """A read-only view of one store file; cheap to open, safe to share between strategies' runs.
 
-    `verify="open"` (the default) checks the data checksum before returning; `"lazy"` defers the
-    check to the first read of an array, for callers that only want the metadata (names, shapes,
-    provenance): a store is never queried unverified either way.
+    Implements tabular.protocol.Store with every row stored (`tabulated`). `verify="open"` (the
+    default) checks the data checksum before returning; `"lazy"` defers the check to the first read
+    of an array, for callers that only want the metadata (names, shapes, provenance): a store is
+    never queried unverified either way.
     """
+
+    tabulated: ClassVar[bool] = True  # every row is in the file (tabular.protocol.Store)
 
     def __init__(self, path: str | Path, *, verify: Verify = "open"):
         if verify not in VERIFY_MODES:
             raise StoreError(f"verify={verify!r}; choose one of {', '.join(VERIFY_MODES)}")
         self.path = Path(path)
         if not self.path.is_file():
-            raise StoreError(f"store file {self.path} does not exist; create it with `nas-harness convert` or `nas-harness benchmarks`")
+            raise StoreError(f"store file {self.path} does not exist; create it with `nas-harness convert` or "
+                             "`nas-harness benchmarks`")
         try:
             self._h5 = h5py.File(self.path, "r")
         except OSError as exc:
-            raise StoreError(f"{self.path} is not a readable HDF5 store ({exc.__class__.__name__}: truncated or corrupt); delete it and convert again") from None
+            raise StoreError(f"{self.path} is not a readable HDF5 store ({exc.__class__.__name__}: truncated or "
+                             "corrupt); delete it and convert again") from None
         try:
             validate_store_file(self._h5, str(self.path))
         except StoreError:
@@ -139,7 +150,8 @@ class BenchmarkStore:
                              "or delete it so that it is rebuilt")
         elif _file_checksum(self._h5, self.path) != recorded:
             raise StoreError(f"{self.path} is corrupted: its arrays no longer match the sha256 recorded when it was "
-                             "written; rebuild it with `nas-harness convert ... --force`, or delete it so that it is rebuilt")
+                             "written; rebuild it with `nas-harness convert ... --force`, or delete it so that it is "
+                             "rebuilt")
         self._verified = True
 
     def _dataset(self, name: str) -> np.ndarray:
@@ -149,16 +161,20 @@ class BenchmarkStore:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the file; memory-mapped arrays already handed out stay valid until dropped."""
         self._arrays.clear()
         self._h5.close()
 
     def __enter__(self) -> BenchmarkStore:
+        """Use as a context manager so the file is closed on every path."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the store."""
         self.close()
 
     def __repr__(self) -> str:
+        """Name, size and metrics, for logs."""
         return f"BenchmarkStore({self.name!r}, n_archs={self.n_archs}, metrics={self.metric_names})"
 
     # -- metadata ------------------------------------------------------------------------------
@@ -170,7 +186,8 @@ class BenchmarkStore:
         except (TypeError, ValueError):
             value = None
         if not isinstance(value, dict):
-            raise StoreError(f"{self.path}: the provenance attribute is not a JSON object; the file is damaged: rebuild it "
+            raise StoreError(f"{self.path}: the provenance attribute is not a JSON object; the file is damaged: "
+                             "rebuild it "
                              "with `nas-harness convert ... --force`, or delete it so that it is rebuilt")
         return value
 
@@ -186,11 +203,17 @@ class BenchmarkStore:
 
     @cached_property
     def arch_encoding(self) -> np.ndarray:
+        """The stored per-row architecture encoding (n_archs, d), as the converter wrote it."""
         return np.asarray(self._dataset("archs/encoding"))
 
     @cached_property
     def arch_ids(self) -> np.ndarray:
+        """The source benchmark's own id of each row (e.g. NB201's index), for cross-referencing."""
         return np.asarray(self._dataset("archs/id"))
+
+    def row_archs(self) -> np.ndarray:
+        """Architecture strings in row order (tabular.protocol.Store: a table always has them)."""
+        return self.arch_strings
 
     @cached_property
     def _row_of(self) -> dict[str, int]:
@@ -204,16 +227,20 @@ class BenchmarkStore:
             raise StoreError(f"architecture {arch!r} is not in store {self.name!r}") from None
 
     def metric_attrs(self, name: str) -> dict[str, Any]:
+        """A metric's (or static metric's) HDF5 attributes as plain Python values (a copy)."""
         if name not in self._attrs:
             group = "metrics" if name in self.metric_names else "static"
             self._check_metric(name, allow_static=True)
-            self._attrs[name] = {k: (v.item() if hasattr(v, "item") else v) for k, v in self._h5[group][name].attrs.items()}
+            attrs = self._h5[group][name].attrs
+            self._attrs[name] = {k: (v.item() if hasattr(v, "item") else v) for k, v in attrs.items()}
         return dict(self._attrs[name])
 
     def higher_is_better(self, metric: str) -> bool:
+        """Whether larger values of `metric` are better (its `higher_is_better` attribute, default True)."""
         return bool(self.metric_attrs(metric).get("higher_is_better", True))
 
     def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary (what `nas-harness benchmarks --describe` style listings print)."""
         return {
             "name": self.name,
             "search_space": self.search_space,
@@ -240,7 +267,8 @@ class BenchmarkStore:
     def static(self, name: str, archs: Any = None) -> np.ndarray:
         """A static per-architecture metric (parameters, FLOPs, latency on a device), optionally indexed."""
         if name not in self.static_names:
-            raise StoreError(f"store {self.name!r} has no static metric {name!r}; available: {', '.join(self.static_names) or 'none'}")
+            raise StoreError(f"store {self.name!r} has no static metric {name!r}; available: "
+                             f"{', '.join(self.static_names) or 'none'}")
         key = "static/" + name
         if key not in self._arrays:
             self._arrays[key] = self._dataset(key)
@@ -256,6 +284,7 @@ class BenchmarkStore:
         return {int(s): i for i, s in enumerate(self.seeds.tolist())}
 
     def fidelity_index(self, fidelity: float | None) -> int:
+        """Position of a fidelity in `fidelities` (None: the highest); refuses one the store lacks."""
         if fidelity is None:
             return len(self.fidelities) - 1
         try:
@@ -266,10 +295,12 @@ class BenchmarkStore:
             ) from None
 
     def seed_index(self, seed: int) -> int:
+        """Position of a seed label in `seeds`; refuses one the store lacks, naming those it has."""
         try:
             return self._seed_pos[int(seed)]
         except (KeyError, TypeError, ValueError):
-            raise StoreError(f"store {self.name!r} has no seed {seed}; available seeds: {self.seeds.tolist()}") from None
+            raise StoreError(f"store {self.name!r} has no seed {seed}; "
+                             f"available seeds: {self.seeds.tolist()}") from None
 
     def _rows(self, archs: Any) -> np.ndarray:
         rows = np.asarray(archs)
@@ -325,26 +356,25 @@ class BenchmarkStore:
         one measured seed per query from `rng` (a numpy Generator, so runs are reproducible). With
         `return_seed`, also returns the seed label used (MEAN_SEED for means, and for NaN results).
         """
+        policy = check_seed_policy(seed_policy, seed, rng, available=self.seeds)
         rows = self._rows(archs)
         fi = self.fidelity_index(fidelity)
-        if seed_policy == "mean":
+        used: np.ndarray | None
+        if policy == "mean":
             values = self.seed_mean(metric, fidelity)[rows]
             used = np.full(rows.shape, MEAN_SEED, dtype=np.int64) if return_seed else None
-        elif seed_policy == "fixed":
-            if seed is None:
-                raise StoreError("seed_policy='fixed' needs a seed label; available: " + str(self.seeds.tolist()))
+        elif policy == "fixed":
+            assert seed is not None  # check_seed_policy refused a fixed query without a seed
             si = self.seed_index(seed)
             values = np.asarray(self.metric_array(metric)[rows, si, fi], dtype=np.float64)
             used = np.full(rows.shape, int(seed), dtype=np.int64) if return_seed else None
-        elif seed_policy == "sample":
-            if not isinstance(rng, np.random.Generator):
-                raise StoreError("seed_policy='sample' needs rng=numpy.random.Generator so that queries are reproducible")
-            values, used = self._sample(metric, rows, fi, rng)
         else:
-            raise StoreError(f"unknown seed policy {seed_policy!r}; choose one of {', '.join(SEED_POLICIES)}")
-        return (values, used) if return_seed else values
+            assert isinstance(rng, np.random.Generator)  # checked by check_seed_policy
+            values, used = self._sample(metric, rows, fi, rng)
+        return (values, used) if return_seed and used is not None else values
 
-    def _sample(self, metric: str, rows: np.ndarray, fi: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _sample(self, metric: str, rows: np.ndarray, fi: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         flat = rows.reshape(-1)
         values, order, counts = self._sampling_tables(metric, fi)
         n_seeds = len(self.seeds)
@@ -360,10 +390,21 @@ class BenchmarkStore:
         """Row and value of the best seed-mean architecture (max, or min for lower-is-better metrics)."""
         metric = metric or self.valid_metric
         if not metric:
-            raise StoreError(f"store {self.name!r} has no validation metric; name one of {', '.join(self.metric_names)}")
+            raise StoreError(f"store {self.name!r} has no validation metric; "
+                             f"name one of {', '.join(self.metric_names)}")
         means = self.seed_mean(metric, fidelity)
         row = int(np.nanargmax(means) if self.higher_is_better(metric) else np.nanargmin(means))
         return row, float(means[row])
+
+    def row_means(self, metric: str) -> np.ndarray:
+        """Seed means by row at the highest fidelity (all NaN when `metric` is "", e.g. no test metric)."""
+        if not metric:
+            return np.full(self.n_archs, np.nan)
+        return self.seed_mean(metric)
+
+    def reference_optimum(self, metric: str) -> float | None:
+        """None: on a table, regret is measured against the best row mean itself (tabular.protocol.Store)."""
+        return None
 
 
 def open_store(path: str | Path, *, verify: Verify = "open") -> BenchmarkStore:

@@ -8,6 +8,7 @@ after writing (bit rot, a hand edit) are refused instead of silently answering q
 """
 from __future__ import annotations
 
+import errno
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +69,9 @@ def _arrays(data: StoreData) -> dict[str, np.ndarray]:
     arrays = {
         "archs/str": np.array([s.encode("utf-8") for s in data.arch_strings]),
         "archs/encoding": np.asarray(data.arch_encoding, dtype=np.int64),
-        "archs/id": np.arange(n, dtype=np.int64) if data.arch_ids is None else np.asarray(data.arch_ids, dtype=np.int64),
+        "archs/id": np.arange(n, dtype=np.int64)
+        if data.arch_ids is None
+        else np.asarray(data.arch_ids, dtype=np.int64),
         "fidelities": np.asarray(data.fidelities, dtype=np.float64),
         "seeds": np.asarray(data.seeds, dtype=np.int64),
     }
@@ -113,15 +116,43 @@ def _write(handle: h5py.File, data: StoreData) -> None:
         ds.attrs["description"] = metric.description
 
 
+_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", 122))  # disk full, quota exceeded
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether a write failed for want of space: OSError errno 28/122, or HDF5's RuntimeError/OSError
+    whose text carries the C library's `errno = 28` (h5py does not set `.errno` for those)."""
+    if getattr(exc, "errno", None) in _FULL:
+        return True
+    text = str(exc)
+    return (any(f"errno = {code}" in text for code in _FULL)
+            or "No space left on device" in text or "Disk quota exceeded" in text)
+
+
 def write_store(data: StoreData, path: str | Path, *, force: bool = False) -> Path:
-    """Validate `data` and write it to `path` atomically; refuse to replace a file unless `force`."""
+    """Validate `data` and write it to `path` atomically; refuse to replace a file unless `force`.
+
+    Without `force` the check is race-free: the complete file is published only if `path` still
+    does not exist (tabular.atomic), so of two processes writing one new store, one reports that
+    another process wrote it meanwhile. A full disk (or quota) is one StoreError naming the folder;
+    the temporary file is removed.
+    """
     path = Path(path)
     validate_store_data(data)
     if path.exists() and not force:
         raise StoreError(f"{path} already exists; pass --force (force=True) to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        # Contiguous, unfiltered datasets: the reader memory-maps them instead of copying.
-        with h5py.File(tmp, "w", libver="latest") as handle:
-            _write(handle, data)
+    try:
+        with atomic_path(path, replace=force) as tmp:
+            # Contiguous, unfiltered datasets: the reader memory-maps them instead of copying.
+            with h5py.File(tmp, "w", libver="latest") as handle:
+                _write(handle, data)
+    except FileExistsError:
+        raise StoreError(f"{path} already exists: another process wrote it while this one was converting; "
+                         "nothing was overwritten (pass --force (force=True) to overwrite it)") from None
+    except (OSError, RuntimeError) as exc:
+        if _disk_full(exc):
+            raise StoreError(f"the disk is full: no space left in {path.parent} to write {path.name}; "
+                             "free some space there or write elsewhere (--out)") from None
+        raise
     return path

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.grid.summary import EXIT_INCOMPLETE
 from harness.results import MANIFEST, TRAJECTORY, result_problem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,7 +123,9 @@ def test_two_concurrent_grids_share_a_sweep_dir(tmp_path, home):
     procs = [subprocess.Popen(_grid_cmd(tmp_path, seeds), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for seeds in ("range(0,12)", "range(6,18)")]
     outs = [p.communicate(timeout=120) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outs
+    # A grid that ends while the other still runs a shared run exits 3 (not complete yet); the last one exits 0.
+    codes = sorted(p.returncode for p in procs)
+    assert codes[0] == 0 and codes[1] in (0, EXIT_INCOMPLETE), outs
     dirs = run_dirs(tmp_path)
     assert len(dirs) == 18 and all(result_problem(d) is None for d in dirs)
 

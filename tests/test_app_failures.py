@@ -12,6 +12,7 @@ import pytest
 
 from harness import app
 from harness import run_lock as rl
+from harness.grid import run_folder
 from harness.results import LOCK, MANIFEST, result_problem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,7 +24,8 @@ def _failed_lines(stderr: str) -> list[str]:
 
 
 def _nas(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_all_failing_grid_with_the_default_launcher(tmp_path, data_home):
@@ -39,7 +41,7 @@ def test_all_failing_grid_with_the_default_launcher(tmp_path, data_home):
 def test_all_failing_grid_whose_workers_cannot_see_the_ledger(tmp_path, data_home, monkeypatch, capsys):
     """Workers on other machines never see the driver's temporary ledger: simulate it by making
     every job's ledger write a no-op. The summary still lists every failure and exits 1."""
-    monkeypatch.setattr(app, "_record_ledger", lambda entry: None)
+    monkeypatch.setattr(run_folder, "record_ledger", lambda entry: None)
     monkeypatch.chdir(REPO)
     code = app.run_app(["-m", "hydra/launcher=basic", "seed=0,1", *FAILING, f"hydra.sweep.dir={tmp_path}"])
     err = capsys.readouterr().err
@@ -47,7 +49,8 @@ def test_all_failing_grid_whose_workers_cannot_see_the_ledger(tmp_path, data_hom
     failed = _failed_lines(err)
     assert len(failed) == 2 and all("no seed 7" in line for line in failed)
     # and a grid that works there exits 0 with its runs counted from the folder
-    code = app.run_app(["-m", "hydra/launcher=basic", "seed=0,1", "budget.evaluations=5", f"hydra.sweep.dir={tmp_path}"])
+    code = app.run_app(["-m", "hydra/launcher=basic", "seed=0,1", "budget.evaluations=5",
+                        f"hydra.sweep.dir={tmp_path}"])
     err = capsys.readouterr().err
     assert code == 0 and "runs: complete 2" in err, err
 

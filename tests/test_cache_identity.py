@@ -7,7 +7,7 @@ import h5py
 import pytest
 
 from harness.benchmarks import ensure_store, load_benchmark
-from harness.data_dir import store_path
+from tabular.data_dir import store_path
 from tabular.errors import NasHarnessError
 from tabular.schema import FORMAT_VERSION
 from tabular.store import open_store

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.catalog import local as local_catalog
 from harness.spaces.nb201 import NB201Space
 from tabular.converters import generic_table
 from tabular.errors import NasHarnessError, StoreError
@@ -67,7 +68,7 @@ def test_long_table_pivots_into_space_order_with_nan_for_missing(tmp_path, suffi
     else:
         frame.to_parquet(path, index=False)
     side = _sidecar(path, SIDECAR)
-    data = generic_table.convert_table(path)
+    data = local_catalog.convert_table(path)
     assert (data.name, data.search_space, len(data.arch_strings)) == ("mine/cifar10", "nb201", SPACE.size)
     assert data.arch_strings[977] == SPACE.arch_at(977)
     assert data.seeds.tolist() == [3, 7] and data.fidelities.tolist() == [12.0, 200.0]
@@ -76,7 +77,9 @@ def test_long_table_pivots_into_space_order_with_nan_for_missing(tmp_path, suffi
         values = data.metrics[metric].values
         expected = np.full(values.shape, np.nan)
         for rec in frame.itertuples():
-            expected[SPACE.index_of(rec.arch), [3, 7].index(rec.seed), [12, 200].index(rec.fidelity)] = getattr(rec, metric)
+            expected[SPACE.index_of(rec.arch), [3, 7].index(rec.seed), [12, 200].index(rec.fidelity)] = getattr(
+                rec, metric
+            )
         np.testing.assert_array_equal(values, expected)
     assert np.isnan(data.metrics["valid_acc"].values[3, 1, 0]) and np.isnan(data.metrics["valid_acc"].values[977, 0, 1])
     params = data.static["params"]
@@ -86,7 +89,10 @@ def test_long_table_pivots_into_space_order_with_nan_for_missing(tmp_path, suffi
     assert data.metrics["valid_acc"].higher_is_better and not data.metrics["train_loss"].higher_is_better
     assert data.metrics["valid_acc"].unit == "%"
     sources = {s["name"]: s["sha256"] for s in data.provenance["sources"]}
-    assert sources == {path.name: hashlib.sha256(path.read_bytes()).hexdigest(), side.name: hashlib.sha256(side.read_bytes()).hexdigest()}
+    assert sources == {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest(),
+        side.name: hashlib.sha256(side.read_bytes()).hexdigest(),
+    }
     assert data.provenance["licence"] == "CC0-1.0"
     assert np.array_equal(data.arch_encoding[977], SPACE.encode([SPACE.arch_at(977)], "index")[0])
 
@@ -98,7 +104,7 @@ def test_real_nats_extract_lands_in_official_index_order(tmp_path):
     path = tmp_path / "nats_test_acc.csv"
     table.to_csv(path, index=False)
     out = tmp_path / "store.h5"
-    generic_table.convert(path, out)
+    generic_table.convert(path, out, local_catalog.space_kit())
     with open_store(out) as store:
         assert store.name == "table/nats_test_acc" and store.search_space == "nb201"
         assert store.arch_strings.tolist() == raw["ArchitectureString"].tolist()
@@ -115,7 +121,7 @@ def test_bad_arch_string_names_the_row(tmp_path):
     path = tmp_path / "bad.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(NasHarnessError, match=r"row 4 \(line 5\).*unknown op 'conv'") as excinfo:
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
     assert "\n" not in str(excinfo.value)
 
 
@@ -125,15 +131,17 @@ def test_duplicate_combination_names_both_rows(tmp_path):
     path = tmp_path / "dup.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(NasHarnessError, match=rf"row 5 \(line 6\) and row {len(frame)} "):
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
 
 
 @pytest.mark.parametrize("ids", [[30, 10, 20, 10], ["b", "a", "c", "a"]])
 def test_arch_id_tables_sort_ids_and_get_an_ids_space(tmp_path, ids):
-    frame = pd.DataFrame({"arch_id": ids, "seed": [0, 0, 0, 1], "test_acc": [1.0, 2.0, 3.0, 4.0], "latency_ms": [5, 6, 7, 8]})
+    frame = pd.DataFrame(
+        {"arch_id": ids, "seed": [0, 0, 0, 1], "test_acc": [1.0, 2.0, 3.0, 4.0], "latency_ms": [5, 6, 7, 8]}
+    )
     path = tmp_path / "graphs.parquet"
     frame.to_parquet(path, index=False)
-    data = generic_table.convert_table(path)
+    data = local_catalog.convert_table(path)
     assert data.search_space == "ids:table/graphs" and data.test_metric == "test_acc"
     order = sorted(set(ids))
     assert data.arch_strings == [str(i) for i in order]
@@ -152,7 +160,8 @@ def test_arch_id_tables_sort_ids_and_get_an_ids_space(tmp_path, ids):
         ({"arch": [SPACE.arch_at(0)], "arch_id": [0], "acc": [1.0]}, None, "both 'arch' and 'arch_id'"),
         ({"acc": [1.0]}, None, "neither an 'arch' nor an 'arch_id'"),
         ({"arch": [SPACE.arch_at(0)], "acc": [1.0]}, {"valid_metrc": "acc"}, "unknown key"),
-        ({"arch": [SPACE.arch_at(0)], "acc": [1.0]}, {"valid_metric": "valid_acc"}, "valid_metric 'valid_acc' is not a metric"),
+        ({"arch": [SPACE.arch_at(0)], "acc": [1.0]}, {"valid_metric": "valid_acc"}, "valid_metric 'valid_acc' is not "
+                                                                                    "a metric"),
         ({"arch": [SPACE.arch_at(0)], "acc": [1.0]}, {"search_space": "nosuchspace"}, "unknown search space"),
         ({"arch": [SPACE.arch_at(0)], "seed": [1.5], "acc": [1.0]}, None, "is not an integer"),
         ({"arch": [SPACE.arch_at(0)] * 2, "seed": [0, 1], "acc": [1.0, 2.0], "params": [1.0, 2.0]},
@@ -166,7 +175,7 @@ def test_table_mistakes_are_one_line_errors(tmp_path, columns, meta, message):
     if meta is not None:
         _sidecar(path, meta)
     with pytest.raises(NasHarnessError, match=message) as excinfo:
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
     assert "\n" not in str(excinfo.value)
 
 
@@ -175,12 +184,12 @@ def test_truncated_parquet_is_one_clear_error(tmp_path):
     _long_frame().to_parquet(path, index=False)
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(NasHarnessError, match="truncated or corrupt"):
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
 
 
 def test_cli_convert_table_default_out_refusal_and_force(tmp_path, monkeypatch, capsys):
     from harness.cli import main
-    from harness.data_dir import store_path
+    from tabular.data_dir import store_path
 
     monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path / "data"))
     path = tmp_path / "bench.csv"
@@ -198,4 +207,4 @@ def test_cli_convert_table_default_out_refusal_and_force(tmp_path, monkeypatch, 
         assert store.n_archs == SPACE.size and store.cost_metric == "train_time"
         assert store.fidelity_name == "epochs"
     with pytest.raises(StoreError):
-        generic_table.convert(path, target)
+        generic_table.convert(path, target, local_catalog.space_kit())

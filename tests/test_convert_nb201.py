@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harness.catalog.official import nb201_order
 from harness.spaces.nb201 import NB201Space
 from tabular.converters import nats_tss, nb201_pth
 from tabular.errors import NasHarnessError, StoreError
@@ -26,6 +27,8 @@ from tabular.store import open_store
 from tabular.writer import StoreData
 from tests import official_fixtures as fx
 from tests.conftest import shared_doc
+
+ORDER = nb201_order()  # the NB201 index the catalogue passes to these converters
 
 OUR_NAME = {"cifar10-valid": "cifar10-valid", "cifar10": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "imagenet16-120"}
 ROLE_OF_FIELD = {"accuracy": "acc", "loss": "loss"}
@@ -144,7 +147,7 @@ def assert_matches_reference(data: Any, archs: dict[int, dict[str, Any]], datase
 @pytest.mark.parametrize("dataset", fx.DATASETS)
 def test_nats_folder_reproduces_official_outputs(vector_folder, vectors, vector_archs, dataset):
     """Seed means of the stores equal the real-data get_more_info / get_cost_info outputs to 1e-9."""
-    stores = {d.name: d for d in nats_tss.iter_stores(vector_folder, select={(dataset, "200"), (dataset, "12")})}
+    stores = {d.name: d for d in nats_tss.iter_stores(vector_folder, select={(dataset, "200"), (dataset, "12")}, order=ORDER)}
     assert sorted(stores) == sorted([f"nats-tss/{OUR_NAME[dataset]}", f"nats-tss/{OUR_NAME[dataset]}-12ep"])
     checked = 0
     for v in (v for v in vectors if v["dataset"] == dataset):
@@ -196,7 +199,7 @@ def test_fixture_pickles_reference_only_the_official_globals(vector_folder):
 
 
 def test_folder_provenance_hash_is_over_the_files_read(vector_folder):
-    data = next(nats_tss.iter_stores(vector_folder, select={("cifar10", "12")}))
+    data = next(nats_tss.iter_stores(vector_folder, select={("cifar10", "12")}, order=ORDER))
     lines = [f"meta.pickle.pbz2\t{hashlib.sha256((vector_folder / 'meta.pickle.pbz2').read_bytes()).hexdigest()}\n"]
     for index in (0, 5, 11, 42, 284, 15624):
         name = f"{index}.pickle.pbz2" if index == 42 else f"{index:06d}.pickle.pbz2"
@@ -209,7 +212,7 @@ def test_folder_provenance_hash_is_over_the_files_read(vector_folder):
 
 def test_single_file_matches_the_reference(tmp_path, meta_archs, small_archs):
     path = fx.write_nats_single(tmp_path / "NATS-tss-v1_0-3ffb9.pickle.pbz2", meta_archs, small_archs)
-    stores = list(nats_tss.iter_stores(path, select={("cifar10-valid", "12"), ("ImageNet16-120", "12")}))
+    stores = list(nats_tss.iter_stores(path, select={("cifar10-valid", "12"), ("ImageNet16-120", "12")}, order=ORDER))
     assert [d.name for d in stores] == ["nats-tss/cifar10-valid-12ep", "nats-tss/imagenet16-120-12ep"]
     assert_matches_reference(stores[0], small_archs, "cifar10-valid", "12")
     assert_matches_reference(stores[1], small_archs, "ImageNet16-120", "12")
@@ -246,7 +249,7 @@ def test_pth_v1_1_legacy_round_trips_every_field(tmp_path, meta_archs):
     archs = _pth_archs(meta_archs, "v1_1")
     path = fx.write_nb201_pth(tmp_path / "NAS-Bench-201-v1_1-096897.pth", meta_archs, archs, legacy=True)
     assert not zipfile.is_zipfile(path)
-    paths = nb201_pth.convert(path, tmp_path / "stores")
+    paths = nb201_pth.convert(path, tmp_path / "stores", order=ORDER)
     names = sorted(p.relative_to(tmp_path / "stores").as_posix() for p in paths)
     expected = [f"nb201-v1_1/{OUR_NAME[ds]}{suffix}.h5" for ds in fx.DATASETS for suffix in ("", "-12ep")]
     assert names == sorted(expected)
@@ -264,7 +267,7 @@ def test_pth_zip_serialization_reads_the_same(tmp_path, meta_archs):
     archs = _pth_archs(meta_archs, "v1_1")
     path = fx.write_nb201_pth(tmp_path / "NAS-Bench-201-v1_1-096897.pth", meta_archs, archs, legacy=False)
     assert zipfile.is_zipfile(path)
-    (data,) = nb201_pth.iter_stores(path, select={("cifar100", "200")})
+    (data,) = nb201_pth.iter_stores(path, select={("cifar100", "200")}, order=ORDER)
     assert data.name == "nb201-v1_1/cifar100"
     assert_matches_reference(data, _by_hp(archs), "cifar100", "200")
 
@@ -273,7 +276,7 @@ def test_pth_zip_serialization_reads_the_same(tmp_path, meta_archs):
 def test_pth_v1_0_has_no_times_and_only_cifar10_valid_12_epochs(tmp_path, meta_archs, file_name):
     archs = _pth_archs(meta_archs, "v1_0")
     path = fx.write_nb201_pth(tmp_path / file_name, meta_archs, archs, legacy=True)
-    paths = nb201_pth.convert(path, tmp_path / "stores")
+    paths = nb201_pth.convert(path, tmp_path / "stores", order=ORDER)
     names = sorted(p.relative_to(tmp_path / "stores").as_posix()[:-3] for p in paths)
     assert names == sorted([f"nb201-v1_0/{OUR_NAME[ds]}" for ds in fx.DATASETS] + ["nb201-v1_0/cifar10-valid-12ep"])
     with open_store(tmp_path / "stores" / "nb201-v1_0/cifar10-valid-12ep.h5") as store:
@@ -287,13 +290,13 @@ def test_pth_refuses_to_overwrite_without_force(tmp_path, meta_archs):
     archs = _pth_archs(meta_archs, "v1_0")
     path = fx.write_nb201_pth(tmp_path / "NAS-Bench-201-v1_0-e61699.pth", meta_archs, archs)
     out = tmp_path / "stores"
-    nb201_pth.convert(path, out, select={("cifar10", "200")})
+    nb201_pth.convert(path, out, select={("cifar10", "200")}, order=ORDER)
     target = out / "nb201-v1_0" / "cifar10.h5"
     before = target.stat().st_mtime_ns
     with pytest.raises(StoreError, match="--force"):
-        nb201_pth.convert(path, out, select={("cifar10", "200")})
+        nb201_pth.convert(path, out, select={("cifar10", "200")}, order=ORDER)
     assert target.stat().st_mtime_ns == before
-    nb201_pth.convert(path, out, select={("cifar10", "200")}, force=True)
+    nb201_pth.convert(path, out, select={("cifar10", "200")}, force=True, order=ORDER)
     assert [p.name for p in out.rglob("*.tmp")] == []
 
 
@@ -322,7 +325,7 @@ def test_truncated_pth_is_one_clear_error(tmp_path, meta_archs, legacy):
     path = fx.write_nb201_pth(tmp_path / "NAS-Bench-201-v1_1-096897.pth", meta_archs, _pth_archs(meta_archs, "v1_0"), legacy=legacy)
     fx.truncate(path, 0.6)
     with pytest.raises(NasHarnessError) as excinfo:
-        nb201_pth.convert(path, tmp_path / "stores")
+        nb201_pth.convert(path, tmp_path / "stores", order=ORDER)
     assert "truncated or corrupt" in _one_line_error(excinfo)
     assert not (tmp_path / "stores").exists()
 
@@ -332,7 +335,7 @@ def test_truncated_nats_folder_file_is_one_clear_error(tmp_path, meta_archs, sma
     folder = fx.write_nats_folder(tmp_path / "simple", meta_archs, {i: small_archs[i] for i in (0, 284)})
     fx.truncate(folder / victim, 0.5)
     with pytest.raises(NasHarnessError) as excinfo:
-        nats_tss.convert(folder, tmp_path / "stores")
+        nats_tss.convert(folder, tmp_path / "stores", order=ORDER)
     message = _one_line_error(excinfo)
     assert victim in message and "truncated or corrupt" in message
 
@@ -341,7 +344,7 @@ def test_truncated_nats_single_file_is_one_clear_error(tmp_path, meta_archs, sma
     path = fx.write_nats_single(tmp_path / "NATS-tss-v1_0-3ffb9.pickle.pbz2", meta_archs, {0: small_archs[0]})
     fx.truncate(path, 0.7)
     with pytest.raises(NasHarnessError) as excinfo:
-        list(nats_tss.iter_stores(path))
+        list(nats_tss.iter_stores(path, order=ORDER))
     assert "truncated or corrupt" in _one_line_error(excinfo)
 
 
@@ -356,7 +359,7 @@ def test_nats_pickle_naming_a_foreign_global_is_refused(tmp_path, meta_archs, sm
     folder = fx.write_nats_folder(tmp_path / "simple", meta_archs, {0: small_archs[0]})
     (folder / "000000.pickle.pbz2").write_bytes(bz2.compress(pickle.dumps({"12": _Foreign()}, protocol=4)))
     with pytest.raises(NasHarnessError, match="refusing to unpickle"):
-        list(nats_tss.iter_stores(folder))
+        list(nats_tss.iter_stores(folder, order=ORDER))
 
 
 def test_meta_archs_in_another_order_is_refused(tmp_path, meta_archs, small_archs):
@@ -364,21 +367,21 @@ def test_meta_archs_in_another_order_is_refused(tmp_path, meta_archs, small_arch
     shuffled[0], shuffled[1] = shuffled[1], shuffled[0]
     folder = fx.write_nats_folder(tmp_path / "simple", shuffled, {11: small_archs[11]})
     with pytest.raises(NasHarnessError, match=r"meta_archs\[0\]"):
-        list(nats_tss.iter_stores(folder))
+        list(nats_tss.iter_stores(folder, order=ORDER))
 
 
 def test_results_filed_under_the_wrong_index_are_refused(tmp_path, meta_archs, small_archs):
     folder = fx.write_nats_folder(tmp_path / "simple", meta_archs, {0: small_archs[0]})
     (folder / "000000.pickle.pbz2").rename(folder / "000007.pickle.pbz2")
     with pytest.raises(NasHarnessError, match="index 7"):
-        list(nats_tss.iter_stores(folder))
+        list(nats_tss.iter_stores(folder, order=ORDER))
 
 
 def test_unexpected_seed_labels_extend_the_seed_axis(tmp_path, meta_archs):
     rng = np.random.default_rng(3)
     archs = {9: {"200": fx.random_arch(rng, 9, meta_archs[9], "200", 4, {"cifar10": [555, 888]})}}
     folder = fx.write_nats_folder(tmp_path / "simple", meta_archs, archs)
-    (data,) = nats_tss.iter_stores(folder)
+    (data,) = nats_tss.iter_stores(folder, order=ORDER)
     assert data.name == "nats-tss/cifar10" and data.seeds.tolist() == [555, 888]
     assert_matches_reference(data, archs, "cifar10", "200")
 
@@ -387,7 +390,7 @@ def test_tar_archive_asks_to_unpack(tmp_path):
     tar = tmp_path / "NATS-tss-v1_0-3ffb9-simple.tar"
     tar.write_bytes(b"\0" * 1024)
     with pytest.raises(NasHarnessError, match="unpack it first"):
-        nats_tss.convert(tar, tmp_path / "stores")
+        nats_tss.convert(tar, tmp_path / "stores", order=ORDER)
 
 
 # -- catalogue and command line ----------------------------------------------------------------
@@ -411,7 +414,7 @@ def test_catalogue_lists_official_benchmarks_with_instructions(tmp_path, monkeyp
 def test_catalogue_builds_from_a_source_in_the_data_folder(tmp_path, monkeypatch, meta_archs, small_archs):
     monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path))
     from harness.benchmarks import get_spec, load_benchmark, source_status
-    from harness.data_dir import store_path
+    from tabular.data_dir import store_path
 
     fx.write_nats_folder(tmp_path / "sources" / "NATS-tss-v1_0-3ffb9-simple", meta_archs, small_archs)
     assert source_status(get_spec("nats-tss/cifar100-12ep")).startswith("ready")

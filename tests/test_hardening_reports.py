@@ -93,7 +93,8 @@ def test_crafted_report_json_cannot_delete_outside_the_output_folder(report_file
 
 
 def test_plots_folder_symlinked_outside_keeps_its_files(report_files, tmp_path):
-    """Even a listed report name is left alone when a symlinked folder takes it outside the output folder."""
+    """A plots folder symlinked outside the output folder is refused in one line (issue 18 item 11): nothing
+    is written through it, and a listed report name there is left alone."""
     report, files = report_files
     out = tmp_path / "report"
     write_report(report, out, files=files)
@@ -105,8 +106,11 @@ def test_plots_folder_symlinked_outside_keeps_its_files(report_files, tmp_path):
     marker = json.loads((out / REPORT_MARKER).read_text())
     marker["files"].append("plots/cd_777.png")
     (out / REPORT_MARKER).write_text(json.dumps(marker))
-    write_report(report, out, files=files)
+    before = {p.name: p.stat().st_mtime_ns for p in elsewhere.iterdir()}
+    with pytest.raises(NasHarnessError, match="symbolic link"):
+        write_report(report, out, files=files)
     assert victim.read_bytes() == b"someone's plot"
+    assert {p.name: p.stat().st_mtime_ns for p in elsewhere.iterdir()} == before
 
 
 @pytest.mark.parametrize("marker", [
@@ -201,6 +205,40 @@ def test_damaged_manifest_is_one_line_everywhere(results, tmp_path, capsys, how)
         line = one_error_line(capsys)
         assert line.startswith(expected) and line.endswith(tail), (argv, line)
     assert not (root / "report").exists()  # the report refused before writing anything
+
+
+# -- damaged trajectories (issue 18, items 5 and 6) ---------------------------------------------------------
+@pytest.mark.parametrize("column", ["regret", "sim_time", "step"])
+def test_trajectory_with_string_numbers_is_one_line_everywhere(results, tmp_path, capsys, column):
+    """Numeric columns rewritten as strings, the manifest's sha256 updated to match: report, regress and
+    rank-stats --strategies refuse in one line naming the file instead of a ValueError."""
+    root = copy_results(results, tmp_path)
+    run_dir = sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))[1]
+    traj_path = run_dir / TRAJECTORY
+    frame = pd.read_parquet(traj_path)
+    frame[column] = frame[column].astype(str)
+    frame.to_parquet(traj_path, index=False)
+    manifest = json.loads((run_dir / MANIFEST).read_text())
+    manifest["trajectory_sha256"] = sha256_file(traj_path)
+    (run_dir / MANIFEST).write_text(json.dumps(manifest))
+    assert result_problem(run_dir) is None  # the checksum alone cannot tell
+    expected = f"nas-harness: error: {traj_path} is damaged (column {column!r} holds"
+    for argv in (["report", str(root), "--bootstrap", "100"], ["regress", str(results), str(root), "--bootstrap", "100"],
+                 ["rank-stats", "--strategies", str(root)]):
+        assert cli_main(argv) == 2, argv
+        line = one_error_line(capsys)
+        assert line.startswith(expected), (argv, line)
+    assert not (root / "report").exists()
+
+
+def test_reproduce_of_a_truncated_trajectory_is_one_line(results, tmp_path, capsys):
+    root = copy_results(results, tmp_path)
+    run_dir = sorted(p.parent for p in root.glob(f"*/{MANIFEST}"))[0]
+    traj_path = run_dir / TRAJECTORY
+    data = traj_path.read_bytes()
+    traj_path.write_bytes(data[: len(data) // 2])
+    assert cli_main(["reproduce", str(run_dir)]) == 2
+    assert one_error_line(capsys).startswith(f"nas-harness: error: {traj_path} is damaged (unreadable: ")
 
 
 def test_grid_reruns_a_run_whose_manifest_is_damaged(results, tmp_path):

@@ -15,9 +15,9 @@ from tests.hw_fixtures import HWNB_METRIC_UNITS, N_ARCHS, PUBLISHED_INDEX0_CIFAR
 
 from harness.benchmarks import get_spec, load_benchmark, source_status
 from harness.cli import main
-from harness.data_dir import sources_dir, stores_dir
 from harness.spaces import get_space
 from tabular.converters import hw
+from tabular.data_dir import sources_dir, stores_dir
 from tabular.errors import NasHarnessError, StoreError
 from tabular.store import open_store
 

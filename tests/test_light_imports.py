@@ -29,7 +29,8 @@ def fresh(code: str, home: Path) -> dict:
 
 
 def test_help_benchmarks_runs_and_workers_import_nothing_heavy(data_home, tmp_path):
-    out = fresh(f"""
+    out = fresh(
+        f"""
         import contextlib, io, json, sys
         HEAVY = {HEAVY!r}
         loaded = {{}}
@@ -51,7 +52,8 @@ def test_help_benchmarks_runs_and_workers_import_nothing_heavy(data_home, tmp_pa
         loaded["benchmarks"] = heavy()
 
         from harness.app import execute_run, run_configs
-        config = {{"benchmark": {{"name": "nb201/cifar10", "seed_policy": "sample", "fixed_seed": None, "objectives": None}},
+        config = {{"benchmark": {{"name": "nb201/cifar10", "seed_policy": "sample", "fixed_seed": None,
+                                "objectives": None}},
                   "strategy": {{"name": "rs", "charge_repeats": True, "replace": False}},
                   "budget": {{"evaluations": 20, "sim_seconds": None}}, "seed": 0, "n_workers": 1}}
         trajectory, _ = execute_run(config)
@@ -65,11 +67,14 @@ def test_help_benchmarks_runs_and_workers_import_nothing_heavy(data_home, tmp_pa
             execute_run(dict(config, strategy={{"name": strategy}}))
         loaded["table strategies"] = heavy()
         # The whole `nas-harness run` path: Hydra composition, every schema, the run itself.
-        assert main(["run", "strategy=rs", "budget.evaluations=10", "hydra.run.dir={tmp_path / 'single'}"]) == 0
+        assert main(["run", "strategy=rs", "budget.evaluations=10", "hydra.run.dir={tmp_path / "single"}"]) == 0
         loaded["nas-harness run"] = heavy()
         print(json.dumps(loaded))
-    """, data_home)
-    assert out == {k: [] for k in ("--help", "benchmarks", "execute_run", "worker", "table strategies", "nas-harness run")}
+    """,
+        data_home,
+    )
+    assert out == {k: [] for k in ("--help", "benchmarks", "execute_run", "worker", "table strategies", "nas-harness "
+                                                                                                        "run")}
 
 
 def test_model_based_strategies_still_get_their_libraries(data_home):
@@ -127,7 +132,11 @@ def test_one_shot_schemas_are_built_on_demand_and_type_checked():
     register_configs()
     node = ConfigStore.instance().load("strategy/darts_schema.yaml").node
     defaults = OneShotConfig()
-    scalar = [f.name for f in dataclasses.fields(OneShotConfig) if isinstance(getattr(defaults, f.name), (bool, int, float, str))]
+    scalar = [
+        f.name
+        for f in dataclasses.fields(OneShotConfig)
+        if isinstance(getattr(defaults, f.name), (bool, int, float, str))
+    ]
     assert node.name == "darts" and scalar and all(node[k] == getattr(defaults, k) for k in scalar)
     with pytest.raises(Exception, match="epochs"):
         node.epochs = "abc"  # the schema's types hold
@@ -144,8 +153,57 @@ def test_lazy_surrogates_package(data_home):
     assert catalog_surrogate.MANIFEST_NAME == fitted.MANIFEST
     out = fresh("""
         import json, sys
-        import surrogates.cli
+        import harness.surrogate_cli
         from surrogates import nb301_yahpo
         print(json.dumps(sorted(m for m in ("scipy", "sklearn", "xgboost", "onnxruntime") if m in sys.modules)))
     """, data_home)
     assert out == []
+
+
+def test_loading_a_cached_store_and_listing_import_no_converter_nor_pandas(data_home):
+    """Issue 20 item 3: converters (several import pandas) are imported only to convert.
+
+    `load_benchmark("nb201/cifar10")` with its store cached, `nas-harness benchmarks` and the
+    catalogue listing must import no `tabular.converters` module and no pandas.
+    """
+    from harness.benchmarks import ensure_store
+
+    assert ensure_store("nb201/cifar10").is_file()  # converted here once, so the fresh processes find it cached
+    out = fresh("""
+        import contextlib, io, json, sys
+
+        def loaded():
+            return sorted(m for m in sys.modules if m == "pandas" or m.startswith("tabular.converters"))
+
+        seen = {}
+        from harness.benchmarks import load_benchmark
+        bench = load_benchmark("nb201/cifar10")
+        assert bench.store.path.is_file() and bench.space.size == 15625
+        seen["load_benchmark"] = loaded()
+        from harness.cli import main
+        with contextlib.redirect_stdout(io.StringIO()) as text:
+            assert main(["benchmarks"]) == 0
+        assert "nb201/cifar10" in text.getvalue() and "nbgraph/cora" in text.getvalue()
+        seen["benchmarks"] = loaded()
+        from harness.convert import converter_kinds
+        assert {"table", "nb201-pth", "nats-tss", "nb101-tfrecord", "hwnasbench"} <= set(converter_kinds())
+        seen["converter kinds"] = loaded()
+        print(json.dumps(seen))
+    """, data_home)
+    assert out == {"load_benchmark": [], "benchmarks": [], "converter kinds": []}
+
+
+def test_converting_still_imports_its_converter(data_home, tmp_path):
+    """The lazy imports still happen where a conversion needs them (the check above is not vacuous)."""
+    out = fresh(f"""
+        import json, sys
+        import pandas as pd
+        from harness.convert import convert
+        from harness.spaces import get_space
+        space = get_space("nb201")
+        path = {str(tmp_path / "t.csv")!r}
+        pd.DataFrame({{"arch": [space.arch_at(0)], "valid_acc": [91.0]}}).to_csv(path, index=False)
+        convert("table", __import__("pathlib").Path(path), __import__("pathlib").Path({str(tmp_path / "t.h5")!r}))
+        print(json.dumps(sorted(m for m in sys.modules if m.startswith("tabular.converters"))))
+    """, data_home)
+    assert "tabular.converters.generic_table" in out and "tabular.converters.nb201_shipped" not in out

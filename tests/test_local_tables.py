@@ -46,7 +46,9 @@ def test_converted_table_is_a_grid_benchmark(tmp_path):
     table.to_csv(source, index=False)
     env = dict(os.environ, NAS_HARNESS_DATA=str(tmp_path / "data"))
     repo = Path(__file__).resolve().parents[1]
-    run = lambda *a: subprocess.run([sys.executable, "-m", "harness", *a], cwd=repo, env=env, capture_output=True, text=True)
+
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "harness", *a], cwd=repo, env=env, capture_output=True, text=True)
     assert run("convert", "table", str(source)).returncode == 0
     proc = run("run", "-m", "benchmark=table/grid_table", "strategy=rs,re", "seed=0,1", "budget.evaluations=10",
                f"hydra.sweep.dir={tmp_path / 'results'}")

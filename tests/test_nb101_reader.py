@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from harness.benchmarks import load_benchmark
+from harness.catalog.nb101 import cell_rules
 from harness.convert import convert
 from tabular.converters.nb101_tfrecord import (
     RecordError,
@@ -22,6 +23,8 @@ from tabular.converters.nb101_tfrecord import (
 from tabular.errors import StoreError
 from tabular.store import open_store
 from tests.nb101_fixtures import payload, real_cells, real_payloads, vectors, write_tfrecord
+
+RULES = cell_rules()  # the NB101 cell rules the catalogue passes to the reader
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def test_official_record_bytes_round_trip(synthetic, tmp_path):
     assert record[8:12].hex() == synthetic["length_crc_hex"] and record[-4:].hex() == synthetic["data_crc_hex"]
     path = tmp_path / "one.tfrecord"
     path.write_bytes(record)
-    store = convert_tfrecord(path, progress=False)
+    store = convert_tfrecord(path, rules=RULES, progress=False)
     assert store.arch_strings == ["111100.00001.0001.001.10.1|c3,c1,mp,c3,c3"]
     assert store.provenance["records_in_file"] == 1 and store.provenance["records_read"] == 1
 
@@ -101,7 +104,7 @@ def test_protobuf_decoder_agrees_with_the_protobuf_package(synthetic):
 def test_real_cells_round_trip_all_budgets(cells, tmp_path):
     path = tmp_path / "full.tfrecord"
     write_tfrecord(path, real_payloads(cells, (4, 12, 36, 108)))
-    data = convert_tfrecord(path, progress=False, chunk_bytes=999)  # records straddle every chunk boundary
+    data = convert_tfrecord(path, rules=RULES, progress=False, chunk_bytes=999)  # records straddle every chunk boundary
     assert data.fidelities.tolist() == [4, 12, 36, 108] and data.seeds.tolist() == [0, 1, 2]
     assert data.provenance["records_in_file"] == data.provenance["records_read"] == 52 * 4 * 3
     assert data.provenance["complete"] and data.provenance["cells"] == 52
@@ -136,9 +139,9 @@ def test_a_flipped_byte_in_any_field_is_caught(cells, tmp_path, field):
     raw[offsets[k] + at] ^= 0x40
     path.write_bytes(bytes(raw))
     with pytest.raises(RecordError) as info:
-        convert_tfrecord(path, progress=False)
+        convert_tfrecord(path, rules=RULES, progress=False)
     assert info.value.offset == offsets[k] and f"byte offset {offsets[k]}" in str(info.value) and "\n" not in str(info.value)
-    data = convert_tfrecord(path, progress=False, skip_bad=True)
+    data = convert_tfrecord(path, rules=RULES, progress=False, skip_bad=True)
     prov = data.provenance
     assert (prov["records_in_file"], prov["records_read"], prov["records_skipped"]) == (6, 5, 1)
     assert prov["skipped_offsets"] == [offsets[k]] and not prov["complete"]
@@ -160,9 +163,9 @@ def test_bad_payloads_stop_with_their_offset(cells, tmp_path, bad, words):
     path = tmp_path / "bad.tfrecord"
     offsets = write_tfrecord(path, payloads)
     with pytest.raises(RecordError, match=words) as info:
-        convert_tfrecord(path, progress=False)
+        convert_tfrecord(path, rules=RULES, progress=False)
     assert info.value.offset == offsets[2]
-    prov = convert_tfrecord(path, progress=False, skip_bad=True).provenance
+    prov = convert_tfrecord(path, rules=RULES, progress=False, skip_bad=True).provenance
     assert (prov["records_in_file"], prov["records_read"], prov["records_skipped"]) == (7, 6, 1)
 
 
@@ -173,7 +176,7 @@ def test_a_hash_that_is_not_the_cells_is_rejected(cells, tmp_path):
     path = tmp_path / "wrong.tfrecord"
     write_tfrecord(path, [payload(h2, 108, fixed["module_adjacency"], fixed["module_operations"], evals, 5)])
     with pytest.raises(RecordError, match="not the hash"):
-        convert_tfrecord(path, progress=False)
+        convert_tfrecord(path, rules=RULES, progress=False)
 
 
 def test_truncated_file(cells, tmp_path):
@@ -182,9 +185,9 @@ def test_truncated_file(cells, tmp_path):
     offsets = write_tfrecord(path, payloads)
     path.write_bytes(path.read_bytes()[: offsets[5] + 40])
     with pytest.raises(RecordError, match="ends inside") as info:
-        convert_tfrecord(path, progress=False)
+        convert_tfrecord(path, rules=RULES, progress=False)
     assert info.value.offset == offsets[5]
-    prov = convert_tfrecord(path, progress=False, skip_bad=True).provenance
+    prov = convert_tfrecord(path, rules=RULES, progress=False, skip_bad=True).provenance
     assert prov["truncated_at"] == offsets[5] and prov["records_skipped"] == 1 and prov["records_in_file"] == 6
 
 
@@ -192,7 +195,7 @@ def test_not_a_tfrecord(tmp_path):
     path = tmp_path / "x.tfrecord"
     path.write_bytes(b"hello world, this is not a tfrecord file at all")
     with pytest.raises(RecordError):
-        convert_tfrecord(path, progress=False)
+        convert_tfrecord(path, rules=RULES, progress=False)
 
 
 def test_convert_command_and_cifar10_benchmark_from_sources(cells, tmp_path, monkeypatch):

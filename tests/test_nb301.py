@@ -201,7 +201,7 @@ def test_grid_of_rs_and_re_on_nb301_yahpo_runs_and_reports(tmp_path):
 
 def test_a_surrogate_fitted_on_real_nb301_data_is_a_darts_benchmark(real_nb301, tmp_path, monkeypatch):
     from harness.benchmarks import get_spec, load_benchmark
-    from surrogates import open_benchmark
+    from harness.catalog.surrogate import open_benchmark
     from surrogates.fitted import fit_surrogate
     from surrogates.splits import random_split
 

@@ -134,6 +134,6 @@ def test_zerocost_returns_the_best_scored_cell(data_home):
 
 def test_bad_input_is_refused(data_home):
     with pytest.raises(NasHarnessError, match="unknown one-shot method"):
-        run_oneshot("enas", "nb201/cifar10", 0, TINY)
+        run_oneshot("proxylessnas", "nb201/cifar10", 0, TINY)
     with pytest.raises(NasHarnessError, match="one-shot config"):
         run_oneshot("darts", "nb201/cifar10", 0, {**TINY, "epochs": 0})

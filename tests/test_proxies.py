@@ -142,7 +142,7 @@ def test_proxy_table_is_read_by_rank_stats(data_home, tmp_path):
     """The `proxies` output aligns by architecture in `rank-stats` (the contract of the issue)."""
     from harness.rank_stats import resolve_sources
     from harness.trainer.train import TrainConfig
-    from harness.trainer.validate import ValidationSetting, proxy_table
+    from harness.validation import ValidationSetting, proxy_table
 
     archs = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
              "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|avg_pool_3x3~2|",

@@ -1,4 +1,5 @@
 """Rank statistics: every number against scipy, brute force or a closed form; sources against real tables."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ def test_correlations_equal_scipy_after_dropping_nan_pairs(kind):
     assert res.n_dropped == 4 and res.n == keep.sum() == 296
     rho = stats.spearmanr(x[keep], y[keep])
     tau = stats.kendalltau(x[keep], y[keep])
-    assert res.spearman == pytest.approx(rho.statistic, abs=1e-12) and res.spearman_p == pytest.approx(rho.pvalue, rel=1e-12)
-    assert res.kendall == pytest.approx(tau.statistic, abs=1e-12) and res.kendall_p == pytest.approx(tau.pvalue, rel=1e-12)
+    assert res.spearman == pytest.approx(rho.statistic, abs=1e-12) and res.spearman_p == pytest.approx(
+        rho.pvalue, rel=1e-12
+    )
+    assert res.kendall == pytest.approx(tau.statistic, abs=1e-12) and res.kendall_p == pytest.approx(
+        tau.pvalue, rel=1e-12
+    )
     for d in (0, 1):  # NB301's sparse tau rounds the prediction only
         expected = stats.kendalltau(x[keep], np.round(y[keep], d)).statistic
         assert res.sparse_kendall[str(d)] == pytest.approx(expected, abs=1e-12)
@@ -100,7 +105,7 @@ def test_bootstrap_ci_is_deterministic_and_contains_the_estimate():
     assert a.kendall_ci[0] < a.kendall < a.kendall_ci[1]
     # The resamples do not depend on how they are blocked for memory.
     small_blocks = pytest.MonkeyPatch()
-    small_blocks.setattr(rk, "_CHUNK_ELEMENTS", 7 * 200)
+    small_blocks.setattr(rk.stats, "_CHUNK_ELEMENTS", 7 * 200)  # where the blocks are drawn
     try:
         assert rk.correlate(*src, n_boot=300, seed=11).spearman_ci == a.spearman_ci
     finally:
@@ -126,14 +131,19 @@ def _brute_top_k(truth, pred, k):
     return np.mean([len(a & b) / k for a in tt for b in tp])
 
 
-@pytest.mark.parametrize("truth, pred", [
-    ([5, 4, 3, 2, 1], [1, 5, 3, 4, 2]),          # no ties
-    ([5, 4, 4, 4, 1], [2, 2, 3, 2, 2]),          # ties at the cut in both
-    ([3, 3, 3, 3, 3], [1, 2, 3, 4, 5]),          # all tied
-])
+@pytest.mark.parametrize(
+    "truth, pred",
+    [
+        ([5, 4, 3, 2, 1], [1, 5, 3, 4, 2]),  # no ties
+        ([5, 4, 4, 4, 1], [2, 2, 3, 2, 2]),  # ties at the cut in both
+        ([3, 3, 3, 3, 3], [1, 2, 3, 4, 5]),  # all tied
+    ],
+)
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_top_k_overlap_equals_brute_force_over_tie_breaks(truth, pred, k):
-    assert rk.top_k_overlap(np.array(truth, float), np.array(pred, float), k) == pytest.approx(_brute_top_k(truth, pred, k), abs=1e-12)
+    assert rk.top_k_overlap(np.array(truth, float), np.array(pred, float), k) == pytest.approx(
+        _brute_top_k(truth, pred, k), abs=1e-12
+    )
 
 
 def test_top_k_without_ties_is_set_overlap_and_direction_flips():
@@ -159,7 +169,9 @@ def test_kendalls_w_is_friedmans_statistic_over_m_n_minus_1(tied):
     res = rk.kendalls_w(scores)
     fried = stats.friedmanchisquare(*scores.T)  # one argument per object, measured in every block
     assert res.w == pytest.approx(fried.statistic / (6 * 4), abs=1e-12)
-    assert res.chi2 == pytest.approx(fried.statistic, abs=1e-10) and res.p_value == pytest.approx(fried.pvalue, rel=1e-10)
+    assert res.chi2 == pytest.approx(fried.statistic, abs=1e-10) and res.p_value == pytest.approx(
+        fried.pvalue, rel=1e-10
+    )
 
 
 def test_kendalls_w_closed_forms():
@@ -178,9 +190,16 @@ def test_kendalls_w_closed_forms():
 
 # -- sources ------------------------------------------------------------------------------------
 def test_parse_specs_grammar(data_home):
-    specs = rk.parse_specs(["nb201/cifar10", "valid_acc", "params:min", "t.csv:col:key=arch:max", "nb201/cifar100:valid_acc:fidelity=200"])
+    specs = rk.parse_specs(
+        ["nb201/cifar10", "valid_acc", "params:min", "t.csv:col:key=arch:max", "nb201/cifar100:valid_acc:fidelity=200"]
+    )
     assert [s.origin for s in specs] == ["nb201/cifar10", "nb201/cifar10", "t.csv", "nb201/cifar100"]
-    assert specs[1].direction == "min" and specs[2].key == "arch" and specs[2].direction == "max" and specs[3].fidelity == 200.0
+    assert (
+        specs[1].direction == "min"
+        and specs[2].key == "arch"
+        and specs[2].direction == "max"
+        and specs[3].fidelity == 200.0
+    )
     with pytest.raises(NasHarnessError, match="names no source"):
         rk.parse_specs(["valid_acc"])
     with pytest.raises(NasHarnessError, match="unknown modifier"):
@@ -217,11 +236,16 @@ def test_store_sources_and_cli_on_a_benchmark(nb201_cifar10, tmp_path, capsys):
     valid, params = rk.resolve_sources(["nb201/cifar10", "valid_acc", "params"])
     np.testing.assert_array_equal(valid.values, store.seed_mean("valid_acc"))
     np.testing.assert_array_equal(params.values, store.static("params"))
-    assert cli(["rank-stats", "nb201/cifar10", "valid_acc", "params", "--sample", "400", "--bootstrap", "50", "--json"]) == 0
+    assert (
+        cli(["rank-stats", "nb201/cifar10", "valid_acc", "params", "--sample", "400", "--bootstrap", "50", "--json"])
+        == 0
+    )
     (out,) = json.loads(capsys.readouterr().out)
     rows = np.flatnonzero(np.isfinite(valid.values) & np.isfinite(params.values))
     pick = rows[np.sort(np.random.default_rng(0).choice(rows.size, 400, replace=False))]
-    assert out["n"] == 400 and out["spearman"] == pytest.approx(stats.spearmanr(valid.values[pick], params.values[pick]).statistic, abs=1e-12)
+    assert out["n"] == 400 and out["spearman"] == pytest.approx(
+        stats.spearmanr(valid.values[pick], params.values[pick]).statistic, abs=1e-12
+    )
     assert cli(["rank-stats", "nb201/cifar10", "valid_acc", "params", "--bootstrap", "0"]) == 0
     text = capsys.readouterr().out
     assert "nb201/cifar10:params" in text and "spearman" in text
@@ -244,7 +268,9 @@ def test_zero_cost_json_keys_map_to_the_official_nb201_index():
     from harness.spaces import get_space
 
     # NASLib (0,2,3,2,3,1): edges 0->1 skip, 0->2 conv3, 0->3 conv1, 1->2 conv3, 1->3 conv1, 2->3 none.
-    index = get_space("nb201").index_of("|skip_connect~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_1x1~1|none~2|")
+    index = get_space("nb201").index_of(
+        "|skip_connect~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|nor_conv_1x1~1|none~2|"
+    )
     assert synflow.values[index] == raw["synflow"]["score"]
 
 
@@ -256,3 +282,36 @@ def test_real_tables_align_and_rank_as_published():
     # The csv's rows are the official order: its ArchitectureString column agrees with the row number.
     res = rk.correlate(test10, val12, n_boot=0)
     assert res.n == 15625 and 0.5 < res.spearman < 1.0
+
+
+def test_strategy_concordance_uses_the_results_labels_of_strategy_variants(tmp_path, capsys):
+    """rank-stats --strategies names variants as report and regress do (`rs[replace=true]`) and counts the same runs."""
+    from harness.results import load_results, load_scores
+    from tests.test_regress import run_config, write_run
+
+    # Mean final regret: re < rs[replace=false] < rs[replace=true] on b1, and the reverse of the last two on b2.
+    levels = {
+        "b1": {("re", None): 0.1, ("rs", False): 0.2, ("rs", True): 0.3},
+        "b2": {("re", None): 0.1, ("rs", False): 0.3, ("rs", True): 0.2},
+    }
+    for bench, by_variant in levels.items():
+        for (strategy, replace), level in by_variant.items():
+            params = {} if replace is None else {"replace": replace}
+            for seed in range(3):
+                write_run(
+                    tmp_path,
+                    run_config(seed, 10, bench=f"nb201/{bench}", strategy=strategy, **params),
+                    np.full(10, level + 0.001 * seed),
+                )
+    res = rk.strategy_concordance(tmp_path, by="benchmark")
+    labels = ["re", "rs[replace=false]", "rs[replace=true]"]
+    assert res.overall.objects == labels and res.overall.raters == ["nb201/b1", "nb201/b2"]
+    assert {run.method for run in load_results(tmp_path).complete} == set(labels)
+    # Ranks (1 = lowest regret): b1 1,2,3 and b2 1,3,2; sums 2,5,5 around a mean of 4: S = 4+1+1 = 6,
+    # W = 12 S / (m^2 (n^3 - n)) = 72 / 96.
+    assert res.overall.w == pytest.approx(72 / 96, abs=1e-12) and res.overall.mean_ranks == [1.0, 2.5, 2.5]
+    scores = load_scores(tmp_path)
+    assert len(scores.cells) == 6
+    assert all(scores.values(task, method, "final").size == 3 for task, method in scores.cells)
+    assert cli(["rank-stats", "--strategies", str(tmp_path)]) == 0
+    assert "rs[replace=true] 2.50" in capsys.readouterr().out

@@ -101,10 +101,10 @@ def cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-def group_set(name: str, final, auc, budget: int = 100) -> rg.ResultSet:
+def group_set(name: str, final, auc, budget: int = 100) -> rg.GroupSet:
     final, auc = np.asarray(final, float), np.asarray(auc, float)
     group = rg.Group("nb201/cifar10", "rs", "rs", {}, budget, [SHA], list(range(final.size)), final, auc)
-    return rg.ResultSet(Path(name), {(group.benchmark, group.strategy): group})
+    return rg.GroupSet(Path(name), {(group.benchmark, group.strategy): group})
 
 
 # -- statistics -----------------------------------------------------------------------------------
@@ -279,22 +279,43 @@ def test_real_app_run_folders_are_read(data_home, nb201_cifar10, tmp_path):
 def test_partial_results_are_counted_and_bad_input_gets_one_line(tmp_path):
     base = synthetic_set(tmp_path / "base", 0.5)
     cand = synthetic_set(tmp_path / "cand", 0.5, seeds=range(8, 16))
-    orphan = cand / "orphan"
+    some_trajectory = (next(cand.glob("*/" + TRAJECTORY))).read_bytes()
+    orphan = cand / "orphan"  # not a RUN_ID folder: ignored, and said so
     orphan.mkdir()
-    (orphan / TRAJECTORY).write_bytes((next(cand.glob("*/" + TRAJECTORY))).read_bytes())
+    (orphan / TRAJECTORY).write_bytes(some_trajectory)
+    killed = cand / ("ab" * 8)  # a RUN_ID folder without manifest: a partial run
+    killed.mkdir()
+    (killed / TRAJECTORY).write_bytes(some_trajectory)
     write_run(cand, run_config(99, 20), np.ones(20), status="failed")
     report = rg.regress(base, cand, n_boot=50)
     assert report.rows[0].n_cand == 8
     text = " ".join(report.notes)
-    assert "used 8 runs, skipped 2" in text and "1 without manifest.json" in text and "1 status 'failed'" in text
+    assert "used 8 runs, skipped 2" in text and "1 partial" in text and "1 failed" in text
+    assert "ignored 1 folder(s) that are not RUN_ID folders: orphan" in text
     (tmp_path / "empty").mkdir()
-    with pytest.raises(NasHarnessError, match="no finished runs"):
+    with pytest.raises(NasHarnessError, match="no runs under"):
         rg.regress(base, tmp_path / "empty")
     with pytest.raises(NasHarnessError, match="does not exist"):
         rg.regress(base, tmp_path / "missing")
     (tmp_path / "junk.json").write_text("{}")
     with pytest.raises(NasHarnessError, match="not a regress baseline"):
         rg.regress(tmp_path / "junk.json", cand)
+
+
+@pytest.mark.parametrize("content", ["{}", "not json", '{"format": "nas-harness/regress-baseline", "groups": []}'])
+def test_a_bad_candidate_file_is_called_the_candidate(tmp_path, content, capsys):
+    """`regress A FILE`: the error about FILE names it the candidate, never "baseline" (issue 18, item 14)."""
+    base = synthetic_set(tmp_path / "base", 0.5)
+    bad = tmp_path / "cand.json"
+    bad.write_text(content)
+    with pytest.raises(NasHarnessError) as err:
+        rg.regress(base, bad)
+    message = str(err.value)
+    assert message.startswith(f"candidate {bad} ") and "baseline " + str(bad) not in message and "\n" not in message
+    with pytest.raises(NasHarnessError, match=f"^candidate {tmp_path / 'missing.json'} does not exist"):
+        rg.regress(base, tmp_path / "missing.json")
+    with pytest.raises(NasHarnessError, match=f"^baseline {bad} "):
+        rg.regress(bad, base)
 
 
 def test_data_change_is_refused_unless_allowed(tmp_path):
@@ -470,17 +491,31 @@ def test_time_and_evaluation_budgets_need_a_common_cut(time_sets, tmp_path):
         rg.regress(out, time_sets / "worse", time_budget=50_000)
 
 
-def test_variant_labels_agree_across_benchmarks():
+def test_variant_labels_agree_across_benchmarks(tmp_path):
     """A setting that varies on one benchmark labels the strategy on every benchmark; one that differs
     only between benchmarks (per-benchmark tuning) labels nothing."""
-    from pathlib import Path
+    mixed, tuned = tmp_path / "mixed", tmp_path / "tuned"
+    for seed in (0, 1):
+        write_run(mixed, run_config(seed, 10, "a", "re", population=10), np.ones(10) + seed)
+        write_run(mixed, run_config(seed, 10, "a", "re", population=20), np.ones(10) + seed)
+        write_run(mixed, run_config(seed, 10, "b", "re", population=10), np.ones(10) + seed)
+        write_run(tuned, run_config(seed, 10, "a", "re", population=10), np.ones(10) + seed)
+        write_run(tuned, run_config(seed, 10, "b", "re", population=20), np.ones(10) + seed)
+    assert sorted(rg.load_result_set(mixed).groups) == [("a", "re[population=10]"), ("a", "re[population=20]"),
+                                                        ("b", "re[population=10]")]
+    assert sorted(rg.load_result_set(tuned).groups) == [("a", "re"), ("b", "re")]
 
-    from harness.regress import RunResult, group_runs
-
-    def run(bench, pop, seed, name="re"):
-        return RunResult(Path(f"/x/{bench}/{pop}/{seed}"), bench, name, {"population": pop}, seed, 10, "sha", 1.0 + seed, 1.0)
-
-    runs = [run("a", 10, s) for s in (0, 1)] + [run("a", 20, s) for s in (0, 1)] + [run("b", 10, s) for s in (0, 1)]
-    assert sorted(group_runs(runs)) == [("a", "re[population=10]"), ("a", "re[population=20]"), ("b", "re[population=10]")]
-    tuned = [run("a", 10, s) for s in (0, 1)] + [run("b", 20, s) for s in (0, 1)]
-    assert sorted(group_runs(tuned)) == [("a", "re"), ("b", "re")]
+def test_a_baseline_saved_with_older_labels_still_matches(tmp_path):
+    """Labels once quoted string values (`rs[kind="a"]`); today they are bare (`rs[kind=a]`, the report's format).
+    A saved baseline with the old labels still pairs each group with the candidate's same settings."""
+    for kind, level in (("a", 0.5), ("b", 0.9)):
+        synthetic_set(tmp_path / "cand", level, kind=kind)
+    out = tmp_path / "baseline.json"
+    rg.save_baseline(tmp_path / "cand", out)
+    doc = json.loads(out.read_text())
+    assert sorted(g["strategy"] for g in doc["groups"]) == ["rs[kind=a]", "rs[kind=b]"]
+    for g in doc["groups"]:
+        g["strategy"] = g["strategy"].replace("kind=a", 'kind="a"').replace("kind=b", 'kind="b"')
+    out.write_text(json.dumps(doc))
+    report = rg.regress(out, tmp_path / "cand", n_boot=50)
+    assert not report.only_baseline and not report.only_candidate and len(report.rows) == 4 and not report.regressed

@@ -245,7 +245,7 @@ def _runs_from_parquet(results: Path) -> pd.DataFrame:
         s = m["config"]["strategy"]
         traj = pd.read_parquet(manifest_path.parent / "trajectory.parquet")
         rows.append({"task": m["benchmark"], "seed": m["seed"], "len": len(traj), "traj": traj,
-                     "method": f"rs(charge_repeats={str(s['charge_repeats']).lower()},replace={str(s['replace']).lower()})"})
+                     "method": f"rs[charge_repeats={str(s['charge_repeats']).lower()},replace={str(s['replace']).lower()}]"})
     df = pd.DataFrame(rows).sort_values("len", ascending=False)
     return df.drop_duplicates(["task", "method", "seed"])
 
@@ -386,7 +386,7 @@ def time_grid(data_home, tmp_path_factory):
                 _app_run(timed, strategy, bench, seed, sim_seconds=TIME_BUDGET)
     shutil.copytree(timed, mixed)
     for strategy in ("rs", "re", "reinforce"):
-        for seed in TIME_SEEDS:  # seed_policy=mean makes this a different task: nb201/cifar10(seed_policy=mean)
+        for seed in TIME_SEEDS:  # seed_policy=mean makes this a different task: nb201/cifar10[seed_policy=mean]
             _app_run(mixed, strategy, "nb201/cifar10", seed, evaluations=15 + seed, seed_policy="mean")
     return timed, mixed
 
@@ -398,7 +398,7 @@ def _parquet_runs(results: Path) -> list[dict]:
         m = json.loads(path.read_text())
         bench = m["config"]["benchmark"]
         # In the mixed folder, the seed policy differs between nb201/cifar10 runs, so it labels those tasks.
-        task = bench["name"] + (f"(seed_policy={bench['seed_policy']})" if results.name == "mixed" and bench["name"].endswith("10") else "")
+        task = bench["name"] + (f"[seed_policy={bench['seed_policy']}]" if results.name == "mixed" and bench["name"].endswith("10") else "")
         out.append({"task": task, "method": m["strategy"], "budget": m["config"]["budget"], "seed": m["seed"],
                     "traj": pd.read_parquet(path.parent / "trajectory.parquet")})
     return out
@@ -506,9 +506,9 @@ def test_mixed_budgets_choose_per_task_and_say_so(time_grid):
     _, mixed = time_grid
     report = build_report(mixed, n_boot=100)
     (budget,) = report.budgets
-    mean_task = "nb201/cifar10(seed_policy=mean)"
+    mean_task = "nb201/cifar10[seed_policy=mean]"
     assert budget.uniform is None and budget.key == "per-task default"
-    assert budget.cut("nb201/cifar10(seed_policy=sample)").value == TIME_BUDGET and budget.cut("nb201/cifar100").kind == "sim_seconds"
+    assert budget.cut("nb201/cifar10[seed_policy=sample]").value == TIME_BUDGET and budget.cut("nb201/cifar100").kind == "sim_seconds"
     assert budget.cut(mean_task).kind == "evaluations" and budget.cut(mean_task).value == 15  # its shortest run
     assert any("budgets differ between tasks" in w for w in report.warnings)
     assert "each task is compared at its own default budget" in report.budgets_note

@@ -185,7 +185,7 @@ def test_cli_prints_one_line_for_a_corrupted_store(store_file, capsys):
 def test_corrupted_cached_store_is_refused_then_rebuilt_once_deleted(tmp_path, monkeypatch):
     """A catalogue store in $NAS_HARNESS_DATA: refused while corrupted, rebuilt from its source when deleted."""
     from harness.benchmarks import load_benchmark
-    from harness.data_dir import store_path
+    from tabular.data_dir import store_path
 
     monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path / "data"))
     bench = load_benchmark("nbgraph/cora")

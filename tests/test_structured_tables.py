@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from harness.catalog import local as local_catalog
 from harness.spaces.codes import CodeTable
 from tabular.converters import generic_table
 from tabular.errors import NasHarnessError
@@ -74,7 +75,13 @@ def test_per_position_space_converts_and_loads_with_one_position_moves(tmp_path,
     # rows: every combination, sorted by codes, spelled with '-'
     assert [space.arch_at(i) for i in range(space.size)] == [_arch(v) for v in grid]
     assert bench.store.provenance["structured_space"] == {"choices": PER_POSITION}
-    truth = dict(zip(frame["arch"].map(lambda a: _arch(json.loads(a)) if a.startswith("[") else a), frame["valid_acc"]))
+    truth = dict(
+        zip(
+            frame["arch"].map(lambda a: _arch(json.loads(a)) if a.startswith("[") else a),
+            frame["valid_acc"],
+            strict=True,
+        )
+    )
     np.testing.assert_array_equal(bench.store.seed_mean("valid_acc"), [truth[_arch(v)] for v in grid])
     rng = np.random.default_rng(1)
     for index in (0, 7, 17):
@@ -101,7 +108,7 @@ def test_partial_table_restricts_the_space_and_mutation_falls_back_to_nearest(tm
     listed = ["0-0-0-0", "0-0-0-1", "0-0-1-1", "2-2-2-2", "2-2-1-2"]  # 2-2-2-2 and 2-2-1-2 are neighbours
     frame = pd.DataFrame({"arch": listed, "valid_acc": np.arange(5.0)})
     path = _write(tmp_path, frame, {"space": {"layers": 4, "choices": [0, 1, 2]}})
-    data = generic_table.convert_table(path)
+    data = local_catalog.convert_table(path)
     assert data.arch_strings == sorted(listed) and data.search_space == "structured:table/t"
     np.testing.assert_array_equal(data.metrics["valid_acc"].values[:, 0, 0], [listed.index(a) for a in sorted(listed)])
     from harness.spaces.structured import StructuredSpace
@@ -121,7 +128,7 @@ def test_position_columns_parquet_and_string_choices(tmp_path):
     choices = [["conv3", "conv5", "skip"], [16, 32]]
     frame = pd.DataFrame({"op": ["skip", "conv3", "conv5"], "width": [32, 16, 16], "valid_acc": [1.0, 2.0, 3.0]})
     path = _write(tmp_path, frame, {"space": {"columns": ["op", "width"], "choices": choices}}, "w.parquet")
-    data = generic_table.convert_table(path)
+    data = local_catalog.convert_table(path)
     assert data.arch_strings == ["conv3-16", "conv5-16", "skip-32"]
     assert sorted(data.metrics) == ["valid_acc"]  # position columns are not metrics
     np.testing.assert_array_equal(data.arch_encoding, [[0, 0], [1, 0], [2, 1]])
@@ -130,7 +137,8 @@ def test_position_columns_parquet_and_string_choices(tmp_path):
 @pytest.mark.parametrize(
     ("arch", "space", "message"),
     [
-        (["0-1", "0-3"], {"layers": 2, "choices": [0, 1, 2]}, r"row 2 \(line 3\).*position 1 is '3', not one of the declared choices 0, 1, 2"),
+        (["0-1", "0-3"], {"layers": 2, "choices": [0, 1, 2]}, r"row 2 \(line 3\).*position 1 is '3', not one of the "
+                                                              r"declared choices 0, 1, 2"),
         (["0-1", "0-1-1"], {"layers": 2, "choices": [0, 1, 2]}, r"row 2 \(line 3\).*has 3 positions"),
         (["0-1"], {"choices": [0, 1, 2]}, "give space.layers"),
         (["0-1"], {"layers": 2, "choices": [0, 1, 1]}, "lists a choice twice"),
@@ -140,19 +148,27 @@ def test_position_columns_parquet_and_string_choices(tmp_path):
     ],
 )
 def test_structured_mistakes_are_one_line_errors(tmp_path, arch, space, message):
-    path = _write(tmp_path, pd.DataFrame({"arch": arch, "valid_acc": np.arange(len(arch), dtype=float)}), {"space": space})
+    path = _write(
+        tmp_path, pd.DataFrame({"arch": arch, "valid_acc": np.arange(len(arch), dtype=float)}), {"space": space}
+    )
     with pytest.raises(NasHarnessError, match=message) as excinfo:
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
     assert "\n" not in str(excinfo.value)
 
 
 def test_space_and_search_space_together_or_with_arch_id_are_refused(tmp_path):
-    path = _write(tmp_path, pd.DataFrame({"arch": ["0-1"], "acc": [1.0]}), {"space": {"layers": 2, "choices": [0, 1]}, "search_space": "nb201"})
+    path = _write(
+        tmp_path,
+        pd.DataFrame({"arch": ["0-1"], "acc": [1.0]}),
+        {"space": {"layers": 2, "choices": [0, 1]}, "search_space": "nb201"},
+    )
     with pytest.raises(NasHarnessError, match="not both"):
-        generic_table.convert_table(path)
-    path = _write(tmp_path, pd.DataFrame({"arch_id": ["0-1"], "acc": [1.0]}), {"space": {"layers": 2, "choices": [0, 1]}})
+        local_catalog.convert_table(path)
+    path = _write(
+        tmp_path, pd.DataFrame({"arch_id": ["0-1"], "acc": [1.0]}), {"space": {"layers": 2, "choices": [0, 1]}}
+    )
     with pytest.raises(NasHarnessError, match="not by 'arch_id'"):
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -209,7 +225,9 @@ def test_bananas_candidates_are_one_position_mutations_on_onehot(smooth_bench):
 
     space = smooth_bench.space
     problem = Problem(objectives=(Objective("valid_acc", True),), fidelities=(1.0,))
-    strat = make_strategy("bananas", space, problem, np.random.default_rng(0), {"encoding": "onehot", "num_candidates": 40})
+    strat = make_strategy(
+        "bananas", space, problem, np.random.default_rng(0), {"encoding": "onehot", "num_candidates": 40}
+    )
     values = smooth_bench.store.seed_mean("valid_acc")
     for _ in range(10):
         proposal = strat.ask()
@@ -219,8 +237,13 @@ def test_bananas_candidates_are_one_position_mutations_on_onehot(smooth_bench):
     evaluated = space.codes[strat._train_idx]
     for index in candidates:
         assert np.count_nonzero(evaluated != space.codes[index], axis=1).min() == 1
-    with pytest.raises(NasHarnessError, match="path"):  # the chain space has no path encoding
-        make_strategy("bananas", space, problem, np.random.default_rng(0), {"encoding": "path"})
+    # The chain space has no path encoding: the default (path) becomes onehot, so `strategy=bananas` runs as is;
+    # an encoding the space lacks otherwise, or path truncation, is still refused.
+    assert make_strategy("bananas", space, problem, np.random.default_rng(0), {}).config.encoding == "onehot"
+    with pytest.raises(NasHarnessError, match="path"):
+        make_strategy("bananas", space, problem, np.random.default_rng(0), {"encoding": "path", "path_cutoff": 3})
+    with pytest.raises(NasHarnessError, match="adjacency"):
+        make_strategy("bananas", space, problem, np.random.default_rng(0), {"encoding": "adjacency"})
 
 
 # -------------------------------------------------------------------------------------------------
@@ -229,11 +252,11 @@ def test_bananas_candidates_are_one_position_mutations_on_onehot(smooth_bench):
 def test_csv_ids_are_text_so_leading_zeros_are_distinct_ids(tmp_path):
     path = tmp_path / "ids.csv"
     path.write_text("arch_id,valid_acc\n007,1.5\n7,2.5\n0007,3.5\n")
-    data = generic_table.convert_table(path)
+    data = local_catalog.convert_table(path)
     assert data.arch_strings == ["0007", "007", "7"] and data.arch_ids is None
     np.testing.assert_array_equal(data.metrics["valid_acc"].values[:, 0, 0], [3.5, 1.5, 2.5])
     path.write_text("arch_id,valid_acc\n10,1.0\n9,2.0\n100,3.0\n-2,4.0\n")
-    data = generic_table.convert_table(path)
+    data = local_catalog.convert_table(path)
     assert data.arch_strings == ["-2", "9", "10", "100"] and data.arch_ids.tolist() == [-2, 9, 10, 100]
     np.testing.assert_array_equal(data.metrics["valid_acc"].values[:, 0, 0], [4.0, 2.0, 1.0, 3.0])
 
@@ -243,7 +266,7 @@ def test_a_bad_metric_cell_names_file_column_and_row(tmp_path, cell):
     path = tmp_path / "bad.csv"
     path.write_text(f"arch_id,valid_acc,note\na,1.0,x\nb,2.0,y\nc,{cell},z\nd,,w\n")
     with pytest.raises(NasHarnessError) as excinfo:
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
     message = str(excinfo.value)
     assert str(path) in message and "'valid_acc'" in message and "row 3 (line 4)" in message and repr(cell) in message
     assert "\n" not in message
@@ -253,7 +276,7 @@ def test_missing_markers_are_nan_and_text_columns_are_ignored_with_a_log(tmp_pat
     path = tmp_path / "ok.csv"
     path.write_text("arch_id,valid_acc,host,ratio\na,1.0,node1,0.5\nb,,node2,\nc,nan,node3,NA\nd,NA,node4,2\n")
     with caplog.at_level(logging.WARNING, logger="tabular.converters.generic_table"):
-        data = generic_table.convert_table(path)
+        data = local_catalog.convert_table(path)
     np.testing.assert_array_equal(data.metrics["valid_acc"].values[:, 0, 0], [1.0, np.nan, np.nan, np.nan])
     np.testing.assert_array_equal(data.metrics["ratio"].values[:, 0, 0], [0.5, np.nan, np.nan, 2.0])
     assert "host" not in data.metrics and "'host'" in caplog.text
@@ -263,11 +286,11 @@ def test_parquet_text_metric_with_a_bad_cell_and_declared_text_metric(tmp_path):
     frame = pd.DataFrame({"arch_id": ["a", "b", "c"], "score": ["1.5", "2", "oops"]})
     path = _write(tmp_path, frame, None, "p.parquet")
     with pytest.raises(NasHarnessError, match=r"column 'score', row 3: 'oops' is not a number"):
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
     frame = pd.DataFrame({"arch_id": ["a", "b"], "score": [1.0, 2.0], "valid_acc": ["92%", "93%"]})
     path = _write(tmp_path, frame, None, "q.parquet")  # valid_acc is a role name: never silently dropped
     with pytest.raises(NasHarnessError, match=r"column 'valid_acc', row 1: '92%'"):
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
 
 
 # -------------------------------------------------------------------------------------------------
@@ -280,7 +303,7 @@ def test_bad_or_builtin_sidecar_names_are_refused_at_convert_time(tmp_path, data
 
     path = _write(tmp_path, pd.DataFrame({"arch_id": ["a", "b"], "valid_acc": [1.0, 2.0]}), {"name": name})
     with pytest.raises(NasHarnessError, match="name") as excinfo:
-        generic_table.convert_table(path)
+        local_catalog.convert_table(path)
     assert "\n" not in str(excinfo.value)
     assert main(["convert", "table", str(path)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
@@ -289,9 +312,9 @@ def test_bad_or_builtin_sidecar_names_are_refused_at_convert_time(tmp_path, data
 
 def test_good_names_and_default_stems(tmp_path):
     path = _write(tmp_path, pd.DataFrame({"arch_id": ["a"], "valid_acc": [1.0]}), {"name": "mine/cifar10-v2.1"})
-    assert generic_table.convert_table(path).name == "mine/cifar10-v2.1"
+    assert local_catalog.convert_table(path).name == "mine/cifar10-v2.1"
     odd = _write(tmp_path, pd.DataFrame({"arch_id": ["a"], "valid_acc": [1.0]}), None, "my results (1).csv")
-    assert generic_table.table_store_name(odd) == "table/my_results_1_"
+    assert local_catalog.table_store_name(odd) == "table/my_results_1_"
 
 
 def _tiny_store(name: str, fmt: str) -> StoreData:
@@ -303,7 +326,7 @@ def _tiny_store(name: str, fmt: str) -> StoreData:
 
 def test_local_catalog_ignores_stores_that_shadow_builtins(data, caplog):
     from harness.catalog import local
-    from harness.data_dir import store_path
+    from tabular.data_dir import store_path
 
     write_store(_tiny_store("mine/x", "generic table (long format)"), store_path("mine/x"))
     write_store(_tiny_store("nb201/cifar10", "generic table (long format)"), store_path("nb201/cifar10"))
@@ -325,7 +348,7 @@ def _id_store(tmp_path: Path, stem: str, ids: list[str], values: list[float], me
     frame = pd.DataFrame({"arch_id": ids, "valid_acc": values})
     path = _write(tmp_path, frame, meta, f"{stem}.csv")
     out = tmp_path / f"{stem}.h5"
-    generic_table.convert(path, out)
+    generic_table.convert(path, out, local_catalog.space_kit())
     return out
 
 
@@ -335,7 +358,7 @@ def test_rank_stats_aligns_two_id_stores_by_id_not_by_row(tmp_path):
     rng = np.random.default_rng(0)
     ids_a = [f"n{i:02d}" for i in range(30)]
     ids_b = ids_a[5:] + ["x1", "x2", "x3", "x4", "x5"]  # same size, partly different ids
-    truth = dict(zip(ids_a + ids_b[-5:], rng.normal(size=35)))
+    truth = dict(zip(ids_a + ids_b[-5:], rng.normal(size=35), strict=True))
     va = [truth[i] for i in ids_a]
     vb = [truth[i] + 0.3 * rng.normal() for i in ids_b]
     # same sidecar name, so the same space `ids:mine/acc`: by row, row i of both would be compared
@@ -360,7 +383,7 @@ def test_rank_stats_refuses_stores_whose_ids_cannot_be_aligned(tmp_path):
     frame = pd.DataFrame({"arch": ["0-0", "0-1", "1-1"], "valid_acc": [1.0, 2.0, 3.0]})
     path = _write(tmp_path, frame, {"name": "mine/grid", "space": {"layers": 2, "choices": [0, 1]}}, "s.csv")
     s = tmp_path / "s.h5"
-    generic_table.convert(path, s)
+    generic_table.convert(path, s, local_catalog.space_kit())
     with pytest.raises(NasHarnessError) as excinfo:
         rk.resolve_sources([f"{a}:valid_acc", f"{s}:valid_acc"])
     message = str(excinfo.value)
@@ -372,7 +395,7 @@ def test_minus_zero_is_its_own_text_id_not_integer_zero(tmp_path):
     """`-0` is not written plainly as an integer: read as integers, `0` and `-0` would merge."""
     path = tmp_path / "ids.csv"
     path.write_text("arch_id,seed,valid_acc\n0,0,1.0\n-0,1,2.0\n")
-    data = generic_table.convert_table(path)
+    data = local_catalog.convert_table(path)
     assert data.arch_strings == ["-0", "0"] and data.arch_ids is None
     np.testing.assert_array_equal(data.metrics["valid_acc"].values[:, :, 0], [[np.nan, 2.0], [1.0, np.nan]])
 
@@ -380,12 +403,14 @@ def test_minus_zero_is_its_own_text_id_not_integer_zero(tmp_path):
 def test_parquet_float_ids_beyond_int64_stay_distinct(tmp_path):
     """Whole-number float ids too large for an exact int64 must not wrap onto one integer id."""
     path = tmp_path / "big.parquet"
-    pd.DataFrame({"arch_id": [1.0, 2.0, 1e19, 3e19], "seed": [0, 0, 0, 1], "valid_acc": [1.0, 2.0, 3.0, 4.0]}).to_parquet(path)
-    data = generic_table.convert_table(path)
+    pd.DataFrame(
+        {"arch_id": [1.0, 2.0, 1e19, 3e19], "seed": [0, 0, 0, 1], "valid_acc": [1.0, 2.0, 3.0, 4.0]}
+    ).to_parquet(path)
+    data = local_catalog.convert_table(path)
     assert len(data.arch_strings) == 4 and data.arch_ids is None
     values = data.metrics["valid_acc"].values[:, :, 0]
     assert sorted(np.nansum(values, axis=1).tolist()) == [1.0, 2.0, 3.0, 4.0]
     path = tmp_path / "small.parquet"
     pd.DataFrame({"arch_id": [10.0, 2.0], "valid_acc": [1.0, 2.0]}).to_parquet(path)
-    data = generic_table.convert_table(path)
+    data = local_catalog.convert_table(path)
     assert data.arch_strings == ["2", "10"] and data.arch_ids.tolist() == [2, 10]

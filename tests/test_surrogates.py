@@ -15,8 +15,8 @@ from sklearn.metrics import r2_score
 
 from harness.spaces import get_space
 from surrogates.benchmark import VIRTUAL_SEEDS, SurrogateStore, materialise
-from surrogates.cli import add_parser
-from surrogates.data import from_store, from_table
+from harness.surrogate_cli import add_parser, training_data_from_results
+from surrogates.data import from_evaluations, from_store, from_table
 from surrogates.fitted import MANIFEST, fit_surrogate, load_surrogate
 from surrogates.metrics import noise_ceiling, regression_stats
 from surrogates.models import restricted_load
@@ -269,14 +269,13 @@ def test_cli_fit_list_judge_on_a_table(tmp_path, monkeypatch, capsys, nb201_cifa
 
 def test_training_data_from_run_results_leaves_one_strategy_out(tmp_path, nb201_cifar10):
     from harness.app import run_config
-    from surrogates.data import from_results
 
     for strategy in ("rs", "re"):
         for seed in (0, 1):
             config = {"benchmark": {"name": "nb201/cifar10", "seed_policy": "mean", "fixed_seed": None, "objectives": None},
                       "strategy": {"name": strategy}, "budget": {"evaluations": 40, "sim_seconds": None}, "seed": seed, "n_workers": 1}
             assert run_config(config, [], tmp_path)["status"] == "complete"
-    data = from_results(tmp_path)
+    data = training_data_from_results(tmp_path)
     assert set(data.groups.tolist()) == {"re", "rs"} and len(set(data.archs)) == data.n
     space = get_space("nb201")
     rows = [space.index_of(a) for a in data.archs]
@@ -286,14 +285,46 @@ def test_training_data_from_run_results_leaves_one_strategy_out(tmp_path, nb201_
     assert s.info["valid"]["quality"]["n_test"] == int((data.groups == "re").sum()) and s.split["left_out"] == "re"
 
 
+def test_training_data_from_evaluations_first_group_by_name_keeps_a_repeated_row():
+    space = get_space("nb201")
+    rows = np.array([7, 3, 7, 9, 3, 11])
+    values = np.array([70.0, 30.0, 71.0, np.nan, 31.0, 11.0])
+    groups = np.array(["rs", "rs", "re", "re", "ls", "rs"])
+    data = from_evaluations(space, rows, values, groups, source={"kind": "results", "name": "x"})
+    # By hand: sorted by group name (stable): ls:3(31) re:7(71) re:9(nan, dropped) rs:7 rs:3 rs:11(11);
+    # the first group (by name) that evaluated a row keeps it.
+    assert data.archs == [space.arch_at(3), space.arch_at(7), space.arch_at(11)]
+    assert data.groups.tolist() == ["ls", "re", "rs"]
+    assert data.metrics["valid"].mean.tolist() == [31.0, 71.0, 11.0]
+    assert data.metrics["valid"].per_seed.shape == (3, 1) and data.roles["valid_metric"] == "valid"
+    with pytest.raises(NasHarnessError, match="equal-length"):
+        from_evaluations(space, rows, values[:2], groups, source={})
+    with pytest.raises(NasHarnessError, match="no evaluation with a finite"):
+        from_evaluations(space, rows[:1], np.array([np.nan]), groups[:1], source={"path": "r"})
+
+
+def test_training_data_from_results_groups_by_the_results_labels(tmp_path, nb201_cifar10):
+    """Variants of one strategy are groups under the labels report and regress print."""
+    from harness.app import run_config
+    from harness.results import load_results
+
+    for replace in (False, True):
+        config = {"benchmark": {"name": "nb201/cifar10", "seed_policy": "mean", "fixed_seed": None, "objectives": None},
+                  "strategy": {"name": "rs", "replace": replace}, "budget": {"evaluations": 15, "sim_seconds": None},
+                  "seed": 0, "n_workers": 1}
+        assert run_config(config, [], tmp_path)["status"] == "complete"
+    data = training_data_from_results(tmp_path)
+    assert set(data.groups.tolist()) == {"rs[replace=false]", "rs[replace=true]"}
+    assert set(data.groups.tolist()) == {run.method for run in load_results(tmp_path).complete}
+
+
 def test_training_data_from_results_refuses_a_damaged_manifest(tmp_path, nb201_cifar10):
     from harness.app import run_config
     from harness.results import MANIFEST
-    from surrogates.data import from_results
 
     config = {"benchmark": {"name": "nb201/cifar10", "seed_policy": "mean", "fixed_seed": None, "objectives": None},
               "strategy": {"name": "rs"}, "budget": {"evaluations": 10, "sim_seconds": None}, "seed": 0, "n_workers": 1}
     rid = run_config(config, [], tmp_path)["run_id"]
     (tmp_path / rid / MANIFEST).write_text('["not", "a", "manifest"]')
     with pytest.raises(NasHarnessError, match="is damaged"):
-        from_results(tmp_path)
+        training_data_from_results(tmp_path)

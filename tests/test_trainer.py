@@ -305,7 +305,7 @@ def re_results(data_home, tmp_path_factory):
 
 
 def _cli(argv: list[str]) -> int:
-    from harness.trainer.cli import add_parser
+    from harness.validation_cli import add_parser
 
     parser = argparse.ArgumentParser(prog="nas-harness")
     add_parser(parser.add_subparsers(dest="command", required=True))
@@ -348,7 +348,7 @@ def test_validate_writes_table_correlations_and_resumes(re_results, tmp_path):
 
 def test_interrupted_validation_resumes_to_the_same_numbers(re_results, tmp_path):
     from harness.benchmarks import load_benchmark
-    from harness.trainer.validate import ValidationSetting, choose, final_incumbents, validate
+    from harness.validation import ValidationSetting, choose, final_incumbents, validate
 
     benchmark, counts = final_incumbents(re_results)
     bench = load_benchmark(benchmark)
@@ -382,7 +382,7 @@ def test_validate_chooses_darts_space_picks_on_a_rowless_benchmark(tmp_path, mon
     monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path))
     from harness.benchmarks import load_benchmark
     from harness.spaces.darts import DartsSpace, parse
-    from harness.trainer.validate import choose
+    from harness.validation import choose
     from surrogates.nb301_yahpo import YahpoNB301
 
     space = DartsSpace()

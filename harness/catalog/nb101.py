@@ -5,7 +5,7 @@
   `nasbench_only108.tfrecord` (108 only). Converted on first use (a few minutes, once) and rebuilt
   (no automatic rebuild: to switch files, convert again with `--force`).
 * `nb101/sample`: the 52 real cells of `../shared/data/nb101` (the `shared` folder beside the
-  repository checkout; `harness.data_dir` plays no part), or of the folder named by the environment
+  repository checkout; `tabular.data_dir` plays no part), or of the folder named by the environment
   variable `NAS_HARNESS_NB101_SAMPLE`. For tests and demos; absent folder = "source missing".
 
 Converter kinds for `nas-harness convert KIND SOURCE [--out FILE] [--force]`: `nb101-tfrecord`
@@ -18,11 +18,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.benchmarks import BenchmarkSpec
-from harness.data_dir import sources_dir, store_path
+from tabular.data_dir import sources_dir, store_path
 from tabular.errors import SourceMissingError
+from tabular.sources import NB101_SAMPLE_FILES
 from tabular.writer import StoreData
+
+if TYPE_CHECKING:
+    from tabular.converters.nb101_tfrecord import CellRules
 
 TFRECORDS = ("nasbench_full.tfrecord", "nasbench_only108.tfrecord")
 SAMPLE_ENV = "NAS_HARNESS_NB101_SAMPLE"
@@ -48,15 +53,24 @@ def sample_folder() -> Path:
     return Path(configured).expanduser() if configured else _REPO.parent / "shared" / "data" / "nb101"
 
 
-def _check_sample() -> Path:
-    from tabular.converters.nb101_sample import FILES
+def cell_rules() -> CellRules:
+    """The NB101 cell rules of harness.spaces.nb101, as the converters take them (they import no space)."""
+    from harness.spaces import nb101
+    from harness.spaces.base import ArchitectureError
+    from tabular.converters.nb101_tfrecord import CellRules
 
+    return CellRules(to_cell=nb101.to_cell, graph_hash=nb101.graph_hash, canonical_cell=nb101.canonical_cell,
+                     format_cell=nb101.format_cell, padded=nb101.padded, hash_id=nb101.hash_id,
+                     error=ArchitectureError, n_cells=nb101.N_CELLS)
+
+
+def _check_sample() -> Path:
     folder = sample_folder()
-    missing = [f for f in FILES if not (folder / f).is_file()]
+    missing = [f for f in NB101_SAMPLE_FILES if not (folder / f).is_file()]
     if missing:
         raise SourceMissingError(
             f"nb101/sample: source missing: {', '.join(missing)} not in {folder} (the shared data folder beside the "
-            f"repository; set {SAMPLE_ENV} to a folder holding {' and '.join(FILES)})"
+            f"repository; set {SAMPLE_ENV} to a folder holding {' and '.join(NB101_SAMPLE_FILES)})"
         )
     return folder
 
@@ -72,13 +86,13 @@ def _check_sample_source() -> None:
 def _build_cifar10() -> StoreData:
     from tabular.converters.nb101_tfrecord import convert_tfrecord
 
-    return convert_tfrecord(tfrecord_source())
+    return convert_tfrecord(tfrecord_source(), rules=cell_rules())
 
 
 def _build_sample() -> StoreData:
     from tabular.converters.nb101_sample import convert_sample
 
-    return convert_sample(_check_sample())
+    return convert_sample(_check_sample(), cell_rules())
 
 
 def specs() -> list[BenchmarkSpec]:
@@ -86,14 +100,16 @@ def specs() -> list[BenchmarkSpec]:
         BenchmarkSpec(
             name="nb101/cifar10",
             space="nb101",
-            source="official file nasbench_full.tfrecord or nasbench_only108.tfrecord, downloaded by the user into <data>/sources/",
+            source="official file nasbench_full.tfrecord or nasbench_only108.tfrecord, downloaded by the user into "
+                   "<data>/sources/",
             build=_build_cifar10,
             check_source=_check_cifar10,
         ),
         BenchmarkSpec(
             name="nb101/sample",
             space="nb101",
-            source="52 real NB101 cells (108 epochs, 3 repeats) from ../shared/data/nb101 or $NAS_HARNESS_NB101_SAMPLE; tests and demos",
+            source="52 real NB101 cells (108 epochs, 3 repeats) from ../shared/data/nb101 or "
+                   "$NAS_HARNESS_NB101_SAMPLE; tests and demos",
             build=_build_sample,
             check_source=_check_sample_source,
         ),
@@ -109,7 +125,7 @@ def _target(out: Path | None) -> Path:
 def _convert(source: Path, out: Path | None, force: bool, skip_bad: bool = False) -> list[Path]:
     from tabular.converters.nb101_tfrecord import convert
 
-    return [convert(source, _target(out), force=force, skip_bad=skip_bad)]
+    return [convert(source, _target(out), rules=cell_rules(), force=force, skip_bad=skip_bad)]
 
 
 def converters() -> dict[str, Callable[..., list[Path]]]:

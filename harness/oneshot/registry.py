@@ -12,6 +12,9 @@ ONESHOT_REGISTRY: dict[str, str] = {
     "darts": "DARTS (Liu et al. 2019): continuous relaxation, first or second order",
     "gdas": "GDAS (Dong & Yang 2019): Gumbel-softmax sampled single path",
     "spos": "SPOS (Guo et al. 2020): uniform single-path supernet, then evolution",
+    "enas": "ENAS (Pham et al. 2018): LSTM controller trained by REINFORCE on supernet rewards",
+    "rsps": "RSPS (Li & Talwalkar 2019): uniform single-path supernet, best of sampled cells",
+    "setn": "SETN (Dong & Yang 2019): templates from the learned alpha, evaluated by the supernet",
     "zerocost": "zero-cost proxies: best untrained cell by a trainer proxy",
 }
 

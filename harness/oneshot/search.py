@@ -1,4 +1,4 @@
-"""One-shot searches (DARTS, GDAS, SPOS) and a zero-cost search, judged on a benchmark.
+"""One-shot searches (DARTS, GDAS, SPOS; ENAS, RSPS, SETN) and a zero-cost search, judged on a benchmark.
 
 Why: weight-sharing methods pick a cell by training a supernet, not by querying a table; to compare
 them with the tabular strategies we record, after every epoch, the cell they would return and its
@@ -23,6 +23,8 @@ Methods (scaled down by `OneShotConfig`; docs/ONESHOT.md lists the papers' setti
   every epoch, an evolutionary search (harness.oneshot.evolution; `spos_search=random` for a
   random search of `spos_candidates` cells) over the supernet's validation accuracy (BatchNorm
   with batch statistics, running statistics left untouched); pick = the best.
+- enas, rsps, setn: single-path supernets whose pick is the best of sampled candidates by one-batch
+  validation accuracy (LSTM controller, uniform cells, templates of alpha): harness.oneshot.sampled.
 - zerocost: `zerocost_samples` uniform cells, each built untrained with the trainer and scored by
   one trainer proxy on one training minibatch; pick = best score so far.
 """
@@ -49,7 +51,8 @@ from tabular.errors import NasHarnessError, SourceMissingError
 
 log = logging.getLogger(__name__)
 
-METHODS = ONESHOT_METHODS  # darts, gdas, spos, zerocost
+METHODS = ONESHOT_METHODS  # darts, gdas, spos, enas, rsps, setn, zerocost
+SAMPLED = ("enas", "rsps", "setn")  # harness.oneshot.sampled
 SPOS_SEARCHES = ("evolution", "random")
 
 __all__ = ["METHODS", "OneShotConfig", "check_memory", "gumbel_hard", "memory_estimate", "run_oneshot", "tau_at",
@@ -94,6 +97,25 @@ class OneShotConfig:
     spos_bn_batches: int = 0  # 0: score with batch statistics; k: recalibrate BN on k training batches (SPOS paper)
     zerocost_proxy: str = "synflow"
     zerocost_samples: int = 20
+    w_lr_period: int = 0  # cosine period in epochs (0 = epochs); ENAS's NB201 config uses 10
+    select_batch_size: int = 0  # ENAS/RSPS/SETN: one validation batch of this size per candidate (0 = batch_size)
+    enas_hidden: int = 32
+    enas_layers: int = 2
+    enas_temperature: float = 5.0
+    enas_tanh_constant: float = 2.5
+    enas_lr: float = 0.001
+    enas_betas: tuple[float, float] = (0.0, 0.999)
+    enas_eps: float = 0.001
+    enas_entropy_weight: float = 0.0001
+    enas_baseline_decay: float = 0.99
+    enas_train_steps: int = 2  # controller steps per epoch (authors: 50)
+    enas_aggregate: int = 4  # samples averaged per controller step (authors: 20)
+    enas_candidates: int = 10  # controller samples scored for each epoch's pick (authors: 10)
+    enas_final_candidates: int = 20  # ... for the last epoch's (authors: 100)
+    rsps_candidates: int = 20  # uniform cells scored per epoch (authors: 100)
+    setn_candidates: int = 20  # templates scored per epoch (authors: 100)
+    setn_select: str = "topk"  # topk: the most probable cells under softmax(alpha) (authors); sample: drawn from it
+    setn_train_sampling: str = "uniform"  # weight-step paths: uniform (authors' code) or alpha (templates)
     threads: int = 1
 
     def check(self) -> None:
@@ -117,6 +139,8 @@ class OneShotConfig:
             raise NasHarnessError(f"unknown dataset {self.dataset!r} for one-shot search; choose one of {', '.join(DATASETS)}")
         if self.memory_limit_gb < 0:
             raise NasHarnessError(f"memory_limit_gb must be >= 0 (0 = the device's free memory), got {self.memory_limit_gb}")
+        if self.w_lr_period < 0:
+            raise NasHarnessError(f"w_lr_period must be >= 0 (0 = epochs), got {self.w_lr_period}")
 
 
 def _generator(seed: int, epoch: int, purpose: str) -> torch.Generator:
@@ -125,8 +149,10 @@ def _generator(seed: int, epoch: int, purpose: str) -> torch.Generator:
 
 
 def _lr(cfg: OneShotConfig, progress: float) -> float:
-    """Cosine from w_lr to w_lr_min over the run (DARTS's schedule)."""
-    return cfg.w_lr_min + 0.5 * (cfg.w_lr - cfg.w_lr_min) * (1.0 + math.cos(math.pi * progress / cfg.epochs))
+    """Cosine from w_lr to w_lr_min over the run (DARTS's schedule), or with period w_lr_period epochs
+    when set (NB201's ENAS config: T_max = 10, so the rate goes down and up again)."""
+    period = cfg.w_lr_period or cfg.epochs
+    return cfg.w_lr_min + 0.5 * (cfg.w_lr - cfg.w_lr_min) * (1.0 + math.cos(math.pi * progress / period))
 
 
 def tau_at(cfg: OneShotConfig, epoch: int) -> float:
@@ -241,7 +267,8 @@ class _Search:
             logits = self.model(train[0], weights, choice)
             loss = F.cross_entropy(logits, train[1])
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            if cfg.grad_clip > 0:  # 0: no clipping
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.w_opt.step()
             loss_sum += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == train[1]).sum())
@@ -385,13 +412,13 @@ def input_spec(cfg: OneShotConfig) -> tuple[tuple[int, int, int], int]:
 
 def memory_estimate(method: str, space: OneShotSpace, cfg: OneShotConfig) -> Any:
     """The training-step memory estimate (harness.oneshot.memory.MemoryEstimate) of a supernet method:
-    DARTS runs every op of every edge; GDAS and SPOS run one path per step."""
+    DARTS (and SETN's alpha step) runs every op of every edge; GDAS, SPOS, ENAS, RSPS one path per step."""
     from harness.oneshot.memory import estimate
 
     shape, classes = input_spec(cfg)
 
     def forward_args() -> dict[str, Any]:
-        if method == "darts":
+        if method in ("darts", "setn"):
             return {"weights": torch.full(space.alpha_shape, 1.0 / space.alpha_shape[-1])}
         return {"choice": space.path_of_genome(tuple(r - 1 for r in space.radices))}
 
@@ -417,13 +444,14 @@ def check_memory(method: str, space: OneShotSpace, cfg: OneShotConfig, device: t
 
 
 def run_oneshot(method: str, benchmark_name: str, seed: int, config: OneShotConfig | dict[str, Any] | None = None) -> pd.DataFrame:
-    """Run `method` (darts, gdas, spos, zerocost); one row per epoch (zerocost: per scored cell).
+    """Run `method` (darts, gdas, spos, enas, rsps, setn, zerocost); one row per epoch (zerocost: per scored cell).
 
     Columns: method, seed, epoch, arch, arch_index, valid_mean, test_mean (benchmark seed means;
     NaN when it has no test metric), regret (benchmark optimum of the validation seed mean minus
     the pick's), train_loss/train_acc/valid_loss/valid_acc of the supernet (zerocost: NaN, and
     `score` holds the proxy), seconds (cumulative real compute), tau (GDAS), alpha (flattened,
-    DARTS/GDAS), candidates_scored (SPOS), and op_<name> counts of the picked cell (the space's ops).
+    DARTS/GDAS/SETN), candidates_scored (SPOS/ENAS/RSPS/SETN), baseline/reward/controller_entropy
+    (ENAS), and op_<name> counts of the picked cell (the space's ops).
     """
     if method not in METHODS:
         raise NasHarnessError(f"unknown one-shot method {method!r}; choose one of {', '.join(METHODS)}")
@@ -434,6 +462,10 @@ def run_oneshot(method: str, benchmark_name: str, seed: int, config: OneShotConf
         log.warning("%s: device=auto found no CUDA GPU; training on the CPU (the paper presets take hours to days there)", method)
     table = _Table(benchmark_name)
     try:
+        if method in SAMPLED:
+            from harness.oneshot.sampled import check_sampled
+
+            check_sampled(method, table.space.name, cfg)
         check_memory(method, table.space, cfg, device)
         splits = _load_data(cfg)
         if (tuple(splits.input_shape), splits.num_classes) != input_spec(cfg):  # the estimate's assumption
@@ -465,7 +497,12 @@ def _op_histogram(space: OneShotSpace, arch: str) -> dict[str, int]:
 
 def _supernet_rows(method: str, space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig,
                    device: torch.device) -> list[dict[str, Any]]:
-    search = _Search(method, space, splits, seed, cfg, device)
+    if method in SAMPLED:  # ENAS, RSPS, SETN: their own module (it builds on _Search)
+        from harness.oneshot.sampled import search_class
+
+        search = search_class(method)(method, space, splits, seed, cfg, device)
+    else:
+        search = _Search(method, space, splits, seed, cfg, device)
     rows, seconds = [], 0.0
     for epoch in range(cfg.epochs):
         started = time.perf_counter()
@@ -475,7 +512,8 @@ def _supernet_rows(method: str, space: OneShotSpace, splits: Splits, seed: int, 
         seconds += time.perf_counter() - started
         alpha = rec.pop("alpha")
         rows.append({"epoch": epoch + 1, **rec, "seconds": seconds,
-                     "alpha": alpha.reshape(-1).tolist() if method != "spos" else None, **_op_histogram(space, rec["arch"])})
+                     "alpha": alpha.reshape(-1).tolist() if alpha is not None and method != "spos" else None,
+                     **_op_histogram(space, rec["arch"])})
         log.info("%s seed %d epoch %d: %s valid %.2f%%", method, seed, epoch + 1, rec["arch"], rec["valid_acc"])
     return rows
 

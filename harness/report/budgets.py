@@ -11,8 +11,8 @@ A run's incumbent at simulated time t is the one after its last completion with 
 is known only up to the run's *time horizon*: its recorded `budget.sim_seconds` when the time
 budget stopped it (the engine stops when the next completion would end after it), the time of its
 last completion when it stopped on `budget.evaluations` (what comes after is unknown), and forever
-when it stopped because the strategy had nothing left to propose. This module imports nothing else
-from the report, so `harness.regress` can use it.
+when it stopped because the strategy had nothing left to propose. The reading of a run at a budget
+(`Cut`, `cut_index`, `time_horizon`, ...) lives in harness.results.budgets and is re-exported here.
 """
 from __future__ import annotations
 
@@ -20,61 +20,22 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from harness.results.budgets import (  # noqa: F401  (re-exported: the reading of a run at a budget lives in harness.results)
+    EMPTY,
+    EVALUATIONS,
+    KINDS,
+    OK,
+    SHORT,
+    SIM_SECONDS,
+    Cut,
+    cut_index,
+    index_at_time,
+    seconds_text,
+    stopped_by,
+    time_average,
+    time_horizon,
+)
 from tabular.errors import NasHarnessError
-
-EVALUATIONS = "evaluations"
-SIM_SECONDS = "sim_seconds"
-KINDS = (EVALUATIONS, SIM_SECONDS)
-
-OK, SHORT, EMPTY = "ok", "short", "empty"
-
-
-def seconds_text(value: float) -> str:
-    """200000.0 -> '200,000'; 12.5 -> '12.5' (thousands separators, no trailing zeros)."""
-    v = float(value)
-    if v == int(v) and abs(v) < 1e15:
-        return f"{int(v):,}"
-    return f"{v:,.6g}"
-
-
-@dataclass(frozen=True)
-class Cut:
-    """One budget: `value` evaluations, or `value` simulated seconds."""
-
-    kind: str
-    value: float
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown budget kind {self.kind!r}")
-
-    @property
-    def label(self) -> str:
-        """Phrase for headings: 'after 50 evaluations' / 'at 200,000 simulated seconds'."""
-        if self.kind == EVALUATIONS:
-            return f"after {int(self.value)} evaluations"
-        return f"at {seconds_text(self.value)} simulated seconds"
-
-    @property
-    def short(self) -> str:
-        """Compact form for table cells: '50 evaluations' / '200,000 simulated s'."""
-        if self.kind == EVALUATIONS:
-            return f"{int(self.value)} evaluations"
-        return f"{seconds_text(self.value)} simulated s"
-
-    @property
-    def key(self) -> str:
-        """The `budget` column of CSV tables (no thousands separators): '50 evaluations' / '200000 simulated s'."""
-        return self.short.replace(",", "")
-
-    @property
-    def stem(self) -> str:
-        """File-name part: '50' / '200000s'."""
-        if self.kind == EVALUATIONS:
-            return str(int(self.value))
-        return seconds_text(self.value).replace(",", "").replace(".", "p") + "s"
 
 
 @dataclass(frozen=True)
@@ -112,76 +73,6 @@ def uniform_budget(cut: Cut, tasks: Sequence[str]) -> Budget:
     return Budget(cut.key, {t: cut for t in tasks})
 
 
-# -- reading a run at a budget -----------------------------------------------------------------------
-def time_horizon(budget: Mapping, n_rows: int, last_sim_time: float) -> float:
-    """Simulated time up to which a run's incumbent is known (see the module docstring).
-
-    `budget` is the manifest's config.budget ({evaluations, sim_seconds}); a run that stopped on
-    its evaluations count is known only up to its last completion; one with fewer rows than that
-    count and no time budget ran out of proposals, so its final incumbent stands for ever.
-    """
-    evaluations = budget.get("evaluations")
-    sim_seconds = budget.get("sim_seconds")
-    if evaluations is not None and n_rows >= int(evaluations):
-        return float(last_sim_time)
-    if sim_seconds is not None:
-        return max(float(sim_seconds), float(last_sim_time))
-    if evaluations is not None:
-        return math.inf
-    return float(last_sim_time)
-
-
-def stopped_by(budget: Mapping, n_rows: int) -> str:
-    """Which budget ended the run: EVALUATIONS when it completed its count (or had no time
-    budget), SIM_SECONDS when the time budget was set and the count was not reached."""
-    evaluations = budget.get("evaluations")
-    if budget.get("sim_seconds") is None:
-        return EVALUATIONS
-    if evaluations is not None and n_rows >= int(evaluations):
-        return EVALUATIONS
-    return SIM_SECONDS
-
-
-def index_at_time(sim_time: np.ndarray, t: float) -> int:
-    """Row of the last completion with sim_time <= t (-1 if none); sim_time is non-decreasing."""
-    return int(np.searchsorted(np.asarray(sim_time, dtype=np.float64), t, side="right")) - 1
-
-
-def cut_index(sim_time: np.ndarray, horizon: float, cut: Cut) -> tuple[int, str]:
-    """(row index, OK) of a run's state at `cut`, or (-1, SHORT) when the run's budget ends before
-    the cut, or (-1, EMPTY) when no evaluation had completed by a time cut."""
-    n = int(np.asarray(sim_time).size)
-    if cut.kind == EVALUATIONS:
-        b = int(cut.value)
-        return (b - 1, OK) if 1 <= b <= n else (-1, SHORT)
-    if horizon < cut.value:
-        return -1, SHORT
-    i = index_at_time(sim_time, cut.value)
-    return (i, OK) if i >= 0 else (-1, EMPTY)
-
-
-def time_average(sim_time: np.ndarray, values: np.ndarray, t_end: float) -> float:
-    """Mean over [t0, t_end] of the step function that holds values[i] from sim_time[i] on.
-
-    t0 = sim_time[0], the first completion: before it the run has no incumbent, so there is
-    nothing to average. Rows after t_end are ignored; segments whose value is NaN are left out
-    (weights renormalised). When t_end == t0 the mean is the value at t0.
-    """
-    s = np.asarray(sim_time, dtype=np.float64)
-    y = np.asarray(values, dtype=np.float64)
-    keep = s <= t_end
-    s, y = s[keep], y[keep]
-    if s.size == 0:
-        return math.nan
-    widths = np.diff(np.append(s, float(t_end)))
-    ok = np.isfinite(y)
-    total = float(widths[ok].sum())
-    if total <= 0:
-        finite = y[ok]
-        return float(finite[-1]) if finite.size else math.nan
-    return float(np.dot(widths[ok], y[ok]) / total)
-
-
 # -- command-line parsing ------------------------------------------------------------------------------
 def parse_evaluations(text: str | None, option: str = "--budgets") -> list[int] | None:
     if not text:
@@ -212,58 +103,123 @@ def parse_seconds(text: str | None, option: str = "--time-budgets") -> list[floa
 # -- the default budget of a report ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class RunBudget:
-    """What the default choice needs to know about one complete run."""
+    """What the default choice needs to know about one complete run (`method` only names it in warnings)."""
 
     budget: Mapping
     n_rows: int
     horizon: float
+    method: str = ""
 
 
-def default_budget(runs: Mapping[str, Sequence[RunBudget]]) -> tuple[Budget, list[str]]:
-    """The budget a report uses when none is given, and sentences saying what was chosen and why.
+def majority_value(values: Sequence[float]) -> float:
+    """The largest of `values` that more than half of them reach (are >= to): the lower median.
 
-    A task is compared at its time budget T when every run of it recorded budget.sim_seconds and
-    every run's incumbent is known at T (none stopped earlier on budget.evaluations); T is the
-    smallest recorded time budget when they differ. Every other task is compared after the common
-    final budget in evaluations: the length of the shortest complete run among those tasks.
+    Why this rule: a default budget must be one most runs of the task reached, so one stray short
+    (or long) run cannot move it; "more than half" rather than "at least half" picks the shorter of
+    two equally common budgets, which keeps every run of an even split.
     """
-    time_cuts: dict[str, Cut] = {}
+    xs = sorted(values)
+    if not xs:
+        raise ValueError("majority_value needs at least one value")
+    return float(xs[(len(xs) - 1) // 2])
+
+
+def _recorded(r: RunBudget) -> str:
+    """The run's recorded budget in words (what differs between runs when budgets are mixed)."""
+    parts = []
+    if r.budget.get("evaluations") is not None:
+        parts.append(f"{int(r.budget['evaluations'])} evaluations")
+    if r.budget.get("sim_seconds") is not None:
+        parts.append(f"{seconds_text(float(r.budget['sim_seconds']))} simulated s")
+    return " + ".join(parts) or "no budget"
+
+
+def _mixed_warning(task: str, rs: Sequence[RunBudget], cut: Cut) -> str | None:
+    """One line when the task's runs recorded different budgets or some are left out at `cut`."""
+    groups: dict[str, list[RunBudget]] = {}
+    for r in rs:
+        groups.setdefault(_recorded(r), []).append(r)
+    if cut.kind == EVALUATIONS:
+        short = [r for r in rs if r.n_rows < int(cut.value)]
+    else:
+        short = [r for r in rs if r.horizon < cut.value]
+    if len(groups) < 2 and not short:
+        return None
+    detail = "; ".join(
+        f"{text}: {len(g)} run{'s' if len(g) != 1 else ''} of {', '.join(sorted({r.method for r in g}))}"
+        for text, g in sorted(groups.items(), key=lambda kv: -len(kv[1]))
+    )
+    line = f"{task}: runs differ in budget ({detail}); compared {cut.label}, reached by {len(rs) - len(short)} of {len(rs)} runs"
+    if short:
+        methods = sorted({r.method for r in short})
+        line += (
+            f"; {len(short)} shorter run{'s' if len(short) != 1 else ''} ({', '.join(methods)}) left out"
+            + ("" if cut.kind == SIM_SECONDS else f" (--budgets {min(r.n_rows for r in short)} compares every run)")
+        )
+    return line
+
+
+def _task_cut(task: str, rs: Sequence[RunBudget]) -> tuple[Cut, list[str]]:
+    """The default cut of one task, from its own runs only, and notes about the choice."""
     notes: list[str] = []
-    eval_tasks: list[str] = []
-    for task, rs in runs.items():
-        secs = [r.budget.get("sim_seconds") for r in rs]
-        if rs and all(s is not None for s in secs):
-            t = min(float(s) for s in secs)
-            if all(r.horizon >= t for r in rs):
-                time_cuts[task] = Cut(SIM_SECONDS, t)
-                distinct = sorted({float(s) for s in secs})
-                if len(distinct) > 1:
-                    notes.append(f"{task}: runs recorded different time budgets ({', '.join(seconds_text(s) for s in distinct)} "
-                                 f"simulated s); compared at the smallest, {seconds_text(t)} simulated s")
-                continue
-            notes.append(f"{task}: runs have a time budget but some stopped earlier on budget.evaluations, "
-                         "so the task is compared in evaluations")
-        eval_tasks.append(task)
+    secs = [float(r.budget["sim_seconds"]) for r in rs if r.budget.get("sim_seconds") is not None]
+    if secs and 2 * len(secs) > len(rs):
+        # Time-budgeted task: the largest recorded time budget more than half of its runs' horizons reach.
+        candidates = sorted(set(secs), reverse=True)
+        reached = [t for t in candidates if 2 * sum(r.horizon >= t for r in rs) > len(rs)]
+        if reached:
+            t = reached[0]
+            if len(candidates) > 1:
+                notes.append(f"{task}: runs recorded different time budgets "
+                             f"({', '.join(seconds_text(s) for s in sorted(candidates))} simulated s); compared at "
+                             f"{seconds_text(t)} simulated s, the largest that more than half of its runs reached")
+            return Cut(SIM_SECONDS, t), notes
+        notes.append(f"{task}: runs have a time budget but most stopped earlier on budget.evaluations, "
+                     "so the task is compared in evaluations")
+    return Cut(EVALUATIONS, int(majority_value([r.n_rows for r in rs]))), notes
+
+
+def default_budget(runs: Mapping[str, Sequence[RunBudget]]) -> tuple[Budget, list[str], list[str]]:
+    """The budget a report uses when none is given, sentences saying what was chosen and why, and
+    one warning line per task whose runs differ in budget.
+
+    Each task's cut comes from that task's own runs only, so a stray run of another task (or a short
+    run of this one) cannot move it (docs/REPORTS.md, "Budgets"):
+
+    - a task most of whose runs recorded budget.sim_seconds is compared at a time budget T: the
+      largest recorded one that more than half of its runs' incumbents are known at (their horizon);
+    - every other task after N evaluations, N = the largest run length that more than half of its
+      runs reached (the lower median of their lengths).
+
+    Runs that end before their task's cut are left out of its statistics and counted.
+    """
+    notes: list[str] = []
+    warnings: list[str] = []
     cuts: dict[str, Cut] = {}
-    if eval_tasks:
-        common = min(r.n_rows for t in eval_tasks for r in runs[t])
-        for t in eval_tasks:
-            cuts[t] = Cut(EVALUATIONS, common)
-    cuts.update(time_cuts)
-    cuts = {t: cuts[t] for t in runs}  # task order as given
+    for task, rs in runs.items():
+        cut, task_notes = _task_cut(task, rs)
+        cuts[task] = cut
+        notes += task_notes
+        warning = _mixed_warning(task, rs, cut)
+        if warning:
+            warnings.append(warning)
     budget = Budget("", cuts)
     if budget.uniform is not None:
         budget = Budget(budget.uniform.key, cuts)
         u = budget.uniform
         if u.kind == SIM_SECONDS:
-            notes.insert(0, f"budget: the time budget of every run, {seconds_text(u.value)} simulated seconds "
-                            "(budget.sim_seconds): each run's incumbent at that simulated time, which is its final state")
+            notes.insert(0, f"budget: the time budget of the runs, {seconds_text(u.value)} simulated seconds "
+                            "(budget.sim_seconds): each run's incumbent at that simulated time, which is its final "
+                            "state")
         else:
-            notes.insert(0, f"budget: the common final budget, {int(u.value)} evaluations (the shortest complete run)")
-        return budget, notes
+            notes.insert(0, f"budget: {int(u.value)} evaluations, the largest run length that more than half of "
+                            "each task's runs reached")
+        return budget, notes, warnings
     budget = Budget("per-task default", cuts)
     detail = "; ".join(f"{t} {c.label}" for t, c in cuts.items())
     notes.insert(0, "budgets differ between tasks, so each task is compared at its own default budget "
-                    f"(time-budgeted tasks at their time budget, the others after the shortest complete run of those tasks): {detail}; "
-                    "the leaderboard ranks each task at its own budget; pass --budgets or --time-budgets to compare every task at the same budget")
-    return budget, notes
+                    "(chosen from that task's own runs: the budget more than half of them reached): "
+                    f"{detail}; "
+                    "the leaderboard ranks each task at its own budget; pass --budgets or --time-budgets to compare "
+                    "every task at the same budget")
+    return budget, notes, warnings

@@ -18,11 +18,11 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from harness.report.load import ResultSet, budget_text
+from tabular.protocol import Store
 
 YES, PARTLY, NO, NA, CANNOT = "yes", "partly", "no", "n/a", "cannot show"
 _TEST_WORDS = re.compile(r"\btest[- ](accuracy|error|set|split|data)\b", re.IGNORECASE)
@@ -86,34 +86,34 @@ def _protocol(result: ResultSet) -> tuple[str, str]:
     return YES, f"all {len(methods)} methods ran on the same {len(tasks)} task(s) with identical budgets, seed policies and seed sets"
 
 
-def _selection_problem(store: Any) -> str:
+def _selection_problem(store: Store) -> str:
     """Why runs on `store` select on test data ("" when nothing shows it); see the module doc."""
-    valid, test = str(store.valid_metric or ""), str(getattr(store, "test_metric", "") or "")
+    valid, test = str(store.valid_metric or ""), str(store.test_metric or "")
     if not valid:
         return ""
     if valid == test:
         return f"its validation metric is its test metric {test!r}"
     if _TEST_NAME.search(valid):
         return f"its validation metric {valid!r} is named as a test metric"
-    described = str(store.metric_attrs(valid).get("description", "")) if hasattr(store, "metric_attrs") else ""
+    described = str(store.metric_attrs(valid).get("description", ""))
     if _TEST_WORDS.search(described) and "valid" not in described.lower():
         return f"its validation metric {valid!r} is described as test data ({described!r})"
-    if test and hasattr(store, "seed_mean"):
+    if test and store.tabulated:
         a, b = np.asarray(store.seed_mean(valid)), np.asarray(store.seed_mean(test))
         if a.shape == b.shape and np.isfinite(a).any() and np.array_equal(a, b, equal_nan=True):
             return f"its validation metric {valid!r} holds exactly the values of its test metric {test!r}"
     return ""
 
 
-def _objectives_problem(store: Any, objectives: set[str]) -> str:
+def _objectives_problem(store: Store, objectives: set[str]) -> str:
     """Why runs that chose these `benchmark.objectives` select on test data ("" when none is a test
     metric): the store's roles may be sound while a run optimises (and picks by) its test metric."""
-    test = str(getattr(store, "test_metric", "") or "")
+    test = str(store.test_metric or "")
     hits = sorted(o for o in objectives if o == test or _TEST_NAME.search(o))
     return f"runs chose objective(s) {', '.join(repr(o) for o in hits)}, test data" if hits else ""
 
 
-def _selection(result: ResultSet, stores: dict[str, Any] | None) -> tuple[str, str]:
+def _selection(result: ResultSet, stores: dict[str, Store] | None) -> tuple[str, str]:
     """Did the runs select on a validation metric distinct from the test metric? (status, evidence)."""
     objectives: dict[str, set[str]] = defaultdict(set)
     for r in result.complete:
@@ -131,7 +131,7 @@ def _selection(result: ResultSet, stores: dict[str, Any] | None) -> tuple[str, s
         problem = "; ".join(p for p in (_selection_problem(store), _objectives_problem(store, objectives[bench])) if p)
         if problem:
             flagged.append(f"{bench}: {problem}")
-        elif not getattr(store, "test_metric", ""):
+        elif not store.test_metric:
             unknown.append(f"{bench} (no test metric: whether {store.valid_metric!r} is held-out validation data cannot be shown)")
         else:
             fine.append(f"{bench} ({store.valid_metric} vs {store.test_metric})")
@@ -146,7 +146,7 @@ def _selection(result: ResultSet, stores: dict[str, Any] | None) -> tuple[str, s
 
 def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time_axis: dict[str, bool],
                     total_wall_s: float, total_gpu_h: float, total_real_h: float = 0.0,
-                    stores: dict[str, Any] | None = None) -> list[Item]:
+                    stores: dict[str, Store] | None = None) -> list[Item]:
     """The 14 items with statuses and evidence from the manifests of `result`, then the harness's own checks.
 
     `total_gpu_h` is the simulated training cost of the simulated-clock runs; `total_real_h` the
@@ -203,7 +203,8 @@ def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time
     n_max = max(len(v) for v in seeds.values())
     all_seeds = sorted({s for v in seeds.values() for s in v})
     add(cmp_, "Perform multiple runs with different seeds and report the seeds", YES if n_min >= 2 else NO,
-        f"{n_min}–{n_max} seeds per method and task; seeds used: {_join(all_seeds, 30)}")
+        f"{n_min if n_min == n_max else f'{n_min}–{n_max}'} seed{'s' if n_max != 1 else ''} per method and task; "
+        f"seeds used: {_join(all_seeds, 30)}")
     add(cmp_, "Use tabular or surrogate benchmarks for in-depth evaluations", YES,
         f"every run queried a tabular benchmark store ({_join(sorted({r.benchmark for r in complete}))})")
     versions = {json.dumps(m.get("versions", {}), sort_keys=True) for m in manifests}

@@ -1,8 +1,11 @@
-"""The `report` sub-command: `nas-harness report RESULTS_DIR [--out DIR] [--budgets 50,100] [--time-budgets 200000] [--force]`.
+"""The `report` sub-command.
+
+`nas-harness report RESULTS_DIR [--out DIR] [--budgets 50,100] [--time-budgets 200000] [--force]`.
 
 `add_parser(subparsers)` is all harness.cli needs to call; the command raises NasHarnessError for
 user errors, which the main CLI prints as one line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +26,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     budgets, time_budgets = parse_budgets(args.budgets), parse_time_budgets(args.time_budgets)
     score_on = parse_score_on(args.score_on)
     check_out_dir(out, results, args.force)  # fail before the (longer) computation
-    report = build_report(results, budgets=budgets, time_budgets=time_budgets, n_boot=args.bootstrap, alpha=args.alpha, seed=args.seed)
+    report = build_report(
+        results, budgets=budgets, time_budgets=time_budgets, n_boot=args.bootstrap, alpha=args.alpha, seed=args.seed
+    )
     transfer = transfer_table(report.result, score_on) if score_on else None  # fails before anything is written
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -47,18 +52,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "leaderboard.md/.csv/.tex, PNG and SVG plots and a self-contained index.html.",
     )
     p.add_argument("results_dir", metavar="RESULTS_DIR", help="folder holding the RUN_ID folders")
-    p.add_argument("--out", help="output folder (default: RESULTS_DIR/report); a non-empty folder that is not a previous report needs --force")
-    p.add_argument("--budgets", help="comma-separated evaluation budgets for the final tables and leaderboards, e.g. 50,100,200 "
-                                     "(default: the runs' time budget when they all have the same budget.sim_seconds, else the "
-                                     "common final budget of all runs in evaluations; chosen per task when that differs)")
-    p.add_argument("--time-budgets", help="comma-separated simulated-time budgets in seconds, e.g. 10000,200000: each run's incumbent "
-                                          "at that simulated time (runs whose own budget ends earlier are left out and counted); "
-                                          "may be combined with --budgets")
-    p.add_argument("--score-on", metavar="BENCH[,BENCH...]",
-                   help="also score each run's final pick by its test metric on these benchmarks of the same search space, e.g. "
-                        "nb201/cifar10,nb201/cifar100,nb201/imagenet16-120 (mean ± std per method: transfer.md/.csv)")
-    p.add_argument("--force", action="store_true", help="write into a non-empty --out that is not a previous report (same-named files are replaced)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the Nemenyi critical difference (default 0.05)")
+    p.add_argument(
+        "--out",
+        help="output folder (default: RESULTS_DIR/report; not a symbolic link); a non-empty folder that is not a "
+        "previous report needs --force",
+    )
+    p.add_argument(
+        "--budgets",
+        help="comma-separated evaluation budgets for the final tables and leaderboards, e.g. 50,100,200 "
+        "(default: the runs' time budget when they all have the same budget.sim_seconds, else the "
+        "common final budget of all runs in evaluations; chosen per task when that differs)",
+    )
+    p.add_argument(
+        "--time-budgets",
+        help="comma-separated simulated-time budgets in seconds, e.g. 10000,200000: each run's incumbent "
+        "at that simulated time (runs whose own budget ends earlier are left out and counted); "
+        "may be combined with --budgets",
+    )
+    p.add_argument(
+        "--score-on",
+        metavar="BENCH[,BENCH...]",
+        help="also score each run's final pick by its test metric on these benchmarks of the same search space, e.g. "
+        "nb201/cifar10,nb201/cifar100,nb201/imagenet16-120 (mean ± std per method: transfer.md/.csv)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out that is not a previous report (same-named files are replaced)",
+    )
+    p.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level of the Nemenyi critical difference (default 0.05)"
+    )
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% bands (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's numpy generator (default 0)")
     p.set_defaults(func=_cmd_report)

@@ -145,7 +145,9 @@ def reach(curve: RunCurves, delta: float) -> tuple[int, float] | None:
 
 
 # -- multi-objective -----------------------------------------------------------------------------
-def objective_points(traj: pd.DataFrame, objectives: list[str], maximize: list[bool], max_fidelity: float) -> np.ndarray:
+def objective_points(
+    traj: pd.DataFrame, objectives: list[str], maximize: list[bool], max_fidelity: float
+) -> np.ndarray:
     """(steps, d) objective values in minimisation form; NaN rows for evaluations that cannot enter
     the front (below the highest fidelity, or with an unmeasured objective)."""
     cols = [f"obj_{name}" for name in objectives]

@@ -2,12 +2,13 @@
 
 Why: the known failure mode of DARTS-like searches is a drift of the picked cell towards
 parameter-free operations (skip_connect, none, pooling) as the supernet trains; the final regret
-alone does not show it. One-shot trajectories (harness.app `_oneshot_trajectory`) carry integer
+alone does not show it. One-shot trajectories (harness.grid.execute `_oneshot_trajectory`) carry integer
 columns `op_<name>` counting the ops of the row's picked cell (`incumbent_arch`); engine (tabular)
 runs have none. This module sums those counts over the seeds of each (task, method) per step
 (epoch; zerocost: scored cell) and adds the share of parameter-free ops. It reads only the
 complete runs of a ResultSet and computes numbers; harness.report.render draws and writes them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,6 +41,7 @@ class OpHistograms:
 
     @property
     def empty(self) -> bool:
+        """True when no run recorded op counts: the report then has no op-histogram section."""
         return self.table.empty
 
     def group(self, task: str, method: str) -> pd.DataFrame:
@@ -48,6 +50,7 @@ class OpHistograms:
         return sub[[*KEY_COLUMNS, *self.ops[(task, method)], SHARE_COLUMN]].reset_index(drop=True)
 
     def groups(self) -> list[tuple[str, str]]:
+        """The (task, method) pairs that have op counts, in table order."""
         return list(self.ops)
 
     def final(self) -> pd.DataFrame:
@@ -64,6 +67,7 @@ def op_columns(traj: pd.DataFrame) -> list[str]:
 
 
 def is_param_free(op: str) -> bool:
+    """Whether an op has no trainable weights (pooling, skip, none): a growing share of these is DARTS' failure mode."""
     return op in PARAM_FREE_OPS
 
 
@@ -87,8 +91,8 @@ def _group_table(task: str, method: str, runs: list[Run], columns: list[str]) ->
     summed = stacked.groupby("step", sort=True)[columns].sum().astype(np.int64)
     n_runs = stacked.groupby("step", sort=True).size().rename("n_runs")
     out = summed.join(n_runs).reset_index()
-    ops = [c[len(OP_PREFIX):] for c in columns]
-    out = out.rename(columns=dict(zip(columns, ops)))
+    ops = [c[len(OP_PREFIX) :] for c in columns]
+    out = out.rename(columns=dict(zip(columns, ops, strict=False)))
     counts = out[ops].to_numpy(dtype=np.float64)
     free = out[[o for o in ops if is_param_free(o)]].to_numpy(dtype=np.float64).sum(axis=1)
     total = counts.sum(axis=1)
@@ -128,13 +132,15 @@ def op_histograms(result: ResultSet) -> OpHistograms:
                 else:
                     why = _usable(r, columns)
                 if why:
-                    warnings.append(f"op histogram of {method} on {task}: run {r.run_id} (seed {r.seed}) left out: {why}")
+                    warnings.append(
+                        f"op histogram of {method} on {task}: run {r.run_id} (seed {r.seed}) left out: {why}"
+                    )
                 else:
                     used.append(r)
             if not used:
                 continue
             parts.append(_group_table(task, method, used, columns))
-            ops[(task, method)] = [c[len(OP_PREFIX):] for c in columns]
+            ops[(task, method)] = [c[len(OP_PREFIX) :] for c in columns]
     for w in warnings:
         log.info("%s", w)
     if not parts:

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from tabular.errors import NasHarnessError
+from tabular.protocol import Store
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,9 @@ class RSReference:
     notes: list[str] = field(default_factory=list)
 
 
-def rs_reference(store, ks: np.ndarray, *, seed_policy: str = "mean", fixed_seed: int | None = None,
+def rs_reference(store: Store, ks: np.ndarray, *, seed_policy: str = "mean", fixed_seed: int | None = None,
                  benchmark: str = "") -> RSReference:
-    """The reference curves for `store` (a tabular.store.BenchmarkStore) at draw counts `ks`.
+    """The reference curves for a tabulated `store` (tabular.protocol.Store) at draw counts `ks`.
 
     Selection is on the seed-mean validation value; with seed_policy=fixed it is on that seed's
     column instead, which is again exactly what the engine observes. With seed_policy=sample a real
@@ -111,12 +112,13 @@ def rs_reference(store, ks: np.ndarray, *, seed_policy: str = "mean", fixed_seed
     maximize = store.higher_is_better(metric)
     sign = 1.0 if maximize else -1.0
     valid_mean = np.asarray(store.seed_mean(metric), dtype=np.float64)
-    test = np.asarray(store.seed_mean(store.test_metric), dtype=np.float64) if store.test_metric else np.full(valid_mean.size, np.nan)
+    test = (np.asarray(store.seed_mean(store.test_metric), dtype=np.float64) if store.test_metric
+            else np.full(valid_mean.size, np.nan))
     notes: list[str] = []
     if seed_policy == "fixed":
-        seed = int(store.seeds[0]) if fixed_seed is None else int(fixed_seed)
-        fi = store.fidelity_index(None)
-        select = np.asarray(store.metric_array(metric)[:, store.seed_index(seed), fi], dtype=np.float64)
+        seed = int(store.seeds[0]) if fixed_seed is None else int(fixed_seed)  # the engine's default fixed seed
+        rows = np.arange(store.n_archs)
+        select = np.asarray(store.query(metric, rows, seed_policy="fixed", seed=seed), dtype=np.float64)
         selection, exact = f"validation of seed {seed}", True
     else:
         select = valid_mean

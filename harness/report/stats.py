@@ -1,4 +1,5 @@
-"""Statistics behind the report: bootstrap bands, ranks, Friedman, Nemenyi, summaries, hypervolume.
+"""Statistics behind the report: bootstrap bands, ranks, Friedman, Nemenyi, tests against the best
+method (Wilcoxon / Mann-Whitney with Holm), summaries, hypervolume.
 
 Everything here is a pure function of arrays, so each can be checked against an independent truth
 (scipy, a published table, brute-force enumeration) without running a search. Randomness (the
@@ -160,6 +161,65 @@ def friedman(scores: np.ndarray) -> FriedmanResult:
     return FriedmanResult(float(ref.statistic), float(ref.pvalue), ours.iman_davenport, ours.p_value_f, ours.k, ours.n)
 
 
+# -- pairwise tests against the best method ------------------------------------------------------
+WILCOXON = "Wilcoxon signed-rank"
+MANN_WHITNEY = "Mann-Whitney U"
+
+
+@dataclass(frozen=True)
+class PairTest:
+    """One two-sample test: which test, its statistic and p-value (NaN when it cannot be computed)."""
+
+    test: str
+    statistic: float
+    p_value: float
+
+
+def seed_test(a: dict, b: dict, alternative: str = "two-sided") -> PairTest:
+    """Compare two methods' per-seed values ({seed: value}): paired when their seeds match.
+
+    Why paired only then: the same seed gives a method the same benchmark noise and start, so a
+    Wilcoxon signed-rank test on the per-seed differences (b - a) removes that shared variation;
+    with different seed sets there are no pairs and the Mann-Whitney U test is used. Both are
+    scipy's, with its defaults (exact distribution for small samples without ties; zero differences
+    dropped). When every paired difference is 0 the samples are identical: p = 1.
+    `alternative` is about b relative to a ("greater": b tends to be larger).
+    """
+    if not a or not b:
+        return PairTest("", math.nan, math.nan)
+    seeds = sorted(a, key=str)
+    if set(a) == set(b) and None not in a:
+        x = np.array([a[s] for s in seeds], dtype=np.float64)
+        y = np.array([b[s] for s in seeds], dtype=np.float64)
+        if np.all(y - x == 0):
+            return PairTest(WILCOXON, 0.0, 1.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sps.wilcoxon(y, x, alternative=alternative)
+        return PairTest(WILCOXON, float(res.statistic), float(res.pvalue))
+    x = np.array(list(a.values()), dtype=np.float64)
+    y = np.array(list(b.values()), dtype=np.float64)
+    res = sps.mannwhitneyu(y, x, alternative=alternative)
+    return PairTest(MANN_WHITNEY, float(res.statistic), float(res.pvalue))
+
+
+def holm(pvalues: np.ndarray | list[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values: sorted p_(i) times (m - i + 1), made monotone, capped at 1.
+
+    NaN p-values (tests that could not be computed) stay NaN and do not count in m.
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    scaled = p[order] * (m - np.arange(m))
+    out[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    return out
+
+
 # -- Nemenyi critical difference ----------------------------------------------------------------
 def nemenyi_q(k: int, alpha: float = 0.05) -> float:
     """q_alpha of the Nemenyi test: studentized range quantile (k, infinite df) over sqrt(2)."""
@@ -211,7 +271,7 @@ def hypervolume_2d(points: np.ndarray, ref: np.ndarray) -> float:
     p = p[np.lexsort((p[:, 1], p[:, 0]))]  # by x, then y
     area, best_y = 0.0, r[1]
     xs = np.append(p[1:, 0], r[0])
-    for (x, y), x_next in zip(p, xs):
+    for (x, y), x_next in zip(p, xs, strict=True):
         best_y = min(best_y, y)
         area += (x_next - x) * (r[1] - best_y)
     return float(area)
@@ -234,7 +294,7 @@ def hypervolume(points: np.ndarray, ref: np.ndarray) -> float:
     p = p[pareto_mask(p)]
     cuts = np.unique(np.append(p[:, -1], r[-1]))
     total = 0.0
-    for lo, hi in zip(cuts[:-1], cuts[1:]):
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
         active = p[p[:, -1] <= lo]
         total += (hi - lo) * hypervolume(active[:, :-1], r[:-1])
     return float(total)

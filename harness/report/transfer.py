@@ -7,13 +7,15 @@ named benchmark's table, and summarises the values per searched task and method 
 deviation, n), as the paper's table does.
 
 The pick is the evaluation the engine's incumbent rule selects (harness.engine: the best observed
-validation value among the evaluations at the highest fidelity the run evaluated, the earliest on
+validation value among the evaluations at the highest fidelity the run evaluated, or at the highest
+`budget` where a strategy's budgets are nominal (Hyperband/BOHB `nominal_budgets`), the earliest on
 ties) over the whole trajectory, i.e. at the run's own budget; for a one-shot run, the cell it
 picked last. It is the evaluated architecture (`arch_index`), not the isomorphism-class
 representative the trajectory prints, because NB201 measured isomorphic cells separately. The
 value scored is the target benchmark's test metric at its highest fidelity, averaged over the
 seeds the table measured (what the paper's tables report).
 """
+
 from __future__ import annotations
 
 import logging
@@ -43,6 +45,7 @@ class Target:
 
     @property
     def label(self) -> str:
+        """How the target is named in tables: benchmark, metric and fidelity."""
         return f"{self.benchmark} {self.metric}@{self.fidelity:g}"
 
 
@@ -54,7 +57,9 @@ def parse_score_on(text: str | None) -> list[str]:
 
     names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
     if not names:
-        raise NasHarnessError("--score-on needs at least one benchmark name, e.g. --score-on nb201/cifar10,nb201/cifar100")
+        raise NasHarnessError(
+            "--score-on needs at least one benchmark name, e.g. --score-on nb201/cifar10,nb201/cifar100"
+        )
     for name in names:
         get_spec(name)  # one line listing the known benchmarks when the name is not one
     return names
@@ -66,11 +71,15 @@ def pick_row(run: Run, maximize: bool) -> int:
     if traj is None or len(traj) == 0:
         raise NasHarnessError(f"run {run.run_id} has no evaluations to pick from")
     if "arch_index" not in traj.columns:
-        raise NasHarnessError(f"run {run.run_id}: its trajectory has no arch_index column (written by an older nas-harness); "
-                              "run it again to score its pick on other benchmarks")
+        raise NasHarnessError(
+            f"run {run.run_id}: its trajectory has no arch_index column (written by an older nas-harness); "
+            "run it again to score its pick on other benchmarks"
+        )
     fidelity = traj["fidelity"].to_numpy(dtype=np.float64)
     if run.is_oneshot or np.isnan(fidelity).all():
         return int(traj["arch_index"].iloc[-1])
+    if "budget" in traj.columns:  # the engine's incumbent level: the fidelity, or a strategy's nominal budget
+        fidelity = traj["budget"].to_numpy(dtype=np.float64)
     candidates = np.flatnonzero(fidelity == np.nanmax(fidelity))
     observed = traj["valid"].to_numpy(dtype=np.float64)[candidates]
     signed = np.where(np.isnan(observed), -np.inf, observed if maximize else -observed)
@@ -80,8 +89,10 @@ def pick_row(run: Run, maximize: bool) -> int:
 def _target(bench, name: str) -> Target:
     store = bench.store
     if not store.test_metric:
-        raise NasHarnessError(f"--score-on {name}: the benchmark has no test metric to score picks with; choose benchmarks that have one "
-                              "(`nas-harness benchmarks` lists them)")
+        raise NasHarnessError(
+            f"--score-on {name}: the benchmark has no test metric to score picks with; choose benchmarks that have one "
+            "(`nas-harness benchmarks` lists them)"
+        )
     return Target(name, store.test_metric, float(store.fidelities[-1]))
 
 
@@ -101,7 +112,9 @@ def transfer_table(result: ResultSet, score_on: list[str]) -> tuple[pd.DataFrame
     try:
         target_info = {name: _target(bench, name) for name, bench in targets.items()}
         rows = []
-        for run in sorted(result.complete, key=lambda r: (r.task, r.method, r.seed if r.seed is not None else -1, r.run_id)):
+        for run in sorted(
+            result.complete, key=lambda r: (r.task, r.method, r.seed if r.seed is not None else -1, r.run_id)
+        ):
             if run.benchmark not in sources:
                 sources[run.benchmark] = load_benchmark(run.benchmark)
             src = sources[run.benchmark]
@@ -111,14 +124,25 @@ def transfer_table(result: ResultSet, score_on: list[str]) -> tuple[pd.DataFrame
             if not run.is_oneshot and "incumbent_arch" in run.trajectory.columns:
                 recorded = str(run.trajectory["incumbent_arch"].iloc[-1])
                 if src.space.canonical(arch) != recorded:
-                    raise NasHarnessError(f"run {run.run_id}: the pick found by the incumbent rule ({arch}) is not the incumbent its "
-                                          f"trajectory records ({recorded}); the run was not written by this engine version")
-            record = {"run_id": run.run_id, "task": run.task, "method": run.method, "seed": run.seed, "benchmark": run.benchmark,
-                      "pick_row": row, "pick_arch": arch}
+                    raise NasHarnessError(
+                        f"run {run.run_id}: the pick found by the incumbent rule ({arch}) is not the incumbent its "
+                        f"trajectory records ({recorded}); the run was not written by this engine version"
+                    )
+            record = {
+                "run_id": run.run_id,
+                "task": run.task,
+                "method": run.method,
+                "seed": run.seed,
+                "benchmark": run.benchmark,
+                "pick_row": row,
+                "pick_arch": arch,
+            }
             for name, bench in targets.items():
                 if bench.space.name != src.space.name:
-                    raise NasHarnessError(f"--score-on {name}: its search space {bench.space.name!r} is not that of {run.benchmark} "
-                                          f"({src.space.name!r}); picks can only be scored on benchmarks of the same space")
+                    raise NasHarnessError(
+                        f"--score-on {name}: its search space {bench.space.name!r} is not that of {run.benchmark} "
+                        f"({src.space.name!r}); picks can only be scored on benchmarks of the same space"
+                    )
                 info = target_info[name]
                 target_row = bench.space.index_of(arch)
                 record[info.label] = float(bench.store.seed_mean(info.metric, info.fidelity)[target_row])
@@ -133,21 +157,46 @@ def transfer_table(result: ResultSet, score_on: list[str]) -> tuple[pd.DataFrame
                 finite = values[np.isfinite(values)]
                 n = finite.size
                 std = float(np.std(finite, ddof=1)) if n > 1 else float("nan")
-                summary_rows.append({"task": task, "method": method, "score_on": name, "metric": info.metric, "fidelity": info.fidelity,
-                                     "runs": len(values), "n": n, "mean": float(np.mean(finite)) if n else float("nan"), "std": std,
-                                     "se": std / np.sqrt(n) if n > 1 else float("nan"),
-                                     "min": float(np.min(finite)) if n else float("nan"),
-                                     "max": float(np.max(finite)) if n else float("nan")})
+                summary_rows.append(
+                    {
+                        "task": task,
+                        "method": method,
+                        "score_on": name,
+                        "metric": info.metric,
+                        "fidelity": info.fidelity,
+                        "runs": len(values),
+                        "n": n,
+                        "mean": float(np.mean(finite)) if n else float("nan"),
+                        "std": std,
+                        "se": std / np.sqrt(n) if n > 1 else float("nan"),
+                        "min": float(np.min(finite)) if n else float("nan"),
+                        "max": float(np.max(finite)) if n else float("nan"),
+                    }
+                )
         for name in score_on:
             info, store = target_info[name], targets[name].store
             means = store.seed_mean(info.metric, info.fidelity)
             best = float(np.nanmax(means) if store.higher_is_better(info.metric) else np.nanmin(means))
-            summary_rows.append({"task": OPTIMUM, "method": "", "score_on": name, "metric": info.metric, "fidelity": info.fidelity,
-                                 "runs": 0, "n": 1, "mean": best, "std": float("nan"), "se": float("nan"), "min": best, "max": best})
+            summary_rows.append(
+                {
+                    "task": OPTIMUM,
+                    "method": "",
+                    "score_on": name,
+                    "metric": info.metric,
+                    "fidelity": info.fidelity,
+                    "runs": 0,
+                    "n": 1,
+                    "mean": best,
+                    "std": float("nan"),
+                    "se": float("nan"),
+                    "min": best,
+                    "max": best,
+                }
+            )
         return pd.DataFrame(summary_rows), runs
     finally:
         for bench in list(targets.values()) + list(sources.values()):
-            getattr(bench.store, "close", lambda: None)()
+            bench.store.close()
 
 
 def to_markdown(summary: pd.DataFrame, score_on: list[str]) -> str:
@@ -159,8 +208,9 @@ def to_markdown(summary: pd.DataFrame, score_on: list[str]) -> str:
     lines = [
         "# Picks scored on other benchmarks",
         "",
-        "Each complete run's final pick (the incumbent at the end of its run) looked up in each benchmark's table: its test "
-        "metric at the highest fidelity, averaged over the table's seeds. Cells: mean ± standard deviation over runs (n runs).",
+        "Each complete run's final pick (the incumbent at the end of its run) looked up in each benchmark's table: "
+        "its test metric at the highest fidelity, averaged over the table's seeds. "
+        "Cells: mean ± standard deviation over runs (n runs).",
         "",
         "| searched on | method | " + " | ".join(labels[n] for n in score_on) + " |",
         "|---|---|" + "---|" * len(score_on),
@@ -190,4 +240,3 @@ def transfer_files(tables: tuple[pd.DataFrame, pd.DataFrame], score_on: list[str
         SUMMARY_CSV: summary.to_csv(index=False).encode(),
         RUNS_CSV: runs.to_csv(index=False).encode(),
     }
-

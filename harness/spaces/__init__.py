@@ -31,10 +31,13 @@ def _darts() -> SearchSpace:
     return DartsSpace()
 
 
-_FACTORIES: dict[str, Callable[[], SearchSpace]] = {"nb201": _nb201, "nbgraph": _nbgraph, "nb101": _nb101, "darts": _darts}
+_FACTORIES: dict[str, Callable[[], SearchSpace]] = {
+    "nb201": _nb201, "nbgraph": _nbgraph, "nb101": _nb101, "darts": _darts,
+}
 
 
 def space_names() -> list[str]:
+    """The names `get_space` accepts for built-in spaces, sorted."""
     return sorted(_FACTORIES)
 
 

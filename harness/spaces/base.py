@@ -7,10 +7,16 @@ Architectures travel as strings; `index_of`/`arch_at` map them to the rows of th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tabular.errors import NasHarnessError
+
+if TYPE_CHECKING:
+    from harness.spaces.codes import CodeTable
+    from tabular.protocol import Store
+    from tabular.store import BenchmarkStore
 
 
 class ArchitectureError(NasHarnessError):
@@ -60,11 +66,39 @@ class SearchSpace(ABC):
         """`n` indices drawn uniformly, with or without replacement."""
         return rng.choice(self.size, size=n, replace=replace)
 
+    def bind_store(self, store: Store) -> SearchSpace:
+        """The space whose index is the rows of `store`, called by `load_benchmark` for every store.
+
+        Spaces defined by formula (nb201, darts) index every store the same way and return
+        themselves. Spaces known only through their table (NB101's 423,624 cells, a user's ids or
+        declared choices) override this to take their rows from the store.
+        """
+        return self
+
+    def code_table(self) -> CodeTable | None:
+        """The space's own categorical-code table, or None for the generic one (harness.spaces.codes).
+
+        Spaces whose codes cannot be a dense lookup (NB101's 2^21*3^5 spellings folded by isomorphism,
+        a declared space listing only some products) override this; `CodeTable.of` asks every space.
+        """
+        return None
+
+    def _table_of(self, store: Store) -> BenchmarkStore:
+        """`store` as a stored table, for spaces whose rows are a table's rows; refuses any other."""
+        from tabular.store import BenchmarkStore
+
+        if not isinstance(store, BenchmarkStore):
+            raise ArchitectureError(f"space {self.name!r} takes its architectures from a stored table, and benchmark "
+                                    f"{store.name!r} is answered on demand; convert a table for it instead")
+        return store
+
     def check_index(self, index: int) -> int:
+        """`index` as an int, or ArchitectureError when it is outside [0, size)."""
         if not 0 <= int(index) < self.size:
             raise ArchitectureError(f"index {index} is out of range for space {self.name!r} (0..{self.size - 1})")
         return int(index)
 
     def _check_encoding(self, kind: str) -> None:
         if kind not in self.encodings:
-            raise ArchitectureError(f"space {self.name!r} has no encoding {kind!r}; choose one of {', '.join(self.encodings)}")
+            raise ArchitectureError(f"space {self.name!r} has no encoding {kind!r}; choose one of "
+                                    f"{', '.join(self.encodings)}")

@@ -23,8 +23,8 @@ class CodeTable:
         thousands of runs, and building the table encodes every architecture of the space."""
         table = space.__dict__.get("_code_table")
         if table is None:
-            factory = getattr(space, "code_table", None)  # a space with its own (e.g. NB101)
-            table = factory() if factory is not None else cls(space, user)
+            own = space.code_table()  # a space with its own (e.g. NB101), else the generic table
+            table = own if own is not None else cls(space, user)
             space.__dict__["_code_table"] = table
         return table
 
@@ -37,7 +37,8 @@ class CodeTable:
         self.space = space
         codes = np.asarray(space.encode([space.arch_at(i) for i in range(space.size)], "index"), dtype=np.int64)
         if codes.ndim != 2 or codes.size == 0 or codes.min() < 0:
-            raise NasHarnessError(f"space {space.name!r} gave an index encoding {codes.shape} that is not non-negative codes")
+            raise NasHarnessError(f"space {space.name!r} gave an index encoding {codes.shape} that is not "
+                                  "non-negative codes")
         self.n_choices = codes.max(axis=0) + 1
         self.dim = codes.shape[1]
         self._radix = np.cumprod(np.concatenate([[1], self.n_choices[:0:-1]]))[::-1].astype(np.int64)
@@ -46,6 +47,7 @@ class CodeTable:
 
     @property
     def cardinalities(self) -> tuple[int, ...]:
+        """Number of choices at each position."""
         return tuple(int(c) for c in self.n_choices)
 
     def mask(self) -> np.ndarray:
@@ -53,6 +55,7 @@ class CodeTable:
         return np.arange(int(self.n_choices.max()))[None, :] < self.n_choices[:, None]
 
     def encode(self, archs: list[str]) -> np.ndarray:
+        """The (len(archs), dim) categorical codes of architectures (the space's `index` encoding)."""
         return np.asarray(self.space.encode(list(archs), "index"), dtype=np.int64).reshape(len(archs), self.dim)
 
     def indices(self, codes: np.ndarray) -> np.ndarray:
@@ -67,5 +70,6 @@ class CodeTable:
         """The architecture of one code vector; ArchitectureError if it names none."""
         index = int(self.indices(codes)[0])
         if index < 0:
-            raise ArchitectureError(f"codes {np.asarray(codes).tolist()} name no architecture of space {self.space.name!r}")
+            raise ArchitectureError(f"codes {np.asarray(codes).tolist()} name no architecture of space "
+                                    f"{self.space.name!r}")
         return self.space.arch_at(index)

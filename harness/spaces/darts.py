@@ -25,7 +25,7 @@ proposed.
 
 The NB301 feature vector (`encode(..., "nb301")`) is ConfigSpace 0.4.12's `get_array()` of the
 NB301 configuration with NaN -> -1, as the official XGB/LGB surrogates read it
-(../shared/docs/FORMATS.md section 4.3; tested against its official vectors).
+(the NB301 configuration space's array form; tested against official feature vectors).
 """
 from __future__ import annotations
 
@@ -58,10 +58,10 @@ Node = tuple[tuple[int, int], tuple[int, int]]
 Cell = tuple[Node, Node, Node, Node]
 Genotype = tuple[Cell, Cell]
 
-# --- NB301 feature vector (FORMATS.md 4.3) --------------------------------------------------------
+# --- NB301 feature vector (ConfigSpace array form) ----------------------------------------------
 NB301_DIM = 56
 # Non-architecture positions are NB301's fixed training settings, encoded by ConfigSpace 0.4.12 (the
-# values of FORMATS.md 4.3's table: batch 96, cutout 1x16, init_channels 32, layers 8, lr 0.025,
+# NB301 defaults: batch 96, cutout 1x16, init_channels 32, layers 8, lr 0.025,
 # momentum 0.9, wd 3e-4, T_max 100, eta_min 1e-8, mixup alpha 0.2; every other fixed setting is 0).
 _NB301_FIXED = {
     0: 0.5863451791322553,
@@ -80,7 +80,7 @@ _NB301_FIXED = {
 # 15-17 (normal) and 18-20 (reduce); conditional edges 2..13 at 32-55, sorted by name as strings.
 _NB301_EDGE_POS = {("normal", 0): 10, ("normal", 1): 11, ("reduce", 0): 12, ("reduce", 1): 13}
 _NB301_INPUTS_POS = {"normal": 15, "reduce": 18}
-_CONDITIONAL_ORDER = sorted((str(e) for e in range(2, N_EDGES)))  # '10','11','12','13','2',...,'9'
+_CONDITIONAL_ORDER = sorted(str(e) for e in range(2, N_EDGES))  # '10','11','12','13','2',...,'9'
 for _c, _cell in enumerate(CELLS):
     for _k, _e in enumerate(_CONDITIONAL_ORDER):
         _NB301_EDGE_POS[(_cell, int(_e))] = 32 + 12 * _c + _k
@@ -90,21 +90,25 @@ CONFIG_PREFIX = "NetworkSelectorDatasetInfo:darts:"
 def _check_node(cell: str, t: int, entries: Sequence[Any], arch: object) -> Node:
     if len(entries) != 2:
         raise ArchitectureError(
-            f"DARTS architecture {arch!r}: node {t} of the {cell} cell has {len(entries)} inputs; every node takes exactly 2"
+            f"DARTS architecture {arch!r}: node {t} of the {cell} cell has {len(entries)} inputs; every node takes "
+            "exactly 2"
         )
     pairs = []
     for entry in entries:
         op, src = entry
         if op not in _OP_INDEX:
-            raise ArchitectureError(f"DARTS architecture {arch!r}: unknown op {op!r} in the {cell} cell; ops are {', '.join(OPS)}")
+            raise ArchitectureError(f"DARTS architecture {arch!r}: unknown op {op!r} in the {cell} cell; ops are "
+                                    f"{', '.join(OPS)}")
         if isinstance(src, bool) or not isinstance(src, (int, np.integer)) or not 0 <= int(src) <= t + 1:
             raise ArchitectureError(
-                f"DARTS architecture {arch!r}: input {src!r} of node {t} of the {cell} cell is out of range (allowed 0..{t + 1})"
+                f"DARTS architecture {arch!r}: input {src!r} of node {t} of the {cell} cell is out of range (allowed "
+                f"0..{t + 1})"
             )
         pairs.append((int(src), _OP_INDEX[op]))
     if pairs[0][0] == pairs[1][0]:
         raise ArchitectureError(
-            f"DARTS architecture {arch!r}: node {t} of the {cell} cell takes input {pairs[0][0]} twice; its 2 inputs must differ"
+            f"DARTS architecture {arch!r}: node {t} of the {cell} cell takes input {pairs[0][0]} twice; its 2 inputs "
+            "must differ"
         )
     lo, hi = sorted(pairs)
     return (lo, hi)
@@ -120,19 +124,22 @@ def parse(arch: str) -> Genotype:
             f"DARTS architecture {arch!r} must read normal=|op~i|op~j|+...;reduce=|op~i|op~j|+... (4 nodes per cell)"
         )
     cells = []
-    for cell, text in zip(CELLS, (parts[0][len("normal="):], parts[1][len("reduce="):])):
+    for cell, text in zip(CELLS, (parts[0][len("normal="):], parts[1][len("reduce="):]), strict=False):
         nodes = text.split("+")
         if len(nodes) != N_NODES:
-            raise ArchitectureError(f"DARTS architecture {arch!r}: the {cell} cell has {len(nodes)} nodes; it needs {N_NODES}")
+            raise ArchitectureError(f"DARTS architecture {arch!r}: the {cell} cell has {len(nodes)} nodes; it needs "
+                                    f"{N_NODES}")
         parsed = []
         for t, node in enumerate(nodes):
             if len(node) < 2 or not (node.startswith("|") and node.endswith("|")):
-                raise ArchitectureError(f"DARTS architecture {arch!r}: node {t} of the {cell} cell {node!r} must be written |op~i|op~j|")
+                raise ArchitectureError(f"DARTS architecture {arch!r}: node {t} of the {cell} cell {node!r} must be "
+                                        "written |op~i|op~j|")
             entries = []
             for entry in node[1:-1].split("|"):
                 op, sep, src = entry.partition("~")
                 if not sep or not src.isdigit():
-                    raise ArchitectureError(f"DARTS architecture {arch!r}: entry {entry!r} of the {cell} cell must be op~input")
+                    raise ArchitectureError(f"DARTS architecture {arch!r}: entry {entry!r} of the {cell} cell must be "
+                                            "op~input")
                 entries.append((op, int(src)))
             parsed.append(_check_node(cell, t, entries, arch))
         cells.append(tuple(parsed))
@@ -142,12 +149,13 @@ def parse(arch: str) -> Genotype:
 def format_arch(genotype: Genotype) -> str:
     """The string of a genotype whose nodes are already ordered (input_lo < input_hi)."""
     texts = []
-    for cell, nodes in zip(CELLS, genotype):
+    for cell, nodes in zip(CELLS, genotype, strict=False):
         texts.append(cell + "=" + "+".join(f"|{OPS[a[1]]}~{a[0]}|{OPS[b[1]]}~{b[0]}|" for a, b in nodes))
     return ";".join(texts)
 
 
 def cell_code(nodes: Cell) -> int:
+    """The mixed-radix index of one cell (node by node: input pair, then both ops)."""
     code = 0
     for t, ((ia, oa), (ib, ob)) in enumerate(nodes):
         code = code * NODE_RADIX[t] + (_PAIR_INDEX[t][(ia, ib)] * N_OPS + oa) * N_OPS + ob
@@ -155,6 +163,7 @@ def cell_code(nodes: Cell) -> int:
 
 
 def cell_of_code(code: int) -> Cell:
+    """The cell at a mixed-radix index (inverse of `cell_code`)."""
     nodes: list[Node] = []
     for t in range(N_NODES - 1, -1, -1):
         code, digit = divmod(code, NODE_RADIX[t])
@@ -175,7 +184,7 @@ def canonical_cell(nodes: Cell) -> Cell:
     """The relabelling of intermediate nodes with the lowest cell code (inputs stay earlier)."""
     best: tuple[int, Cell] | None = None
     for perm in _relabellings():
-        new_of = {0: 0, 1: 1, **{old: new for old, new in zip(range(2, 2 + N_NODES), perm)}}
+        new_of = {0: 0, 1: 1, **{old: new for old, new in zip(range(2, 2 + N_NODES), perm, strict=False)}}
         relabelled: list[Node | None] = [None] * N_NODES
         valid = True
         for t, node in enumerate(nodes):
@@ -197,11 +206,12 @@ def canonical_cell(nodes: Cell) -> Cell:
 
 def _from_pairs(normal: Sequence[Any], reduce: Sequence[Any], source: object) -> Genotype:
     cells = []
-    for cell, entries in zip(CELLS, (normal, reduce)):
+    for cell, entries in zip(CELLS, (normal, reduce), strict=False):
         entries = list(entries)
         if len(entries) != 2 * N_NODES:
             raise ArchitectureError(
-                f"DARTS genotype {source!r}: the {cell} cell lists {len(entries)} (op, input) pairs; it needs {2 * N_NODES} (2 per node)"
+                f"DARTS genotype {source!r}: the {cell} cell lists {len(entries)} (op, input) pairs; it needs "
+                f"{2 * N_NODES} (2 per node)"
             )
         cells.append(tuple(_check_node(cell, t, entries[2 * t:2 * t + 2], source) for t in range(N_NODES)))
     return (cells[0], cells[1])  # type: ignore[return-value]
@@ -217,7 +227,8 @@ def from_genotype(genotype: Any) -> str:
     for key in ("normal_concat", "reduce_concat"):
         concat = get(key)
         if concat is not None and list(concat) != list(range(2, 2 + N_NODES)):
-            raise ArchitectureError(f"DARTS genotype: {key}={list(concat)} is not supported; NB301 cells concatenate nodes [2, 3, 4, 5]")
+            raise ArchitectureError(f"DARTS genotype: {key}={list(concat)} is not supported; NB301 cells concatenate "
+                                    "nodes [2, 3, 4, 5]")
     return format_arch(_from_pairs([(op, src) for op, src in normal], [(op, src) for op, src in reduce], genotype))
 
 
@@ -225,7 +236,7 @@ def to_genotype(arch: str) -> dict[str, Any]:
     """DARTS genotype fields of an architecture (pairs in string order)."""
     g = parse(arch)
     out: dict[str, Any] = {}
-    for cell, nodes in zip(CELLS, g):
+    for cell, nodes in zip(CELLS, g, strict=False):
         out[cell] = [(OPS[op], src) for node in nodes for src, op in node]
         out[cell + "_concat"] = list(range(2, 2 + N_NODES))
     return out
@@ -239,19 +250,22 @@ def from_compact(compact: Any) -> str:
         try:
             value = ast.literal_eval(compact)
         except (ValueError, SyntaxError):
-            raise ArchitectureError(f"{compact!r} is not a NASLib compact DARTS genotype [[(input, op) x 8], [(input, op) x 8]]") from None
+            raise ArchitectureError(f"{compact!r} is not a NASLib compact DARTS genotype [[(input, op) x 8], [(input, "
+                                    "op) x 8]]") from None
     try:
         normal, reduce = value
-        cells = [[(OPS[int(op)] if 0 <= int(op) < N_OPS else f"op index {op}", int(src)) for src, op in cell] for cell in (normal, reduce)]
+        cells = [[(OPS[int(op)] if 0 <= int(op) < N_OPS else f"op index {op}", int(src)) for src, op in cell]
+                 for cell in (normal, reduce)]
     except (TypeError, ValueError):
-        raise ArchitectureError(f"{compact!r} is not a NASLib compact DARTS genotype [[(input, op) x 8], [(input, op) x 8]]") from None
+        raise ArchitectureError(f"{compact!r} is not a NASLib compact DARTS genotype [[(input, op) x 8], [(input, op) "
+                                "x 8]]") from None
     return format_arch(_from_pairs(cells[0], cells[1], compact))
 
 
 def nb301_config(arch: str) -> dict[str, str]:
     """The architecture part of NB301's configuration dict (`convert_genotype_to_config`)."""
     config: dict[str, str] = {}
-    for cell, nodes in zip(CELLS, parse(arch)):
+    for cell, nodes in zip(CELLS, parse(arch), strict=False):
         for t, node in enumerate(nodes):
             for src, op in node:
                 config[f"{CONFIG_PREFIX}edge_{cell}_{EDGE_START[t] + src}"] = OPS[op]
@@ -268,7 +282,7 @@ def nb301_features(genotypes: Sequence[Genotype]) -> np.ndarray:
         base[pos] = value
     out[:, :32] = base
     for i, g in enumerate(genotypes):
-        for cell, nodes in zip(CELLS, g):
+        for cell, nodes in zip(CELLS, g, strict=False):
             for t, node in enumerate(nodes):
                 for src, op in node:
                     out[i, _NB301_EDGE_POS[(cell, EDGE_START[t] + src)]] = op
@@ -299,21 +313,26 @@ class DartsSpace(SearchSpace):
 
     @property
     def size(self) -> int:
+        """Number of (normal, reduction) genotypes: CELL_SIZE squared."""
         return SIZE
 
     def genotype(self, arch: str) -> Genotype:
+        """The parsed (normal, reduction) cells of an architecture string."""
         return parse(arch)
 
     def index_of(self, arch: str) -> int:
+        """The genotype's code: normal cell code * CELL_SIZE + reduction cell code."""
         normal, reduce = parse(arch)
         return cell_code(normal) * CELL_SIZE + cell_code(reduce)
 
     def arch_at(self, index: int) -> str:
+        """The architecture string of a genotype code."""
         index = self.check_index(index)
         normal, reduce = divmod(index, CELL_SIZE)
         return format_arch((cell_of_code(normal), cell_of_code(reduce)))
 
     def canonical(self, arch: str) -> str:
+        """Both cells relabelled to their lowest code (`canonical_cell`): equal for equivalent genotypes."""
         normal, reduce = parse(arch)
         return format_arch((canonical_cell(normal), canonical_cell(reduce)))
 
@@ -322,7 +341,7 @@ class DartsSpace(SearchSpace):
         if replace:
             return rng.integers(SIZE, size=n, dtype=np.int64)
         seen: set[int] = set()
-        out = []
+        out: list[int] = []
         while len(out) < n:
             i = int(rng.integers(SIZE, dtype=np.int64))
             if i not in seen:
@@ -348,7 +367,7 @@ class DartsSpace(SearchSpace):
 
     @staticmethod
     def _format_lists(g: list[list[list[list[int]]]]) -> str:
-        cells = tuple(tuple(tuple(sorted((tuple(e) for e in node))) for node in cell) for cell in g)
+        cells = tuple(tuple(tuple(sorted(tuple(e) for e in node)) for node in cell) for cell in g)
         return format_arch(cells)  # type: ignore[arg-type]
 
     def neighbours(self, arch: str) -> list[str]:
@@ -373,6 +392,7 @@ class DartsSpace(SearchSpace):
         return list(out)
 
     def encode(self, archs: list[str], kind: str = "onehot") -> np.ndarray:
+        """Feature matrix of genotypes: NB301's own features (`nb301`) or the one-hot encoding."""
         self._check_encoding(kind)
         genotypes = [parse(a) for a in archs]
         return nb301_features(genotypes) if kind == "nb301" else onehot_features(genotypes)

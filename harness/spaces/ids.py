@@ -13,10 +13,11 @@ from __future__ import annotations
 import numpy as np
 
 from harness.spaces.base import ArchitectureError, SearchSpace
-from tabular.store import BenchmarkStore
+from tabular.protocol import Store
 
 
 class IdsSpace(SearchSpace):
+    """The rows of a table keyed by plain ids: no structure, so no neighbours (module docstring)."""
     encodings = ("index",)
 
     def __init__(self, name: str, ids: list[str] | None = None):
@@ -24,19 +25,23 @@ class IdsSpace(SearchSpace):
         self._ids = ids
         self._row = {a: i for i, a in enumerate(ids)} if ids is not None else None
 
-    def bind_store(self, store: BenchmarkStore) -> IdsSpace:
-        return IdsSpace(self.name, store.arch_strings.tolist())
+    def bind_store(self, store: Store) -> IdsSpace:
+        """The space of `store`'s rows: its architecture ids in row order."""
+        return IdsSpace(self.name, self._table_of(store).arch_strings.tolist())
 
     def _bound(self) -> list[str]:
         if self._ids is None:
-            raise ArchitectureError(f"space {self.name!r} has no ids until it is loaded with its benchmark (load_benchmark)")
+            raise ArchitectureError(f"space {self.name!r} has no ids until it is loaded with its benchmark "
+                                    "(load_benchmark)")
         return self._ids
 
     @property
     def size(self) -> int:
+        """Number of ids in the bound store."""
         return len(self._bound())
 
     def index_of(self, arch: str) -> int:
+        """Row of an id exactly as the table wrote it."""
         self._bound()
         assert self._row is not None
         try:
@@ -45,12 +50,15 @@ class IdsSpace(SearchSpace):
             raise ArchitectureError(f"{arch!r} is not an id of space {self.name!r}") from None
 
     def arch_at(self, index: int) -> str:
+        """The id at a row."""
         return self._bound()[self.check_index(index)]
 
     def canonical(self, arch: str) -> str:
+        """The id itself: ids have no equivalent spellings."""
         return self.arch_at(self.index_of(arch))
 
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
+        """A different id drawn uniformly (there is no edit to make); the id itself when it is alone."""
         index = self.index_of(arch)
         if self.size < 2:
             return arch
@@ -58,9 +66,11 @@ class IdsSpace(SearchSpace):
         return self.arch_at(other + (other >= index))
 
     def neighbours(self, arch: str) -> list[str]:
+        """No neighbours (an empty list): ids are unrelated to each other."""
         self.index_of(arch)
         return []
 
     def encode(self, archs: list[str], kind: str = "index") -> np.ndarray:
+        """The row index as the only feature (`index` encoding)."""
         self._check_encoding(kind)
         return np.asarray([[self.index_of(a)] for a in archs], dtype=np.int64).reshape(-1, 1)

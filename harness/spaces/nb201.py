@@ -109,6 +109,7 @@ class NB201Space(SearchSpace):
 
     @property
     def size(self) -> int:
+        """15,625: five ops on each of six edges."""
         return SIZE
 
     @cached_property
@@ -138,6 +139,7 @@ class NB201Space(SearchSpace):
 
     def index_of(self, arch: str) -> int:
         # A dict hit is the hot path of every evaluation; parse() only runs to explain a bad string.
+        """The official NB201 index of an architecture string (base-5 op codes)."""
         index = self._index_by_string.get(arch) if isinstance(arch, str) else None
         if index is None:
             return int(self._index_of_gen[generator_number(parse(arch))])
@@ -150,6 +152,7 @@ class NB201Space(SearchSpace):
         return self._index_of_gen[gen]
 
     def arch_at(self, index: int) -> str:
+        """The architecture string at an official NB201 index."""
         return self._strings[self.check_index(index)]
 
     @cached_property
@@ -162,19 +165,23 @@ class NB201Space(SearchSpace):
         return np.asarray([first[k] for k in keys], dtype=np.int64)
 
     def canonical(self, arch: str) -> str:
+        """The representative of the architecture's isomorphism class (its lowest index)."""
         return self.arch_at(int(self._class_representative[self.index_of(arch)]))
 
     def canonical_index(self, index: int) -> int:
+        """Index of the representative of an index's isomorphism class."""
         return int(self._class_representative[self.check_index(index)])
 
     @property
     def n_classes(self) -> int:
+        """Number of isomorphism classes among the 15,625 strings."""
         return int(np.unique(self._class_representative).size)
 
     def _codes_of(self, arch: str) -> list[int]:
         return self.op_codes[self.index_of(arch)].tolist()
 
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
+        """Replace the op on one random edge by a different op (NB201's R-EA mutation)."""
         codes = self._codes_of(arch)
         edge = int(rng.integers(N_EDGES))
         shift = int(rng.integers(1, N_OPS))  # never the current op
@@ -182,6 +189,7 @@ class NB201Space(SearchSpace):
         return format_arch(codes)
 
     def neighbours(self, arch: str) -> list[str]:
+        """Every single-op change: 6 edges x 4 other ops, in edge-then-op order."""
         codes = self._codes_of(arch)
         out = []
         for edge in range(N_EDGES):
@@ -193,6 +201,7 @@ class NB201Space(SearchSpace):
         return out
 
     def encode(self, archs: list[str], kind: str = "onehot") -> np.ndarray:
+        """Feature matrix: `onehot` (6 x 5), `index` op codes, or other encodings the space lists."""
         self._check_encoding(kind)
         codes = np.asarray([parse(a) for a in archs], dtype=np.int64).reshape(-1, N_EDGES)
         if kind == "index":

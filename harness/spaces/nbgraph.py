@@ -52,7 +52,8 @@ _KEYS_DATASET = "cora"  # every one of the 8 full tables has the same key set
 def parse(arch: str) -> tuple[list[int], list[str]]:
     """(link, ops) of an architecture string; raises ArchitectureError naming what is wrong."""
     if not isinstance(arch, str):
-        raise ArchitectureError(f"a NAS-Bench-Graph architecture must be a string like {_EXAMPLE}, got {type(arch).__name__}")
+        raise ArchitectureError(f"a NAS-Bench-Graph architecture must be a string like {_EXAMPLE}, got "
+                                f"{type(arch).__name__}")
     fields = {}
     for part in arch.split(";"):
         name, sep, value = part.partition("=")
@@ -64,7 +65,8 @@ def parse(arch: str) -> tuple[list[int], list[str]]:
         raise ArchitectureError(f"NAS-Bench-Graph arch string {arch!r} must look like {_EXAMPLE}")
     link_tokens, ops = fields["link"], fields["ops"]
     if len(link_tokens) != N_NODES or len(ops) != N_NODES:
-        raise ArchitectureError(f"NAS-Bench-Graph arch string {arch!r} needs exactly {N_NODES} link entries and {N_NODES} ops")
+        raise ArchitectureError(f"NAS-Bench-Graph arch string {arch!r} needs exactly {N_NODES} link entries and "
+                                f"{N_NODES} ops")
     try:
         link = [int(tok) for tok in link_tokens]
     except ValueError:
@@ -72,11 +74,13 @@ def parse(arch: str) -> tuple[list[int], list[str]]:
     for i, src in enumerate(link):
         if not 0 <= src <= i:
             raise ArchitectureError(
-                f"NAS-Bench-Graph arch string {arch!r}: link[{i}]={src} must be in 0..{i} (the input of node {i + 1} is 0 or an earlier node)"
+                f"NAS-Bench-Graph arch string {arch!r}: link[{i}]={src} must be in 0..{i} (the input of node {i + 1} "
+                "is 0 or an earlier node)"
             )
     for op in ops:
         if op not in _OP_INDEX:
-            raise ArchitectureError(f"NAS-Bench-Graph arch string {arch!r}: unknown op {op!r}; ops are {', '.join(OPS)}")
+            raise ArchitectureError(f"NAS-Bench-Graph arch string {arch!r}: unknown op {op!r}; ops are "
+                                    f"{', '.join(OPS)}")
     return link, ops
 
 
@@ -97,7 +101,8 @@ def _valid_hash_fn():
     try:
         from nas_bench_graph.architecture import Arch
     except ImportError:
-        raise SourceMissingError("the PyPI package nas-bench-graph is not installed; run `pip install nas-bench-graph==1.4.0`") from None
+        raise SourceMissingError("the PyPI package nas-bench-graph is not installed; run `pip install "
+                                 "nas-bench-graph==1.4.0`") from None
 
     def valid_hash(link: list[int], ops: list[str]) -> int:
         return int(Arch(list(link), list(ops)).valid_hash())
@@ -115,9 +120,11 @@ class NBGraphSpace(SearchSpace):
     @cached_property
     def keys(self) -> np.ndarray:
         """Sorted table keys (int64): the architectures of the space, in index order."""
-        from tabular.converters.nbgraph import light_file, read_light_table
+        # Downward (spaces -> tabular): the package's light table is read by its converter's reader.
+        from tabular.converters.nbgraph import read_light_table
+        from tabular.sources import nbgraph_light_file
 
-        keys = np.sort(np.fromiter(read_light_table(light_file(_KEYS_DATASET)).keys(), dtype=np.int64))
+        keys = np.sort(np.fromiter(read_light_table(nbgraph_light_file(_KEYS_DATASET)).keys(), dtype=np.int64))
         keys.flags.writeable = False
         return keys
 
@@ -154,7 +161,8 @@ class NBGraphSpace(SearchSpace):
         try:
             return self._index_of_key[int(key)]
         except KeyError:
-            raise ArchitectureError(f"key {key} is not an architecture of NAS-Bench-Graph (the all-skip cell, key 88888, is excluded)") from None
+            raise ArchitectureError(f"key {key} is not an architecture of NAS-Bench-Graph (the all-skip cell, key "
+                                    "88888, is excluded)") from None
 
     def index_of(self, arch: str) -> int:
         hit = self._index_of_string.get(arch) if isinstance(arch, str) else None
@@ -163,7 +171,8 @@ class NBGraphSpace(SearchSpace):
         link, ops = parse(arch)
         key = self.key_of(link, ops)
         if key not in self._index_of_key:
-            raise ArchitectureError(f"NAS-Bench-Graph arch {arch!r} (key {key}) is not in the space; the all-skip cell has no GNN layer and is excluded")
+            raise ArchitectureError(f"NAS-Bench-Graph arch {arch!r} (key {key}) is not in the space; the all-skip "
+                                    "cell has no GNN layer and is excluded")
         return self._index_of_key[key]
 
     def indices_of(self, archs: Iterable[str]) -> np.ndarray:

@@ -38,14 +38,14 @@ import json
 import math
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 from harness.spaces.base import ArchitectureError, SearchSpace
 from harness.spaces.codes import CodeTable
 from tabular.errors import NasHarnessError
-from tabular.store import BenchmarkStore
+from tabular.protocol import Store
 
 PREFIX = "structured:"
 SEPARATOR = "-"
@@ -53,7 +53,7 @@ SPEC_KEY = "structured_space"  # provenance key of the store that records the de
 SPEC_KEYS = ("layers", "choices", "columns")
 _BAD_CHARACTERS = (SEPARATOR, "[", "]", ",")
 
-Choice = Union[int, float, str]
+Choice = int | float | str
 
 
 def _token(value: Choice) -> str:
@@ -67,9 +67,11 @@ def _choice(value: Any, where: str) -> Choice:
     if isinstance(value, float) and not math.isfinite(value):
         raise NasHarnessError(f"{where}: choice {value!r} must be finite")
     token = _token(value)
-    if not token or token != token.strip() or any(c.isspace() for c in token) or any(c in token for c in _BAD_CHARACTERS):
+    if (not token or token != token.strip() or any(c.isspace() for c in token)
+            or any(c in token for c in _BAD_CHARACTERS)):
         raise NasHarnessError(f"{where}: choice {value!r} must not be empty or contain whitespace, "
-                              f"'{SEPARATOR}', ',', '[' or ']' ('{SEPARATOR}' separates the positions of an arch string)")
+                              f"'{SEPARATOR}', ',', '[' or ']' ('{SEPARATOR}' separates the positions of an arch "
+                              "string)")
     return value
 
 
@@ -83,7 +85,8 @@ def normalise_spec(spec: Any, where: str) -> dict[str, Any]:
         raise NasHarnessError(f"{where}: unknown space key(s) {unknown}; allowed: {', '.join(SPEC_KEYS)}")
     choices = spec.get("choices")
     if not isinstance(choices, list) or not choices:
-        raise NasHarnessError(f"{where}: space.choices must be a non-empty list (one list for every position, or a list per position)")
+        raise NasHarnessError(f"{where}: space.choices must be a non-empty list (one list for every position, or a "
+                              "list per position)")
     columns = spec.get("columns")
     if columns is not None:
         if (not isinstance(columns, list) or not columns or not all(isinstance(c, str) and c for c in columns)
@@ -99,11 +102,14 @@ def normalise_spec(spec: Any, where: str) -> dict[str, Any]:
             raise NasHarnessError(f"{where}: space.layers is {layers} but space.choices lists {n} positions")
         lists = choices
     elif any(isinstance(c, list) for c in choices):
-        raise NasHarnessError(f"{where}: space.choices mixes lists and single choices; give one list, or one list per position")
+        raise NasHarnessError(f"{where}: space.choices mixes lists and single choices; give one list, or one list per "
+                              "position")
     else:
-        n = layers if layers is not None else (len(columns) if columns is not None else None)
-        if n is None:
-            raise NasHarnessError(f"{where}: with one list of choices for every position, give space.layers (the number of positions)")
+        given = layers if layers is not None else (len(columns) if columns is not None else None)
+        if given is None:
+            raise NasHarnessError(f"{where}: with one list of choices for every position, give space.layers (the "
+                                  "number of positions)")
+        n = given
         lists = [choices] * n
     if columns is not None and len(columns) != n:
         raise NasHarnessError(f"{where}: space.columns names {len(columns)} columns for {n} positions")
@@ -152,25 +158,30 @@ class StructuredSpace(SearchSpace):
             self._codes = codes
 
     # -- construction ----------------------------------------------------------------------------
-    def bind_store(self, store: BenchmarkStore) -> StructuredSpace:
+    def bind_store(self, store: Store) -> StructuredSpace:
         """The space of `store`: its recorded choices and its rows (which must be sorted codes)."""
-        spec = store.provenance.get(SPEC_KEY)
+        table = self._table_of(store)
+        spec = table.provenance.get(SPEC_KEY)
         if spec is None:
-            raise ArchitectureError(f"store {store.name!r} ({store.path}) records no {SPEC_KEY!r}; convert its table again")
-        choices = normalise_spec(spec, f"store {store.name!r}")["choices"]
+            raise ArchitectureError(f"store {table.name!r} ({table.path}) records no {SPEC_KEY!r}; convert its table "
+                                    "again")
+        choices = normalise_spec(spec, f"store {table.name!r}")["choices"]
         parser = StructuredSpace(self.name, choices)
-        codes = np.asarray([parser.codes_of(a) for a in store.arch_strings.tolist()], dtype=np.int64)
+        codes = np.asarray([parser.codes_of(a) for a in table.arch_strings.tolist()], dtype=np.int64)
         space = StructuredSpace(self.name, choices, codes)
-        if space.strings != store.arch_strings.tolist():
-            raise ArchitectureError(f"store {store.name!r} ({store.path}): its rows are not the sorted canonical architectures of its space; convert its table again")
+        if space.strings != table.arch_strings.tolist():
+            raise ArchitectureError(f"store {table.name!r} ({table.path}): its rows are not the sorted canonical "
+                                    "architectures of its space; convert its table again")
         return space
 
     def _unbound(self) -> ArchitectureError:
-        return ArchitectureError(f"space {self.name!r} has no architectures until it is loaded with its benchmark (load_benchmark)")
+        return ArchitectureError(f"space {self.name!r} has no architectures until it is loaded with its benchmark "
+                                 "(load_benchmark)")
 
     # -- tables built on first use ---------------------------------------------------------------
     @property
     def choices(self) -> tuple[tuple[Choice, ...], ...]:
+        """The declared choices per position (from the bound store's provenance)."""
         if self._choices is None:
             raise self._unbound()
         return self._choices
@@ -184,6 +195,7 @@ class StructuredSpace(SearchSpace):
 
     @cached_property
     def cardinalities(self) -> tuple[int, ...]:
+        """Number of choices at each position."""
         return tuple(len(c) for c in self.choices)
 
     @cached_property
@@ -196,6 +208,7 @@ class StructuredSpace(SearchSpace):
 
     @cached_property
     def strings(self) -> list[str]:
+        """The listed architectures' canonical strings, in row order."""
         return [self.format_codes(row) for row in self.codes.tolist()]
 
     @cached_property
@@ -208,6 +221,7 @@ class StructuredSpace(SearchSpace):
 
     # -- parsing ---------------------------------------------------------------------------------
     def format_codes(self, codes: Sequence[int]) -> str:
+        """The canonical string of a code vector (one token per position)."""
         return SEPARATOR.join(_token(self.choices[p][int(c)]) for p, c in enumerate(codes))
 
     def codes_of(self, arch: Any) -> tuple[int, ...]:
@@ -235,7 +249,8 @@ class StructuredSpace(SearchSpace):
             code = self._code(pos, value)
             if code is None:
                 allowed = ", ".join(_token(v) for v in choices[pos])
-                raise ArchitectureError(f"{arch!r}: position {pos} is {value!r}, not one of the declared choices {allowed}")
+                raise ArchitectureError(f"{arch!r}: position {pos} is {value!r}, not one of the declared choices "
+                                        f"{allowed}")
             out.append(code)
         return tuple(out)
 
@@ -257,9 +272,11 @@ class StructuredSpace(SearchSpace):
     # -- interface -------------------------------------------------------------------------------
     @property
     def size(self) -> int:
+        """Number of listed architectures (rows of the bound store)."""
         return int(self.codes.shape[0])
 
     def index_of(self, arch: str) -> int:
+        """Row of an architecture given as a string or a sequence of choices."""
         hit = self._row_of_string.get(arch) if isinstance(arch, str) else None
         if hit is not None:
             return hit
@@ -267,12 +284,15 @@ class StructuredSpace(SearchSpace):
         try:
             return self._row_of_codes[codes]
         except KeyError:
-            raise ArchitectureError(f"{arch!r} is in the declared space of {self.name!r} but its table does not list it") from None
+            raise ArchitectureError(f"{arch!r} is in the declared space of {self.name!r} but its table does not "
+                                    "list it") from None
 
     def arch_at(self, index: int) -> str:
+        """The canonical string at a row."""
         return self.strings[self.check_index(index)]
 
     def canonical(self, arch: str) -> str:
+        """The canonical spelling of any accepted spelling."""
         return self.arch_at(self.index_of(arch))
 
     def _alternatives(self, own: int) -> list[list[int]]:
@@ -290,9 +310,12 @@ class StructuredSpace(SearchSpace):
         return out
 
     def neighbours(self, arch: str) -> list[str]:
+        """Listed architectures that differ at exactly one position."""
         return [self.arch_at(i) for group in self._alternatives(self.index_of(arch)) for i in group]
 
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
+        """A listed neighbour (position drawn first, then the choice), or without one the nearest listed
+        architecture."""
         own = self.index_of(arch)
         groups = [g for g in self._alternatives(own) if g]
         if groups:
@@ -338,4 +361,5 @@ class StructuredCodeTable(CodeTable):
         self.dim = int(self.n_choices.size)
 
     def indices(self, codes: np.ndarray) -> np.ndarray:
+        """Rows of code vectors, -1 where a vector is not a listed architecture."""
         return self.space.indices_of_codes(codes)  # type: ignore[attr-defined]

@@ -51,6 +51,7 @@ def _load(path: str) -> type[Strategy]:
 
 
 def strategy_names() -> list[str]:
+    """Every strategy name this installation knows: built-ins and entry points, sorted."""
     names = set(BUILTIN)
     names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     return sorted(names)
@@ -65,11 +66,13 @@ def get_strategy_class(name: str) -> type[Strategy]:
             return _load(ep.value)
     if ":" in name or "." in name:
         return _load(name)
-    raise StrategyError(f"unknown strategy {name!r}; choose one of {', '.join(strategy_names())} or give package.module:ClassName")
+    raise StrategyError(f"unknown strategy {name!r}; choose one of {', '.join(strategy_names())} or give "
+                        "package.module:ClassName")
 
 
 def make_strategy(
-    name: str, space: SearchSpace, problem: Problem, rng: np.random.Generator, hyperparameters: dict[str, Any] | None = None
+    name: str, space: SearchSpace, problem: Problem, rng: np.random.Generator,
+    hyperparameters: dict[str, Any] | None = None,
 ) -> Strategy:
     """Validate hyperparameters and the problem, then build the strategy (no evaluation happens)."""
     cls = get_strategy_class(name)

@@ -61,7 +61,7 @@ the space has been evaluated.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -77,6 +77,7 @@ LOSSES = ("mae", "mse")
 
 @dataclass
 class BananasConfig(StrategyConfig):
+    """BANANAS hyperparameters, named and defaulted as in the authors' code (naszilla/bananas)."""
     num_init: int = 10
     k: int = 10
     num_ensemble: int = 5
@@ -94,6 +95,33 @@ class BananasConfig(StrategyConfig):
     lr: float = 0.01
     loss: str = "mae"
     normalize_y: bool = True
+
+    def check(self) -> None:
+        """Counts in range, known option names, and keys that only make sense together."""
+        super().check()
+        positive = ("num_init", "k", "num_ensemble", "num_candidates", "num_arches_to_mutate", "max_mutations",
+                    "patience_factor", "num_layers", "layer_width", "epochs", "batch_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise StrategyError(f"hyperparameter bananas.{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise StrategyError(f"hyperparameter bananas.lr must be positive, got {self.lr}")
+        if self.path_cutoff < 0:
+            raise StrategyError("hyperparameter bananas.path_cutoff must be 0 (no truncation) or positive, got "
+                                f"{self.path_cutoff}")
+        if self.acq_opt_type not in ACQ_OPT_TYPES:
+            raise StrategyError(f"hyperparameter bananas.acq_opt_type must be one of {', '.join(ACQ_OPT_TYPES)}, got "
+                                f"{self.acq_opt_type!r}")
+        if self.loss not in LOSSES:
+            raise StrategyError(f"hyperparameter bananas.loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.k > self.num_candidates:
+            raise StrategyError(f"bananas.k={self.k} is larger than bananas.num_candidates={self.num_candidates}: a "
+                                "batch "
+                                "is chosen among the candidates; choose k <= num_candidates")
+        if self.path_cutoff and self.encoding != "path":
+            raise StrategyError(f"bananas.path_cutoff={self.path_cutoff} truncates the path encoding, but "
+                                "bananas.encoding="
+                                f"{self.encoding!r}; set encoding=path or path_cutoff=0")
 
 
 class MLPEnsemble:
@@ -116,7 +144,7 @@ class MLPEnsemble:
 
     def _shapes(self, n_features: int) -> list[tuple[int, int]]:
         sizes = [n_features] + [self.width] * self.n_layers + [1]
-        return list(zip(sizes[:-1], sizes[1:]))
+        return list(zip(sizes[:-1], sizes[1:], strict=False))
 
     def _views(self, flat: np.ndarray, n_features: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         weights, biases, at, e = [], [], 0, self.n_members
@@ -135,7 +163,7 @@ class MLPEnsemble:
         self.weights, self.biases = self._views(self.params, n_features)
         self._grad = np.zeros(size)
         self._grad_weights, self._grad_biases = self._views(self._grad, n_features)
-        for w, (fan_in, fan_out) in zip(self.weights, shapes):
+        for w, (fan_in, fan_out) in zip(self.weights, shapes, strict=False):
             limit = np.sqrt(6.0 / (fan_in + fan_out))
             w[...] = rng.uniform(-limit, limit, size=w.shape)
 
@@ -144,7 +172,7 @@ class MLPEnsemble:
         acts = [x]
         h = x
         last = len(self.weights) - 1
-        for layer, (w, b) in enumerate(zip(self.weights, self.biases)):
+        for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=False)):
             h = h @ w + b
             if layer < last:
                 h = np.maximum(h, 0.0)
@@ -205,11 +233,13 @@ class MLPEnsemble:
         return out
 
 
-class Bananas(PredictorStrategy):
+class Bananas(PredictorStrategy[BananasConfig]):
+    """BANANAS: an MLP ensemble on the path encoding ranks mutated candidates (module docstring)."""
     name = "bananas"
     Config = BananasConfig
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: BananasConfig):
+        config = _default_encoding(config, space)
         super().__init__(space, problem, rng, config)
         _check_config(config, space)
         self._queue: list[int] = []  # the current fitted batch, best first
@@ -296,21 +326,21 @@ class Bananas(PredictorStrategy):
         return [candidates[i] for i in ranking[: cfg.k]]
 
 
+def _default_encoding(cfg: BananasConfig, space: SearchSpace) -> BananasConfig:
+    """The default `path` encoding on a space without paths (a user table's structured space) is `onehot`.
+
+    Why: `strategy=bananas` should run on every space that can be encoded; a chain of positions has
+    no path encoding, and one-hot is what the paper's encoding study found next best.
+    """
+    if cfg.encoding == "path" and "path" not in space.encodings and "onehot" in space.encodings and not cfg.path_cutoff:
+        return replace(cfg, encoding="onehot")
+    return cfg
+
+
 def _check_config(cfg: BananasConfig, space: SearchSpace) -> None:
-    positive = ("num_init", "k", "num_ensemble", "num_candidates", "num_arches_to_mutate", "max_mutations",
-                "patience_factor", "num_layers", "layer_width", "epochs", "batch_size")
-    for name in positive:
-        if getattr(cfg, name) < 1:
-            raise StrategyError(f"hyperparameter bananas.{name} must be at least 1, got {getattr(cfg, name)}")
-    if not cfg.lr > 0:
-        raise StrategyError(f"hyperparameter bananas.lr must be positive, got {cfg.lr}")
-    if cfg.path_cutoff < 0:
-        raise StrategyError(f"hyperparameter bananas.path_cutoff must be 0 (no truncation) or positive, got {cfg.path_cutoff}")
-    if cfg.acq_opt_type not in ACQ_OPT_TYPES:
-        raise StrategyError(f"hyperparameter bananas.acq_opt_type must be one of {', '.join(ACQ_OPT_TYPES)}, got {cfg.acq_opt_type!r}")
-    if cfg.loss not in LOSSES:
-        raise StrategyError(f"hyperparameter bananas.loss must be one of {', '.join(LOSSES)}, got {cfg.loss!r}")
+    """What BananasConfig.check cannot know: whether the space offers the encoding."""
     if cfg.encoding not in space.encodings:
         raise StrategyError(
-            f"hyperparameter bananas.encoding {cfg.encoding!r} is not offered by space {space.name!r}; choose one of {', '.join(space.encodings)}"
+            f"hyperparameter bananas.encoding {cfg.encoding!r} is not offered by space {space.name!r}; choose one of "
+            f"{', '.join(space.encodings)}"
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -41,10 +41,12 @@ class Problem:
 
     @property
     def primary(self) -> Objective:
+        """The first objective: the one single-objective strategies optimise."""
         return self.objectives[0]
 
     @property
     def max_fidelity(self) -> float:
+        """The highest fidelity (the one a search's answer is judged at)."""
         return self.fidelities[-1]
 
 
@@ -74,6 +76,7 @@ class Observation:
         return value if obj.maximize else -value
 
     def scores(self, problem: Problem) -> np.ndarray:
+        """Every objective signed so that larger is better, in the problem's order."""
         return np.array([self.score(problem, k) for k in range(len(problem.objectives))])
 
 
@@ -83,9 +86,25 @@ class StrategyConfig:
 
     charge_repeats: bool = True  # re-proposing an evaluated (arch, fidelity) costs again when True
 
+    def check(self) -> None:
+        """Refuse values no run could use, alone or together, with a StrategyError naming the keys.
 
-class Strategy(ABC):
-    """Base class. Subclasses set `name`, `Config` and, if needed, the class flags below."""
+        Called by `build_config` (so a grid refuses before any run starts) and by `Strategy.__init__`
+        (for strategies built directly). Subclasses override it for their own fields and must call
+        `super().check()`. Checks that need the search space (an encoding it offers) stay in the
+        strategy's `__init__`.
+        """
+
+
+C = TypeVar("C", bound=StrategyConfig)
+
+
+class Strategy(ABC, Generic[C]):
+    """Base class, generic over its Config so that `self.config.x` type-checks.
+
+    Subclasses derive from `Strategy[TheirConfig]`, set `name`, `Config = TheirConfig` (what
+    `build_config` instantiates) and, if needed, the class flags below.
+    """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[StrategyConfig]] = StrategyConfig
@@ -93,11 +112,12 @@ class Strategy(ABC):
     min_objectives: ClassVar[int] = 1
     max_objectives: ClassVar[int] = 1
 
-    def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: StrategyConfig):
+    def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: C):
         self.space = space
         self.problem = problem
         self.rng = rng
-        self.config = config
+        config.check()
+        self.config: C = config
 
     @abstractmethod
     def ask(self) -> Proposal | None:
@@ -106,6 +126,12 @@ class Strategy(ABC):
     @abstractmethod
     def tell(self, proposal: Proposal, observation: Observation) -> None:
         """Record the result of a proposal this strategy made."""
+
+    def incumbent_budget(self, proposal: Proposal, observation: Observation) -> float:
+        """The budget a result counts at when the engine picks the incumbent (the best result among
+        those at the largest budget so far): its fidelity, unless the strategy's budgets are nominal
+        (hyperband/bohb `nominal_budgets=true` evaluate every budget at one fidelity)."""
+        return observation.fidelity
 
     @classmethod
     def check_problem(cls, problem: Problem) -> None:
@@ -120,12 +146,14 @@ class Strategy(ABC):
             raise StrategyError(f"strategy {cls.name!r} optimises {cls.max_objectives} objective(s), got {n}")
         if cls.multi_fidelity and len(problem.fidelities) < 2:
             raise StrategyError(
-                f"strategy {cls.name!r} needs a benchmark with several fidelities; this one has only {list(problem.fidelities)}"
+                f"strategy {cls.name!r} needs a benchmark with several fidelities; this one has only "
+                f"{list(problem.fidelities)}"
             )
 
 
-def build_config(cls: type[Strategy], overrides: dict[str, Any]) -> StrategyConfig:
-    """The strategy's Config with `overrides`, refusing unknown names and obviously wrong types."""
+def build_config(cls: type[Strategy[Any]], overrides: dict[str, Any]) -> StrategyConfig:
+    """The strategy's Config with `overrides`, refusing unknown names, wrong types and impossible
+    combinations (`StrategyConfig.check`) before any run starts."""
     fields = {f.name: f for f in dataclasses.fields(cls.Config)}
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
@@ -142,9 +170,13 @@ def build_config(cls: type[Strategy], overrides: dict[str, Any]) -> StrategyConf
                 raise StrategyError(f"hyperparameter {cls.name}.{key} must be a number, got {value!r}")
             if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
                 raise StrategyError(f"hyperparameter {cls.name}.{key} must be an integer, got {value!r}")
-    coerced = {k: (int(v) if isinstance(getattr(defaults, k), int) and not isinstance(v, bool) and isinstance(v, float) else v)
-               for k, v in overrides.items()}
-    return cls.Config(**coerced)
+    coerced: dict[str, Any] = {
+        k: (int(v) if isinstance(getattr(defaults, k), int) and not isinstance(v, bool) and isinstance(v, float) else v)
+        for k, v in overrides.items()
+    }
+    config = cls.Config(**coerced)
+    config.check()
+    return config
 
 
 @dataclass
@@ -156,9 +188,11 @@ class History:
     scores: list[float] = field(default_factory=list)
 
     def add(self, arch: str, fidelity: float, score: float) -> None:
+        """Record one observation."""
         self.archs.append(arch)
         self.fidelities.append(fidelity)
         self.scores.append(score)
 
     def __len__(self) -> int:
+        """How many observations were recorded."""
         return len(self.archs)

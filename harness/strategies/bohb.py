@@ -18,20 +18,35 @@ the codes and floored at `min_bandwidth`; candidates are drawn from the good KDE
 pick a good point, keep each coordinate with probability 1 - lambda, else draw it uniformly from the
 c choices. Written here with numpy (no statsmodels dependency), vectorised over candidates.
 
-Two deliberate differences from HpBandSter/statsmodels, both in degenerate corners:
-- c is the parameter's number of choices. statsmodels counts the distinct values present in the
-  KDE's data instead, which divides by zero (an infinite kernel) when a column is constant.
-- lambda is capped at (c - 1) / c, where the kernel is uniform. The normal-reference rule on codes
-  0..c-1 often exceeds it (HpBandSter leaves it unbounded); beyond it the kernel prefers values
-  *other* than the observed one, and for lambda > 1 it is negative.
+Two rules for the kernel (`kde_rule`):
+- `bounded` (the default) differs from HpBandSter/statsmodels in two corners: c is the parameter's
+  number of choices (statsmodels counts the distinct values present in the KDE's data instead, which
+  divides by zero, an infinite kernel, when a column is constant), and lambda is capped at
+  (c - 1) / c, where the kernel is uniform (the normal-reference rule on codes 0..c-1 often exceeds
+  it; beyond it the kernel prefers values *other* than the observed one, and for lambda > 1 it is
+  negative).
+- `hpbandster` is HpBandSter 0.7.4 with statsmodels exactly: lambda uncapped (only floored at
+  min_bandwidth), c = the distinct values in the KDE's data column, and the acquisition loop of
+  `get_config`: candidate k keeps coordinate j with probability 1 - lambda_j (never when lambda_j >= 1),
+  its ratio is max(1e-32, g) / max(l, 1e-32) with Python's max (a NaN g counts as 1e-32, a NaN l
+  makes the ratio NaN), the first candidate
+  whose ratio is not finite while l is finite is taken at once, else the smallest ratio (first on
+  ties), else (no candidate) a uniform draw. On NB201 with a handful of good points lambda is about
+  1.2, so candidates are uniform draws and the ratio of two sign-flipping kernels picks among them:
+  this is the BOHB the NB201 paper measured (docs/EXPERIMENTS.md), and its presets use it.
 
 Defaults are HpBandSter's (= the paper's): top_n_percent 15, num_samples 64, random_fraction 1/3,
 bandwidth_factor 3, min_bandwidth 1e-3, min_points_in_model d + 1 (0 here means d + 1; smaller values
 are raised to d + 1 with a warning, as HpBandSter does). `bandwidth_factor` widens only continuous
 parameters in HpBandSter; architecture codes are categorical, so it has no effect here and is kept
-for the paper's parameter set. Bracket schedule, snapping and multi-worker behaviour are those of
-harness.strategies.hyperband (the paper's Li et al. schedule n = ceil((s_max+1)/(s+1) eta^s); note
-that HpBandSter itself uses floor((s_max+1)/(s+1)) eta^s).
+for the paper's parameter set. Bracket schedule, budget rounding, nominal budgets and multi-worker
+behaviour are those of harness.strategies.hyperband; the bracket sizes default to HpBandSter's
+(`bracket_rule = hpbandster`: n_0 = floor((s_max+1)/(s+1)) eta^s, e.g. 9->3->1, 3->1, 3 for 12 -> 200
+epochs and eta 3), the code the BOHB paper and the NB101/NB201 authors ran; `bracket_rule = li` gives
+Li et al.'s ceil((s_max+1)/(s+1) eta^s) (5->1 instead of 3->1 there). Observations and models are
+kept per rung budget, which with `nominal_budgets = true` is the nominal budget (22.2, 66.7, 200 for
+12 -> 200), not the fidelity evaluated, as in HpBandSter, whose `new_result` files a result under
+the budget the master asked for.
 
 Refit schedule: HpBandSter refits the KDE of a budget after every result on that budget; here the
 fit happens lazily, when a model-based sample is needed and the data of the chosen budget changed
@@ -54,28 +69,44 @@ log = logging.getLogger(__name__)
 _TINY = 1e-32  # HpBandSter's floor for l(x) and g(x) in the ratio g / l
 
 
-class CategoricalKDE:
-    """Product Aitchison-Aitken KDE over categorical codes, normal-reference bandwidths."""
+KDE_RULES = ("bounded", "hpbandster")
 
-    def __init__(self, data: np.ndarray, n_choices: np.ndarray, min_bandwidth: float):
+
+class CategoricalKDE:
+    """Product Aitchison-Aitken KDE over categorical codes, normal-reference bandwidths; `rule` as
+    BOHBConfig.kde_rule (module docstring)."""
+
+    def __init__(self, data: np.ndarray, n_choices: np.ndarray, min_bandwidth: float, rule: str = "bounded"):
         self.data = np.asarray(data, dtype=np.int64)
         n, d = self.data.shape
         self.n_choices = np.asarray(n_choices, dtype=np.int64)
-        bw = 1.06 * self.data.std(axis=0) * n ** (-1.0 / (4 + d))
-        cap = (self.n_choices - 1) / np.maximum(self.n_choices, 1)
-        self.bw = np.minimum(np.maximum(bw, min_bandwidth), cap)
+        self.rule = rule
+        bw = np.maximum(1.06 * self.data.std(axis=0) * n ** (-1.0 / (4 + d)), min_bandwidth)
+        if rule == "hpbandster":  # statsmodels: uncapped, levels = distinct values in the data
+            self.bw = bw
+            self.levels = np.array([np.unique(self.data[:, j]).size for j in range(d)], dtype=np.int64)
+        else:
+            cap = (self.n_choices - 1) / np.maximum(self.n_choices, 1)
+            self.bw = np.minimum(bw, cap)
+            self.levels = self.n_choices
 
     def pdf(self, points: np.ndarray) -> np.ndarray:
         """Density at each row of `points` (m, d): mean over data of the product of kernels."""
         points = np.asarray(points, dtype=np.int64).reshape(-1, self.data.shape[1])
         match = points[:, None, :] == self.data[None, :, :]  # (m, n, d)
-        other = np.where(self.n_choices > 1, self.bw / np.maximum(self.n_choices - 1, 1), 0.0)
-        kernel = np.where(match, 1.0 - self.bw, other)
-        return kernel.prod(axis=2).mean(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if self.rule == "hpbandster":  # h / (levels - 1): infinite for a constant column, as statsmodels
+                other = self.bw / (self.levels - 1)
+            else:
+                other = np.where(self.levels > 1, self.bw / np.maximum(self.levels - 1, 1), 0.0)
+            kernel = np.where(match, 1.0 - self.bw, other)
+            return kernel.prod(axis=2).mean(axis=1)
 
 
 @dataclass
 class BOHBConfig(HyperbandConfig):
+    bracket_rule: str = "hpbandster"  # HpBandSter's bracket sizes (harness.strategies.hyperband)
+    kde_rule: str = "bounded"  # bounded kernels, or HpBandSter/statsmodels exactly (module docstring)
     min_points_in_model: int = 0  # 0: number of parameters + 1 (HpBandSter's default)
     top_n_percent: int = 15
     num_samples: int = 64
@@ -83,21 +114,29 @@ class BOHBConfig(HyperbandConfig):
     bandwidth_factor: float = 3.0
     min_bandwidth: float = 1e-3
 
+    def check(self) -> None:
+        """Hyperband's checks, then the model's hyperparameters (one line naming the key)."""
+        super().check()
+        if not 0 <= self.random_fraction <= 1:
+            raise StrategyError(f"bohb random_fraction must be in [0, 1], got {self.random_fraction}")
+        if not 0 < self.top_n_percent < 100:
+            raise StrategyError(f"bohb top_n_percent must be between 1 and 99, got {self.top_n_percent}")
+        if self.num_samples < 1:
+            raise StrategyError(f"bohb num_samples must be at least 1, got {self.num_samples}")
+        if not self.min_bandwidth > 0:
+            raise StrategyError(f"bohb min_bandwidth must be positive, got {self.min_bandwidth}")
+        if self.kde_rule not in KDE_RULES:
+            raise StrategyError(f"bohb kde_rule must be one of {', '.join(KDE_RULES)}, got {self.kde_rule!r}")
+        if self.min_points_in_model < 0:
+            raise StrategyError(f"bohb min_points_in_model must be >= 0 (0: d + 1), got {self.min_points_in_model}")
 
-class BOHB(Hyperband):
+
+class BOHB(Hyperband[BOHBConfig]):
     name = "bohb"
     Config = BOHBConfig
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: BOHBConfig):
-        super().__init__(space, problem, rng, config)
-        if not 0 <= config.random_fraction <= 1:
-            raise StrategyError(f"bohb random_fraction must be in [0, 1], got {config.random_fraction}")
-        if not 0 < config.top_n_percent < 100:
-            raise StrategyError(f"bohb top_n_percent must be between 1 and 99, got {config.top_n_percent}")
-        if config.num_samples < 1:
-            raise StrategyError(f"bohb num_samples must be at least 1, got {config.num_samples}")
-        if not config.min_bandwidth > 0:
-            raise StrategyError(f"bohb min_bandwidth must be positive, got {config.min_bandwidth}")
+        super().__init__(space, problem, rng, config)  # runs config.check()
         self.table = CodeTable.of(space, self.name)
         d = self.table.dim
         self.min_points = int(config.min_points_in_model) or d + 1
@@ -108,9 +147,9 @@ class BOHB(Hyperband):
         self._losses: dict[float, list[float]] = {}
         self._model: tuple[float, int, CategoricalKDE, CategoricalKDE] | None = None  # (budget, n, good, bad)
 
-    def observe(self, arch: str, fidelity: float, score: float) -> None:
-        self._codes.setdefault(fidelity, []).append(self.table.encode([arch])[0])
-        self._losses.setdefault(fidelity, []).append(-score if np.isfinite(score) else np.inf)
+    def observe(self, arch: str, budget: float, score: float) -> None:
+        self._codes.setdefault(budget, []).append(self.table.encode([arch])[0])
+        self._losses.setdefault(budget, []).append(-score if np.isfinite(score) else np.inf)
 
     # -- model ----------------------------------------------------------------------------------
     def _split(self, budget: float) -> tuple[np.ndarray, np.ndarray] | None:
@@ -139,8 +178,9 @@ class BOHB(Hyperband):
             split = self._split(budget)
             if split is None:
                 continue
-            good = CategoricalKDE(split[0], self.table.n_choices, self.config.min_bandwidth)
-            bad = CategoricalKDE(split[1], self.table.n_choices, self.config.min_bandwidth)
+            rule = self.config.kde_rule
+            good = CategoricalKDE(split[0], self.table.n_choices, self.config.min_bandwidth, rule)
+            bad = CategoricalKDE(split[1], self.table.n_choices, self.config.min_bandwidth, rule)
             self._model = (budget, n, good, bad)
             return budget, good, bad
         return None
@@ -156,11 +196,32 @@ class BOHB(Hyperband):
         valid = index >= 0
         if not valid.any():
             return None
+        if self.config.kde_rule == "hpbandster":
+            return self._hpbandster_pick(candidates, index, good, bad)
         ratio = np.maximum(bad.pdf(candidates), _TINY) / np.maximum(good.pdf(candidates), _TINY)
         ratio[~valid] = np.inf
         return self.space.arch_at(int(index[int(np.argmin(ratio))]))
 
-    def sample_config(self, fidelity: float) -> tuple[str, bool]:
+    def _hpbandster_pick(self, candidates: np.ndarray, index: np.ndarray, good: CategoricalKDE,
+                         bad: CategoricalKDE) -> str | None:
+        """HpBandSter's choice among the candidates, in its loop order (module docstring)."""
+        l_raw, g_raw = good.pdf(candidates), bad.pdf(candidates)
+        # HpBandSter's max(1e-32, g(x)) / max(l(x), 1e-32): Python's max keeps its first argument unless the
+        # second is larger, so a NaN g counts as 1e-32 while a NaN l stays NaN
+        g_val = np.where(g_raw > _TINY, g_raw, _TINY)
+        l_val = np.where(np.isnan(l_raw) | (l_raw > _TINY), l_raw, _TINY)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = g_val / l_val
+        ok = index >= 0
+        take = np.flatnonzero(ok & ~np.isfinite(ratio) & np.isfinite(l_raw))
+        if take.size:
+            return self.space.arch_at(int(index[take[0]]))
+        finite = np.where(ok & np.isfinite(ratio), ratio, np.inf)
+        if not np.isfinite(finite).any():
+            return None
+        return self.space.arch_at(int(index[int(np.argmin(finite))]))
+
+    def sample_config(self, budget: float) -> tuple[str, bool]:
         fitted = self.model()
         if fitted is None or self.rng.random() < self.config.random_fraction:
             return self.space.sample(self.rng), False

@@ -35,26 +35,39 @@ from harness.strategies.base import Observation, Problem, Proposal, Strategy, St
 
 @dataclass
 class RegularizedEvolutionConfig(StrategyConfig):
+    """Population and tournament sizes of aging evolution (NAS-Bench-201 defaults)."""
     population_size: int = 10  # NAS-Bench-201 R-EA.sh (--ea_population 10)
     sample_size: int = 3  # NAS-Bench-201 R-EA.sh (--ea_sample_size 3)
 
+    def check(self) -> None:
+        """Both sizes positive, and a tournament no larger than the population it is drawn from."""
+        super().check()
+        if self.population_size < 1:
+            raise StrategyError(f"re.population_size must be at least 1, got {self.population_size}")
+        if self.sample_size < 1:
+            raise StrategyError(f"re.sample_size must be at least 1, got {self.sample_size}")
+        if self.sample_size > self.population_size:
+            # Drawn with replacement it would run, but it is no tournament the paper defines: a typo.
+            raise StrategyError(f"re.sample_size={self.sample_size} is larger than re.population_size="
+                                f"{self.population_size}; choose sample_size <= population_size")
 
-class RegularizedEvolution(Strategy):
+
+class RegularizedEvolution(Strategy[RegularizedEvolutionConfig]):
+    """Aging evolution (module docstring): random population, tournament parents, oldest dies."""
+
     name = "re"
     Config = RegularizedEvolutionConfig
 
-    def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: RegularizedEvolutionConfig):
+    def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator,
+                 config: RegularizedEvolutionConfig):
         super().__init__(space, problem, rng, config)
-        if config.population_size < 1:
-            raise StrategyError(f"re.population_size must be at least 1, got {config.population_size}")
-        if config.sample_size < 1:
-            raise StrategyError(f"re.sample_size must be at least 1, got {config.sample_size}")
         # Oldest on the left. Parallel deques keep ask()/tell() free of per-individual objects.
         self.population_archs: deque[str] = deque()
         self.population_scores: deque[float] = deque()
         self._issued = 0
 
     def ask(self) -> Proposal | None:
+        """A random architecture while the population fills, then a mutation of a tournament winner."""
         self._issued += 1
         if self._issued <= self.config.population_size or not self.population_archs:
             return Proposal(self.space.sample(self.rng))
@@ -68,6 +81,7 @@ class RegularizedEvolution(Strategy):
         return self.population_archs[best]
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """Add the result to the population and let the oldest individual die when it is full."""
         self.population_archs.append(proposal.arch)
         self.population_scores.append(observation.score(self.problem))
         if len(self.population_archs) > self.config.population_size:

@@ -11,9 +11,10 @@ Model: scikit-learn's GaussianProcessRegressor (a dependency already; exact GP i
 cheap at NAS budgets of a few hundred points) on `space.encode(archs, encoding)`, default one-hot
 ("onehot"). Kernel: ConstantKernel * Matern(nu=2.5) + WhiteKernel. On a one-hot encoding the
 Euclidean distance is sqrt(2 x the number of differing ops), so an isotropic length scale gives a
-kernel of the Hamming distance, the BANANAS GP baseline's default 'adj' distance on NB201; `ard=True` learns one length scale per
-feature as in Snoek et al. The WhiteKernel learns the observation noise (the benchmark's seed
-noise under the default "sample" seed policy), and `normalize_y` standardises targets.
+kernel of the Hamming distance, the BANANAS GP baseline's default 'adj' distance on NB201;
+`ard=True` learns one length scale per feature as in Snoek et al. The WhiteKernel learns the
+observation noise (the benchmark's seed noise under the default "sample" seed policy), and
+`normalize_y` standardises targets.
 
 Defaults (ours where no paper fixes them, with the reason):
 * num_init = 10 random architectures (as BANANAS and its GP baseline in naszilla).
@@ -65,6 +66,7 @@ KERNELS = ("matern52", "rbf")
 
 @dataclass
 class GPBayesOptConfig(StrategyConfig):
+    """GP-BO hyperparameters: kernel, initial design, candidate pool and acquisition."""
     num_init: int = 10
     encoding: str = "onehot"
     kernel: str = "matern52"
@@ -76,8 +78,26 @@ class GPBayesOptConfig(StrategyConfig):
     xi: float = 0.0
     n_restarts_optimizer: int = 0
 
+    def check(self) -> None:
+        """Counts in range, a known kernel, and at least one candidate per step (random or mutated)."""
+        super().check()
+        for name, value in (("num_init", self.num_init), ("max_mutations", self.max_mutations)):
+            if value < 1:
+                raise StrategyError(f"hyperparameter gpbo.{name} must be at least 1, got {value}")
+        for name, value in (("num_random_candidates", self.num_random_candidates),
+                            ("num_mutation_candidates", self.num_mutation_candidates),
+                            ("n_restarts_optimizer", self.n_restarts_optimizer)):
+            if value < 0:
+                raise StrategyError(f"hyperparameter gpbo.{name} must be non-negative, got {value}")
+        if self.num_random_candidates + self.num_mutation_candidates < 1:
+            raise StrategyError("gpbo needs candidates: set num_random_candidates and/or num_mutation_candidates "
+                                "above 0")
+        if self.kernel not in KERNELS:
+            raise StrategyError(f"hyperparameter gpbo.kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}")
 
-class GPBayesOpt(PredictorStrategy):
+
+class GPBayesOpt(PredictorStrategy[GPBayesOptConfig]):
+    """Bayesian optimisation with a Gaussian-process surrogate and expected improvement (module docstring)."""
     name = "gpbo"
     Config = GPBayesOptConfig
 
@@ -162,17 +182,9 @@ class GPBayesOpt(PredictorStrategy):
         return candidates
 
 def _check_config(cfg: GPBayesOptConfig, space: SearchSpace) -> None:
-    for name in ("num_init", "max_mutations"):
-        if getattr(cfg, name) < 1:
-            raise StrategyError(f"hyperparameter gpbo.{name} must be at least 1, got {getattr(cfg, name)}")
-    for name in ("num_random_candidates", "num_mutation_candidates", "n_restarts_optimizer"):
-        if getattr(cfg, name) < 0:
-            raise StrategyError(f"hyperparameter gpbo.{name} must be non-negative, got {getattr(cfg, name)}")
-    if cfg.num_random_candidates + cfg.num_mutation_candidates < 1:
-        raise StrategyError("gpbo needs candidates: set num_random_candidates and/or num_mutation_candidates above 0")
-    if cfg.kernel not in KERNELS:
-        raise StrategyError(f"hyperparameter gpbo.kernel must be one of {', '.join(KERNELS)}, got {cfg.kernel!r}")
+    """What GPBayesOptConfig.check cannot know: whether the space offers the encoding."""
     if cfg.encoding not in space.encodings:
         raise StrategyError(
-            f"hyperparameter gpbo.encoding {cfg.encoding!r} is not offered by space {space.name!r}; choose one of {', '.join(space.encodings)}"
+            f"hyperparameter gpbo.encoding {cfg.encoding!r} is not offered by space {space.name!r}; choose one of "
+            f"{', '.join(space.encodings)}"
         )

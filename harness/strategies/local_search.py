@@ -46,18 +46,24 @@ _MAX_RESTART_DRAWS = 1000  # rejection draws for an unevaluated start before sca
 
 @dataclass
 class LocalSearchConfig(StrategyConfig):
+    """Local search's restarts and neighbourhood rule (White et al., Algorithm 1)."""
     num_init: int = 1  # Algorithm 1: one random start (the authors' code uses 10)
     query_full_nbhd: bool = True  # Algorithm 1: best improvement over the full neighbourhood
 
+    def check(self) -> None:
+        """At least one random start."""
+        super().check()
+        if self.num_init < 1:
+            raise StrategyError(f"ls.num_init must be at least 1, got {self.num_init}")
 
-class LocalSearch(Strategy):
+
+class LocalSearch(Strategy[LocalSearchConfig]):
+    """Best-improvement hill climbing with random restarts at local optima (module docstring)."""
     name = "ls"
     Config = LocalSearchConfig
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: LocalSearchConfig):
         super().__init__(space, problem, rng, config)
-        if config.num_init < 1:
-            raise StrategyError(f"ls.num_init must be at least 1, got {config.num_init}")
         self.scores: dict[str, float] = {}  # every architecture observed in this run -> score
         self.local_optima: list[str] = []  # architectures at which a climb stopped, in order
         self.current: str | None = None  # None while choosing a (re)start
@@ -69,6 +75,7 @@ class LocalSearch(Strategy):
 
     # -- ask/tell ------------------------------------------------------------------------------
     def ask(self) -> Proposal | None:
+        """The next unevaluated neighbour of the current architecture, or a random (re)start."""
         if self.current is None:
             if len(self._starts) >= self.config.num_init:
                 return None  # the starts are being evaluated
@@ -85,6 +92,7 @@ class LocalSearch(Strategy):
         return None  # the rest of the neighbourhood is pending; tell() decides when it arrives
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """Record a score; move to the best neighbour once the neighbourhood is evaluated, else restart."""
         arch = proposal.arch
         self._pending.discard(arch)
         self.scores.setdefault(arch, observation.score(self.problem))

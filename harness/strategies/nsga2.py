@@ -46,8 +46,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.spaces.base import SearchSpace
-from harness.strategies.base import Observation, Problem, Proposal, Strategy, StrategyConfig, StrategyError
 from harness.spaces.codes import CodeTable
+from harness.strategies.base import Observation, Problem, Proposal, Strategy, StrategyConfig, StrategyError
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,24 @@ def select_survivors(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
 
 @dataclass
 class NSGA2Config(StrategyConfig):
+    """NSGA-II's population size, variation probabilities and duplicate elimination (pymoo defaults)."""
     population_size: int = 100
     crossover_prob: float = 0.9
     mutation_prob: float = 1.0
     eliminate_duplicates: bool = True
 
+    def check(self) -> None:
+        """A population of at least two (parents for crossover) and probabilities in [0, 1]."""
+        super().check()
+        if self.population_size < 2:
+            raise StrategyError(f"nsga2 population_size must be at least 2, got {self.population_size}")
+        for key, value in (("crossover_prob", self.crossover_prob), ("mutation_prob", self.mutation_prob)):
+            if not 0 <= value <= 1:
+                raise StrategyError(f"nsga2 {key} must be in [0, 1], got {value}")
 
-class NSGA2(Strategy):
+
+class NSGA2(Strategy[NSGA2Config]):
+    """NSGA-II (Deb et al. 2002): non-dominated sorting and crowding distance over generations."""
     name = "nsga2"
     Config = NSGA2Config
     min_objectives = 2
@@ -137,11 +148,6 @@ class NSGA2(Strategy):
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: NSGA2Config):
         super().__init__(space, problem, rng, config)
-        if config.population_size < 2:
-            raise StrategyError(f"nsga2 population_size must be at least 2, got {config.population_size}")
-        for key in ("crossover_prob", "mutation_prob"):
-            if not 0 <= getattr(config, key) <= 1:
-                raise StrategyError(f"nsga2 {key} must be in [0, 1], got {getattr(config, key)}")
         self.table = CodeTable.of(space, self.name) if "index" in space.encodings else None
         if self.table is None:
             log.info("nsga2: space %s has no index encoding; offspring come from mutation only", space.name)
@@ -199,9 +205,11 @@ class NSGA2(Strategy):
                 if len(children) == n:
                     break
         if len(children) < n:
-            log.info("nsga2: generation %d bred only %d new children; filling with random architectures", self.generation, len(children))
+            log.info("nsga2: generation %d bred only %d new children; filling with random architectures",
+                     self.generation, len(children))
             unseen = np.setdiff1d(np.arange(self.space.size), np.fromiter(self._seen, dtype=np.int64))
-            extra = self.rng.permutation(unseen)[: n - len(children)] if self.config.eliminate_duplicates else np.zeros(0, np.int64)
+            extra = (self.rng.permutation(unseen)[: n - len(children)] if self.config.eliminate_duplicates
+                     else np.zeros(0, np.int64))
             children += [self.space.arch_at(int(i)) for i in extra]
             self._seen.update(int(i) for i in extra)
             while len(children) < n:
@@ -219,14 +227,17 @@ class NSGA2(Strategy):
 
     # -- ask/tell -----------------------------------------------------------------------------
     def ask(self) -> Proposal | None:
+        """The next offspring of the current generation, or None while the generation is pending."""
         if not self._queue:
             return None  # the generation's children are all out; wait for their results
         self._pending += 1
         return Proposal(self._queue.pop(0), None, self.generation)
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """Record an offspring; once a generation is complete, select the survivors."""
         if proposal.tag != self.generation:
-            raise StrategyError(f"nsga2 was told a result of generation {proposal.tag} during generation {self.generation}")
+            raise StrategyError(f"nsga2 was told a result of generation {proposal.tag} during generation "
+                                f"{self.generation}")
         self._pending -= 1
         self._children.append((proposal.arch, observation.scores(self.problem)))
         if not self._queue and self._pending == 0:

@@ -13,13 +13,13 @@ from collections.abc import Callable
 import numpy as np
 
 from harness.spaces.base import SearchSpace
-from harness.strategies.base import Observation, Problem, Proposal, Strategy, StrategyConfig
+from harness.strategies.base import C, Observation, Problem, Proposal, Strategy
 
 
-class PredictorStrategy(Strategy):
+class PredictorStrategy(Strategy[C]):
     """Ask/tell and the evaluated/pending record on architecture indices."""
 
-    def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: StrategyConfig):
+    def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: C):
         super().__init__(space, problem, rng, config)
         self._seen: set[int] = set()  # evaluated or pending: never proposed again
         self._pending: set[int] = set()
@@ -39,6 +39,7 @@ class PredictorStrategy(Strategy):
         """Model features of architecture indices."""
 
     def ask(self) -> Proposal | None:
+        """The subclass's next index as a proposal, marked pending so it is never proposed twice."""
         index = self._next_index()
         if index is None:
             return None
@@ -47,6 +48,7 @@ class PredictorStrategy(Strategy):
         return Proposal(self.space.arch_at(index))
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """Record the result; finite scores (with their encoding) become the model's training data."""
         index = self.space.index_of(proposal.arch)
         self._pending.discard(index)
         self._seen.add(index)

@@ -9,28 +9,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.strategies.base import Observation, Proposal, Strategy, StrategyConfig
+import numpy as np
 
+from harness.spaces.base import SearchSpace
+from harness.strategies.base import Observation, Problem, Proposal, Strategy, StrategyConfig
 
 _PERMUTATION_MAX = 1 << 32  # larger spaces are sampled by rejection instead of a permutation
 
 
 @dataclass
 class RandomSearchConfig(StrategyConfig):
+    """Whether random search may draw an architecture again (default: without replacement)."""
     replace: bool = False
 
 
-class RandomSearch(Strategy):
+class RandomSearch(Strategy[RandomSearchConfig]):
+    """Uniform random search over architecture strings (module docstring)."""
     name = "rs"
     Config = RandomSearchConfig
 
-    def __init__(self, space, problem, rng, config: RandomSearchConfig):
+    def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: RandomSearchConfig):
         super().__init__(space, problem, rng, config)
-        self._order = None
+        self._order: np.ndarray | None = None
         self._next = 0
         self._drawn: set[str] = set()
 
     def ask(self) -> Proposal | None:
+        """The next architecture of a lazily drawn permutation (or a uniform draw with replacement); None
+        when every architecture was drawn."""
         if self.config.replace:
             return Proposal(self.space.sample(self.rng))
         if self.space.size > _PERMUTATION_MAX:

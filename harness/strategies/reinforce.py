@@ -58,6 +58,7 @@ def categorical_view(space: SearchSpace, strategy: str) -> CodeTable:
 
 
 def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, stabilised by subtracting each row's maximum (-inf logits get probability 0)."""
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
@@ -65,6 +66,7 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ReinforceConfig(StrategyConfig):
+    """REINFORCE's Adam step, baseline momentum and initial logits (NATS-Bench reference values)."""
     learning_rate: float = 0.01  # NATS-Bench run-all.sh (NB201 topology space), Adam
     ema_momentum: float = 0.9  # NAS-Bench-201 / NATS-Bench --EMA_momentum
     adam_beta1: float = 0.9  # torch.optim.Adam default (the reference optimiser)
@@ -72,17 +74,22 @@ class ReinforceConfig(StrategyConfig):
     adam_eps: float = 1e-8
     init_scale: float = 1e-3  # initial logits ~ init_scale * N(0, 1), as in the reference code
 
+    def check(self) -> None:
+        """A positive learning rate and a moving-average momentum in [0, 1)."""
+        super().check()
+        if not self.learning_rate > 0:
+            raise StrategyError(f"reinforce.learning_rate must be positive, got {self.learning_rate}")
+        if not 0 <= self.ema_momentum < 1:
+            raise StrategyError(f"reinforce.ema_momentum must be in [0, 1), got {self.ema_momentum}")
 
-class Reinforce(Strategy):
+
+class Reinforce(Strategy[ReinforceConfig]):
+    """REINFORCE with a moving-average baseline over a factorised categorical policy (module docstring)."""
     name = "reinforce"
     Config = ReinforceConfig
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: ReinforceConfig):
         super().__init__(space, problem, rng, config)
-        if not config.learning_rate > 0:
-            raise StrategyError(f"reinforce.learning_rate must be positive, got {config.learning_rate}")
-        if not 0 <= config.ema_momentum < 1:
-            raise StrategyError(f"reinforce.ema_momentum must be in [0, 1), got {config.ema_momentum}")
         self.view = categorical_view(space, self.name)
         self._mask = self.view.mask()
         shape = self._mask.shape
@@ -119,6 +126,7 @@ class Reinforce(Strategy):
 
     # -- ask/tell -------------------------------------------------------------------------------
     def ask(self) -> Proposal | None:
+        """An architecture sampled from the current policy (invalid codes redrawn)."""
         probs = self.probabilities()
         cum = np.cumsum(probs, axis=1)
         for _ in range(_MAX_INVALID_DRAWS):
@@ -129,9 +137,11 @@ class Reinforce(Strategy):
             except ArchitectureError:
                 continue  # not an architecture of the space: draw again
             return Proposal(arch, tag=tuple(int(c) for c in codes))
-        raise StrategyError(f"reinforce drew {_MAX_INVALID_DRAWS} invalid architectures in a row; the policy has collapsed onto invalid codes")
+        raise StrategyError(f"reinforce drew {_MAX_INVALID_DRAWS} invalid architectures in a row; the policy has "
+                            "collapsed onto invalid codes")
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """One policy-gradient step with the reward minus the moving-average baseline."""
         reward = observation.score(self.problem)
         if not np.isfinite(reward):
             self.skipped += 1

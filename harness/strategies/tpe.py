@@ -68,6 +68,7 @@ def n_good(n: int, gamma: float, split: str, cap: int) -> int:
 
 @dataclass
 class TPEConfig(StrategyConfig):
+    """TPE's split quantile, startup trials, candidates and prior, as in hyperopt's defaults."""
     gamma: float = 0.25  # hyperopt _default_gamma
     split: str = "sqrt"  # hyperopt: ceil(gamma*sqrt(n)) capped at 25; "quantile": ceil(gamma*n)
     n_startup: int = 20  # hyperopt _default_n_startup_jobs
@@ -75,23 +76,28 @@ class TPEConfig(StrategyConfig):
     prior_weight: float = 1.0  # hyperopt _default_prior_weight
     linear_forgetting: int = 25  # hyperopt DEFAULT_LF (0: off)
 
+    def check(self) -> None:
+        """Each value in its range (hyperopt's meaning of each key)."""
+        super().check()
+        if not 0 < self.gamma < 1:
+            raise StrategyError(f"tpe.gamma must be in (0, 1), got {self.gamma}")
+        if self.split not in _SPLITS:
+            raise StrategyError(f"tpe.split must be one of {', '.join(_SPLITS)}, got {self.split!r}")
+        if self.n_startup < 0 or self.n_ei_candidates < 1:
+            raise StrategyError("tpe.n_startup must be >= 0 and tpe.n_ei_candidates >= 1")
+        if not self.prior_weight > 0:
+            raise StrategyError(f"tpe.prior_weight must be positive, got {self.prior_weight}")
+        if self.linear_forgetting < 0:
+            raise StrategyError(f"tpe.linear_forgetting must be >= 0, got {self.linear_forgetting}")
 
-class TPE(Strategy):
+
+class TPE(Strategy[TPEConfig]):
+    """The tree-structured Parzen estimator over categorical codes (module docstring)."""
     name = "tpe"
     Config = TPEConfig
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: TPEConfig):
         super().__init__(space, problem, rng, config)
-        if not 0 < config.gamma < 1:
-            raise StrategyError(f"tpe.gamma must be in (0, 1), got {config.gamma}")
-        if config.split not in _SPLITS:
-            raise StrategyError(f"tpe.split must be one of {', '.join(_SPLITS)}, got {config.split!r}")
-        if config.n_startup < 0 or config.n_ei_candidates < 1:
-            raise StrategyError("tpe.n_startup must be >= 0 and tpe.n_ei_candidates >= 1")
-        if not config.prior_weight > 0:
-            raise StrategyError(f"tpe.prior_weight must be positive, got {config.prior_weight}")
-        if config.linear_forgetting < 0:
-            raise StrategyError(f"tpe.linear_forgetting must be >= 0, got {config.linear_forgetting}")
         self.view = categorical_view(space, self.name)
         self._cards = np.asarray(self.view.cardinalities, dtype=np.int64)
         self._k = int(self._cards.max())
@@ -139,6 +145,7 @@ class TPE(Strategy):
 
     # -- ask/tell -------------------------------------------------------------------------------
     def ask(self) -> Proposal | None:
+        """A random architecture during startup, then the candidate of l(x) maximising l(x)/g(x)."""
         if len(self._losses) < max(self.config.n_startup, 1):
             return self._record(self._random_proposal())
         codes = np.stack(self._codes)
@@ -151,7 +158,8 @@ class TPE(Strategy):
                     return self._record(self.view.decode(candidates[i]))
                 except ArchitectureError:
                     continue
-        raise StrategyError(f"tpe drew {_MAX_INVALID_DRAWS} batches of invalid architectures; l(x) has collapsed onto invalid codes")
+        raise StrategyError(f"tpe drew {_MAX_INVALID_DRAWS} batches of invalid architectures; l(x) has collapsed onto "
+                            "invalid codes")
 
     def _random_proposal(self) -> str:
         return self.space.sample(self.rng)
@@ -165,5 +173,6 @@ class TPE(Strategy):
         return Proposal(arch, tag=ticket)
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """Record the observation for the next split into good and bad densities."""
         score = observation.score(self.problem)
         self._losses[proposal.tag] = -score if np.isfinite(score) else np.inf

@@ -2,8 +2,9 @@
 
 `build_network(space, arch, num_classes)` gives a PyTorch network for an architecture string of a
 space the trainer knows (nb201; nb101 when harness.spaces.nb101 is present). `train.train` trains
-it reproducibly, `proxies` counts parameters and FLOPs and computes zero-cost proxies, and
-`validate` re-trains the incumbents of a results folder (`nas-harness validate`).
+it reproducibly, and `proxies` counts parameters and FLOPs and computes zero-cost proxies. This
+package is a low-level library: re-training the incumbents of a results folder (`nas-harness
+validate`) reads results and the catalogue, so it lives above, in `harness.validation`.
 """
 from __future__ import annotations
 

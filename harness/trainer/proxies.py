@@ -90,14 +90,20 @@ def _loss_gradients(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
     return net
 
 
-def grad_norm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    net = _loss_gradients(model, inputs, targets)
+def _grad_norm_of(net: nn.Module) -> float:
     return float(sum(m.weight.grad.norm().item() for m in _weighted_layers(net) if m.weight.grad is not None))
 
 
-def snip(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    net = _loss_gradients(model, inputs, targets)
+def _snip_of(net: nn.Module) -> float:
     return float(sum((m.weight * m.weight.grad).abs().sum().item() for m in _weighted_layers(net) if m.weight.grad is not None))
+
+
+def grad_norm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    return _grad_norm_of(_loss_gradients(model, inputs, targets))
+
+
+def snip(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    return _snip_of(_loss_gradients(model, inputs, targets))
 
 
 def _without_batchnorm(module: nn.Module) -> None:
@@ -123,6 +129,8 @@ def synflow(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None
 
 def jacov(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> float:
     net = copy.deepcopy(model).train()
+    for p in net.parameters():
+        p.requires_grad_(False)  # only dy/dx is needed: skipping the weight gradients halves the backward pass
     x = inputs.detach().clone().requires_grad_(True)
     net(x).sum().backward()
     jacobians = x.grad.reshape(x.shape[0], -1).double().cpu().numpy()
@@ -135,6 +143,7 @@ def jacov(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None =
 
 
 _FUNCTIONS: dict[str, Callable[..., float]] = {"grad_norm": grad_norm, "snip": snip, "synflow": synflow, "jacov": jacov}
+_FROM_LOSS_GRADIENTS: dict[str, Callable[[nn.Module], float]] = {"grad_norm": _grad_norm_of, "snip": _snip_of}
 
 
 def compute_proxies(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, names: tuple[str, ...] = PROXIES,
@@ -145,9 +154,15 @@ def compute_proxies(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
         from tabular.errors import NasHarnessError
 
         raise NasHarnessError(f"unknown zero-cost proxy {', '.join(unknown)}; known: {', '.join(PROXIES)}")
-    out = {}
+    out: dict[str, float] = {}
+    shared: nn.Module | None = None  # grad_norm and snip read the same dL/dW: one backward pass serves both
     for name in names:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            out[name] = _FUNCTIONS[name](model, inputs, targets)
+            if name in _FROM_LOSS_GRADIENTS:
+                if shared is None:
+                    shared = _loss_gradients(model, inputs, targets)
+                out[name] = _FROM_LOSS_GRADIENTS[name](shared)
+            else:
+                out[name] = _FUNCTIONS[name](model, inputs, targets)
     return out

@@ -250,8 +250,9 @@ def _train(model: nn.Module, splits: Splits, config: TrainConfig, kind: str, dev
     if steps == 0:
         raise NasHarnessError(f"the training split of {splits.name} has {n} images: too few to train")
     stop = config.epochs if max_epochs is None else min(config.epochs, result.epochs_done + max_epochs)
+    # disable=None: tqdm draws only on a terminal, so logs and pipes get no bar lines
     bar = tqdm(total=config.epochs * steps, initial=result.epochs_done * steps, desc=desc, unit="batch",
-               disable=not progress, leave=True, dynamic_ncols=True)
+               disable=None if progress else True, leave=True, dynamic_ncols=True)
     try:
         for epoch in range(result.epochs_done, stop):
             started = time.perf_counter()
@@ -294,3 +295,48 @@ def _train(model: nn.Module, splits: Splits, config: TrainConfig, kind: str, dev
     if result.complete:
         result.test_loss, result.test_acc = evaluate(model, splits, "test", device, config.eval_batch_size)
     return result
+
+
+def seconds_per_step(model: nn.Module, splits: Splits, config: TrainConfig, *, device: torch.device, steps: int = 2,
+                     threads: int | None = None) -> float:
+    """Measured wall seconds of one training step (forward, backward, SGD update) of `model`.
+
+    Why: `validate` announces how long it will take before it starts, extrapolated from real steps
+    on this machine under its current load. One untimed warm-up step (oneDNN builds its kernels
+    then), then the mean of `steps` timed ones, on a deep copy trained on the first batch of the
+    training split, so neither `model` nor any RNG changes and the validation stays bit-identical.
+    """
+    import copy
+
+    net = copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).train()
+    optimiser = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay, nesterov=config.nesterov)
+    batch = min(config.batch_size, len(splits.y_train))
+    x = _to(splits.normalise(splits.x_train[:batch]), device)
+    y = splits.y_train[:batch].to(device)
+    with deterministic(device, threads):
+        started = 0.0
+        for i in range(steps + 1):
+            if i == 1:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                started = time.perf_counter()
+            optimiser.zero_grad(set_to_none=True)
+            F.cross_entropy(net(x), y).backward()
+            optimiser.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return (time.perf_counter() - started) / max(1, steps)
+
+
+def estimate_seconds(step_seconds: float, splits: Splits, config: TrainConfig, epochs_left: int) -> float:
+    """Seconds to train `epochs_left` more epochs at `step_seconds` per step, with evaluations.
+
+    A forward pass costs about a third of a training step (backward is about twice the forward),
+    so evaluating n images counts as n / batch_size / 3 steps: the validation split after every
+    epoch, the test split once at the end.
+    """
+    steps = _steps(len(splits.y_train), config.batch_size)
+    eval_steps = len(splits.y_valid) / config.batch_size / 3.0
+    test_steps = len(splits.y_test) / config.batch_size / 3.0
+    return step_seconds * (epochs_left * (steps + eval_steps) + (test_steps if epochs_left > 0 else 0.0))

@@ -7,20 +7,22 @@ Runs of a grid that differ only in `seed` share one composition here:
 - `GridSweeper` is Hydra's basic sweeper, except that it checks one job per distinct non-seed
   override set before launching (Hydra checks every job), that seeds are checked as integers, and
   that it hands the jobs' outcomes (returned by any launcher, remote ones included) to
-  `harness.app.record_grid`, so the grid's summary and exit code come from the results folder.
+  `harness.grid.ledger.record_grid`, so the grid's summary and exit code come from the results
+  folder. It refuses a `hydra.sweep.dir` that is a file before any job starts.
 - `GridLauncher` composes each distinct non-seed override set once, sets `seed` per run, and runs
   the runs in batches on `n_jobs` joblib worker processes, each of which keeps its benchmarks
   loaded. Results are identical to Hydra's joblib launcher (`hydra/launcher=joblib`), which runs
-  the same `harness.app.run_config` per job; tests check that.
+  the same `harness.grid.run_folder.run_config` per job; tests check that.
 
 (No `from __future__ import annotations`: Hydra execs plugin modules outside sys.modules, where
 dataclasses cannot resolve string annotations.)
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
@@ -34,7 +36,8 @@ log = logging.getLogger(__name__)
 SEED_KEY = "seed"
 
 
-def _split_seed(overrides: Sequence[str]) -> tuple[tuple[str, ...], Optional[str]]:
+def _split_seed(overrides: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
+    """(the overrides without `seed=`, the seed's value or None): runs that differ only in seed share a composition."""
     rest, seed = [], None
     for o in overrides:
         key, sep, value = o.partition("=")
@@ -47,21 +50,30 @@ def _split_seed(overrides: Sequence[str]) -> tuple[tuple[str, ...], Optional[str
 
 @dataclass
 class GridSweeperConf:
+    """Config of `hydra/sweeper=grid` (Hydra's basic sweeper's fields)."""
     _target_: str = "hydra_plugins.nas_harness_grid.grid.GridSweeper"
-    max_batch_size: Optional[int] = None
-    params: Optional[Any] = None
+    max_batch_size: Optional[int] = None  # noqa: UP045  (OmegaConf structured configs need typing.Optional)
+    params: Optional[Any] = None  # noqa: UP045
 
 
 class GridSweeper(BasicSweeper):
+    """Hydra's basic sweeper that checks one job per seed-less override set and records the grid's runs."""
     def sweep(self, arguments: list[str]) -> Any:
-        from harness.app import record_grid
+        """Refuse an output path that is a file, run the sweep, then record the grid's runs for the summary."""
+        from harness.grid.checks import GridSetupError, check_output_dir, hydra_exit_message
+        from harness.grid.ledger import record_grid
 
         assert self.config is not None
+        try:
+            check_output_dir(str(self.config.hydra.sweep.dir), "hydra.sweep.dir")
+        except GridSetupError as exc:  # SystemExit: Hydra would print an Exception with a traceback
+            raise SystemExit(hydra_exit_message(exc)) from None
         returns = super().sweep(arguments)
         record_grid(str(self.config.hydra.sweep.dir), [ret for batch in returns for ret in batch])
         return returns
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        """Check one composition per seed-less override set, and every seed as an integer (Hydra checks each job)."""
         assert self.hydra_context is not None and self.config is not None
         seen: set[tuple[str, ...]] = set()
         parser = OverridesParser.create()
@@ -78,26 +90,31 @@ class GridSweeper(BasicSweeper):
 
 @dataclass
 class GridLauncherConf:
+    """Config of `hydra/launcher=grid` (and `local`): worker count and batches per worker."""
     _target_: str = "hydra_plugins.nas_harness_grid.grid.GridLauncher"
     n_jobs: int = -1
     batches_per_worker: int = 4
 
 
 class GridLauncher(Launcher):
+    """Runs a grid's runs in batches on joblib workers, composing each seed-less override set once."""
     def __init__(self, n_jobs: int = -1, batches_per_worker: int = 4) -> None:
         self.n_jobs = n_jobs
         self.batches_per_worker = batches_per_worker
-        self.config: Optional[DictConfig] = None
-        self.hydra_context: Optional[HydraContext] = None
-        self.task_function: Optional[TaskFunction] = None
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        """Keep what Hydra hands a launcher before launching."""
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        """Compose, batch and run the jobs; return one JobReturn per job carrying its run's ledger entry."""
         from joblib import Parallel, cpu_count, delayed
 
-        from harness.app import run_configs, task_config
+        from harness.grid.execute import task_config
+        from harness.grid.run_folder import run_configs
 
         assert self.config is not None and self.hydra_context is not None
         composed: dict[tuple[str, ...], DictConfig] = {}

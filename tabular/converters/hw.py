@@ -29,14 +29,14 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from tabular import safe_pickle
+from tabular import safe_pickle, sources
 from tabular.errors import NasHarnessError, StoreError
 from tabular.hashing import sha256_file
 from tabular.writer import StaticMetric, StoreData
 
 log = logging.getLogger(__name__)
 
-HWNB_FILENAME = "HW-NAS-Bench-v1_0.pickle"
+HWNB_FILENAME = sources.HWNB_FILENAME
 HWNB_SPACE_KEY = "nasbench201"
 # Our dataset names -> the dataset keys of the HW-NAS-Bench pickle.
 HWNB_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "ImageNet16-120"}
@@ -57,7 +57,7 @@ HWNB_METRICS: dict[str, tuple[str, str, str]] = {
 AVERAGE_HW_METRIC_NAMES = tuple(
     f"{q}@{d}" for key, (q, d, _) in HWNB_METRICS.items() if key != "eyeriss_arithmetic_intensity"
 )
-TABLE_SUFFIXES = (".csv", ".parquet")
+TABLE_SUFFIXES = sources.HW_TABLE_SUFFIXES
 KEY_INDEX = "nb201_index"
 KEY_ARCH = "arch_str"
 # Column suffix (lower case) -> (quantity, unit).
@@ -126,7 +126,8 @@ def _metric_values(path: Path, ds_key: str, key: str, raw: Any, n: int) -> np.nd
     try:
         count = len(raw)
     except TypeError:
-        raise NasHarnessError(f"{path}: {ds_key}/{key} is a {type(raw).__name__}, expected a sequence of {n} numbers") from None
+        raise NasHarnessError(f"{path}: {ds_key}/{key} is a {type(raw).__name__}, expected a sequence of {n} "
+                              "numbers") from None
     if count != n:
         raise NasHarnessError(f"{path}: {ds_key}/{key} has {count} entries, expected {n} (one per NB201 index)")
     try:
@@ -141,7 +142,7 @@ def _check_config(path: Path, ds_key: str, config: Any, official: list[str]) -> 
     if not isinstance(config, (list, tuple)) or len(config) != n:
         size = len(config) if isinstance(config, (list, tuple)) else type(config).__name__
         raise NasHarnessError(f"{path}: {ds_key}/config must be a list of {n} per-index dicts, found {size}")
-    for i, (entry, expected) in enumerate(zip(config, official)):
+    for i, (entry, expected) in enumerate(zip(config, official, strict=True)):
         arch = entry.get("arch_str") if isinstance(entry, dict) else None
         if arch != expected:
             raise NasHarnessError(
@@ -159,10 +160,12 @@ def read_hwnasbench(path: str | Path, space: IndexedSpace) -> HWSource:
     metrics: dict[str, dict[str, StaticMetric]] = {}
     for dataset, ds_key in HWNB_DATASETS.items():
         if ds_key not in part:
-            raise NasHarnessError(f"{path}: {HWNB_SPACE_KEY} has no dataset {ds_key!r} (found {sorted(map(str, part))})")
+            raise NasHarnessError(f"{path}: {HWNB_SPACE_KEY} has no dataset {ds_key!r} (found "
+                                  f"{sorted(map(str, part))})")
         table = part[ds_key]
         if not isinstance(table, dict):
-            raise NasHarnessError(f"{path}: {HWNB_SPACE_KEY}/{ds_key} must be a dict of metrics, found {type(table).__name__}")
+            raise NasHarnessError(f"{path}: {HWNB_SPACE_KEY}/{ds_key} must be a dict of metrics, found "
+                                  f"{type(table).__name__}")
         missing = [k for k in HWNB_METRICS if k not in table]
         if missing:
             raise NasHarnessError(f"{path}: {ds_key} lacks the metrics {missing}; this is not HW-NAS-Bench v1.0")
@@ -192,7 +195,8 @@ def parse_device_column(name: str) -> tuple[str, str, str]:
         if lower.endswith(suffix):
             device = name[: -len(suffix)]
             if not device or any(c in device for c in "@/") or device != device.strip():
-                raise NasHarnessError(f"column {name!r}: {device!r} is not a usable device name (no '@', '/', or padding)")
+                raise NasHarnessError(f"column {name!r}: {device!r} is not a usable device name (no '@', '/', or "
+                                      "padding)")
             return quantity, device, unit
     raise NasHarnessError(
         f"column {name!r} has no unit suffix; rename it <device>_ms (latency in ms) or <device>_mj (energy in mJ)"
@@ -211,7 +215,8 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise NasHarnessError(f"cannot read {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # pandas/pyarrow parse errors have many types
         first = str(exc).splitlines()[0] if str(exc) else ""
-        raise NasHarnessError(f"{path} is not a readable {suffix[1:]} table ({exc.__class__.__name__}: {first})") from None
+        raise NasHarnessError(f"{path} is not a readable {suffix[1:]} table ({exc.__class__.__name__}: "
+                              f"{first})") from None
 
 
 def _plain(value: Any) -> Any:
@@ -230,7 +235,8 @@ def _indices_from_index_column(path: Path, column: pd.Series, size: int) -> np.n
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise NasHarnessError(
-            f"{path}: {_row_label(path, row)} has {KEY_INDEX}={_plain(column.iloc[row])!r}; it must be an integer in [0, {size})"
+            f"{path}: {_row_label(path, row)} has {KEY_INDEX}={_plain(column.iloc[row])!r}; it must be an integer in "
+            f"[0, {size})"
         )
     return numeric.astype(np.int64)
 
@@ -298,7 +304,8 @@ def read_latency_table(path: str | Path, space: IndexedSpace) -> dict[str, Stati
             if frame[column].isna().all():
                 log.info("%s: dropping empty unnamed column %r", path, name)
                 continue
-            raise NasHarnessError(f"{path}: column {name!r} has no name but holds values; name it <device>_ms or <device>_mj")
+            raise NasHarnessError(f"{path}: column {name!r} has no name but holds values; name it <device>_ms or "
+                                  "<device>_mj")
         try:
             quantity, device, unit = parse_device_column(name)
         except NasHarnessError as exc:
@@ -362,7 +369,8 @@ def join_hw(base: StoreData, dataset: str, sources: Sequence[HWSource], *, name:
                 raise NasHarnessError(f"{source.path.name}: metric {key!r} already exists in {base.name}")
             if len(metric.values) != len(base.arch_strings):
                 raise NasHarnessError(
-                    f"{source.path.name}: {key} has {len(metric.values)} values, store {base.name} has {len(base.arch_strings)} rows"
+                    f"{source.path.name}: {key} has {len(metric.values)} values, store {base.name} has "
+                    f"{len(base.arch_strings)} rows"
                 )
             static[key] = metric
     base_prov = dict(base.provenance)
@@ -374,12 +382,14 @@ def join_hw(base: StoreData, dataset: str, sources: Sequence[HWSource], *, name:
     provenance = {
         **base_prov,
         "base_store": base.name,
-        "sources": list(base_prov.get("sources", [])) + [{"name": f"hw:{e['name']}", "sha256": e["sha256"]} for e in hw_entries],
+        "sources": list(base_prov.get("sources", []))
+        + [{"name": f"hw:{e['name']}", "sha256": e["sha256"]} for e in hw_entries],
         "hw_sources": hw_entries,
         "notes": "; ".join(filter(None, [base_prov.get("notes", ""), note])),
     }
     if any(s.kind == "hwnasbench" for s in sources):
-        provenance["citation"] = "; ".join(filter(None, [base_prov.get("citation", ""), "Li et al., HW-NAS-Bench, ICLR 2021"]))
+        provenance["citation"] = "; ".join(filter(None, [base_prov.get("citation", ""), "Li et al., HW-NAS-Bench, "
+                                                                                        "ICLR 2021"]))
     return dataclasses.replace(base, name=name, static=static, provenance=provenance)
 
 

@@ -1,6 +1,6 @@
 """NATS-Bench topology (NATS-tss) archives -> one store per (dataset, schedule).
 
-Two official layouts (FORMATS.md §2.1, §2.5):
+Two official layouts (as the NATS-Bench API reads them):
 
 * the "simple" folder `NATS-tss-v1_0-3ffb9-simple/` (from `NATS-tss-v1_0-3ffb9-simple.tar`):
   `meta.pickle.pbz2` with `meta_archs`, plus one `{index:06d}.pickle.pbz2` per architecture
@@ -50,12 +50,14 @@ ALL_COMBOS: tuple[off.Combo, ...] = tuple((ds, hp) for hp in ("200", "12") for d
 def _unpickle(handle: BinaryIO, where: Path) -> Any:
     try:
         return safe_pickle.load(handle, where=where, allowed=safe_pickle.PLAIN_GLOBALS, what="NATS-Bench",
-                                hint=f"download {SINGLE_FILE} or the {SIMPLE_DIR} archive again from the NATS-Bench authors")
+                                hint=f"download {SINGLE_FILE} or the {SIMPLE_DIR} archive again from the NATS-Bench "
+                                     "authors")
     except NasHarnessError:
         raise
     except Exception as exc:  # bz2 (OSError/EOFError) or pickle errors: a damaged download
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise NasHarnessError(f"{where} is not a readable bz2 pickle ({type(exc).__name__}: {reason}); it is truncated or corrupt, download or unpack it again") from None
+        raise NasHarnessError(f"{where} is not a readable bz2 pickle ({type(exc).__name__}: {reason}); it is "
+                              "truncated or corrupt, download or unpack it again") from None
 
 
 def load_pbz2(path: Path) -> Any:
@@ -68,7 +70,8 @@ def _load_bytes(raw: bytes, where: Path) -> Any:
     try:
         data = bz2.decompress(raw)
     except Exception as exc:
-        raise NasHarnessError(f"{where} is not a readable bz2 file ({type(exc).__name__}: {exc}); it is truncated or corrupt, download or unpack it again") from None
+        raise NasHarnessError(f"{where} is not a readable bz2 file ({type(exc).__name__}: {exc}); it is truncated or "
+                              "corrupt, download or unpack it again") from None
     return _unpickle(io.BytesIO(data), where)
 
 
@@ -90,26 +93,29 @@ def resolve_source(source: Path) -> Path:
             nested = source / SIMPLE_DIR
             if (nested / META_FILE).is_file():
                 return nested
-            raise SourceMissingError(f"{source} has no {META_FILE}; point at the unpacked {SIMPLE_DIR}/ folder (or the single file {SINGLE_FILE})")
+            raise SourceMissingError(f"{source} has no {META_FILE}; point at the unpacked {SIMPLE_DIR}/ folder (or "
+                                     f"the single file {SINGLE_FILE})")
         return source
     if source.is_file() and source.name.endswith(".tar"):
-        raise NasHarnessError(f"{source} is a tar archive; unpack it first (tar xf {source.name}) and convert the folder it creates")
+        raise NasHarnessError(f"{source} is a tar archive; unpack it first (tar xf {source.name}) and convert the "
+                              "folder it creates")
     if source.is_file():
         return source
-    raise SourceMissingError(f"{source} does not exist; pass the unpacked {SIMPLE_DIR}/ folder or the file {SINGLE_FILE}")
+    raise SourceMissingError(f"{source} does not exist; pass the unpacked {SIMPLE_DIR}/ folder or the file "
+                             f"{SINGLE_FILE}")
 
 
 class _FolderReader:
     """Streams (index, {'12':..., '200':...}) records from a simple folder, hashing what it reads."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, order: off.ArchOrder):
         self.folder = folder
         meta_path = folder / META_FILE
         meta_raw = meta_path.read_bytes()
         meta = _load_bytes(meta_raw, meta_path)
         if not isinstance(meta, dict) or "meta_archs" not in meta:
             raise NasHarnessError(f"{meta_path} holds no meta_archs; it is not a NATS-tss meta file")
-        self.arch_strings, self.codes = off.official_arch_order(meta["meta_archs"], meta_path)
+        self.arch_strings, self.codes = off.official_arch_order(meta["meta_archs"], meta_path, order)
         self._digest = hashlib.sha256()
         self._digest.update(f"{META_FILE}\t{hashlib.sha256(meta_raw).hexdigest()}\n".encode())
         self.missing = 0
@@ -134,7 +140,8 @@ class _FolderReader:
                 log.info("read %d/%d architecture files", index, n)
             yield index, infos
         if self.missing == n:
-            raise NasHarnessError(f"{self.folder} holds no per-architecture files (000000.pickle.pbz2 ...); unpack the whole archive")
+            raise NasHarnessError(f"{self.folder} holds no per-architecture files (000000.pickle.pbz2 ...); unpack "
+                                  "the whole archive")
         if self.missing:
             log.warning("%s: %d of %d architecture files are missing; their rows are NaN", self.folder, self.missing, n)
 
@@ -143,8 +150,8 @@ class _FolderReader:
         return self._digest.hexdigest()
 
 
-def _iter_folder(folder: Path, select: set[off.Combo] | None) -> Iterator[StoreData]:
-    reader = _FolderReader(folder)
+def _iter_folder(folder: Path, select: set[off.Combo] | None, order: off.ArchOrder) -> Iterator[StoreData]:
+    reader = _FolderReader(folder, order)
     tables = off.fill_tables(reader.records(), len(reader.arch_strings), HP_OF, select, str(folder))
     source = off.SourceInfo(
         family=FAMILY,
@@ -159,7 +166,7 @@ def _iter_folder(folder: Path, select: set[off.Combo] | None) -> Iterator[StoreD
         yield table.to_store_data(off.store_name(FAMILY, *combo), reader.arch_strings, reader.codes, source)
 
 
-def _iter_single(path: Path, select: set[off.Combo] | None) -> Iterator[StoreData]:
+def _iter_single(path: Path, select: set[off.Combo] | None, order: off.ArchOrder) -> Iterator[StoreData]:
     blob = load_pbz2(path)
     if not isinstance(blob, dict):
         raise NasHarnessError(f"{path} holds a {type(blob).__name__}, not a NATS-tss benchmark dict")
@@ -169,23 +176,27 @@ def _iter_single(path: Path, select: set[off.Combo] | None) -> Iterator[StoreDat
         format="NATS-tss single-file benchmark (bz2 pickle of the whole benchmark)",
         citation=off.CITATION_NATS,
     )
-    yield from off.iter_blob_stores(blob, HP_OF, source, path, select)
+    yield from off.iter_blob_stores(blob, HP_OF, source, path, select, order=order)
 
 
-def iter_stores(source: Path, select: set[off.Combo] | None = None) -> Iterator[StoreData]:
-    """Stores of a NATS-tss folder or single file; `select` limits them to (dataset, hp) pairs."""
+def iter_stores(source: Path, select: set[off.Combo] | None = None, *, order: off.ArchOrder) -> Iterator[StoreData]:
+    """Stores of a NATS-tss folder or single file; `select` limits them to (dataset, hp) pairs.
+
+    `order` is the NB201 space's index (harness.catalog.official.nb201_order): store rows follow it.
+    """
     resolved = resolve_source(source)
     if resolved.is_dir():
-        yield from _iter_folder(resolved, select)
+        yield from _iter_folder(resolved, select, order)
     else:
-        yield from _iter_single(resolved, select)
+        yield from _iter_single(resolved, select, order)
 
 
-def convert(source: Path, out_dir: Path, *, force: bool = False, select: set[off.Combo] | None = None) -> list[Path]:
+def convert(source: Path, out_dir: Path, *, order: off.ArchOrder, force: bool = False,
+            select: set[off.Combo] | None = None) -> list[Path]:
     """Convert into `<out_dir>/nats-tss/<dataset>[-12ep].h5`; never overwrites unless `force`.
 
     Every store the benchmark can yield is checked for an existing file before the (long) read.
     """
     combos = [c for c in ALL_COMBOS if select is None or c in select]
     off.refuse_existing(Path(out_dir), [off.store_name(FAMILY, *c) for c in combos], force)
-    return off.write_all(iter_stores(source, select), Path(out_dir), force)
+    return off.write_all(iter_stores(source, select, order=order), Path(out_dir), force)

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from tabular import safe_pickle
-from tabular.converters.nb101_tfrecord import METRICS, N_REPEATS
+from tabular.converters.nb101_tfrecord import METRICS, N_REPEATS, CellRules
 from tabular.errors import SourceMissingError, StoreError
 from tabular.hashing import sha256_file
+from tabular.sources import NB101_SAMPLE_FILES
 from tabular.writer import MetricArray, StaticMetric, StoreData
 
-FILES = ("nasbench_api_dict_25.pkl", "nasbench_api_dict_30.pkl")
+FILES = NB101_SAMPLE_FILES
 # Stored metric -> the official computed_stat key.
 _KEYS = {
     "valid_acc": "final_validation_accuracy",
@@ -42,7 +43,8 @@ def load_cells(folder: Path) -> dict[str, tuple[dict, dict]]:
         if not path.is_file():
             raise SourceMissingError(f"{path} is missing; nb101/sample needs {', '.join(FILES)} in {folder}")
         data = safe_pickle.load_path(path, allowed=safe_pickle.PLAIN_GLOBALS, error=StoreError, what="NB101 sample",
-                                     hint="expected plain dicts, lists and numpy arrays only; replace the file with the original",
+                                     hint="expected plain dicts, lists and numpy arrays only; replace the file with "
+                                          "the original",
                                      damaged="replace the file")
         if not isinstance(data, dict):
             raise StoreError(f"{path} does not hold a dict of cells (found {type(data).__name__})")
@@ -50,10 +52,10 @@ def load_cells(folder: Path) -> dict[str, tuple[dict, dict]]:
     return cells
 
 
-def convert_sample(folder: Path, name: str = "nb101/sample") -> StoreData:
-    """The sample store of the pickles in `folder`."""
-    from harness.spaces.base import ArchitectureError
-    from harness.spaces.nb101 import canonical_cell, format_cell, graph_hash, hash_id, padded, to_cell
+def convert_sample(folder: Path, rules: CellRules, name: str = "nb101/sample") -> StoreData:
+    """The sample store of the pickles in `folder`; `rules`: the NB101 cell rules, passed in (CellRules)."""
+    to_cell, graph_hash, canonical_cell, padded = rules.to_cell, rules.graph_hash, rules.canonical_cell, rules.padded
+    format_cell, hash_id, ArchitectureError = rules.format_cell, rules.hash_id, rules.error
 
     cells = load_cells(folder)
     hashes = sorted(cells)
@@ -67,9 +69,11 @@ def convert_sample(folder: Path, name: str = "nb101/sample") -> StoreData:
             cell = to_cell(np.asarray(fixed["module_adjacency"]), list(fixed["module_operations"]))
             runs = computed[108]
         except (ArchitectureError, KeyError, TypeError, ValueError) as exc:
-            raise StoreError(f"{folder}: cell {module_hash} is malformed ({exc}); the sample pickles are not the expected ones") from None
+            raise StoreError(f"{folder}: cell {module_hash} is malformed ({exc}); the sample pickles are not the "
+                             "expected ones") from None
         if graph_hash(*cell) != module_hash:
-            raise StoreError(f"{folder}: cell {module_hash} does not hash to its key; the sample pickles are not the expected ones")
+            raise StoreError(f"{folder}: cell {module_hash} does not hash to its key; the sample pickles are not the "
+                             "expected ones")
         canon = canonical_cell(*cell)
         archs.append(format_cell(*canon))
         edges, ops, _ = padded(*canon)
@@ -87,7 +91,8 @@ def convert_sample(folder: Path, name: str = "nb101/sample") -> StoreData:
         fidelities=np.asarray([108.0]),
         seeds=np.arange(N_REPEATS, dtype=np.int64),
         metrics={m: MetricArray(values[m], unit, hib, desc) for m, (_, _, unit, hib, desc) in METRICS.items()},
-        static={"params": StaticMetric(params, "count", "params", "", "trainable parameters (fixed_stat trainable_parameters)")},
+        static={"params": StaticMetric(params, "count", "params", "", "trainable parameters (fixed_stat "
+                                                                      "trainable_parameters)")},
         arch_ids=np.asarray([hash_id(h) for h in hashes], dtype=np.int64),
         valid_metric="valid_acc",
         test_metric="test_acc",

@@ -1,7 +1,7 @@
 """Read the official NAS-Bench-101 files (`nasbench_full.tfrecord`, `nasbench_only108.tfrecord`)
 without TensorFlow, streaming, into one store.
 
-Formats (../shared/docs/FORMATS.md §1.2-1.4): a TFRecord file is records of
+Formats (as google-research/nasbench writes them): a TFRecord file is records of
 `uint64 length | uint32 masked CRC-32C(length bytes) | data | uint32 masked CRC-32C(data)`; each data
 is a JSON list `[module_hash, epochs, raw_adjacency, raw_operations, base64(ModelMetrics)]`.
 
@@ -31,95 +31,57 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from tabular.errors import NasHarnessError, StoreError
+from tabular.converters.tfrecord import (  # re-exported: the reader's public names stay here
+    CHUNK_BYTES,
+    MAX_RECORD,
+    ReadStats,
+    RecordError,
+    crc32c,
+    crc32c_many,
+    frame_record,
+    frame_records,
+    iter_records,
+    mask_crc,
+)
+from tabular.errors import StoreError
 from tabular.writer import MetricArray, StaticMetric, StoreData, write_store
 
 log = logging.getLogger(__name__)
 
-# -- CRC-32C --------------------------------------------------------------------------------------
-_POLY = 0x82F63B78  # reflected Castagnoli polynomial
-_MASK_DELTA = 0xA282EAD8
+__all__ = [  # the TFRecord container's names (tabular.converters.tfrecord) stay importable from here
+    "CHUNK_BYTES", "MAX_RECORD", "ReadStats", "RecordError", "crc32c", "crc32c_many", "frame_record", "frame_records",
+    "iter_records", "mask_crc", "CellRules", "EPOCHS", "METRICS", "N_REPEATS", "OFFICIAL_FILES", "cell_of", "convert",
+    "convert_tfrecord", "decode_model_metrics", "encode_model_metrics", "parse_payload",
+]
 
 
-def _crc_table() -> np.ndarray:
-    table = np.arange(256, dtype=np.uint32)
-    for _ in range(8):
-        table = np.where(table & 1, (table >> 1) ^ np.uint32(_POLY), table >> 1).astype(np.uint32)
-    return table
+@dataclass(frozen=True)
+class CellRules:
+    """The NB101 cell rules the readers need (harness.spaces.nb101), passed in from above.
 
+    Why passed in: tabular is the lowest layer and imports no search space; the catalogue
+    (harness.catalog.nb101.cell_rules) builds this from the space module. `error` is the exception
+    `to_cell` raises for a cell that breaks the rules; `n_cells` sizes the output arrays.
+    """
 
-_TABLE = _crc_table()
-_TABLE_LIST = _TABLE.tolist()
-
-
-def crc32c(data: bytes) -> int:
-    """CRC-32C of one byte string (init and final XOR 0xFFFFFFFF); for small inputs and tests."""
-    crc = 0xFFFFFFFF
-    table = _TABLE_LIST
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def crc32c_many(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """CRC-32C of many byte ranges of `buf` (uint8) at once: one vectorised table step per byte
-    position, over every range still that long (ranges sorted by length, so a prefix slice)."""
-    n = len(starts)
-    out = np.empty(n, dtype=np.uint32)
-    if n == 0:
-        return out
-    order = np.argsort(-lengths, kind="stable")
-    s = starts[order].astype(np.int64)
-    lens = lengths[order]
-    crc = np.full(n, 0xFFFFFFFF, dtype=np.uint32)
-    # active[i] = how many ranges are longer than i (lengths sorted descending).
-    active = np.searchsorted(-lens, -np.arange(int(lens[0]) if n else 0), side="left")
-    for i, k in enumerate(active.tolist()):
-        c = crc[:k]
-        crc[:k] = _TABLE[(c ^ buf[s[:k] + i]) & 0xFF] ^ (c >> 8)
-    out[order] = crc ^ np.uint32(0xFFFFFFFF)
-    return out
-
-
-def mask_crc(crc: int | np.ndarray) -> int | np.ndarray:
-    """TFRecord's masking: rotate right by 15 bits, add 0xA282EAD8 (mod 2^32)."""
-    if isinstance(crc, np.ndarray):
-        c = crc.astype(np.uint64)
-        return ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + _MASK_DELTA).astype(np.uint64) & 0xFFFFFFFF
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
-
-
-def frame_record(data: bytes) -> bytes:
-    """One record in TFRecord framing (the inverse of the reader; used by fixtures and the bench)."""
-    header = struct.pack("<Q", len(data))
-    return header + struct.pack("<I", mask_crc(crc32c(header))) + data + struct.pack("<I", mask_crc(crc32c(data)))
-
-
-def frame_records(payloads: list[bytes]) -> bytes:
-    """Many records framed at once, CRCs computed with `crc32c_many` (fast fixture writing)."""
-    if not payloads:
-        return b""
-    lengths = np.asarray([len(p) for p in payloads], dtype=np.int64)
-    headers = np.asarray(lengths, dtype="<u8").view(np.uint8)
-    joined = np.frombuffer(b"".join(payloads), dtype=np.uint8)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    head_crc = mask_crc(crc32c_many(headers, np.arange(len(payloads)) * 8, np.full(len(payloads), 8)))
-    data_crc = mask_crc(crc32c_many(joined, starts, lengths))
-    parts = []
-    for k, payload in enumerate(payloads):
-        parts += [headers[8 * k: 8 * k + 8].tobytes(), struct.pack("<I", int(head_crc[k])), payload, struct.pack("<I", int(data_crc[k]))]
-    return b"".join(parts)
-
+    to_cell: Callable[[Any, Sequence[str]], tuple[np.ndarray, tuple[int, ...]]]
+    graph_hash: Callable[[np.ndarray, Sequence[int]], str]
+    canonical_cell: Callable[[np.ndarray, Sequence[int]], tuple[np.ndarray, tuple[int, ...]]]
+    format_cell: Callable[[np.ndarray, Sequence[int]], str]
+    padded: Callable[[np.ndarray, Sequence[int]], tuple[np.ndarray, np.ndarray, np.ndarray]]
+    hash_id: Callable[[str], int]
+    error: type[Exception]
+    n_cells: int
 
 # -- protobuf (ModelMetrics) ---------------------------------------------------------------------
 class _PbError(ValueError):
@@ -262,168 +224,6 @@ def encode_model_metrics(evaluations: list[list[float]], trainable_parameters: i
     return bytes(out)
 
 
-# -- records -----------------------------------------------------------------------------------
-class RecordError(NasHarnessError):
-    """A corrupt or truncated record; `offset` is its byte offset in the file."""
-
-    def __init__(self, path: Path, offset: int, what: str):
-        self.offset = offset
-        self.what = what
-        super().__init__(f"{path}: record at byte offset {offset}: {what}; the file is corrupt (download it again), or pass --skip-bad to skip such records")
-
-
-@dataclass
-class ReadStats:
-    """What a pass over a file saw: the store's provenance reports these."""
-
-    records_in_file: int = 0  # records framed (good + bad)
-    records_read: int = 0
-    records_skipped: int = 0
-    skipped_offsets: list[int] = field(default_factory=list)
-    truncated_at: int | None = None
-    bytes_read: int = 0
-    sha256: str = ""
-
-    def skip(self, offset: int) -> None:
-        self.records_in_file += 1
-        self.records_skipped += 1
-        if len(self.skipped_offsets) < 100:
-            self.skipped_offsets.append(offset)
-
-
-_HEADER = 12
-CHUNK_BYTES = 8 << 20
-MAX_RECORD = 1 << 26  # NB101 records are ~400 bytes; a larger length is corrupt, not a record
-_OK, _BAD_LENGTH, _BAD_DATA = 0, 1, 2
-_U32 = struct.Struct("<I")
-_U64 = struct.Struct("<Q")
-
-
-def iter_records(path: Path, stats: ReadStats, *, skip_bad: bool = False, chunk_bytes: int = CHUNK_BYTES,
-                 progress: object | None = None) -> Iterator[tuple[int, bytes]]:
-    """Yield (byte offset, data) of every record whose length and data CRCs are right.
-
-    A bad data CRC skips exactly that record. A bad length CRC means the length cannot be trusted
-    and the framing is lost: with `skip_bad` the reader looks, byte by byte, for the next position
-    where a length, its CRC and the data CRC all agree (TFRecord has no sync marker). Memory is one
-    chunk plus at most one record, whatever the file size.
-    """
-    sha = hashlib.sha256()
-    buf = b""
-    base = 0  # file offset of buf[0]
-    eof = False
-    lost = False  # searching for the next record start after a bad length field
-    with open(path, "rb") as handle:
-        while True:
-            if not eof:
-                block = handle.read(chunk_bytes)
-                if block:
-                    sha.update(block)
-                    stats.bytes_read += len(block)
-                    if progress is not None:
-                        progress.update(len(block))  # type: ignore[attr-defined]
-                    buf += block
-                else:
-                    eof = True
-            if lost:
-                found, keep_from = _resync(buf)
-                if found is None:
-                    buf, base = buf[keep_from:], base + keep_from
-                    if eof:
-                        break  # the rest of the file belonged to the bad record
-                    continue
-                buf, base, lost = buf[found:], base + found, False
-            view = np.frombuffer(buf, dtype=np.uint8)
-            starts, lengths, stop = _frame(buf)
-            status = _check(view, starts, lengths)
-            for k in range(len(starts)):
-                start = int(starts[k])
-                if status[k] == _OK:
-                    stats.records_in_file += 1
-                    stats.records_read += 1
-                    yield base + start, buf[start + _HEADER: start + _HEADER + int(lengths[k])]
-                    continue
-                what = "the CRC of its length field does not match" if status[k] == _BAD_LENGTH else "the CRC of its data does not match"
-                if not skip_bad:
-                    raise RecordError(path, base + start, what)
-                log.warning("skipping the record at byte offset %d: %s", base + start, what)
-                stats.skip(base + start)
-                if status[k] == _BAD_LENGTH:
-                    stop, lost = start + 1, True
-                    break
-            buf, base = buf[stop:], base + stop
-            if eof and not lost:
-                if buf:
-                    if not skip_bad:
-                        raise RecordError(path, base, f"the file ends inside this record (only {len(buf)} bytes of it are present)")
-                    log.warning("the file ends inside the record at byte offset %d; counted as skipped", base)
-                    stats.truncated_at = base
-                    stats.skip(base)
-                break
-    stats.sha256 = sha.hexdigest()
-
-
-def _frame(buf: bytes) -> tuple[np.ndarray, np.ndarray, int]:
-    """Starts and lengths of the records at the front of `buf`, and the offset after them.
-
-    Complete records are taken at face value (their CRCs are checked in bulk afterwards). An
-    incomplete last record is included (with length 0, to be flagged) only if its length field is
-    already known to be corrupt, so that a flipped length bit is reported as corruption instead of
-    making the reader wait for bytes that never come."""
-    starts: list[int] = []
-    lengths: list[int] = []
-    pos, n = 0, len(buf)
-    while pos + _HEADER <= n:
-        length = _U64.unpack_from(buf, pos)[0]
-        if length > MAX_RECORD or pos + _HEADER + length + 4 > n:
-            if length > MAX_RECORD or _U32.unpack_from(buf, pos + 8)[0] != mask_crc(crc32c(buf[pos: pos + 8])):
-                starts.append(pos)
-                lengths.append(0)
-            break
-        starts.append(pos)
-        lengths.append(length)
-        pos += _HEADER + length + 4
-    return np.asarray(starts, dtype=np.int64), np.asarray(lengths, dtype=np.int64), pos
-
-
-def _le32(view: np.ndarray, at: np.ndarray) -> np.ndarray:
-    return view[at[:, None] + np.arange(4)[None, :]].astype(np.uint32) @ (np.uint32(1) << (8 * np.arange(4, dtype=np.uint32)))
-
-
-def _check(view: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Per framed record: _OK, _BAD_LENGTH or _BAD_DATA (CRCs computed for the whole chunk at once)."""
-    n = len(starts)
-    status = np.zeros(n, dtype=np.int8)
-    if n == 0:
-        return status
-    len_ok = mask_crc(crc32c_many(view, starts, np.full(n, 8, dtype=np.int64))) == _le32(view, starts + 8)
-    len_ok &= (lengths > 0) | (view[starts[:, None] + np.arange(8)[None, :]].sum(axis=1) == 0)  # flagged incomplete ones
-    status[~len_ok] = _BAD_LENGTH
-    ok = np.flatnonzero(len_ok)
-    if ok.size:
-        data_ok = mask_crc(crc32c_many(view, starts[ok] + _HEADER, lengths[ok])) == _le32(view, starts[ok] + _HEADER + lengths[ok])
-        status[ok[~data_ok]] = _BAD_DATA
-    return status
-
-
-def _resync(buf: bytes) -> tuple[int | None, int]:
-    """(first position where a length, its CRC and the data CRC all agree, or None; the first
-    position that cannot be ruled out yet, from which to keep the buffer)."""
-    n = len(buf)
-    for pos in range(0, n - _HEADER + 1):  # buf starts one byte after the bad record's start
-        if _U32.unpack_from(buf, pos + 8)[0] != mask_crc(crc32c(buf[pos: pos + 8])):
-            continue
-        length = _U64.unpack_from(buf, pos)[0]
-        end = pos + _HEADER + length
-        if length > MAX_RECORD:
-            continue
-        if end + 4 > n:
-            return None, pos  # a plausible header whose data is not read yet
-        if _U32.unpack_from(buf, end)[0] == mask_crc(crc32c(buf[pos + _HEADER: end])):
-            return pos, pos
-    return None, max(0, n - _HEADER + 1)
-
-
 # -- payloads and the store -----------------------------------------------------------------------
 EPOCHS = (4, 12, 36, 108)
 N_REPEATS = 3
@@ -431,7 +231,11 @@ _EPOCH_POS = {e: i for i, e in enumerate(EPOCHS)}
 _HEX = frozenset("0123456789abcdef")
 OFFICIAL_FILES = {  # name -> (sha256 from the official README, records, cells)
     "nasbench_full.tfrecord": ("3d64db8180fb1b0207212f9032205064312b6907a3bbc81eabea10db2f5c7e9c", 5_083_488, 423_624),
-    "nasbench_only108.tfrecord": ("4c39c3936e36a85269881d659e44e61a245babcb72cb374eacacf75d0e5f4fd1", 1_270_872, 423_624),
+    "nasbench_only108.tfrecord": (
+        "4c39c3936e36a85269881d659e44e61a245babcb72cb374eacacf75d0e5f4fd1",
+        1_270_872,
+        423_624,
+    ),
 }
 # Stored metric -> (evaluation index, field in EvaluationData order, unit, higher is better, description)
 METRICS = {
@@ -439,7 +243,8 @@ METRICS = {
     "test_acc": (2, 4, "%", True, "CIFAR-10 test accuracy at the end of the budget"),
     "train_acc": (2, 2, "%", True, "training accuracy at the end of the budget (fixed 10k subset of the training set)"),
     "train_time": (2, 1, "s", False, "training seconds of the run to the end of the budget (excludes evaluation)"),
-    "halfway_valid_acc": (1, 3, "%", True, "validation accuracy of the same run at epochs/2 (official stop_halfway=True)"),
+    "halfway_valid_acc": (1, 3, "%", True, "validation accuracy of the same run at epochs/2 (official "
+                                           "stop_halfway=True)"),
     "halfway_test_acc": (1, 4, "%", True, "test accuracy of the same run at epochs/2"),
     "halfway_train_acc": (1, 2, "%", True, "training accuracy of the same run at epochs/2"),
     "halfway_train_time": (1, 1, "s", False, "training seconds of the same run up to epochs/2"),
@@ -523,18 +328,18 @@ class _Table:
         return row
 
 
-def convert_tfrecord(path: str | Path, *, skip_bad: bool = False, progress: bool | None = None,
+def convert_tfrecord(path: str | Path, *, rules: CellRules, skip_bad: bool = False, progress: bool | None = None,
                      name: str = "nb101/cifar10", verify_hashes: bool = True, chunk_bytes: int = CHUNK_BYTES,
                      capacity: int | None = None) -> StoreData:
     """Stream an official NB101 tfrecord into a StoreData (see the module docstring).
 
     `verify_hashes` recomputes each new cell's official hash from its adjacency and ops and treats a
     mismatch as a corrupt record; `progress` shows a bar of MB read, MB/s and records (None: only
-    on a terminal)."""
+    on a terminal); `rules` are the NB101 cell rules (CellRules)."""
     from tqdm import tqdm
 
-    from harness.spaces.nb101 import N_CELLS, canonical_cell, format_cell, graph_hash, hash_id, padded, to_cell
-    from harness.spaces.base import ArchitectureError
+    to_cell, graph_hash, canonical_cell, padded = rules.to_cell, rules.graph_hash, rules.canonical_cell, rules.padded
+    format_cell, hash_id, ArchitectureError, N_CELLS = rules.format_cell, rules.hash_id, rules.error, rules.n_cells
 
     path = Path(path)
     if not path.is_file():
@@ -543,11 +348,20 @@ def convert_tfrecord(path: str | Path, *, skip_bad: bool = False, progress: bool
     table = _Table(capacity or N_CELLS)
     stats = ReadStats()
     seen_epochs: set[int] = set()
-    bar = tqdm(total=size, unit="B", unit_scale=True, desc=path.name, disable=(not progress) if progress is not None else None,
-               dynamic_ncols=True, leave=False)
+    bar = tqdm(
+        total=size,
+        unit="B",
+        unit_scale=True,
+        desc=path.name,
+        disable=(not progress) if progress is not None else None,
+        dynamic_ncols=True,
+        leave=False,
+    )
     fields = [(arr, ev, f) for arr, (ev, f, *_) in zip(table.values.values(), METRICS.values(), strict=True)]
     try:
-        for count, (offset, data) in enumerate(iter_records(path, stats, skip_bad=skip_bad, chunk_bytes=chunk_bytes, progress=bar)):
+        for count, (offset, data) in enumerate(
+            iter_records(path, stats, skip_bad=skip_bad, chunk_bytes=chunk_bytes, progress=bar)
+        ):
             if count % 65536 == 0:
                 bar.set_postfix(records=f"{count:,}", refresh=False)
             try:
@@ -594,15 +408,20 @@ def convert_tfrecord(path: str | Path, *, skip_bad: bool = False, progress: bool
     official = OFFICIAL_FILES.get(path.name)
     complete = official is None or (stats.records_read == official[1] and n == official[2])
     if missing:
-        log.warning("%d (cell, budget) pairs have fewer than %d repeats; their missing seeds are NaN", missing, N_REPEATS)
+        log.warning("%d (cell, budget) pairs have fewer than %d repeats; their missing seeds are "
+                    "NaN", missing, N_REPEATS)
     if not complete:
-        log.warning("%s has %d records of %d cells; the official file has %d of %d", path.name, stats.records_read, n, official[1], official[2])
+        log.warning("%s has %d records of %d cells; the official file has %d of "
+                    "%d", path.name, stats.records_read, n, official[1], official[2])
 
     def cut(arr: np.ndarray) -> np.ndarray:
         view = arr[:n]  # a view: no copy of the (large) full-file arrays
         return view if len(fid_pos) == len(EPOCHS) else view[:, :, fid_pos]
 
-    metrics = {name_: MetricArray(cut(table.values[name_]), unit, hib, desc) for name_, (_, _, unit, hib, desc) in METRICS.items()}
+    metrics = {
+        name_: MetricArray(cut(table.values[name_]), unit, hib, desc)
+        for name_, (_, _, unit, hib, desc) in METRICS.items()
+    }
     return StoreData(
         name=name,
         search_space="nb101",
@@ -611,7 +430,15 @@ def convert_tfrecord(path: str | Path, *, skip_bad: bool = False, progress: bool
         fidelities=np.asarray([EPOCHS[i] for i in fid_pos], dtype=np.float64),
         seeds=np.arange(N_REPEATS, dtype=np.int64),
         metrics=metrics,
-        static={"params": StaticMetric(table.params[:n].copy(), "count", "params", "", "trainable parameters (ModelMetrics.trainable_parameters of the cell's first record)")},
+        static={
+            "params": StaticMetric(
+                table.params[:n].copy(),
+                "count",
+                "params",
+                "",
+                "trainable parameters (ModelMetrics.trainable_parameters of the cell's first record)",
+            )
+        },
         arch_ids=ids,
         fidelity_name="epochs",
         valid_metric="valid_acc",
@@ -639,35 +466,11 @@ def convert_tfrecord(path: str | Path, *, skip_bad: bool = False, progress: bool
     )
 
 
-def convert(source: str | Path, out: str | Path, *, force: bool = False, skip_bad: bool = False, progress: bool | None = None) -> Path:
+def convert(source: str | Path, out: str | Path, *, rules: CellRules, force: bool = False, skip_bad: bool = False,
+            progress: bool | None = None) -> Path:
     """Convert one official file into the store file `out` (checked before the long read)."""
     out = Path(out)
     if out.exists() and not force:
         raise StoreError(f"{out} already exists; pass --force (force=True) to overwrite it")
-    return write_store(convert_tfrecord(source, skip_bad=skip_bad, progress=progress), out, force=force)
+    return write_store(convert_tfrecord(source, rules=rules, skip_bad=skip_bad, progress=progress), out, force=force)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m tabular.converters.nb101_tfrecord FILE OUT [--skip-bad] [--force]`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Convert an official NAS-Bench-101 tfrecord into a nas-harness store.")
-    parser.add_argument("source", type=Path)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--skip-bad", action="store_true", help="skip corrupt records (counted in the store's provenance)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing store file")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        path = convert(args.source, args.out, force=args.force, skip_bad=args.skip_bad)
-    except NasHarnessError as exc:
-        import sys
-
-        sys.stderr.write(f"error: {exc}\n")
-        return 1
-    log.info("wrote %s", path)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -3,13 +3,13 @@
 Both the NB201 `.pth` files and the NATS-tss archives hold, per architecture index and training
 schedule ("hp": '12' or '200' epochs), an *ArchResults state*: `dataset_seed` lists the seeds run on
 each dataset and `all_results[(dataset, seed)]` is a *ResultsCount state* with per-epoch curves
-(format fact sheet FORMATS.md §2.2). This module turns those states into one dense store per
+(as the official API stores them). This module turns those states into one dense store per
 (dataset, schedule), with the semantics of the official `get_more_info(is_random=False)`:
 
 * fidelity f = epochs trained (epoch index e is stored at fidelity e + 1);
 * seeds are the official labels (777/888/999 for 200 epochs, 111/777 for 12); an architecture that
   lacks a seed has NaN there, so the store's seed mean equals the official mean over its seeds;
-* metric roles per dataset (FORMATS.md §2.6): `valid_*` = x-valid, `test_*` = ori-test for
+* metric roles per dataset (as the official API assigns them): `valid_*` = x-valid, `test_*` = ori-test for
   cifar10-valid/cifar10 and x-test for cifar100/ImageNet16-120, `valtest_*` = ori-test of the latter
   two; an evaluation set not recorded at an epoch (e.g. 200-epoch x-valid before epoch 199 on
   cifar100) is NaN there;
@@ -37,18 +37,14 @@ from typing import Any
 import numpy as np
 
 from tabular.errors import NasHarnessError, StoreError
+from tabular.sources import NB201_LONG_SCHEDULE, NB201_OFFICIAL_DATASETS, nb201_schedule_suffix, nb201_store_name
 from tabular.writer import MetricArray, StaticMetric, StoreData, write_store
 
 log = logging.getLogger(__name__)
 
 # Official dataset name -> the name used in our benchmark names.
-DATASETS: dict[str, str] = {
-    "cifar10-valid": "cifar10-valid",
-    "cifar10": "cifar10",
-    "cifar100": "cifar100",
-    "ImageNet16-120": "imagenet16-120",
-}
-# Which evaluation set plays which role on each dataset (FORMATS.md §2.6).
+DATASETS: dict[str, str] = NB201_OFFICIAL_DATASETS
+# Which evaluation set plays which role on each dataset (as the official API assigns them).
 SET_ROLES: dict[str, tuple[tuple[str, str], ...]] = {
     "cifar10-valid": (("valid", "x-valid"), ("test", "ori-test")),
     "cifar10": (("test", "ori-test"),),
@@ -57,7 +53,7 @@ SET_ROLES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # Seed labels we expect per schedule; others are accepted (the seed axis grows) but logged.
 EXPECTED_SEEDS: dict[str, tuple[int, ...]] = {"12": (111, 777), "200": (777, 888, 999)}
-LONG_SCHEDULE = "200"
+LONG_SCHEDULE = NB201_LONG_SCHEDULE
 LICENCE = "MIT"
 CITATION_NB201 = (
     "Xuanyi Dong and Yi Yang. NAS-Bench-201: Extending the Scope of Reproducible Neural Architecture "
@@ -71,14 +67,9 @@ CITATION_NATS = (
 Combo = tuple[str, str]  # (official dataset name, hp)
 
 
-def schedule_suffix(hp: str) -> str:
-    """'' for the 200-epoch schedule (the benchmark's main table), '-<n>ep' for any other."""
-    return "" if hp == LONG_SCHEDULE else f"-{int(hp)}ep"
-
-
-def store_name(family: str, dataset: str, hp: str) -> str:
-    """e.g. ('nats-tss', 'ImageNet16-120', '12') -> 'nats-tss/imagenet16-120-12ep'."""
-    return f"{family}/{DATASETS[dataset]}{schedule_suffix(hp)}"
+# Benchmark names (light, in tabular.sources, so that listing the catalogue imports no converter).
+schedule_suffix = nb201_schedule_suffix
+store_name = nb201_store_name
 
 
 @dataclass(frozen=True)
@@ -92,23 +83,34 @@ class SourceInfo:
     notes: str = ""
 
 
-def official_arch_order(meta_archs: Any, source: Path) -> tuple[list[str], np.ndarray]:
+@dataclass(frozen=True)
+class ArchOrder:
+    """The NB201 space's architectures in index order and their op codes (store rows and encoding).
+
+    Passed in by the catalogue (harness.catalog.official.nb201_order builds it from
+    harness.spaces.nb201): tabular is the lowest layer and imports no search space.
+    """
+
+    strings: list[str]
+    codes: np.ndarray
+
+
+def official_arch_order(meta_archs: Any, source: Path, order: ArchOrder) -> tuple[list[str], np.ndarray]:
     """Check that `meta_archs` is the NB201 official order; return the strings and op codes.
 
-    Store rows must be the index of `harness.spaces.nb201`; a file whose list differs would make
+    Store rows must be the index of the NB201 space (`order`); a file whose list differs would make
     every row silently belong to another architecture, so it is refused instead.
     """
-    from harness.spaces.nb201 import NB201Space
-
-    space = NB201Space()
-    if not isinstance(meta_archs, (list, tuple)) or len(meta_archs) != space.size:
+    expected = order.strings
+    if not isinstance(meta_archs, (list, tuple)) or len(meta_archs) != len(expected):
         got = len(meta_archs) if hasattr(meta_archs, "__len__") else type(meta_archs).__name__
-        raise NasHarnessError(f"{source}: meta_archs must list {space.size} architecture strings, found {got}; the file is not a NAS-Bench-201 topology benchmark")
-    expected = [space.arch_at(i) for i in range(space.size)]
+        raise NasHarnessError(f"{source}: meta_archs must list {len(expected)} architecture strings, found {got}; "
+                              "the file is not a NAS-Bench-201 topology benchmark")
     for i, (have, want) in enumerate(zip(meta_archs, expected, strict=True)):
         if have != want:
-            raise NasHarnessError(f"{source}: meta_archs[{i}] is {have!r}, but NB201 index {i} is {want!r}; the file's architecture order is not the official one")
-    return expected, space.op_codes
+            raise NasHarnessError(f"{source}: meta_archs[{i}] is {have!r}, but NB201 index {i} is {want!r}; "
+                                  "the file's architecture order is not the official one")
+    return expected, order.codes
 
 
 def _curve(values: Mapping[Any, Any] | None, keys: list[Any]) -> np.ndarray:
@@ -163,7 +165,8 @@ class ScheduleTable:
 
     def _slot(self, seed: int) -> int:
         if seed not in self.seed_labels:
-            log.info("%s hp=%s: seed %d is not one of the expected %s; adding it", self.dataset, self.hp, seed, self.seed_labels)
+            log.info("%s hp=%s: seed %d is not one of the expected %s; adding "
+                     "it", self.dataset, self.hp, seed, self.seed_labels)
             self.seed_labels.append(seed)
             for name, arr in self.values.items():
                 pad = np.full((arr.shape[0], 1, arr.shape[2]), np.nan)
@@ -181,14 +184,17 @@ class ScheduleTable:
         for seed in seeds:
             run = results.get((self.dataset, seed))
             if run is None:
-                raise NasHarnessError(f"{where}: dataset_seed lists seed {seed} for {self.dataset} but all_results has no ({self.dataset!r}, {seed}) entry; the file is corrupt")
+                raise NasHarnessError(f"{where}: dataset_seed lists seed {seed} for {self.dataset} but all_results "
+                                      f"has no ({self.dataset!r}, {seed}) entry; the file is corrupt")
             if not isinstance(run, Mapping) or not isinstance(run.get("epochs"), (int, np.integer)):
-                raise NasHarnessError(f"{where}: the {self.dataset} seed {seed} results are not a ResultsCount dict with an integer 'epochs'; the file is corrupt")
+                raise NasHarnessError(f"{where}: the {self.dataset} seed {seed} results are not a ResultsCount dict "
+                                      "with an integer 'epochs'; the file is corrupt")
             epochs = int(run["epochs"])
             if self.epochs is None:
                 self._allocate(epochs)
             elif epochs != self.epochs:
-                raise NasHarnessError(f"{where}: {self.dataset} seed {seed} ran {epochs} epochs, other runs of schedule hp={self.hp} ran {self.epochs}; the file is inconsistent")
+                raise NasHarnessError(f"{where}: {self.dataset} seed {seed} ran {epochs} epochs, other runs of "
+                                      f"schedule hp={self.hp} ran {self.epochs}; the file is inconsistent")
             self._add_run(row, self._slot(int(seed)), run)
             self.observed.add(int(seed))
             flops.append(float(run["flop"]) if run.get("flop") is not None else math.nan)
@@ -239,14 +245,19 @@ class ScheduleTable:
             "licence": LICENCE,
             "citation": source.citation,
             "notes": "seed-mean values equal get_more_info(is_random=False); "
-            + ("train_time is cumulative training seconds" if has_time else "this file records no training times (train_time is NaN)")
+            + ("train_time is cumulative training seconds" if has_time else "this file records no training times "
+                                                                            "(train_time is NaN)")
             + (f"; {source.notes}" if source.notes else "")
             + ("" if valid else "; cifar10 has no validation set (valid_metric is empty): search on cifar10-valid"),
         }
         static = {
-            "params": StaticMetric(self.params, "M", "params", "", "parameters in millions (mean over seeds, as get_cost_info)"),
-            "flops": StaticMetric(self.flops, "MFLOPs", "flops", "", "FLOPs in millions (mean over seeds, as get_cost_info)"),
-            "latency": StaticMetric(self.latency, "s", "latency", "gpu", "inference latency recorded by the benchmark; mean over seeds of positive values, as get_cost_info"),
+            "params": StaticMetric(self.params, "M", "params", "", "parameters in millions (mean over seeds, as "
+                                                                   "get_cost_info)"),
+            "flops": StaticMetric(self.flops, "MFLOPs", "flops", "", "FLOPs in millions (mean over seeds, as "
+                                                                     "get_cost_info)"),
+            "latency": StaticMetric(self.latency, "s", "latency", "gpu", "inference latency recorded by the "
+                                                                         "benchmark; mean over seeds of positive "
+                                                                         "values, as get_cost_info"),
         }
         return StoreData(
             name=name,
@@ -278,7 +289,11 @@ def _metric_meta(metric: str, dataset: str) -> tuple[str, bool, str]:
         return "", False, f"cross-entropy loss on {setname} after this many epochs"
     if field == "time":
         return "s", False, "cumulative training seconds up to and including this epoch (official train-all-time)"
-    return "s", False, f"seconds to evaluate {setname} once after this epoch (official <set>-all-time is the sum over epochs)"
+    return (
+        "s",
+        False,
+        f"seconds to evaluate {setname} once after this epoch (official <set>-all-time is the sum over epochs)",
+    )
 
 
 def fill_tables(
@@ -322,13 +337,16 @@ def check_arch_state(index: int, state: Mapping[str, Any], arch_strings: list[st
     if not 0 <= index < len(arch_strings):
         raise NasHarnessError(f"{where}: architecture index {index} is outside 0..{len(arch_strings) - 1}")
     if not isinstance(state, Mapping):
-        raise NasHarnessError(f"{where}: the results at index {index} are a {type(state).__name__}, not an ArchResults dict")
+        raise NasHarnessError(f"{where}: the results at index {index} are a {type(state).__name__}, not an "
+                              "ArchResults dict")
     arch = state.get("arch_str")
     if arch is not None and arch != arch_strings[index]:
-        raise NasHarnessError(f"{where}: the results stored at index {index} are for {arch!r}, not {arch_strings[index]!r}; the file is inconsistent")
+        raise NasHarnessError(f"{where}: the results stored at index {index} are for {arch!r}, not "
+                              f"{arch_strings[index]!r}; the file is inconsistent")
     own = state.get("arch_index")
     if own is not None and int(own) != index:
-        raise NasHarnessError(f"{where}: the results stored at index {index} say arch_index={own}; the file is inconsistent")
+        raise NasHarnessError(f"{where}: the results stored at index {index} say arch_index={own}; the file is "
+                              "inconsistent")
 
 
 def combos_in(blob_infos: Mapping[Any, Mapping[str, Any]], hp_of: Mapping[str, str]) -> list[Combo]:
@@ -358,13 +376,15 @@ def iter_blob_stores(
     source: SourceInfo,
     where: Path,
     select: set[Combo] | None = None,
+    *,
+    order: ArchOrder,
 ) -> Iterator[StoreData]:
     """Stores of a whole benchmark already in memory (`.pth`, NATS single file), one at a time.
 
     One pass over the architectures per store keeps only one store's arrays alive besides the
     loaded benchmark itself.
     """
-    arch_strings, codes = official_arch_order(blob.get("meta_archs"), where)
+    arch_strings, codes = official_arch_order(blob.get("meta_archs"), where, order)
     infos = normalise_arch2infos(blob.get("arch2infos"), where)
     for index, entry in infos.items():
         for state in entry.values():
@@ -379,17 +399,19 @@ def iter_blob_stores(
 
 def normalise_arch2infos(arch2infos: Any, where: Path) -> dict[int, Mapping[str, Any]]:
     if not isinstance(arch2infos, Mapping) or not arch2infos:
-        raise NasHarnessError(f"{where}: the file has no arch2infos results; it is not a NAS-Bench-201 benchmark file (or an empty one)")
+        raise NasHarnessError(f"{where}: the file has no arch2infos results; it is not a NAS-Bench-201 benchmark file "
+                              "(or an empty one)")
     out: dict[int, Mapping[str, Any]] = {}
     for key, value in arch2infos.items():
         if not isinstance(value, Mapping):
-            raise NasHarnessError(f"{where}: arch2infos[{key!r}] is a {type(value).__name__}, expected a dict of ArchResults states")
+            raise NasHarnessError(f"{where}: arch2infos[{key!r}] is a {type(value).__name__}, expected a dict of "
+                                  "ArchResults states")
         out[int(key)] = value
     return out
 
 
 def out_path(out_dir: Path, name: str) -> Path:
-    """Store file of benchmark `name` under a stores folder (same layout as harness.data_dir)."""
+    """Store file of benchmark `name` under a stores folder (same layout as tabular.data_dir)."""
     return out_dir / f"{name}.h5"
 
 
@@ -407,6 +429,7 @@ def write_all(stores: Iterable[StoreData], out_dir: Path, force: bool) -> list[P
     paths = []
     for data in stores:
         path = write_store(data, out_path(out_dir, data.name), force=force)
-        log.info("wrote %s (%d archs, %d seeds, %d fidelities)", path, len(data.arch_strings), len(data.seeds), len(data.fidelities))
+        log.info("wrote %s (%d archs, %d seeds, %d "
+                 "fidelities)", path, len(data.arch_strings), len(data.seeds), len(data.fidelities))
         paths.append(path)
     return paths

@@ -2,7 +2,7 @@
 
 A `.pth` file is a `torch.save`d plain dict `{meta_archs, total_archs, arch2infos, evaluated_indexes}`
 whose `arch2infos[index]` is `{'less': ArchResults state, 'full': ArchResults state}`: 'less' is the
-12-epoch schedule (hp '12'), 'full' the 200-epoch one (hp '200') (FORMATS.md §2.1-2.2). The stores
+12-epoch schedule (hp '12'), 'full' the 200-epoch one (hp '200'). The stores
 are named `nb201-v1_0/<dataset>` / `nb201-v1_1/<dataset>` for 200 epochs and `...-12ep` for 12;
 v1_0's 12-epoch data covers cifar10-valid only and records no times (train_time is NaN there).
 Array semantics are those of `tabular.converters.nb201_official`.
@@ -14,7 +14,7 @@ about 0.7 GB for the store being built (stores are built and written one at a ti
 machine convert the NATS-tss "simple" folder instead (kind `nats-tss`), which streams. Reading
 needs PyTorch (a CPU build is enough). The file is unpickled with `torch.load(weights_only=True)`,
 torch's restricted unpickler, allowing in addition exactly the numpy globals the official files
-hold (FORMATS.md §2.1: numpy scalars, i.e. `numpy.core.multiarray.scalar` and `numpy.dtype`); a
+hold (numpy scalars, i.e. `numpy.core.multiarray.scalar` and `numpy.dtype`); a
 file naming anything else is refused with one line, so a doctored `.pth` cannot run code. torch
 would apply any pickled state to a numpy dtype (flags saying a float is an object pointer make numpy
 read memory the file never held), so `numpy.dtype` resolves to a `_DtypeRecipe` that only records
@@ -36,6 +36,7 @@ from tabular import safe_pickle
 from tabular.converters import nb201_official as off
 from tabular.errors import NasHarnessError, SourceMissingError
 from tabular.hashing import sha256_file
+from tabular.optional import require_torch
 from tabular.writer import StoreData
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,11 @@ def _numpy_safe_globals() -> list[Any]:
     """What the official files need beyond torch's own allow-list: numpy scalars (numpy 1 and 2
     spellings, so also files re-saved under numpy 2) and their dtypes, as `_scalar` and
     `_DtypeRecipe` (the only class torch may BUILD besides its own)."""
-    return [(_scalar, "numpy.core.multiarray.scalar"), (_scalar, "numpy._core.multiarray.scalar"), (_DtypeRecipe, "numpy.dtype")]
+    return [
+        (_scalar, "numpy.core.multiarray.scalar"),
+        (_scalar, "numpy._core.multiarray.scalar"),
+        (_DtypeRecipe, "numpy.dtype"),
+    ]
 
 
 def _refusal(path: Path, exc: Exception) -> str | None:
@@ -132,8 +137,12 @@ def _refusal(path: Path, exc: Exception) -> str | None:
         return safe_pickle.refusal(path, module, name, "NAS-Bench-201 .pth", _REFUSAL_HINT)
     if "Weights only load failed" not in text:
         return None
-    detail = next((line.split("error:", 1)[-1].strip() for line in text.splitlines() if "WeightsUnpickler error" in line), "")
-    return f"{path} could not be unpickled safely ({detail[:160]}); it is corrupt or not an official file, {_REFUSAL_HINT}"
+    detail = next(
+        (line.split("error:", 1)[-1].strip() for line in text.splitlines() if "WeightsUnpickler error" in line), ""
+    )
+    return (
+        f"{path} could not be unpickled safely ({detail[:160]}); it is corrupt or not an official file, {_REFUSAL_HINT}"
+    )
 
 
 def load_pth(path: Path) -> dict[str, Any]:
@@ -141,10 +150,7 @@ def load_pth(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise SourceMissingError(f"{path} does not exist; pass the path of the downloaded NAS-Bench-201 .pth file")
-    try:
-        import torch
-    except ImportError:
-        raise NasHarnessError("reading NAS-Bench-201 .pth files needs PyTorch; install it with `pip install torch` (a CPU build is enough)") from None
+    torch = require_torch("reading NAS-Bench-201 .pth files (`convert nb201-pth`)")
     log.info("loading %s (this takes minutes and several GB of memory for the real files)", path)
     try:
         with warnings.catch_warnings():
@@ -153,19 +159,32 @@ def load_pth(path: Path) -> dict[str, Any]:
             with torch.serialization.safe_globals(_numpy_safe_globals()):
                 blob = torch.load(path, map_location="cpu", weights_only=True)
     except _RefusedGlobal as exc:
-        raise NasHarnessError(safe_pickle.refusal(path, exc.module, exc.name, "NAS-Bench-201 .pth", _REFUSAL_HINT)) from None
+        raise NasHarnessError(
+            safe_pickle.refusal(path, exc.module, exc.name, "NAS-Bench-201 .pth", _REFUSAL_HINT)
+        ) from None
     except MemoryError:
-        raise NasHarnessError(f"not enough memory to load {path} ({path.stat().st_size / 1e9:.1f} GB on disk needs several times that in RAM)") from None
+        raise NasHarnessError(
+            f"not enough memory to load {path} ({path.stat().st_size / 1e9:.1f} GB on disk needs "
+            "several times that in RAM)"
+        ) from None
     except Exception as exc:  # torch raises many types for a damaged file; all mean the same to a user
         refused = _refusal(path, exc) if isinstance(exc, pickle.UnpicklingError) else None
         if refused:
             raise NasHarnessError(refused) from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise NasHarnessError(f"{path} could not be read as a PyTorch file ({type(exc).__name__}: {reason[:160]}); it is truncated or corrupt, download it again") from None
+        raise NasHarnessError(
+            f"{path} could not be read as a PyTorch file ({type(exc).__name__}: {reason[:160]}); it "
+            "is truncated or corrupt, download it again"
+        ) from None
     if not isinstance(blob, dict) or "arch2infos" not in blob or "meta_archs" not in blob:
         keys = sorted(map(str, blob))[:5] if isinstance(blob, dict) else type(blob).__name__
-        hint = " (this looks like a per-architecture archive file, which is not supported)" if isinstance(blob, dict) and "full" in blob else ""
-        raise NasHarnessError(f"{path} is not a NAS-Bench-201 benchmark file: expected a dict with meta_archs and arch2infos, found {keys}{hint}")
+        hint = (
+            " (this looks like a per-architecture archive file, which is not supported)"
+            if isinstance(blob, dict) and "full" in blob
+            else ""
+        )
+        raise NasHarnessError(f"{path} is not a NAS-Bench-201 benchmark file: expected a dict with meta_archs and "
+                              f"arch2infos, found {keys}{hint}")
     return blob
 
 
@@ -180,7 +199,9 @@ def detect_version(path: Path, blob: dict[str, Any]) -> str:
         if set(less.get("dataset_seed") or {}) - {"cifar10-valid"}:
             version = "v1_1"
             break
-        runs = list((less.get("all_results") or {}).values()) + list(((entry.get("full") or {}).get("all_results") or {}).values())
+        runs = list((less.get("all_results") or {}).values()) + list(
+            ((entry.get("full") or {}).get("all_results") or {}).values()
+        )
         if any(run.get("train_times") for run in runs):
             version = "v1_1"
             break
@@ -196,18 +217,24 @@ def _source(path: Path, version: str) -> off.SourceInfo:
         files=((path.name, sha256_file(path)),),
         format=f"NAS-Bench-201 {version} .pth (torch.save'd dict; 'less' = 12 epochs, 'full' = 200 epochs)",
         citation=off.CITATION_NB201,
-        notes="v1_0 records no training times" if version == "v1_0" else "times are the benchmark's pseudo times (constant per epoch)",
+        notes="v1_0 records no training times" if version == "v1_0" else "times are the benchmark's pseudo times "
+                                                                         "(constant per epoch)",
     )
 
 
-def iter_stores(path: Path, blob: dict[str, Any] | None = None, select: set[off.Combo] | None = None) -> Iterator[StoreData]:
-    """Stores of one `.pth` file, built one at a time; `select` limits them to (dataset, hp) pairs."""
+def iter_stores(path: Path, blob: dict[str, Any] | None = None, select: set[off.Combo] | None = None, *,
+                order: off.ArchOrder) -> Iterator[StoreData]:
+    """Stores of one `.pth` file, built one at a time; `select` limits them to (dataset, hp) pairs.
+
+    `order` is the NB201 space's index (harness.catalog.official.nb201_order): store rows follow it.
+    """
     path = Path(path)
     blob = load_pth(path) if blob is None else blob
-    yield from off.iter_blob_stores(blob, HP_OF, _source(path, detect_version(path, blob)), path, select)
+    yield from off.iter_blob_stores(blob, HP_OF, _source(path, detect_version(path, blob)), path, select, order=order)
 
 
-def convert(path: Path, out_dir: Path, *, force: bool = False, select: set[off.Combo] | None = None) -> list[Path]:
+def convert(path: Path, out_dir: Path, *, order: off.ArchOrder, force: bool = False,
+            select: set[off.Combo] | None = None) -> list[Path]:
     """Convert a `.pth` file into `<out_dir>/nb201-v1_X/<dataset>[-12ep].h5`; never overwrites unless `force`.
 
     Existing targets are refused after loading (the names depend on the file's version) but before
@@ -219,5 +246,5 @@ def convert(path: Path, out_dir: Path, *, force: bool = False, select: set[off.C
     wanted = None if select is None else {off.store_name(family(version), *c) for c in select}
     names = [n for n in off.blob_store_names(blob, HP_OF, family(version), path) if wanted is None or n in wanted]
     off.refuse_existing(out_dir, names, force)
-    stores = off.iter_blob_stores(blob, HP_OF, _source(path, version), path, select)
+    stores = off.iter_blob_stores(blob, HP_OF, _source(path, version), path, select, order=order)
     return off.write_all(stores, out_dir, force)

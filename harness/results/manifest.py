@@ -1,4 +1,4 @@
-"""Self-describing run results: RUN_ID, manifest, atomic writes, validation and run locks.
+"""Self-describing run results: RUN_ID, manifest, atomic writes and manifest validation.
 
 A run's folder `<sweep>/<RUN_ID>/` holds `trajectory.parquet` and `manifest.json`. RUN_ID is a hash
 of the resolved run config (no output paths in it), so the same run always lands in the same
@@ -8,22 +8,14 @@ any point is simply run again.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import platform
-import socket
-import subprocess
-import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from harness.oneshot.registry import ONESHOT_METHODS  # noqa: F401  (re-exported)
-from harness.run_lock import LOCK, run_lock  # noqa: F401  (re-exported: the lock code lives in harness.run_lock)
 from tabular.atomic import atomic_path
 from tabular.errors import NasHarnessError
 from tabular.hashing import sha256_file
@@ -37,7 +29,6 @@ LOG = "run.log"
 CLOCK_COLUMN = "clock"
 REAL_CLOCK = "real"
 SIMULATED_CLOCK = "simulated"
-TRACKED_PACKAGES = ("nas-harness", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "torch", "hydra-core", "omegaconf", "h5py", "pyarrow")
 
 
 def run_id(config: dict[str, Any]) -> str:
@@ -47,44 +38,9 @@ def run_id(config: dict[str, Any]) -> str:
 
 
 def write_trajectory(path: Path, trajectory: pd.DataFrame) -> None:
+    """Write a trajectory atomically, so a killed run never leaves a half-written file that looks whole."""
     with atomic_path(path) as tmp:
         trajectory.to_parquet(tmp, index=False)
-
-
-@functools.lru_cache(maxsize=1)
-def _versions() -> tuple[tuple[str, str | None], ...]:
-    out = []
-    for name in TRACKED_PACKAGES:
-        try:
-            out.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            out.append((name, None))
-    return tuple(out)
-
-
-def versions() -> dict[str, str | None]:
-    """Versions of the libraries that can change a result (looked up once per process)."""
-    return dict(_versions())
-
-
-@functools.lru_cache(maxsize=1)
-def git_commit() -> str | None:
-    root = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def environment() -> dict[str, Any]:
-    return {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "host": socket.gethostname(),
-        "versions": versions(),
-        "git_commit": git_commit(),
-    }
 
 
 class ManifestError(NasHarnessError):
@@ -98,6 +54,7 @@ MANIFEST_FIELDS: dict[str, tuple[type, ...]] = {
     "run_id": (str,), "status": (str,), "config": (dict,), "overrides": (list,), "strategy": (str,),
     "benchmark": (str,), "seed": (int,), "start_time": (str,), "end_time": (str,), "wall_seconds": (int, float),
     "python": (str,), "platform": (str,), "host": (str,), "versions": (dict,), "git_commit": (str, type(None)),
+    "git_dirty": (bool, type(None)),
     "benchmark_sha256": (str,), "benchmark_provenance": (dict,), "benchmark_path": (str,),
     "trajectory_sha256": (str,), "trajectory_rows": (int,), "error": (str,), "traceback": (str,),
 }
@@ -139,17 +96,19 @@ def _manifest_problem(data: Any) -> str | None:
     if data.get("trajectory_rows", 0) < 0:
         return "'trajectory_rows' is negative"
     config = data["config"]
-    for key, (types, required) in CONFIG_FIELDS.items():
+    for key, (config_types, needed) in CONFIG_FIELDS.items():
         if key not in config:
-            if required:
+            if needed:
                 return f"no 'config.{key}'"
-        elif not _type_ok(config[key], types):
-            return f"'config.{key}' is {_json_kind(config[key])} {config[key]!r:.40}, expected {_JSON_NAMES[types[0]]}"
+        elif not _type_ok(config[key], config_types):
+            return (f"'config.{key}' is {_json_kind(config[key])} {config[key]!r:.40}, "
+                    f"expected {_JSON_NAMES[config_types[0]]}")
     for key in ("strategy", "benchmark"):
         if not isinstance(config[key].get("name"), str):
             return f"'config.{key}.name' is {_json_kind(config[key].get('name'))}, expected a string"
     if not isinstance(config["benchmark"].get("seed_policy"), str):
-        return f"'config.benchmark.seed_policy' is {_json_kind(config['benchmark'].get('seed_policy'))}, expected a string"
+        policy = config["benchmark"].get("seed_policy")
+        return f"'config.benchmark.seed_policy' is {_json_kind(policy)}, expected a string"
     for key, types in (("evaluations", (int, type(None))), ("sim_seconds", (int, float, type(None)))):
         value = config["budget"].get(key)
         if not _type_ok(value, types):
