@@ -1,8 +1,10 @@
 """`nas-harness run`: the Hydra app that runs strategy x benchmark x seed grids.
 
-Each Hydra job is one run (harness.grid.run_folder.run_config): it computes its RUN_ID, skips a run
-that has a result, claims the run folder with a lock, runs and writes trajectory then manifest
-atomically. Jobs never raise: a failure is recorded in the run's manifest.
+Each run (harness.grid.run_folder.run_config) computes its RUN_ID, skips itself when it has a
+result, claims the run folder with a lock, runs and writes trajectory then manifest atomically.
+Runs never raise: a failure is recorded in the run's manifest. In a grid, a Hydra job is a batch of
+runs (harness.grid.batching: the grid sweeper plans the grid in the driver, skips finished runs and
+names the batch in `grid.batch_file`); a single run (`nas-harness run` without -m) is one job.
 
 `run_app` checks the command line, output folders and launcher first (harness.grid.checks), runs
 Hydra, and closes with a summary read from the results folder (harness.grid.summary): the grid
@@ -25,9 +27,10 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from harness.config import CONF_DIR, register_configs
+from harness.grid.batching import read_batch
 from harness.grid.checks import check_launcher, check_output_dirs, normalise_argv
 from harness.grid.execute import execute_run, task_config
 from harness.grid.ledger import GRID_FILE, LEDGER_ENV, ledger_entries, read_ledger, record_grid, record_ledger
@@ -54,8 +57,16 @@ def _results_root() -> Path:
     return Path(to_absolute_path(str(hc.sweep.dir if hc.mode == RunMode.MULTIRUN else hc.run.dir)))
 
 
-def run_job(cfg: DictConfig) -> dict[str, Any]:
-    """One Hydra job (any launcher): resolve the config and run it into the results folder."""
+def run_job(cfg: DictConfig) -> dict[str, Any] | list[dict[str, Any]]:
+    """One Hydra job (any launcher): resolve the config and run it into the results folder.
+
+    A job the grid sweeper made (`grid.batch_file` set, harness.grid.batching) runs a whole batch of
+    runs and returns one entry per run.
+    """
+    batch = OmegaConf.select(cfg, "grid.batch_file", default=None)
+    if batch:
+        root = _results_root()
+        return run_configs(read_batch(root, str(batch)), str(root))
     return run_config(task_config(cfg), list(HydraConfig.get().overrides.task), _results_root())
 
 
@@ -63,9 +74,9 @@ register_configs()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def _hydra_main(cfg: DictConfig) -> dict[str, Any]:
+def _hydra_main(cfg: DictConfig) -> dict[str, Any] | list[dict[str, Any]]:
     entry = run_job(cfg)
-    if HydraConfig.get().mode != RunMode.MULTIRUN and entry["status"] == "failed":
+    if HydraConfig.get().mode != RunMode.MULTIRUN and isinstance(entry, dict) and entry["status"] == "failed":
         raise SystemExit(f"nas-harness: error: run failed: {entry['error']} (log: {entry['log']})")
     return entry  # Hydra hands it back to the sweeper in the driver, from any launcher
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,91 +22,119 @@ from tabular.optional import missing_torch_error, torch_missing
 log = logging.getLogger("harness")
 
 
+def _user_path(text: str) -> str:
+    """`text` with the data folder written as `$NAS_HARNESS_DATA` (the location users set), not this machine's path."""
+    from tabular.data_dir import data_dir
+
+    return text.replace(str(data_dir()), "$NAS_HARNESS_DATA")
+
+
 def _cmd_benchmarks(args: argparse.Namespace) -> int:
     from harness.benchmarks import benchmark_names, ensure_store, get_spec, source_status
-    from tabular.data_dir import store_path
+    from harness.progress import progress_bar
+    from tabular.data_dir import data_dir, store_path
     from tabular.store import open_store
 
     rows = []
-    for name in benchmark_names():
-        spec = get_spec(name)
-        status = source_status(spec)
-        row = {"name": name, "space": spec.space, "status": status, "archs": "", "metrics": "", "fidelities": "",
-               "seeds": ""}
-        if args.build and status.startswith("ready") and spec.open is None:
-            ensure_store(name)
-        if store_path(name).is_file():
-            with open_store(store_path(name), verify="lazy") as store:  # metadata only: no checksum pass per store
-                row.update(
-                    status="ready",
-                    archs=str(store.n_archs),
-                    metrics=",".join(store.metric_names + store.static_names),
-                    fidelities=",".join(f"{f:g}" for f in store.fidelities),
-                    seeds=str(len(store.seeds)),
-                )
-        rows.append(row)
+    names = benchmark_names()
+    with progress_bar(total=len(names), desc="benchmarks", unit="benchmark") as bar:
+        for name in names:
+            spec = get_spec(name)
+            status = source_status(spec)
+            row = {"name": name, "space": spec.space, "status": _user_path(status), "archs": "", "metrics": "",
+                   "fidelities": "", "seeds": ""}
+            if args.build and status.startswith("ready") and spec.open is None:
+                bar.set_postfix_str(name)
+                ensure_store(name)
+            if store_path(name).is_file():
+                with open_store(store_path(name), verify="lazy") as store:  # metadata only: no checksum pass
+                    row.update(
+                        status="ready",
+                        archs=str(store.n_archs),
+                        metrics=",".join(store.metric_names + store.static_names),
+                        fidelities=",".join(f"{f:g}" for f in store.fidelities),
+                        seeds=str(len(store.seeds)),
+                    )
+            rows.append(row)
+            bar.update()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = ("name", "space", "archs", "fidelities", "seeds", "metrics", "status")
-    widths = {h: max(len(h), *(len(r[h]) for r in rows)) for h in header[:-2]}
-    print("  ".join(h.ljust(widths.get(h, 0)) for h in header))
-    for r in rows:
-        print("  ".join(r[h].ljust(widths.get(h, 0)) for h in header))
+    print("\n".join(benchmark_table(rows)))
+    print(f"$NAS_HARNESS_DATA is {data_dir()}" + ("" if os.environ.get("NAS_HARNESS_DATA") else
+                                                 " (the default; set NAS_HARNESS_DATA to use another folder)"))
     return 0
 
 
-def _json_safe(value):
-    """NaN (not measured) becomes null so the output stays valid JSON."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
+def benchmark_table(rows: list[dict[str, str]]) -> list[str]:
+    """A compact table: one line per benchmark with a short status; each sentence saying which file is missing is
+    printed once below the table (the datasets of a family share theirs), not once per dataset."""
+    notes: dict[str, int] = {}  # sentence -> its number (a family's datasets share one sentence)
+    table = []
+    for r in rows:
+        status = r["status"]
+        if not status.startswith("ready"):
+            number = notes.setdefault(status, len(notes) + 1)
+            status = f"needs a file [{number}]"
+        elif status != "ready":
+            status = status.replace("ready (", "").rstrip(")")  # "converted on first use", "answered on demand"
+        table.append({**r, "status": status})
+    header = ("name", "space", "archs", "fidelities", "seeds", "metrics", "status")
+    widths = {h: max(len(h), *(len(r[h]) for r in table)) for h in header[:-1]}
+    lines = ["  ".join(h.ljust(widths.get(h, 0)) for h in header).rstrip()]
+    lines += ["  ".join(r[h].ljust(widths.get(h, 0)) for h in header).rstrip() for r in table]
+    if notes:
+        lines.append("")
+        lines += [f"[{number}] {sentence}" for sentence, number in notes.items()]
+    return lines
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    from harness.benchmarks import load_benchmark
+    from harness.query_cli import cmd_query
 
-    bench = load_benchmark(args.benchmark)
-    space, store = bench.space, bench.store
-    if args.arch:
-        indices = [space.index_of(a) for a in args.arch]
-    elif args.index:
-        indices = [space.check_index(i) for i in args.index]
-    else:
-        # The best architecture by the first metric named (a comma list ranks by its first entry).
-        metric = args.metric.split(",")[0] if args.metric else store.valid_metric
-        row, value = store.best(metric, args.fidelity)
-        print(json.dumps({"benchmark": bench.name, "best_index": row, "arch": space.arch_at(row),
-                          "metric": metric, "seed_mean": value}, indent=2))
-        return 0
-    metrics = args.metric.split(",") if args.metric else store.metric_names
-    rng = np.random.default_rng(args.seed)
-    out = []
-    for index in indices:
-        rec: dict[str, object] = {"index": index, "arch": space.arch_at(index)}
-        for m in metrics:
-            if m in store.static_names:
-                rec[m] = float(store.static(m, [index])[0])
-            else:
-                value = store.query(m, [index], fidelity=args.fidelity, seed_policy=args.seed_policy,
-                                    seed=args.seed if args.seed_policy == "fixed" else None, rng=rng)
-                rec[m] = float(value[0])
-        out.append(rec)
-    print(json.dumps(_json_safe(out), indent=2))
-    return 0
+    return cmd_query(args)
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from harness.convert import convert
 
-    for path in convert(args.kind, Path(args.source), Path(args.out) if args.out else None, force=args.force,
-                        skip_bad=args.skip_bad):
+    from harness.progress import waiting
+
+    with waiting(f"convert {args.kind}"):
+        paths = convert(args.kind, Path(args.source), Path(args.out) if args.out else None, force=args.force,
+                        skip_bad=args.skip_bad)
+    for path in paths:
         print(path)
     return 0
+
+
+# What each converter kind reads (`nas-harness convert --help`); a kind not listed shows its function's docstring.
+CONVERT_KINDS: dict[str, str] = {
+    "nb201-pth": "NAS-Bench-201's official .pth (NAS-Bench-201-v1_0-e61699.pth or -v1_1-096897.pth); "
+                 "needs the torch extra",
+    "nats-tss": "NATS-Bench's topology folder NATS-tss-v1_0-3ffb9-simple (unpacked from its .tar)",
+    "hwnasbench": "HW-NAS-Bench-v1_0.pickle: latency and energy of NB201 cells on six devices",
+    "latency-table": "your per-device latency table for NB201 cells (CSV or Parquet)",
+    "nb101-tfrecord": "NAS-Bench-101's nasbench_full.tfrecord or nasbench_only108.tfrecord (--skip-bad skips "
+                      "corrupt records)",
+    "table": "your own table (CSV, Parquet, or JSON key -> record) as a benchmark table/NAME; "
+             "docs/BENCHMARKS_DATA.md",
+}
+
+
+def _convert_epilog() -> str:
+    """The kinds `convert` offers (harness.convert.converter_kinds), one line each, and an example."""
+    from harness.convert import converter_kinds
+
+    kinds = converter_kinds()
+    width = max(len(k) for k in kinds)
+    lines = ["kinds:"]
+    for kind, fn in sorted(kinds.items()):
+        text = CONVERT_KINDS.get(kind) or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
+        lines.append(f"  {kind.ljust(width)}  {text}")
+    lines += ["", "example: nas-harness convert nb201-pth ~/Downloads/NAS-Bench-201-v1_1-096897.pth",
+              "Without --out the store goes to $NAS_HARNESS_DATA/stores/ (where `benchmark=` finds it)."]
+    return "\n".join(lines)
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
@@ -123,13 +152,44 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFIG_OPTIONS = ("--config-dir", "-cd", "--config-name", "-cn", "--config-path", "-cp")
+
+
 def _cmd_run(argv: Sequence[str]) -> int:
+    """`nas-harness run`: our own `--help`, the overrides checked in one line (harness.run_guide), then Hydra."""
+    argv = list(argv)
+    if "--help" in argv or "-h" in argv:
+        from harness.run_guide import run_help
+
+        print(run_help(argv))
+        return 0
     from harness.app import run_app
+    from harness.run_guide import check_overrides, is_custom, register_custom_strategy
 
-    return run_app(list(argv))
+    overrides = [a for a in argv if not a.startswith("-") and ("=" in a or a.startswith("~"))]
+    if any(a.split("=", 1)[0] in CONFIG_OPTIONS for a in argv):
+        # The user's own primary config: its groups and keys are not ours to list; custom strategies still work.
+        for arg in overrides:
+            key, _, value = arg.partition("=")
+            if key.lstrip("+") == "strategy" and is_custom(value):
+                register_custom_strategy(value)
+    else:
+        check_overrides(overrides)
+    return run_app(argv)
 
 
-LIGHT_COMMANDS = ("benchmarks", "query", "convert", "reproduce")
+def _cmd_strategies(args: argparse.Namespace) -> int:
+    from harness.run_guide import hyperparameter_lines, strategy_lines
+
+    if args.name:
+        print("\n".join(hyperparameter_lines(args.name)))
+    else:
+        print("strategies (`nas-harness strategies NAME` lists its hyperparameters):")
+        print("\n".join(strategy_lines()))
+    return 0
+
+
+LIGHT_COMMANDS = ("benchmarks", "query", "convert", "reproduce", "strategies")
 RUN_LOGGERS = ("harness.app", "harness.grid.run_folder")  # their ERROR records are printed by run_app's summary
 # Sub-commands whose parsers cannot be built without importing scipy, matplotlib or torch (the
 # `harness.report` package imports them; the trainer's options list torch-backed datasets):
@@ -165,18 +225,14 @@ def build_parser(full: bool = True, command: str | None = None) -> argparse.Argu
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_cmd_benchmarks)
 
-    p = sub.add_parser("query", help="look up architectures in a benchmark (default: its best architecture)")
-    p.add_argument("benchmark", help="benchmark name, e.g. nb201/cifar10")
-    p.add_argument("--arch", action="append", help="architecture string (repeatable)")
-    p.add_argument("--index", action="append", type=int, help="architecture index (repeatable)")
-    p.add_argument("--metric", help="comma-separated metric names (default: all per-evaluation metrics)")
-    p.add_argument("--fidelity", type=float, help="fidelity value, e.g. epochs (default: the highest)")
-    p.add_argument("--seed-policy", choices=("mean", "fixed", "sample"), default="mean")
-    p.add_argument("--seed", type=int, default=0, help="seed label for 'fixed', generator seed for 'sample'")
-    p.set_defaults(func=_cmd_query)
+    from harness.query_cli import add_parser as add_query_parser
 
-    p = sub.add_parser("convert", help="convert an official benchmark file into a store")
-    p.add_argument("kind", help="source kind (see `nas-harness convert --help` epilog)")
+    add_query_parser(sub, _cmd_query)
+
+    p = sub.add_parser("convert", help="convert an official benchmark file into a store",
+                       epilog=_convert_epilog() if command == "convert" else None,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("kind", help="source kind (listed below)")
     p.add_argument("source", help="path of the official file or folder")
     p.add_argument("--out", help="output store file or folder (default: the data folder's store path)")
     p.add_argument("--force", action="store_true", help="overwrite an existing store")
@@ -187,7 +243,11 @@ def build_parser(full: bool = True, command: str | None = None) -> argparse.Argu
     p = sub.add_parser("reproduce", help="re-run a result folder from its manifest and compare trajectories")
     p.add_argument("run_dir", help="a RUN_ID folder holding manifest.json and trajectory.parquet")
     p.set_defaults(func=_cmd_reproduce)
-    sub.add_parser("run", help="run a strategy x benchmark x seed grid (Hydra; see README)")
+    sub.add_parser("run", help="run a strategy x benchmark x seed grid (Hydra; `nas-harness run --help` lists its keys)")
+
+    p = sub.add_parser("strategies", help="list the strategies, or one strategy's hyperparameters with defaults")
+    p.add_argument("name", nargs="?", help="a strategy name or package.module:Class")
+    p.set_defaults(func=_cmd_strategies)
     if not full:
         return parser
 

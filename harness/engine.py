@@ -23,7 +23,7 @@ import math
 import numbers
 import time
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -33,6 +33,7 @@ from harness.benchmarks import Benchmark
 from harness.strategies import Objective, Observation, Problem, Proposal, StrategyError, make_strategy
 from tabular.errors import NasHarnessError
 from tabular.protocol import MEAN_SEED, RowValues, SeedPolicy, Store, check_seed_policy
+from tabular.store import BenchmarkStore
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ MAX_REPEATS = 10_000
 # about 10 draws per cell), and a bound on a trajectory's memory whatever budget.evaluations says.
 EVALUATIONS_PER_ARCH = 10
 _INT_COLUMNS = frozenset({"step", "arch_index", "seed_used"})
+_STR_COLUMNS = frozenset({"arch", "incumbent_arch"})
 
 TRAJECTORY_COLUMNS = [
     "step",
@@ -100,47 +102,94 @@ class Budget:
             )
 
 
-@dataclass
 class _Result:
-    row: int
-    fidelity: float
-    seed_used: int
-    values: dict[str, float]
-    cost: float
+    """One evaluation's outcome (slots: built once per evaluation on the hot path)."""
+
+    __slots__ = ("row", "fidelity", "seed_used", "values", "cost")
+
+    def __init__(self, row: int, fidelity: float, seed_used: int, values: dict[str, float], cost: float):
+        self.row = row
+        self.fidelity = fidelity
+        self.seed_used = seed_used
+        self.values = values
+        self.cost = cost
 
 
-@dataclass(order=True)
-class _Event:
-    finish: float
-    order: int
-    proposal: Proposal = field(compare=False)
-    result: _Result = field(compare=False)
+class _QueryReader:
+    """Reads an evaluation through `Store.query` (any store, e.g. a surrogate): the general path."""
+
+    def __init__(self, store: Store, primary: str, same_seed: tuple[str, ...], policy: SeedPolicy,
+                 rng: np.random.Generator, fixed_seed: int):
+        self.store, self.primary, self.same_seed = store, primary, same_seed
+        self.policy, self.rng, self.fixed_seed = policy, rng, fixed_seed
+
+    def read(self, row: int, fi: int) -> tuple[int, list[float]]:
+        """(seed used, [primary, *same_seed]) as EvaluationReader.read, one query per value."""
+        store = self.store
+        fidelity = float(store.fidelities[fi])
+        valid, seeds = store.query(self.primary, [row], fidelity=fidelity, seed_policy=self.policy, rng=self.rng,
+                                   seed=self.fixed_seed, return_seed=True)
+        seed = int(seeds[0])
+        out = [float(valid[0])]
+        for metric in self.same_seed:
+            if seed == MEAN_SEED:
+                out.append(float(store.query(metric, [row], fidelity=fidelity, seed_policy="mean")[0]))
+            else:
+                out.append(float(store.query(metric, [row], fidelity=fidelity, seed_policy="fixed", seed=seed)[0]))
+        return seed, out
 
 
 class _Evaluator:
-    """Answers proposals from the store; the only place that reads benchmark values during a run."""
+    """Answers proposals from the store; the only place that reads benchmark values during a run.
+
+    Everything a query would check is checked once, here; each evaluation is then one read of its
+    row (validation value under the seed policy, the other objectives and the cost of that same
+    seed), whatever the number of objectives (tabular.store.EvaluationReader for tables).
+    """
 
     def __init__(self, bench: Benchmark, objectives: tuple[Objective, ...], seed_policy: SeedPolicy,
                  rng: np.random.Generator, charge_repeats: bool, fixed_seed: int | None = None):
         self.bench = bench
-        self.store = bench.store
+        self.store = store = bench.store
         self.space = bench.space
         self.objectives = objectives
         self.seed_policy = seed_policy
         self.rng = rng
         self.charge_repeats = charge_repeats
-        self.fixed_seed = int(self.store.seeds[0]) if fixed_seed is None else int(fixed_seed)
-        self.valid_metric = self.store.valid_metric
-        self.top_fidelity = float(self.store.fidelities[-1])
+        self.fixed_seed = int(store.seeds[0]) if fixed_seed is None else int(fixed_seed)
+        self.valid_metric = store.valid_metric
+        self.top_fidelity = float(store.fidelities[-1])
         self._seen: dict[tuple[int, float], _Result] = {}
         self.last_was_new = False  # did the last evaluate() see an (arch, fidelity) for the first time?
         self.n_top = 0  # distinct architectures evaluated at the highest fidelity
+        # Names of the values one read returns, in the order the old per-objective loop filled them.
+        same_seed: list[str] = []
+        self._plan: list[tuple[str, int, np.ndarray | None]] = [(self.valid_metric, 0, None)]
+        for obj in objectives:
+            if any(obj.name == name for name, _, _ in self._plan):
+                continue
+            if obj.name in store.static_names:
+                self._plan.append((obj.name, -1, np.asarray(store.static(obj.name))))
+            else:
+                same_seed.append(obj.name)
+                self._plan.append((obj.name, len(same_seed), None))
+        self._names = [self.valid_metric, *same_seed]
+        self._static = any(column is not None for _, _, column in self._plan)
+        self._has_cost = bool(store.cost_metric)
+        reads = (*same_seed, store.cost_metric) if self._has_cost else tuple(same_seed)
+        self._reader: Any
+        if isinstance(store, BenchmarkStore):
+            self._reader = store.evaluation_reader(self.valid_metric, reads, seed_policy=seed_policy,
+                                                   seed=self.fixed_seed, rng=rng)
+        else:
+            self._reader = _QueryReader(store, self.valid_metric, reads, seed_policy, rng, self.fixed_seed)
+        self._fi: dict[float, int] = {}
 
     def evaluate(self, proposal: Proposal) -> _Result:
         """Observe one proposal: the validation value under the seed policy, the other objectives and
         the cost from that same seed (an unmeasured cost is free); repeats may be free of charge."""
         row = self.space.index_of(proposal.arch)
-        fidelity = float(self.store.fidelities[-1] if proposal.fidelity is None else proposal.fidelity)
+        fidelity = self.top_fidelity if proposal.fidelity is None else float(proposal.fidelity)
         key = (row, fidelity)
         old = self._seen.get(key)
         self.last_was_new = old is None
@@ -148,29 +197,19 @@ class _Evaluator:
             self.n_top += 1
         if not self.charge_repeats and old is not None:
             return _Result(row, fidelity, old.seed_used, old.values, 0.0)
-        store = self.store
-        valid, seeds = store.query(self.valid_metric, [row], fidelity=fidelity, seed_policy=self.seed_policy,
-                                   rng=self.rng, seed=self.fixed_seed, return_seed=True)
-        seed = int(seeds[0])
-        values = {self.valid_metric: float(valid[0])}
-        for obj in self.objectives:
-            if obj.name in values:
-                continue
-            if obj.name in store.static_names:
-                values[obj.name] = float(store.static(obj.name, [row])[0])
-            else:
-                values[obj.name] = self._same_seed(obj.name, row, fidelity, seed)
-        cost = self._same_seed(store.cost_metric, row, fidelity, seed) if store.cost_metric else 0.0
+        fi = self._fi.get(fidelity)
+        if fi is None:
+            fi = self._fi[fidelity] = self.store.fidelity_index(fidelity)  # refuses a fidelity the store lacks
+        seed, read = self._reader.read(row, fi)
+        if self._static:  # in objective order, static metrics read from their per-architecture column
+            values = {name: read[i] if column is None else float(column[row]) for name, i, column in self._plan}
+        else:
+            values = dict(zip(self._names, read, strict=False))  # read ends with the cost
+        cost = read[-1] if self._has_cost else 0.0
         # A missing cost is free; a negative one (a surrogate's extrapolation) must not run the clock backwards.
-        result = _Result(row, fidelity, seed, values, 0.0 if np.isnan(cost) else max(float(cost), 0.0))
+        result = _Result(row, fidelity, seed, values, 0.0 if cost != cost else max(cost, 0.0))
         self._seen[key] = result
         return result
-
-    def _same_seed(self, metric: str, row: int, fidelity: float, seed: int) -> float:
-        """A metric of the same training run that produced the observed validation value."""
-        if seed == MEAN_SEED:
-            return float(self.store.query(metric, [row], fidelity=fidelity, seed_policy="mean")[0])
-        return float(self.store.query(metric, [row], fidelity=fidelity, seed_policy="fixed", seed=seed)[0])
 
 
 def row_means(store: Store, metric: str) -> RowValues:
@@ -216,35 +255,39 @@ def resolve_objectives(bench: Benchmark, names: list[str] | tuple[str, ...] | No
     return tuple(out)
 
 
-def _dominates(a: np.ndarray, b: np.ndarray) -> bool:
-    return bool(np.all(a >= b) and np.any(a > b))
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Pareto dominance of signed scores (larger is better), on plain floats: no arrays per comparison."""
+    return all(x >= y for x, y in zip(a, b, strict=True)) and any(x > y for x, y in zip(a, b, strict=True))
 
 
 class _Columns:
-    """The trajectory as it grows, one typed column per field: numbers cost 8 bytes a row (not a
-    dict of Python objects per row), so a long run's memory is the trajectory's own size."""
+    """The trajectory as it grows, one typed, growing column per field: numbers cost 8 bytes a row
+    (array.array, not a dict of Python objects per row), so a long run's memory is the trajectory's
+    own size. Columns are created once, in output order; `appenders` are their bound `append`
+    methods, so the run loop adds a row without looking anything up by name."""
 
-    def __init__(self) -> None:
-        self.columns: dict[str, Any] = {}
-        self.rows = 0
+    def __init__(self, extra: list[str]) -> None:
+        self.names = TRAJECTORY_COLUMNS + extra
+        self.columns: dict[str, Any] = {
+            name: [] if name in _STR_COLUMNS or name == "pareto_front"
+            else array("q" if name in _INT_COLUMNS else "d")
+            for name in self.names
+        }
+        self.appenders = [self.columns[name].append for name in self.names]
 
-    def append(self, record: dict[str, Any]) -> None:
-        for name, value in record.items():
-            column = self.columns.get(name)
-            if column is None:
-                column = [] if isinstance(value, str) else array("q" if name in _INT_COLUMNS else "d")
-                self.columns[name] = column
-            column.append(value)
-        self.rows += 1
+    @property
+    def rows(self) -> int:
+        """Rows added so far."""
+        return len(self.columns["step"])
 
     def frame(self) -> pd.DataFrame:
+        """The trajectory as a DataFrame (numbers without a copy of the buffers, strings as str)."""
         if not self.rows:
             return pd.DataFrame([], columns=TRAJECTORY_COLUMNS)
-        names = TRAJECTORY_COLUMNS + [c for c in self.columns if c not in TRAJECTORY_COLUMNS]
         data = {c: np.frombuffer(col, dtype=np.int64 if col.typecode == "q" else np.float64)
                 if isinstance(col, array) else col
-                for c, col in ((c, self.columns[c]) for c in names)}
-        return pd.DataFrame(data, columns=names)
+                for c, col in self.columns.items()}
+        return pd.DataFrame(data, columns=self.names)
 
 
 def evaluation_cap(bench: Benchmark) -> int:
@@ -301,8 +344,10 @@ def run_search(
                     "the run stops at %d evaluations at the latest",
                     budget.evaluations, EVALUATIONS_PER_ARCH, bench.name, size, cap)
 
-    rows = _Columns()
-    heap: list[_Event] = []
+    extra = [f"obj_{obj.name}" for obj in objs] + ["pareto_front"] if multi else []
+    rows = _Columns(extra)
+    append = rows.appenders
+    heap: list[tuple[float, int, Proposal, _Result]] = []  # (finish, order): order is unique, ties never reach the rest
     started = 0
     order = 0
     now = 0.0
@@ -312,8 +357,15 @@ def run_search(
     inc_key: tuple[float, float] | None = None
     inc: _Result | None = None
     inc_arch = ""
-    front: list[tuple[np.ndarray, int]] = []
-    wall_start = time.perf_counter()
+    front: list[tuple[tuple[float, ...], int]] = []
+    front_text = ""
+    canonical: dict[str, str] = {}  # canonical string per distinct proposed architecture string
+    primary = objs[0].name
+    max_evaluations = budget.evaluations
+    sim_seconds = budget.sim_seconds
+    max_fidelity = problem.max_fidelity
+    perf_counter = time.perf_counter
+    wall_start = perf_counter()
 
     def fill() -> None:
         nonlocal started, order, repeats, free, stop
@@ -322,12 +374,12 @@ def run_search(
             if proposal is None:
                 return
             result = evaluator.evaluate(proposal)
-            heapq.heappush(heap, _Event(now + result.cost, order, proposal, result))
+            heapq.heappush(heap, (now + result.cost, order, proposal, result))
             started += 1
             order += 1
             repeats = 0 if evaluator.last_was_new else repeats + 1
             free = 0 if result.cost > 0 else free + 1
-            if budget.evaluations is not None and started >= budget.evaluations:
+            if max_evaluations is not None and started >= max_evaluations:
                 stop = STOP_EVALUATIONS
             elif evaluator.n_top >= size:
                 stop = STOP_EXHAUSTED
@@ -335,59 +387,64 @@ def run_search(
                 stop = STOP_STALLED
             elif started >= cap:
                 stop = STOP_CAP
-            elif budget.evaluations is None and free >= MAX_REPEATS:
+            elif max_evaluations is None and free >= MAX_REPEATS:
                 stop = STOP_FREE
 
     fill()
     if not heap:
         raise StrategyError(f"strategy {strategy!r} proposed nothing at the start of the run")
+    step = 0
     while heap:
-        event = heapq.heappop(heap)
-        if budget.sim_seconds is not None and event.finish > budget.sim_seconds:
+        finish, _, proposal, res = heapq.heappop(heap)
+        if sim_seconds is not None and finish > sim_seconds:
             stop = STOP_SIM_SECONDS  # whatever stopped the proposals, the clock cut the run
             break
-        now = event.finish
-        res = event.result
-        obs = Observation(values=res.values, fidelity=res.fidelity, cost=res.cost)
-        strat.tell(event.proposal, obs)
-        observed = res.values[objs[0].name]
+        now = finish
+        values = res.values
+        obs = Observation(values=values, fidelity=res.fidelity, cost=res.cost)
+        strat.tell(proposal, obs)
+        observed = values[primary]
         signed = observed if maximize else -observed
-        level = float(strat.incumbent_budget(event.proposal, obs))
-        key = (level, -np.inf if np.isnan(signed) else signed)
+        level = float(strat.incumbent_budget(proposal, obs))
+        key = (level, -np.inf if signed != signed else signed)
         if inc_key is None or key > inc_key:
             if inc is None or res.row != inc.row:
                 inc_arch = space.canonical(space.arch_at(res.row))
             inc_key, inc = key, res
         assert inc is not None
-        inc_valid = inc.values[objs[0].name]
         inc_mean = float(valid_mean[inc.row])
-        record = {
-            "step": rows.rows + 1,
-            "arch": space.canonical(event.proposal.arch),
-            "arch_index": res.row,
-            "fidelity": res.fidelity,
-            "budget": level,
-            "seed_used": res.seed_used,
-            "valid": observed,
-            "valid_mean": float(valid_mean[res.row]),
-            "test_mean": float(test_mean[res.row]),
-            "cost": res.cost,
-            "sim_time": now,
-            "best_valid": inc_valid,
-            "incumbent_arch": inc_arch,
-            "incumbent_test_mean": float(test_mean[inc.row]),
-            "regret": (optimum - inc_mean) if maximize else (inc_mean - optimum),
-            "wall_time": time.perf_counter() - wall_start,
-        }
+        arch = proposal.arch
+        arch_canonical = canonical.get(arch)
+        if arch_canonical is None:
+            arch_canonical = canonical[arch] = space.canonical(arch)
+        step += 1
+        # One value per column, in TRAJECTORY_COLUMNS order.
+        append[0](step)
+        append[1](arch_canonical)
+        append[2](res.row)
+        append[3](res.fidelity)
+        append[4](level)
+        append[5](res.seed_used)
+        append[6](observed)
+        append[7](float(valid_mean[res.row]))
+        append[8](float(test_mean[res.row]))
+        append[9](res.cost)
+        append[10](now)
+        append[11](inc.values[primary])
+        append[12](inc_arch)
+        append[13](float(test_mean[inc.row]))
+        append[14]((optimum - inc_mean) if maximize else (inc_mean - optimum))
+        append[15](perf_counter() - wall_start)
         if multi:
             scores = obs.scores(problem)
-            for obj in objs:
-                record[f"obj_{obj.name}"] = res.values[obj.name]
-            if res.fidelity == problem.max_fidelity and not np.isnan(scores).any():
-                if not any(_dominates(p, scores) for p, _ in front):
-                    front = [(p, r) for p, r in front if not _dominates(scores, p)] + [(scores, res.row)]
-            record["pareto_front"] = ";".join(str(r) for r in sorted({r for _, r in front}))
-        rows.append(record)
+            for k, obj in enumerate(objs):
+                append[16 + k](values[obj.name])
+            if res.fidelity == max_fidelity and not np.isnan(scores).any():
+                point = tuple(scores.tolist())
+                if not any(_dominates(p, point) for p, _ in front):
+                    front = [(p, r) for p, r in front if not _dominates(point, p)] + [(point, res.row)]
+                    front_text = ";".join(str(r) for r in sorted({r for _, r in front}))
+            append[-1](front_text)
         fill()
     reason = stop or STOP_STRATEGY
     log.info("run of %s on %s stopped after %d evaluations: %s", strategy, bench.name, rows.rows, reason)

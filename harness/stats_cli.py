@@ -124,19 +124,21 @@ def _cmd_rank_stats(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from harness import rank_stats as rk
+    from harness.progress import progress_bar, waiting
 
     if args.strategies:
         if args.sources:
             raise NasHarnessError("give either sources or --strategies RESULTS_DIR, not both")
-        result = rk.strategy_concordance(
-            args.strategies,
-            by=args.by,
-            splits=args.splits,
-            seed=args.seed,
-            metric=args.metric,
-            budget=args.budget,
-            time_budget=args.time_budget,
-        )
+        with waiting("rank-stats"):
+            result = rk.strategy_concordance(
+                args.strategies,
+                by=args.by,
+                splits=args.splits,
+                seed=args.seed,
+                metric=args.metric,
+                budget=args.budget,
+                time_budget=args.time_budget,
+            )
         print(json.dumps(asdict(result), indent=2, default=str) if args.json else _concordance_text(result))
         return 0
     if len(args.sources) < 2 and not any("*" in s or "?" in s for s in args.sources):
@@ -152,20 +154,21 @@ def _cmd_rank_stats(args: argparse.Namespace) -> int:
         pairs = [(sources[0], b) for b in sources[1:] if b.label != sources[0].label]  # a wildcard may match the truth
     decimals = tuple(int(d) for d in args.decimals.split(",") if d.strip()) if args.decimals else ()
     top_k = tuple(k for k in args.top_k.split(",") if k.strip()) if args.top_k else ()
-    results = [
-        rk.correlate(
-            a,
-            b,
-            sample=args.sample,
-            seed=args.seed,
-            n_boot=args.bootstrap,
-            level=args.ci,
-            decimals=decimals,
-            top_k=top_k,
-            kendall_ci=not args.no_kendall_ci,
-        )
-        for a, b in pairs
-    ]
+    results = []
+    with progress_bar(total=len(pairs), desc="rank-stats", unit="pair") as bar:
+        for a, b in pairs:
+            results.append(rk.correlate(
+                a,
+                b,
+                sample=args.sample,
+                seed=args.seed,
+                n_boot=args.bootstrap,
+                level=args.ci,
+                decimals=decimals,
+                top_k=top_k,
+                kendall_ci=not args.no_kendall_ci,
+            ))
+            bar.update()
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:

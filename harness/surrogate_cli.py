@@ -95,6 +95,14 @@ def training_data_from_results(results_dir: str | Path, *, metric: str = "valid_
     return from_evaluations(space, np.concatenate(rows), np.concatenate(values), np.concatenate(groups), source=source)
 
 
+def _encoding(given: str | None, data: Any) -> str:
+    """`--encoding`, else onehot, else the space's first encoding (an ids table offers only `index`)."""
+    if given:
+        return given
+    encodings = data.search_space().encodings
+    return "onehot" if "onehot" in encodings else str(encodings[0])
+
+
 def load_data(args: argparse.Namespace) -> Any:
     """TrainingData from --benchmark, --table or --results."""
     from surrogates import data as sdata
@@ -121,6 +129,7 @@ def load_data(args: argparse.Namespace) -> Any:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
+    from harness.progress import waiting
     from surrogates.fitted import check_name, fit_surrogate, surrogates_dir
     from surrogates.quality import format_report
     from surrogates.splits import all_rows, leave_out_split, random_split
@@ -140,18 +149,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         split = random_split(data.n, train_fraction=args.train_fraction, seed=args.seed)
     else:
         split = all_rows(data.n)
-    surrogate = fit_surrogate(
-        data,
-        name=args.name,
-        kind=args.model,
-        n_members=args.members,
-        split=split,
-        encoding=args.encoding,
-        seed=args.seed,
-        params=_params(args.param),
-        bootstrap=False if args.no_bootstrap else None,
-        metrics=args.metric,
-    )
+    with waiting(f"fitting {args.name}"):
+        surrogate = fit_surrogate(
+            data,
+            name=args.name,
+            kind=args.model,
+            n_members=args.members,
+            split=split,
+            encoding=_encoding(args.encoding, data),
+            seed=args.seed,
+            params=_params(args.param),
+            bootstrap=False if args.no_bootstrap else None,
+            metrics=args.metric,
+        )
     folder = surrogate.save(force=args.force)
     reports = {m: i["quality"] for m, i in surrogate.info.items() if i["quality"]}
     if args.json:
@@ -236,7 +246,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         seed=args.seed,
         n_members=args.members,
-        encoding=args.encoding,
+        encoding=_encoding(args.encoding, data),
         metric=(args.metric or [None])[0],
     )
     print(json.dumps(rows, indent=2, default=str) if args.json else format_rows(rows))
@@ -305,7 +315,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--no-bootstrap", action="store_true", help="members differ by seed only (NB301), no bagging")
     p.add_argument(
-        "--encoding", default="onehot", help="the space's encoding used as features (onehot, path, nb301, ...)"
+        "--encoding", default=None,
+        help="the space's encoding used as features (onehot, path, nb301, ...; default onehot, else the first)",
     )
     split = p.add_mutually_exclusive_group()
     split.add_argument("--n-train", type=int, help="train on N random architectures, judge on the rest")
@@ -328,7 +339,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--n-train", type=_ints, help="comma-separated training-set sizes, e.g. 100,1000,10000")
     p.add_argument("--leave-out", action="append", help="left-out group (repeatable; 'all' = each group in turn)")
     p.add_argument("--members", type=int, default=1)
-    p.add_argument("--encoding", default="onehot")
+    p.add_argument("--encoding", default=None, help="as for fit (default onehot, or the space's only encoding)")
     p.add_argument("--repeats", type=int, default=1, help="random splits per size (seeds seed, seed+1, ...)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")

@@ -23,8 +23,8 @@ Every architecture checkpoints after each epoch under `checkpoints/` and leaves 
 when done, so an interrupted validation, run again with the same arguments, resumes where it
 stopped and skips finished architectures.
 
-Schedules (`SCHEDULES`): the default `cpu` one is sized so that `--top-k 2` plus 5 random cells
-finish in a few minutes on two shared CPU cores; `paper` is NB201's network and 12-epoch recipe.
+The named schedules (`cpu`, the default, and `paper`) are defaults of the command line
+(`harness.validation_cli.SCHEDULES`); here a setting is just its values.
 Before training, `validate` times two steps of every network and announces the extrapolated
 duration, and it warns when a correlation rests on fewer than `MIN_CORRELATION_N` architectures.
 """
@@ -34,8 +34,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -69,50 +69,6 @@ MEASURED_COLUMNS = ("measured_acc", "test_acc", "params", "flops", "train_second
 MIN_CORRELATION_N = 5  # below this many architectures a rank correlation says little (and its p-value less)
 
 
-@dataclass(frozen=True)
-class Schedule:
-    """A named default for the schedule and network size; explicit flags override each value.
-
-    `sizes` maps a search space to its (C, N) (None = the trainer's official size); `image_size`
-    applies to digits only (upsampled from 8x8; other datasets keep their native size); `threads`
-    None means torch's default.
-    """
-
-    name: str
-    epochs: int
-    batch_size: int
-    sizes: dict[str, tuple[int | None, int | None]]
-    image_size: int | None
-    threads: int | None
-    summary: str
-
-    def size(self, space: str) -> tuple[int | None, int | None]:
-        return self.sizes.get(space, (None, None))
-
-
-SCHEDULES: dict[str, Schedule] = {
-    # Measured on the shared 2-core VM (docs/TRAINER.md): about 1 CPU-second per epoch of an NB201
-    # cell, so --top-k 2 plus 5 random cells train in well under 5 minutes even under load.
-    "cpu": Schedule(
-        "cpu",
-        epochs=6,
-        batch_size=64,
-        sizes={"nb201": (16, 1), "nb101": (16, 1), "darts": (16, 5)},
-        image_size=16,
-        threads=1,
-        summary="reduced network (NB201 C=16, N=1), digits at 16x16, 6 epochs, batch 64, 1 thread",
-    ),
-    "paper": Schedule(
-        "paper",
-        epochs=12,
-        batch_size=256,
-        sizes={},
-        image_size=None,
-        threads=None,
-        summary="official network (NB201 C=16, N=5), digits at 32x32, NB201's 12 epochs, batch 256",
-    ),
-}
-DEFAULT_SCHEDULE = "cpu"
 
 
 @dataclass
@@ -338,7 +294,7 @@ def validate(
     (announce or log.info)(message)
     rows: list[dict[str, Any]] = []
     complete = True
-    for n, (cand, identity) in enumerate(zip(candidates, identities), start=1):
+    for n, (cand, identity) in enumerate(zip(candidates, identities, strict=True), start=1):
         key = f"{cand.index:06d}"
         done_path = out_dir / "archs" / f"{key}.json"
         measured = _finished(done_path, identity, setting)
@@ -477,7 +433,7 @@ def _estimate(
     network costs three steps (about 3 % of the CPU schedule) and changes no result.
     """
     total, todo = 0.0, 0
-    for cand, identity in zip(candidates, identities):
+    for cand, identity in zip(candidates, identities, strict=True):
         key = f"{cand.index:06d}"
         if _finished(out_dir / "archs" / f"{key}.json", identity, setting) is not None:
             continue

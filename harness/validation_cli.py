@@ -10,12 +10,60 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A named default for the schedule and network size; explicit flags override each value.
+
+    `sizes` maps a search space to its (C, N) (None = the trainer's official size); `image_size`
+    applies to digits only (upsampled from 8x8; other datasets keep their native size); `threads`
+    None means torch's default.
+    """
+
+    name: str
+    epochs: int
+    batch_size: int
+    sizes: dict[str, tuple[int | None, int | None]]
+    image_size: int | None
+    threads: int | None
+    summary: str
+
+    def size(self, space: str) -> tuple[int | None, int | None]:
+        return self.sizes.get(space, (None, None))
+
+
+SCHEDULES: dict[str, Schedule] = {
+    # Measured on the shared 2-core VM (docs/TRAINER.md): about 4 CPU-seconds per NB201 cell, so
+    # --top-k 2 plus 5 random cells take about 40 CPU-seconds, 2-3 minutes under heavy load.
+    # C=8, N=2 ranked 7 cells better (Spearman 0.82) than C=16, N=1 (0.42) at a similar cost.
+    "cpu": Schedule(
+        "cpu",
+        epochs=6,
+        batch_size=64,
+        sizes={"nb201": (8, 2), "nb101": (16, 1), "darts": (8, 5)},
+        image_size=16,
+        threads=1,
+        summary="reduced network (NB201 C=8, N=2), digits at 16x16, 6 epochs, batch 64, 1 thread",
+    ),
+    "paper": Schedule(
+        "paper",
+        epochs=12,
+        batch_size=256,
+        sizes={},
+        image_size=None,
+        threads=None,
+        summary="official network (NB201 C=16, N=5), digits at 32x32, NB201's 12 epochs, batch 256",
+    ),
+}
+DEFAULT_SCHEDULE = "cpu"
 
 
 def _positive(text: str) -> int:
@@ -54,23 +102,32 @@ def _add_training_args(p: argparse.ArgumentParser, schedule: bool = True) -> Non
         "--channels",
         "-C",
         type=_at_least_one,
-        help="NB201: channels of the first stage (default 16); NB101: stem channels (128)",
+        help="NB201: channels of the first stage (official 16, CPU schedule 8); NB101: stem channels (128, 16)",
     )
     g.add_argument(
-        "--cells", "-N", type=_at_least_one, help="NB201: cells per stage (default 5); NB101: cells per stack (3)"
+        "--cells",
+        "-N",
+        type=_at_least_one,
+        help="NB201: cells per stage (official 5, CPU schedule 1); NB101: cells per stack (official 3, CPU schedule 1)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and augmentation (default 0)")
     g.add_argument("--device", default="auto", help="auto (a CUDA GPU when present, else the CPU), cpu or cuda[:N]")
     g.add_argument(
         "--threads",
         type=_at_least_one,
-        help="CPU threads (default: torch's); results are bitwise repeatable for a fixed count",
+        help="CPU threads (default 1; the paper schedule: torch's); results are bitwise repeatable for a fixed count",
     )
     if not schedule:
         return
-    g = p.add_argument_group("schedule (defaults: NB201's, 12 epochs)")
-    g.add_argument("--epochs", type=_at_least_one, default=12)
-    g.add_argument("--batch-size", type=_at_least_one, default=256)
+    g = p.add_argument_group("schedule (every flag overrides the value of --schedule)")
+    g.add_argument(
+        "--schedule",
+        choices=sorted(SCHEDULES),
+        default=DEFAULT_SCHEDULE,
+        help="; ".join(f"{k}: {v.summary}" for k, v in SCHEDULES.items()) + f" (default {DEFAULT_SCHEDULE})",
+    )
+    g.add_argument("--epochs", type=_at_least_one, help="default: the schedule's")
+    g.add_argument("--batch-size", type=_at_least_one, help="default: the schedule's")
     g.add_argument("--lr", type=float, default=0.1, help="initial learning rate, cosine-decayed to 0 (default 0.1)")
     g.add_argument("--momentum", type=float, default=0.9)
     g.add_argument("--no-nesterov", action="store_true", help="plain momentum instead of Nesterov")
@@ -79,14 +136,22 @@ def _add_training_args(p: argparse.ArgumentParser, schedule: bool = True) -> Non
     g.add_argument("--eval-batch-size", type=_at_least_one, default=1000)
 
 
-def _setting(args: argparse.Namespace, proxies: bool) -> Any:
+def _setting(args: argparse.Namespace, proxies: bool, space: str) -> Any:
+    """The ValidationSetting of the parsed flags: each flag given wins, the rest come from the schedule.
+
+    `proxies` has no schedule: official network size, one thread, unless -C/-N/--threads say otherwise.
+    """
     from harness.trainer.train import TrainConfig
     from harness.validation import ValidationSetting
 
-    if hasattr(args, "epochs"):
+    schedule = SCHEDULES[args.schedule] if hasattr(args, "schedule") else None
+    C, N = schedule.size(space) if schedule else (None, None)
+    threads = schedule.threads if schedule else 1
+    image_size = schedule.image_size if schedule and args.dataset == "digits" else None
+    if schedule is not None:
         train = TrainConfig(
-            epochs=args.epochs,
-            batch_size=args.batch_size,
+            epochs=args.epochs or schedule.epochs,
+            batch_size=args.batch_size or schedule.batch_size,
             lr=args.lr,
             momentum=args.momentum,
             nesterov=not args.no_nesterov,
@@ -103,17 +168,18 @@ def _setting(args: argparse.Namespace, proxies: bool) -> Any:
         data_root=args.data_root,
         limit=args.limit,
         split_seed=args.split_seed,
-        C=args.channels or None,
-        N=args.cells or None,
+        image_size=image_size,
+        C=args.channels or C,
+        N=args.cells or N,
         train=train,
         device=args.device,
-        threads=args.threads or None,
+        threads=args.threads or threads,
         proxies=proxies,
     )
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from harness.benchmarks import load_benchmark
+    from harness.benchmarks import get_spec, load_benchmark
     from harness.validation import CSV_NAME, JSON_NAME, PLOT_NAME, choose, final_incumbents, validate
 
     counts = None
@@ -125,14 +191,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         if not args.archs or not args.benchmark or not args.out:
             raise NasHarnessError("give a RESULTS_DIR, or --archs with --benchmark and --out")
         benchmark, out = args.benchmark, Path(args.out)
-    setting = _setting(args, args.proxies)
+    setting = _setting(args, args.proxies, get_spec(benchmark).space)
     bench = load_benchmark(benchmark)
     try:
         candidates = choose(bench, counts, args.top_k, args.random, args.random_seed, given=args.archs)
     finally:
         bench.store.close()
+    print(f"validating {len(candidates)} architectures of {benchmark} with the {args.schedule} schedule -> {out}")
     frame = validate(
-        out, benchmark, candidates, setting, progress=not args.no_progress, keep_checkpoints=args.keep_checkpoints
+        out,
+        benchmark,
+        candidates,
+        setting,
+        progress=not args.no_progress,
+        keep_checkpoints=args.keep_checkpoints,
+        announce=lambda line: print(line, flush=True),
     )
     if len(frame) < len(candidates):
         print(f"stopped after {len(frame)} of {len(candidates)} architectures; run the same command again to resume")
@@ -147,13 +220,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     print(
         f"Spearman rho {fmt(rho)}, Kendall tau {fmt(tau)} over {c['n']} architectures; "
-        f"wall time {doc['wall_seconds_this_call']:.0f} s"
+        f"wall time {doc['wall_seconds_this_call']:.0f} s, CPU time {doc.get('cpu_seconds_this_call', 0):.0f} s"
     )
+    for warning in doc.get("warnings", []):
+        print(f"warning: {warning}")
     print(f"wrote {out / CSV_NAME}, {out / JSON_NAME}, {out / PLOT_NAME}")
     return 0
 
 
 def _cmd_proxies(args: argparse.Namespace) -> int:
+    from harness.benchmarks import get_spec
     from harness.validation import proxy_table
 
     frame = proxy_table(
@@ -161,9 +237,10 @@ def _cmd_proxies(args: argparse.Namespace) -> int:
         archs=args.archs,
         sample=args.sample,
         sample_seed=args.sample_seed,
-        setting=_setting(args, True),
+        setting=_setting(args, True, get_spec(args.benchmark).space),
         out=Path(args.out),
         force=args.force,
+        progress=not args.no_progress,
     )
     print(
         f"wrote {args.out} ({len(frame)} architectures); correlate with e.g. "
@@ -178,7 +255,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "validate",
         help="re-train the incumbents of a results folder and correlate table and measured accuracy",
         description="Train the top-k final incumbents of the runs in RESULTS_DIR (or --archs) plus random "
-        "architectures with a short seeded schedule, offline on CPU or GPU, and write validation.csv/json/png.",
+        "architectures with a short seeded schedule, offline on CPU or GPU, and write validation.csv/json/png. "
+        "The default schedule (cpu) is sized for a laptop CPU (--top-k 2 with 5 random cells: a few minutes); "
+        "--schedule paper trains NB201's official network for 12 epochs (a GPU, or about 20 min per 10 cells "
+        "on a CPU). The expected duration is printed before training starts.",
     )
     p.add_argument(
         "results_dir", nargs="?", metavar="RESULTS_DIR", help="folder of RUN_ID folders (hydra.sweep.dir of a grid)"
@@ -197,7 +277,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--keep-checkpoints", action="store_true", help="keep each architecture's last checkpoint after it finishes"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bars (none are drawn outside a terminal)"
+    )
     _add_training_args(p)
     p.set_defaults(func=_cmd_validate)
 
@@ -215,6 +297,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     q.add_argument("--sample-seed", type=int, default=0, help="seed of the random sample (default 0)")
     q.add_argument("--out", required=True, help="CSV file to write")
     q.add_argument("--force", action="store_true", help="overwrite --out")
+    q.add_argument("--no-progress", action="store_true", help="no progress bar (none is drawn outside a terminal)")
     _add_training_args(q, schedule=False)
     q.set_defaults(func=_cmd_proxies)
     return p

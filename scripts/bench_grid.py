@@ -14,12 +14,23 @@ This is a benchmark, not a test. It uses a temporary NAS_HARNESS_DATA unless --d
 
     python scripts/bench_grid.py            # full (about 3 minutes on 2 cores)
     python scripts/bench_grid.py --quick    # 50 seeds instead of 500
+
+Cluster-scale figures (CPU time, from the operating system's accounting of the `nas-harness run`
+process and everything it waited for; wall time on a shared machine is noise):
+
+    python scripts/bench_grid.py --bookkeeping   # grid CPU per run beyond the engine (500 tiny runs)
+    python scripts/bench_grid.py --submitit      # submitit_local: jobs submitted, CPU and files per job
+    python scripts/bench_grid.py --ray           # Ray: the driver's CPU per run (joins a local 2-CPU cluster)
+
+`--code DIR` runs another checkout's code (e.g. `git archive HEAD | tar -x -C /tmp/before`) for a
+before/after comparison in one session.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -29,6 +40,120 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 GRID = ["run", "-m", "strategy=rs,re,reinforce", "benchmark=nb201/cifar10,nb201/cifar100,nb201/imagenet16-120",
         "budget=sim_time", "budget.evaluations=null", "budget.sim_seconds=200000"]
+
+
+TINY = ["budget.evaluations=2", "hydra.launcher.n_jobs=1"]
+CODE_ENV = "NAS_BENCH_CODE"  # --code: the checkout whose code runs (its folder is the working directory)
+
+
+def cpu_of(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(CPU seconds, wall seconds, stderr) of `nas-harness ARGS` and every process it waited for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "harness", *args], cwd=env.get(CODE_ENV, ROOT), env=env,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed: nas-harness {' '.join(args)}\n{proc.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu, wall, proc.stderr
+
+
+def engine_cpu_per_run(runs: int, env: dict[str, str]) -> float:
+    """CPU seconds per tiny run of the engine alone (execute_run on the grid's resolved configs, no files)."""
+    code = f"""
+import time
+from hydra import compose, initialize_config_dir
+from harness.config import CONF_DIR, register_configs
+from harness.grid.execute import execute_run, task_config
+register_configs()
+with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    base = task_config(compose("config", overrides=["budget.evaluations=2"]))
+base.pop("hydra", None); base.pop("grid", None)
+execute_run(dict(base, seed=0))
+start = time.process_time()
+for seed in range({runs}):
+    execute_run(dict(base, seed=seed))
+print((time.process_time() - start) / {runs})
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=env.get(CODE_ENV, ROOT), env=env, capture_output=True,
+                         text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def bookkeeping(env: dict[str, str], tmp: str, runs: int, repeats: int) -> dict[str, float]:
+    """Grid CPU per run beyond the engine: (CPU(N runs) - CPU(10 runs)) / (N - 10) - engine CPU per run.
+
+    Subtracting a 10-run grid removes the start-up (imports, composition); one worker, tiny runs
+    (budget.evaluations=2), so what is left per run is files, manifest, lock, ledger and launcher work.
+    """
+    small = 10
+    best: dict[str, float] = {}
+    for r in range(repeats):
+        big, _, _ = cpu_of(["run", "-m", f"seed=range(0,{runs})", *TINY, f"hydra.sweep.dir={tmp}/bk{r}"], env)
+        base, _, _ = cpu_of(["run", "-m", f"seed=range(0,{small})", *TINY, f"hydra.sweep.dir={tmp}/bs{r}"], env)
+        resume, _, _ = cpu_of(["run", "-m", f"seed=range(0,{runs})", *TINY, f"hydra.sweep.dir={tmp}/bk{r}"], env)
+        engine = engine_cpu_per_run(runs, env)
+        figures = {
+            "grid CPU per run (ms)": 1000 * (big - base) / (runs - small),
+            "engine CPU per run (ms)": 1000 * engine,
+            "bookkeeping CPU per run (ms)": 1000 * ((big - base) / (runs - small) - engine),
+            f"resume of the {runs}-run grid, all done (CPU s)": resume,
+            f"a fresh {small}-run grid (CPU s)": base,
+            "whole grid CPU (s)": big,
+        }
+        for key, value in figures.items():
+            best[key] = min(best.get(key, value), value)
+    return best
+
+
+def submitit(env: dict[str, str], tmp: str, runs: int) -> dict[str, float]:
+    """submitit_local: jobs submitted by a grid with the automatic batch size and with one run per job,
+    its resume, and the CPU and files each job costs."""
+    grid = ["run", "-m", "hydra/launcher=submitit_local", "budget.evaluations=2", "hydra.launcher.timeout_min=10"]
+    out: dict[str, float] = {}
+    for name, extra in (("auto", []), ("one_run_per_job", ["grid.batch_size=1"])):
+        folder = Path(tmp) / f"submitit_{name}"
+        cpu, wall, _ = cpu_of([*grid, f"seed=range(0,{runs})", f"hydra.sweep.dir={folder}", *extra], env)
+        jobs = [d for d in (folder / ".submitit").iterdir() if d.is_dir() and d.name != "%j"]
+        out[f"{name}: jobs"] = len(jobs)
+        out[f"{name}: CPU (s)"] = cpu
+        out[f"{name}: wall (s)"] = wall
+        out[f"{name}: submitit files per job (KB)"] = sum(
+            f.stat().st_size for d in jobs for f in d.iterdir()) / 1024 / max(1, len(jobs))
+        cpu, wall, err = cpu_of([*grid, f"seed=range(0,{runs})", f"hydra.sweep.dir={folder}", *extra], env)
+        after = [d for d in (folder / ".submitit").iterdir() if d.is_dir() and d.name != "%j"]
+        out[f"{name}: jobs submitted by the resume"] = len(after) - len(jobs)
+    out["CPU per extra job (s)"] = (out["one_run_per_job: CPU (s)"] - out["auto: CPU (s)"]) / max(
+        1, out["one_run_per_job: jobs"] - out["auto: jobs"])
+    return out
+
+
+def ray_driver(env: dict[str, str], tmp: str, sizes: tuple[int, int]) -> dict[str, float]:
+    """The Ray driver's CPU: grids of two sizes joining a local 2-CPU cluster started here."""
+    import ray
+
+    env = {**env, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0", "RAY_AUTH_MODE": "disabled"}
+    os.environ.update(env)  # what the cluster's workers inherit (NAS_HARNESS_DATA)
+    context = ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
+                       configure_logging=False, log_to_driver=False)
+    try:
+        address = context.address_info["gcs_address"]
+        out: dict[str, float] = {}
+        for n in sizes:
+            cpu, wall, _ = cpu_of(["run", "-m", f"seed=range(0,{n})", "budget.evaluations=2",
+                                   "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={address}",
+                                   f"hydra.sweep.dir={tmp}/ray{n}"], env)
+            out[f"{n} runs: driver CPU (s)"] = cpu
+            out[f"{n} runs: wall (s)"] = wall
+            out[f"{n} runs: driver CPU per run (ms)"] = 1000 * cpu / n
+        a, b = sizes
+        out["driver CPU per additional run (ms)"] = 1000 * (out[f"{b} runs: driver CPU (s)"]
+                                                            - out[f"{a} runs: driver CPU (s)"]) / (b - a)
+        return out
+    finally:
+        ray.shutdown()
 
 
 def nas(args: list[str], env: dict[str, str]) -> float:
@@ -63,7 +188,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data", help="NAS_HARNESS_DATA folder (default: a temporary one)")
     parser.add_argument("--json", help="write the figures to this file")
+    parser.add_argument("--bookkeeping", action="store_true", help="grid CPU per run beyond the engine")
+    parser.add_argument("--submitit", action="store_true", help="jobs and per-job cost on submitit_local")
+    parser.add_argument("--ray", action="store_true", help="the Ray driver's CPU per run")
+    parser.add_argument("--runs", type=int, default=500, help="runs of the --bookkeeping grid (default 500)")
+    parser.add_argument("--repeats", type=int, default=2, help="--bookkeeping repeats; the best is kept")
+    parser.add_argument("--code", help="run this checkout's code instead (PYTHONPATH), for before/after")
     args = parser.parse_args()
+    if args.bookkeeping or args.submitit or args.ray:
+        cluster_figures(args)
+        return
     seeds = 50 if args.quick else 500
     small = 20
     with tempfile.TemporaryDirectory(prefix="bench_grid_") as tmp:
@@ -80,16 +214,19 @@ def main() -> None:
         sub = [*GRID, f"seed=range(0,{small})"]
         results["small_grid_batched_s"] = nas([*sub, f"hydra.sweep.dir={tmp}/sb", "hydra.launcher.n_jobs=1"], env)
         results["small_grid_hydra_joblib_s"] = nas(
-            [*sub, f"hydra.sweep.dir={tmp}/sj", "hydra/launcher=joblib", "hydra.launcher.n_jobs=1", "hydra/sweeper=basic"], env
+            [*sub, f"hydra.sweep.dir={tmp}/sj", "hydra/launcher=joblib", "hydra.launcher.n_jobs=1",
+             "hydra/sweeper=basic"], env,
         )
     n_small = 9 * small
     per_run = {
         "engine only (ms/run)": 1000 * results["engine_loop_s"] / n_runs,
         "grid, batched launcher, 1 worker (ms/run)": 1000 * results["preset_1_worker_s"] / n_runs,
         "grid, batched launcher, 2 workers (ms/run)": 1000 * results["preset_2_workers_s"] / n_runs,
-        "grid overhead over the engine, 1 worker (ms/run)": 1000 * (results["preset_1_worker_s"] - results["engine_loop_s"]) / n_runs,
+        "grid overhead over the engine, 1 worker (ms/run)":
+            1000 * (results["preset_1_worker_s"] - results["engine_loop_s"]) / n_runs,
         "small grid, batched launcher (ms/run)": 1000 * results["small_grid_batched_s"] / n_small,
-        "small grid, Hydra joblib launcher + basic sweeper (ms/run)": 1000 * results["small_grid_hydra_joblib_s"] / n_small,
+        "small grid, Hydra joblib launcher + basic sweeper (ms/run)":
+            1000 * results["small_grid_hydra_joblib_s"] / n_small,
     }
     print(f"| measurement ({n_runs} runs = 3 strategies x 3 datasets x {seeds} seeds) | seconds |")
     print("|---|---|")
@@ -102,6 +239,28 @@ def main() -> None:
         print(f"| {key} | {value:.1f} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"seconds": results, "per_run_ms": per_run, "runs": n_runs}, indent=2))
+
+
+def cluster_figures(args: argparse.Namespace) -> None:
+    """--bookkeeping / --submitit / --ray: print one table of CPU figures."""
+    with tempfile.TemporaryDirectory(prefix="bench_grid_") as tmp:
+        env = dict(os.environ, NAS_HARNESS_DATA=args.data or str(Path(tmp) / "data"), OMP_NUM_THREADS="1")
+        if args.code:
+            env[CODE_ENV] = env["PYTHONPATH"] = str(Path(args.code).resolve())
+        nas(["query", "nb201/cifar10"], env)  # convert once, outside the timings
+        figures: dict[str, float] = {}
+        if args.bookkeeping:
+            figures.update(bookkeeping(env, tmp, args.runs, args.repeats))
+        if args.submitit:
+            figures.update(submitit(env, tmp, 40))
+        if args.ray:
+            figures.update(ray_driver(env, tmp, (40, 240)))
+    print(f"| measurement ({args.code or 'this checkout'}) | value |")
+    print("|---|---|")
+    for key, value in figures.items():
+        print(f"| {key} | {value:.3g} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

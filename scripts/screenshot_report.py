@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Render a report's index.html in headless Chromium and save a PNG screenshot.
 
-Why: the HTML report is meant to be self-contained (inline SVG, no network); a screenshot taken
-with networking disabled shows that its plots really render, which neither the Markdown nor a
-file-exists check can. Usage:
+Why: the HTML report is meant to be self-contained (plotly.js and SVG inline, no network); a
+screenshot taken with networking disabled shows that its plots really render, which neither the
+Markdown nor a file-exists check can. `dump_dom` gives the page as the browser left it, for tests
+(the report's `#selftest`). Usage:
 
     python scripts/screenshot_report.py RESULTS/report/index.html [--out shot.png] [--width 1400] [--height 3000]
 
@@ -55,6 +56,29 @@ def screenshot(html: Path, png: Path, *, width: int = 1400, height: int = 3000, 
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(f"chromium wrote no screenshot (exit {proc.returncode}): {tail[0]}")
     return png
+
+
+def dump_dom(html: Path, *, fragment: str = "", budget_ms: int = 10000, browser: str | None = None,
+             timeout_s: float = 180.0) -> str:
+    """The DOM of `html` (address + `#fragment`) after `budget_ms` of virtual time, as headless Chromium serialises
+    it: what the page's own scripts made of it (the report's `#selftest` writes its findings into it)."""
+    browser = browser or find_chromium()
+    if browser is None:
+        raise RuntimeError("no chromium found on PATH; install it with `apt-get install -y chromium`")
+    html = Path(html).resolve()
+    if not html.is_file():
+        raise RuntimeError(f"{html} does not exist; write a report first with `nas-harness report RESULTS_DIR`")
+    url = html.as_uri() + (f"#{fragment}" if fragment else "")
+    with tempfile.TemporaryDirectory(prefix="nas-harness-chromium-") as profile:
+        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run", "--disable-sync", f"--user-data-dir={profile}",
+               f"--virtual-time-budget={budget_ms}", "--dump-dom", url]
+        log.info("running %s", " ".join(cmd))
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    if proc.returncode != 0 or "<html" not in proc.stdout:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"chromium dumped no page (exit {proc.returncode}): {tail[0]}")
+    return proc.stdout
 
 
 def main(argv: list[str] | None = None) -> int:

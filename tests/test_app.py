@@ -54,6 +54,7 @@ def test_single_run_writes_a_self_describing_result(tmp_path, home):
     assert run_dirs(tmp_path) == [run]
 
 
+@pytest.mark.slow
 def test_grid_and_larger_grid_resume(tmp_path, home):
     sweep = ["hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}", "budget.evaluations=10"]
     first = nas(["run", "-m", "seed=0,1,2", *sweep], REPO, home)
@@ -97,6 +98,7 @@ def _grid_cmd(sweep: Path, seeds: str) -> list[str]:
             f"seed={seeds}", "budget.evaluations=3000", "benchmark.seed_policy=mean"]
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill(tmp_path, home):
     env = dict(os.environ, NAS_HARNESS_DATA=str(home))
     proc = subprocess.Popen(_grid_cmd(tmp_path, "range(0,30)"), cwd=REPO, env=env,
@@ -118,6 +120,7 @@ def test_resume_after_sigkill(tmp_path, home):
     assert not list(tmp_path.glob("*/.*.tmp")) and not list(tmp_path.glob("*/.lock"))
 
 
+@pytest.mark.slow
 def test_two_concurrent_grids_share_a_sweep_dir(tmp_path, home):
     env = dict(os.environ, NAS_HARNESS_DATA=str(home))
     procs = [subprocess.Popen(_grid_cmd(tmp_path, seeds), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -130,6 +133,7 @@ def test_two_concurrent_grids_share_a_sweep_dir(tmp_path, home):
     assert len(dirs) == 18 and all(result_problem(d) is None for d in dirs)
 
 
+@pytest.mark.slow
 def test_reproduce_passes_and_detects_tampering(tmp_path, home):
     assert nas(["run", "budget.evaluations=25", "seed=4", f"hydra.run.dir={tmp_path}"], REPO, home).returncode == 0
     (run,) = run_dirs(tmp_path)
@@ -145,6 +149,7 @@ def test_reproduce_passes_and_detects_tampering(tmp_path, home):
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher(tmp_path, home):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     proc = nas(["run", "-m", "hydra/launcher=submitit_local", f"hydra.sweep.dir={tmp_path}", "seed=0,1",
@@ -169,6 +174,7 @@ def _trajectories(root: Path) -> dict[str, pd.DataFrame]:
     return {d.name: pd.read_parquet(d / TRAJECTORY).drop(columns="wall_time") for d in run_dirs(root)}
 
 
+@pytest.mark.slow
 def test_same_results_with_any_number_of_workers_and_either_launcher(tmp_path, home):
     grid = ["run", "-m", "strategy=rs,re", "seed=0,1,2", "budget.evaluations=30"]
     variants = {
@@ -186,6 +192,7 @@ def test_same_results_with_any_number_of_workers_and_either_launcher(tmp_path, h
         assert traj.equals(found["two"][rid]) and traj.equals(found["hydra_joblib"][rid])
 
 
+@pytest.mark.slow
 def test_one_shot_methods_run_in_grids(tmp_path, home):
     """strategy=zerocost (and darts/gdas/spos) run through `nas-harness run` with the grid's files."""
     proc = nas(["run", "-m", "strategy=zerocost", "seed=0,1", "strategy.zerocost_samples=4",

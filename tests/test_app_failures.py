@@ -55,6 +55,7 @@ def test_all_failing_grid_whose_workers_cannot_see_the_ledger(tmp_path, data_hom
     assert code == 0 and "runs: complete 2" in err, err
 
 
+@pytest.mark.slow
 def test_outcomes_are_read_from_the_run_folders(tmp_path, data_home):
     """grid_outcomes believes the folder, not what a worker reported."""
     proc = _nas(["run", "-m", "seed=0,1", "budget.evaluations=5", f"hydra.sweep.dir={tmp_path}"])

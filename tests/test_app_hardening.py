@@ -55,6 +55,7 @@ def test_output_folder_that_is_a_file_is_one_line(tmp_path, data_home, kind):
     assert afile.read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_default_results_folder_that_is_a_file_is_one_line(tmp_path, data_home):
     (tmp_path / "results").write_text("mine")
     for args in (["run", "seed=0"], ["run", "-m", "seed=0"], ["run", "+experiment=nb201_paper", "seed=0"]):
@@ -92,6 +93,7 @@ def test_ray_cluster_that_is_not_there_is_one_line(tmp_path, data_home):
 
 
 # -- item 10: -m anywhere; options after overrides --------------------------------------------------------
+@pytest.mark.slow
 def test_multirun_flag_after_an_override(tmp_path, data_home):
     proc = _nas(["run", "budget.evaluations=5", "-m", "seed=0,1", "hydra/launcher=basic",
                  f"hydra.sweep.dir={tmp_path}"])
@@ -146,6 +148,7 @@ def test_symlinked_run_log_is_refused(tmp_path, data_home):
     assert victim.read_text() == "mine\n" and not (run_dir / MANIFEST).exists() and not (run_dir / TRAJECTORY).exists()
 
 
+@pytest.mark.slow
 def test_grid_with_a_symlinked_run_folder_fails_that_run_only(tmp_path, data_home):
     results, outside = tmp_path / "results", tmp_path / "outside"
     outside.mkdir()

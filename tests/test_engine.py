@@ -40,6 +40,7 @@ def test_closed_form_on_a_tiny_table_equals_enumeration():
         assert expected_max_without_replacement(values, k) == pytest.approx(brute, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_random_search_matches_the_closed_form(nb201_cifar10):
     """Mean best-validation curve of RS over 1,000 seeds vs the exact expectation (seed policy mean)."""
     budgets = (10, 50, 100, 200)
@@ -170,6 +171,7 @@ def _trajectory_hash_in_subprocess(strategy: str, evaluations: int, workers: int
     return out.stdout.strip()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", sorted(BUILTIN))
 def test_identical_trajectories_across_processes(data_home, tmp_path, strategy):
     """Same config and seed: identical trajectory in two processes with different hash seeds."""

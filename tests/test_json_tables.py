@@ -67,7 +67,7 @@ def test_json_table_converts_lists_to_seeds_scalars_to_static(tmp_path, data, ca
     assert store.seeds.tolist() == [0, 1, 2]
     for key in ("000000", "012201", "222222"):
         row = space.index_of("-".join(key))  # the compact key was split one character per position
-        assert space.arch_at(row) == "-".join(key)
+        assert space.arch_at(row) == "-".join(key) and space.index_of(key) == row  # queries take the key as well
         assert store.metric_array("test_acc")[row, :, 0].tolist() == raw[key]["test_acc"]
         assert store.static("params")[row] == raw[key]["params"]
     assert store.metric_attrs("params")["kind"] == "params" and store.metric_attrs("flops")["kind"] == "flops"
@@ -276,3 +276,15 @@ def test_json_table_rs_re_ls_bananas_grid_re_and_ls_beat_rs(tmp_path):
     mean = {m: float(np.mean(v)) for m, v in final.items()}
     assert mean["re"] <= mean["rs"] and mean["ls"] <= mean["rs"], mean
     assert pd.Series(mean).notna().all()
+
+
+def test_surrogate_fits_on_an_id_table_with_its_only_encoding(tmp_path, data, capsys):
+    """An ids table offers only the `index` encoding: fit and judge pick it without --encoding."""
+    rng = np.random.default_rng(0)
+    raw = {f"net{i:03d}": {"valid_acc": [float(v) for v in rng.normal(80.0 + 0.05 * i, 0.1, 2)]} for i in range(60)}
+    assert main(["convert", "table", str(_write(tmp_path, raw, None, "ids.json"))]) == 0
+    assert main(["surrogate", "fit", "ids", "--benchmark", "table/ids", "--model", "rf", "--members", "1",
+                 "--n-train", "40", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{"):])["quality"]["valid_acc"]["vs_mean"]["spearman"] > 0.5  # ids sort by i
+    assert main(["surrogate", "judge", "--benchmark", "table/ids", "--surrogate", "ids"]) == 0

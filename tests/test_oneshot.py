@@ -86,6 +86,7 @@ def test_spos_paths_are_uniform():
     assert chisquare(joint).pvalue > 1e-3
 
 
+@pytest.mark.slow
 def test_darts_is_deterministic_and_picks_argmax_alpha(data_home):
     before = torch.are_deterministic_algorithms_enabled()
     first = run_oneshot("darts", "nb201/cifar10", 3, TINY)
@@ -103,6 +104,7 @@ def test_darts_is_deterministic_and_picks_argmax_alpha(data_home):
     assert not np.allclose(first["alpha"].iloc[0], first["alpha"].iloc[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["darts", "gdas", "spos"])
 def test_picked_cell_table_values_equal_the_raw_package(data_home, method):
     raw = _raw_nb201_cifar10()
@@ -116,6 +118,7 @@ def test_picked_cell_table_values_equal_the_raw_package(data_home, method):
     assert (frame["seconds"].diff().dropna() >= 0).all()
 
 
+@pytest.mark.slow
 def test_zerocost_returns_the_best_scored_cell(data_home):
     raw = _raw_nb201_cifar10()
     cfg = OneShotConfig(**TINY)

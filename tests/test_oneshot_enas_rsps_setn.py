@@ -187,6 +187,7 @@ def test_enas_controller_learns_from_rewards(data_home):
     assert moved > 0 and math.isfinite(record["reward"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["enas", "rsps"])
 def test_darts_space_sampled_searches_pick_valid_cells(method):
     space = oneshot_space("darts")

@@ -72,6 +72,7 @@ def test_second_order_gradient_equals_double_backprop(with_momentum):
     assert float((ours - exact).norm()) < 1e-3 * gap
 
 
+@pytest.mark.slow
 def test_second_order_darts_runs_deterministically_and_differs_from_first_order(data_home):
     cfg = {**TINY, "epochs": 1, "darts_order": 2}
     a, b = run_oneshot("darts", "nb201/cifar10", 1, cfg), run_oneshot("darts", "nb201/cifar10", 1, cfg)
@@ -158,6 +159,7 @@ def test_darts_genome_is_the_space_index_digit_by_digit():
         assert space.arch_of_genome(genome) == arch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["darts", "gdas", "spos"])
 def test_darts_space_searches_pick_valid_cells(method):
     space = oneshot_space("darts")
@@ -175,6 +177,7 @@ def test_darts_space_searches_pick_valid_cells(method):
             assert row["arch"] == derive_genotype(F.softmax(alpha, dim=-1))
 
 
+@pytest.mark.slow
 def test_darts_space_run_on_nb301_yahpo_looks_up_the_surrogate(tmp_path, monkeypatch):
     folder = shared_file("nb301", "yahpo_nb301_v1", "model.onnx").parent
     (tmp_path / "sources").mkdir()
@@ -231,6 +234,7 @@ def test_missing_dataset_and_unsupported_space_are_one_line_errors(data_home, tm
         run_oneshot("spos", "nb201/cifar10", 0, {**TINY, "spos_search": "bayes"})
 
 
+@pytest.mark.slow
 def test_cifar10_batches_train_the_supernet(data_home, tmp_path):
     """A CIFAR-10 folder in the official python-pickle format (written here, random pixels) is read
     by the trainer's loader and trains the supernet at its native 32x32 size."""
@@ -335,6 +339,7 @@ def test_spos_bn_recalibration_is_the_mean_of_the_batch_statistics_and_is_undone
     assert all(torch.equal(before[k], after[k]) for k in before)  # scoring leaves the supernet as it was
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method, benchmark_space", [("spos", "nb201"), ("gdas", "darts")])
 def test_oneshot_searches_are_bitwise_equal_across_processes(tmp_path, method, benchmark_space):
     """Same config and seed in two fresh processes (different hash seeds): identical supernet state."""

@@ -92,6 +92,35 @@ def test_proxies_are_deterministic_and_leave_the_network_alone():
         compute_proxies(net, x, y, ("fisher",))
 
 
+def test_shared_gradient_pass_gives_each_proxy_its_own_value():
+    """compute_proxies computes dL/dW once for grad_norm and snip, and jacov without weight
+    gradients: each value must equal the proxy's own function run alone, bit for bit."""
+    from harness.trainer.proxies import grad_norm, jacov, snip, synflow
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    net = seeded_init(lambda: NB201Network(arch, 10, C=4, N=1), 3)
+    x, y = torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.arange(8) % 10
+    alone = {"grad_norm": grad_norm(net, x, y), "snip": snip(net, x, y), "synflow": synflow(net, x),
+             "jacov": jacov(net, x)}
+    assert compute_proxies(net, x, y) == alone
+    # jacov's input gradient does not depend on whether weight gradients are also computed
+    x1 = x.clone().requires_grad_(True)
+    net.train()(x1).sum().backward()
+    j = x1.grad.reshape(8, -1).double().numpy()
+    eig = np.linalg.eigvalsh(np.corrcoef(j))
+    assert alone["jacov"] == pytest.approx(float(-np.sum(np.log(eig + 1e-5) + 1.0 / (eig + 1e-5))), rel=1e-9)
+
+
+def test_proxies_progress_is_quiet_outside_a_terminal(data_home, tmp_path, capsys):
+    from harness.trainer.train import TrainConfig
+    from harness.validation import ValidationSetting, proxy_table
+
+    setting = ValidationSetting(limit=64, C=4, N=1, threads=1, train=TrainConfig(seed=0))
+    frame = proxy_table("nb201/cifar10", archs=None, sample=2, sample_seed=0, setting=setting, progress=True)
+    assert len(frame) == 2
+    assert capsys.readouterr().err == ""  # pytest's capture is not a terminal: no bar
+
+
 @pytest.fixture(scope="module")
 def published():
     from harness.spaces.nb201 import format_arch

@@ -40,7 +40,7 @@ def quickstart(data_home, tmp_path_factory):
 
     ensure_store("nb201/cifar10")
     root = tmp_path_factory.mktemp("quickstart")
-    grid = _nas(["run", "-m", "hydra/launcher=basic", f"strategy={','.join(METHODS)}", "benchmark=nb201/cifar10",
+    grid = _nas(["run", "-m", f"strategy={','.join(METHODS)}", "benchmark=nb201/cifar10",
                  "seed=range(0,3)", "budget.evaluations=100"], data_home, root)
     assert grid.returncode == 0, grid.stderr
     clean = root / "clean"
@@ -63,7 +63,8 @@ def test_stray_short_run_keeps_the_task_budget_and_warns(quickstart):
     assert "### After 100 evaluations" in md and "After 20 evaluations" not in md
     assert "runs differ in budget" in md  # and in the report itself
     board = md.split("## Leaderboard", 1)[1].split("Friedman", 1)[0]
-    ranked = [line.split("|")[1].strip() for line in board.splitlines() if line.startswith("| ") and "[" in line]
+    rows = [line for line in board.splitlines() if line.startswith("| ") and "avg rank" not in line]
+    ranked = [line.split("|")[1].strip() for line in rows]
     assert sorted(ranked) == sorted(METHODS)
     csv = pd.read_csv(root / "results" / "report" / "leaderboard.csv")
     assert set(csv["budget"]) == {"100 evaluations"}
@@ -181,7 +182,9 @@ def test_versus_best_marks_ties_by_hand():
 
     rng = np.random.default_rng(0)
     seeds = range(10)
-    vals = {"best": rng.normal(0.3, 0.05, 10), "close": rng.normal(0.31, 0.05, 10), "bad": rng.normal(1.0, 0.05, 10)}
+    best = rng.normal(0.3, 0.05, 10)
+    close = best + 0.005 + 0.05 * (-1.0) ** np.arange(10) * np.arange(1, 11) / 10  # higher mean, mixed signs
+    vals = {"best": best, "close": close, "bad": rng.normal(1.0, 0.05, 10)}
     budget = Budget("100 evaluations", {"t": Cut(EVALUATIONS, 100)})
     values = {("100 evaluations", "t", m): dict(zip(seeds, v, strict=True)) for m, v in vals.items()}
     out = versus_best(values, budget, ["t"], 0.05)
@@ -225,3 +228,50 @@ def test_regress_pairs_same_seeds_and_says_which_test():
     unpaired = sets(range(10, 20))
     assert all(r.test == MANN_WHITNEY for r in unpaired.rows)
     assert "tests: Mann-Whitney U for 2 comparison(s) whose seeds differ" in format_table(unpaired)
+
+
+# -- plots for papers -------------------------------------------------------------------------------
+def test_method_titles_come_from_the_strategy_registry():
+    from harness.report.labels import legend_label, method_title
+    from harness.strategies import DISPLAY_NAMES
+
+    assert method_title("re") == DISPLAY_NAMES["re"] == "Regularized evolution"
+    assert method_title("rs[replace=true]") == "Random search [replace=true]"
+    assert legend_label("rs[replace=true]", 3) == "Random search (rs[replace=true]), n=3"
+    assert method_title("my_module:Greedy") == "my_module:Greedy"  # unknown methods keep their label
+    assert legend_label("my_module:Greedy", 2) == "my_module:Greedy, n=2"
+    assert method_title("darts") == "DARTS"  # one-shot methods: the name of their registry line
+
+
+def test_curve_plot_names_axes_ticks_and_zero_regret(quickstart):
+    from harness.report import build_report
+    from harness.report.plots import FONT_LEGEND, ZOOM_AT, _colours, _curve_panels
+
+    _, _, clean = quickstart
+    report = build_report(clean, n_boot=100)
+    info = report.tasks["nb201/cifar10"]
+    assert info.valid_label == "validation accuracy" and info.test_label == "test accuracy"  # store descriptions
+    assert report.method_titles["ls"] == "Local search"
+    fig = _curve_panels(info, info.eval_bands, _colours(report.result.methods()), "evaluations")
+    (legend,) = fig.legends
+    texts = [t.get_text() for t in legend.get_texts()]
+    assert "Random search (rs), n=3" in texts and "Regularized evolution (re), n=3" in texts
+    assert min(t.get_fontsize() for t in legend.get_texts()) == FONT_LEGEND >= 10
+    valid_ax, test_ax, regret_ax = fig.axes[:3]
+    assert valid_ax.get_ylabel() == "validation accuracy (%)" and test_ax.get_ylabel() == "test accuracy (%)"
+    assert regret_ax.get_ylabel() == "validation regret (%)" and "validation regret" in regret_ax.get_title()
+    # A regret of 0 is a real value on a symmetric-log axis that starts at 0, not an axis floor.
+    assert regret_ax.get_yscale() == "symlog" and regret_ax.get_ylim()[0] == 0.0
+    for ax in fig.axes[:3]:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    # The validation panel starts at the worst method mean at 10 % of the horizon (minus a 5 % pad).
+    bands = [mb["valid"] for mb in info.eval_bands.values()]
+    x_end = max(b.x[-1] for b in bands)
+    cut = bands[0].x[0] + ZOOM_AT * (x_end - bands[0].x[0])
+    starts = [b.mean[np.searchsorted(b.x, cut, side="right") - 1] for b in bands]
+    ref = info.reference
+    starts.append(ref.valid_mean[np.searchsorted(ref.ks, cut, side="right") - 1])
+    lo, hi = valid_ax.get_ylim()
+    assert lo == pytest.approx(min(starts) - 0.05 * (hi - lo) / 1.1, rel=1e-6)
+    assert lo > min(float(b.lo.min()) for b in bands)  # the poor first evaluations run off the axis

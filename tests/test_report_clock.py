@@ -97,15 +97,15 @@ def test_time_curves_mark_real_clock_methods(grid, tmp_path):
     info = report.tasks[TASK]
     assert info.time_grid is not None and info.clocks == {"darts": "real", "rs": "simulated"}
     fig = _curve_panels(info, info.time_bands, _colours(report.result.methods()), "time")
-    assert _time_lines(fig) == {"darts (real s) (n=2)": "--", "rs (n=2)": "-"}
+    assert _time_lines(fig) == {"DARTS (darts) (real s), n=2": "--", "Random search (rs), n=2": "-"}
     assert {ax.get_xlabel() for ax in (fig.axes[0], fig.axes[2])} == {"seconds: simulated (solid) / real compute (dashed)"}
     # Against evaluations nothing is timed: no mark, solid lines (the dashed black line is the reference).
     fig = _curve_panels(info, info.eval_bands, _colours(report.result.methods()), "evaluations")
     labels = _time_lines(fig)
-    assert labels["darts (n=2)"] == "-" and labels["rs (n=2)"] == "-"
+    assert labels["DARTS (darts), n=2"] == "-" and labels["Random search (rs), n=2"] == "-"
     # The saved SVG carries the marked legend label (matplotlib keeps text as comments when drawing it as paths).
     svg = render_files(report)["plots/curves_nb201_cifar10_time.svg"].decode()
-    assert "darts (real s) (n=2)" in svg and "real compute (dashed)" in svg
+    assert "DARTS (darts) (real s), n=2" in svg and "real compute (dashed)" in svg
     # The x values are the runs' own seconds: darts' curve starts at its latest first epoch, in real seconds.
     darts = [r["traj"] for r in _runs(grid) if r["strategy"] == "darts"]
     first = max(t["sim_time"].min() for t in darts)
@@ -114,10 +114,10 @@ def test_time_curves_mark_real_clock_methods(grid, tmp_path):
     # Only simulated methods: the figure looks as before; only real ones: real compute seconds.
     rs_only = build_report(_subset(grid, tmp_path / "rs", "rs"), n_boot=100)
     fig = _curve_panels(rs_only.tasks[TASK], rs_only.tasks[TASK].time_bands, _colours(["rs"]), "time")
-    assert _time_lines(fig) == {"rs (n=2)": "-"} and fig.axes[2].get_xlabel() == "simulated time (GPU-hours)"
+    assert _time_lines(fig) == {"Random search (rs), n=2": "-"} and fig.axes[2].get_xlabel() == "simulated time (GPU-hours)"
     darts_only = build_report(_subset(grid, tmp_path / "darts", "darts"), n_boot=100)
     fig = _curve_panels(darts_only.tasks[TASK], darts_only.tasks[TASK].time_bands, _colours(["darts"]), "time")
-    assert _time_lines(fig) == {"darts (real s) (n=2)": "--"} and fig.axes[2].get_xlabel() == "real compute seconds"
+    assert _time_lines(fig) == {"DARTS (darts) (real s), n=2": "--"} and fig.axes[2].get_xlabel() == "real compute seconds"
 
 
 def test_notes_totals_and_time_budgets_say_which_clock(grid, tmp_path):

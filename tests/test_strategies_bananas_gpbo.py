@@ -351,3 +351,58 @@ def test_model_based_search_beats_random_search(nb201_cifar10):
     for name in ("bananas", "gpbo"):
         model = final_regret(name, 6)
         assert model.mean() < 0.6 * rs.mean(), (name, model, rs.mean())
+
+
+# ---------------------------------------------------------------------------- bounded refits (issue 20)
+def test_bananas_fit_epochs_bound_the_steps_of_a_fit():
+    from harness.strategies.bananas import BananasConfig, fit_epochs
+
+    cfg = BananasConfig()  # 150 epochs, batches of 32, at most 600 steps
+    for n in (1, 32, 100, 128, 129, 200, 1000, 40_000):
+        batches = math.ceil(n / 32)
+        epochs = fit_epochs(cfg, n)
+        assert epochs == max(1, min(150, 600 // batches))
+        assert epochs * batches <= max(600, batches)  # one epoch at least, whatever n
+    assert fit_epochs(cfg, 128) == 150  # up to 4 batches: the paper's 150 epochs, unchanged
+    assert fit_epochs(BananasConfig(max_fit_steps=0), 40_000) == 150  # 0: the unbounded fit
+
+
+def test_bananas_bounded_fit_is_the_unbounded_one_while_the_data_is_small():
+    """Below 4 batches of data the default (bounded) and max_fit_steps=0 (unbounded) runs are identical."""
+    _, bounded = _drive("bananas", FAST_BANANAS, 40, _synthetic, seed=5)
+    _, unbounded = _drive("bananas", {**FAST_BANANAS, "max_fit_steps": 0}, 40, _synthetic, seed=5)
+    assert bounded == unbounded
+    _, long_bounded = _drive("bananas", {**FAST_BANANAS, "max_fit_steps": 10}, 40, _synthetic, seed=5)
+    assert long_bounded != unbounded  # a tighter bound does change the fits (the key is wired)
+
+
+def test_gpbo_default_equals_the_unbounded_gp_up_to_max_train():
+    """max_train=200 changes nothing while at most 200 results are measured (max_train=0, refit_every=1
+    is the pre-issue-20 GP)."""
+    _, bounded = _drive("gpbo", {}, 40, _synthetic, seed=2)
+    _, unbounded = _drive("gpbo", {"max_train": 0, "refit_every": 1}, 40, _synthetic, seed=2)
+    assert bounded == unbounded
+
+
+def test_gpbo_training_subset_and_refit_schedule():
+    strat, _ = _drive("gpbo", {"max_train": 12, "refit_every": 4}, 30, _synthetic, seed=1)
+    rows = strat._training_rows()
+    y = np.asarray(strat._train_y)
+    best = set(np.argsort(-y, kind="stable")[:6].tolist())
+    assert rows is not None and len(rows) == 12 and rows == sorted(rows)
+    assert best <= set(rows)  # the best half
+    rest = [i for i in rows if i not in best]
+    assert rest == sorted(i for i in range(len(y)) if i not in best)[-len(rest):]  # then the most recent
+    assert strat.n_fits == 20
+    # hyperparameters optimised at every fit up to 12 results (asks 11-12), then every 4th fit
+    assert strat._model is not None
+    optimised = strat._model.optimizer is not None
+    assert optimised == (strat._unoptimised == 0)
+
+
+def test_gpbo_refuses_bad_bounds():
+    for hp in ({"max_train": 1}, {"max_train": -1}, {"refit_every": 0}):
+        with pytest.raises(StrategyError, match="gpbo"):
+            make_strategy("gpbo", NB201Space(), PROBLEM, np.random.default_rng(0), hp)
+    with pytest.raises(StrategyError, match="max_fit_steps"):
+        make_strategy("bananas", NB201Space(), PROBLEM, np.random.default_rng(0), {"max_fit_steps": -1})

@@ -284,3 +284,24 @@ def test_run_search_end_to_end(nb201_cifar10, strategy, workers):
     assert len(first) == 50
     assert np.all(np.diff(first["best_valid"].to_numpy()) >= 0)
     assert first["arch"].tolist() == again["arch"].tolist()
+
+
+@pytest.mark.parametrize("hp", [{}, {"linear_forgetting": 5}, {"split": "quantile"}, {"linear_forgetting": 0},
+                                {"gamma": 0.9, "linear_forgetting": 3}])
+def test_tpe_incremental_densities_equal_the_from_scratch_ones(space, hp):
+    """The counts kept incrementally (issue 20) give the densities `densities()` computes from the whole
+    history, at every step, with pending proposals, unmeasured results and tied losses."""
+    tpe = make_tpe(space, seed=4, n_startup=5, **hp)
+    rng = np.random.default_rng(11)
+    pending = []
+    for _ in range(300):
+        pending.append(tpe.ask())
+        if len(pending) >= 3:  # three workers, results arrive out of order
+            done = pending.pop(int(rng.integers(len(pending))))
+            value = float("nan") if rng.random() < 0.1 else round(float(rng.normal()), 1)  # ties and NaN
+            tpe.tell(done, observe(value))
+        if len(tpe._losses) >= 2:
+            l_ref, g_ref = tpe.densities(np.stack(tpe._codes), np.asarray(tpe._losses))
+            l_inc, g_inc = tpe._incremental_densities()
+            np.testing.assert_allclose(l_inc, l_ref, rtol=0, atol=1e-14)
+            np.testing.assert_allclose(g_inc, g_ref, rtol=0, atol=1e-14)

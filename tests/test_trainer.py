@@ -246,6 +246,7 @@ def _run(splits, seed=1, **kw):
     return train(net, splits, cfg, device=CPU, threads=1, **kw), net
 
 
+@pytest.mark.slow
 def test_two_epochs_on_digits_are_deterministic(tiny_digits):
     before = torch.random.get_rng_state()
     (r1, n1), (r2, n2) = _run(tiny_digits), _run(tiny_digits)
@@ -258,6 +259,7 @@ def test_two_epochs_on_digits_are_deterministic(tiny_digits):
     assert r3.metrics() != r1.metrics()  # the seed matters, so equality above is not vacuous
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_equals_uninterrupted_run(tiny_digits, tmp_path):
     full, _ = _run(tiny_digits)
     ckpt = tmp_path / "arch.pt"
@@ -314,8 +316,10 @@ def _cli(argv: list[str]) -> int:
 
 
 TINY = ["-C", "4", "-N", "1", "--epochs", "1", "--batch-size", "64", "--limit", "120", "--threads", "1", "--no-progress"]
+# (the CPU schedule's 16x16 digits are kept: TINY only shrinks the network, data and epochs)
 
 
+@pytest.mark.slow
 def test_validate_writes_table_correlations_and_resumes(re_results, tmp_path):
     out = tmp_path / "v"
     assert _cli(["validate", str(re_results), "--top-k", "2", "--random", "2", "--out", str(out), *TINY]) == 0
@@ -346,6 +350,78 @@ def test_validate_writes_table_correlations_and_resumes(re_results, tmp_path):
     assert (out / "validation.csv").read_bytes() == before
 
 
+def _parsed(argv: list[str]) -> argparse.Namespace:
+    from harness.validation_cli import add_parser
+
+    parser = argparse.ArgumentParser(prog="nas-harness")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_default_schedule_is_the_cpu_one_and_paper_is_nb201s(tmp_path):
+    """No flags: the CPU schedule (C=8, N=2, digits at 16x16, 6 epochs, batch 64, 1 thread);
+    --schedule paper: NB201's official network (C=16, N=5) and recipe (12 epochs, batch 256, 32x32)."""
+    from harness.validation_cli import DEFAULT_SCHEDULE, SCHEDULES, _setting
+
+    assert DEFAULT_SCHEDULE == "cpu"
+    cpu = _setting(_parsed(["validate", str(tmp_path)]), False, "nb201")
+    assert (cpu.C, cpu.N, cpu.image_size, cpu.threads) == (8, 2, 16, 1)
+    assert (cpu.train.epochs, cpu.train.batch_size, cpu.train.lr, cpu.train.nesterov) == (6, 64, 0.1, True)
+    assert (cpu.C, cpu.N) == SCHEDULES["cpu"].size("nb201") and cpu.dataset == "digits"
+    paper = _setting(_parsed(["validate", str(tmp_path), "--schedule", "paper"]), False, "nb201")
+    assert (paper.C, paper.N, paper.image_size, paper.threads) == (None, None, None, None)
+    assert (paper.train.epochs, paper.train.batch_size) == (12, 256)
+    net = build_network("nb201", ARCH, 10, C=paper.C, N=paper.N)
+    assert count_parameters(net) == count_parameters(NB201Network(ARCH, 10, C=16, N=5))  # the official size
+    # every flag overrides the schedule's value; CIFAR is never resampled
+    mixed = _setting(_parsed(["validate", str(tmp_path), "--epochs", "3", "-N", "5", "--threads", "2",
+                              "--dataset", "cifar10"]), False, "nb201")
+    assert (mixed.C, mixed.N, mixed.threads, mixed.train.epochs, mixed.image_size) == (8, 5, 2, 3, None)
+    # the CPU schedule's digits really are 16x16: a quarter of the pixels of NB201's 32x32
+    small = load_dataset("digits", image_size=cpu.image_size, limit=20)
+    assert small.input_shape == (3, 16, 16) and load_dataset("digits", limit=20).input_shape == (3, 32, 32)
+    with pytest.raises(NasHarnessError, match="digits only"):
+        load_dataset("cifar10", tmp_path, image_size=16)
+
+
+@pytest.mark.slow
+def test_validate_prints_an_estimate_first_and_warns_below_five_architectures(re_results, tmp_path, capsys):
+    out = tmp_path / "v"
+    assert _cli(["validate", str(re_results), "--top-k", "2", "--random", "2", "--out", str(out), *TINY]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("estimate: about "))
+    assert "4 network(s)" in lines[first] and "timed training steps" in lines[first]
+    assert first < next(i for i, line in enumerate(lines) if line.lstrip().startswith("chosen_as"))
+    warning = [line for line in lines if line.startswith("warning:")]
+    assert len(warning) == 1 and "rests on 4 architectures, fewer than 5" in warning[0]
+    assert json.loads((out / "validation.json").read_text())["warnings"] == [warning[0][len("warning: "):]]
+    # a second call trains nothing and says so; five architectures give no warning
+    assert _cli(["validate", str(re_results), "--top-k", "2", "--random", "2", "--out", str(out), *TINY]) == 0
+    assert "already validated" in capsys.readouterr().out
+    five = tmp_path / "five"
+    assert _cli(["validate", str(re_results), "--top-k", "2", "--random", "3", "--out", str(five), *TINY]) == 0
+    captured = capsys.readouterr()
+    assert "warning:" not in captured.out and json.loads((five / "validation.json").read_text())["warnings"] == []
+    assert json.loads((five / "validation.json").read_text())["correlation"]["n"] == 5
+
+
+def test_estimate_extrapolates_measured_steps(tiny_digits):
+    """The estimate is steps x measured seconds per step (closed form), and timing changes nothing."""
+    from harness.trainer.train import estimate_seconds, seconds_per_step
+
+    cfg = TrainConfig(epochs=3, batch_size=64)
+    net = seeded_init(lambda: NB201Network(ARCH, 10, C=4, N=1), 0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    step = seconds_per_step(net, tiny_digits, cfg, device=CPU, threads=1)
+    assert step > 0 and all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    n_train, n_valid, n_test = len(tiny_digits.y_train), len(tiny_digits.y_valid), len(tiny_digits.y_test)
+    steps = -(-n_train // 64)
+    expected = 1.0 * (3 * (steps + n_valid / 64 / 3) + n_test / 64 / 3)
+    assert estimate_seconds(1.0, tiny_digits, cfg, 3) == pytest.approx(expected)
+    assert estimate_seconds(1.0, tiny_digits, cfg, 0) == 0.0
+
+
+@pytest.mark.slow
 def test_interrupted_validation_resumes_to_the_same_numbers(re_results, tmp_path):
     from harness.benchmarks import load_benchmark
     from harness.validation import ValidationSetting, choose, final_incumbents, validate

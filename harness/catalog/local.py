@@ -9,8 +9,11 @@ path that is *not* that benchmark's own cache (a converted table, or a store who
 differs) would be loaded in the benchmark's place, so it is reported with a warning.
 
 It also offers the converter kind `table` (`nas-harness convert table FILE [--out PATH] [--force]`):
-a user's CSV/Parquet table (tabular.converters.generic_table) into one store file (`--out` a file
-or a folder; default the data folder's store of the table's name). The converter takes the search
+a user's CSV/Parquet table or JSON key -> record file (tabular.converters.generic_table,
+tabular.converters.json_table) into one store file (`--out` a file or a folder; default the data
+folder's store of the table's name). A store in the data folder needs no file in conf/benchmark/:
+harness.config registers a config for every catalogue benchmark without one, so
+`nas-harness run benchmark=<name>` works right after converting. The converter takes the search
 spaces and the built-in names from here (`space_kit`), since tabular imports no higher layer.
 """
 from __future__ import annotations

@@ -4,9 +4,9 @@
   `nasbench_full.tfrecord` (budgets 4, 12, 36, 108; preferred when both are there) or
   `nasbench_only108.tfrecord` (108 only). Converted on first use (a few minutes, once) and rebuilt
   (no automatic rebuild: to switch files, convert again with `--force`).
-* `nb101/sample`: the 52 real cells of `../shared/data/nb101` (the `shared` folder beside the
-  repository checkout; `tabular.data_dir` plays no part), or of the folder named by the environment
-  variable `NAS_HARNESS_NB101_SAMPLE`. For tests and demos; absent folder = "source missing".
+* `nb101/sample`: the 52 real cells in `<data>/sources/nb101` (or `../shared/data/nb101` beside a
+  repository checkout), or in the folder named by the environment variable
+  `NAS_HARNESS_NB101_SAMPLE`. For tests and demos; absent files = "source missing".
 
 Converter kinds for `nas-harness convert KIND SOURCE [--out FILE] [--force]`: `nb101-tfrecord`
 (stops at the first corrupt record, naming its byte offset; with `--skip-bad` it skips and
@@ -48,9 +48,14 @@ def tfrecord_source() -> Path:
 
 
 def sample_folder() -> Path:
-    """Where nb101/sample's pickles are: $NAS_HARNESS_NB101_SAMPLE, else ../shared/data/nb101."""
+    """Where nb101/sample's pickles are: $NAS_HARNESS_NB101_SAMPLE, else `<data>/sources/nb101` (where users put
+    them), else ../shared/data/nb101 beside a checkout (where the developers' copy is)."""
     configured = os.environ.get(SAMPLE_ENV)
-    return Path(configured).expanduser() if configured else _REPO.parent / "shared" / "data" / "nb101"
+    if configured:
+        return Path(configured).expanduser()
+    user, checkout = sources_dir() / "nb101", _REPO.parent / "shared" / "data" / "nb101"
+    has_files = all((checkout / f).is_file() for f in NB101_SAMPLE_FILES)
+    return checkout if has_files and not all((user / f).is_file() for f in NB101_SAMPLE_FILES) else user
 
 
 def cell_rules() -> CellRules:
@@ -69,8 +74,8 @@ def _check_sample() -> Path:
     missing = [f for f in NB101_SAMPLE_FILES if not (folder / f).is_file()]
     if missing:
         raise SourceMissingError(
-            f"nb101/sample: source missing: {', '.join(missing)} not in {folder} (the shared data folder beside the "
-            f"repository; set {SAMPLE_ENV} to a folder holding {' and '.join(NB101_SAMPLE_FILES)})"
+            f"nb101/sample: source missing: {', '.join(missing)} not in {folder}; put "
+            f"{' and '.join(NB101_SAMPLE_FILES)} there, or set {SAMPLE_ENV} to a folder holding them"
         )
     return folder
 

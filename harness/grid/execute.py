@@ -23,9 +23,15 @@ def _benchmark(name: str):
 
 
 def task_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved run config as plain data: what RUN_ID hashes and the manifest records."""
+    """The resolved run config as plain data: what RUN_ID hashes and the manifest records.
+
+    `hydra` and `grid` are left out: where, and in which launcher job, a run executes does not change
+    its result, so neither may change its RUN_ID.
+    """
     data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert isinstance(data, dict)
+    data.pop("hydra", None)
+    data.pop("grid", None)
     return data
 
 
@@ -74,6 +80,7 @@ def _oneshot_trajectory(method: str, benchmark: str, seed: int, params: dict[str
             "arch": frame["arch"],
             "arch_index": frame["arch_index"],
             "fidelity": np.full(len(frame), np.nan),
+            "budget": np.full(len(frame), np.nan),
             "seed_used": np.full(len(frame), MEAN_SEED),
             "valid": frame["valid_acc"],
             "valid_mean": frame["valid_mean"],

@@ -1,7 +1,6 @@
 """The grid's progress bar on stderr, fed by the runs that report to the driver's ledger folder."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -25,27 +24,28 @@ def count_jobs(argv: list[str]) -> int | None:
 
 
 def progress(ledger: Path, total: int | None, stop: threading.Event) -> None:
-    """Progress bar fed by the ledger until `stop` is set; reads each entry once (a grid can have thousands)."""
+    """Progress bar fed by the ledger until `stop` is set; reads each worker's file from where it stopped."""
     from tqdm import tqdm
 
-    seen: set[str] = set()
+    from harness.grid.ledger import LINES, read_lines
+
+    offsets: dict[str, int] = {}
     failed = 0
     with tqdm(total=total, unit="run", desc="grid", file=sys.stderr, disable=None) as bar:
         while True:
             done = stop.is_set()
-            new = [
-                p
-                for p in os.scandir(ledger)
-                if p.name.endswith(".json") and not p.name.startswith(".") and p.name not in seen
-            ]
-            for entry in new:
-                seen.add(entry.name)
+            new = 0
+            for entry in os.scandir(ledger):
+                if not entry.name.endswith(LINES):
+                    continue
                 try:
-                    failed += json.loads(Path(entry.path).read_text())["status"] == "failed"
-                except (OSError, ValueError):
-                    pass
+                    entries, offsets[entry.name] = read_lines(Path(entry.path), offsets.get(entry.name, 0))
+                except OSError:
+                    continue
+                new += len(entries)
+                failed += sum(e.get("status") == "failed" for e in entries if isinstance(e, dict))
             if new:
-                bar.update(len(new))
+                bar.update(new)
                 bar.set_postfix(failed=failed, refresh=False)
             if done:
                 return

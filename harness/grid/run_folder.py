@@ -10,7 +10,6 @@ user named.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -19,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.grid.execute import execute_run
+from harness.grid.files import write_manifest, write_trajectory
 from harness.grid.ledger import record_ledger
-from harness.results import LOG, MANIFEST, TRAJECTORY, environment, result_problem, run_id, write_trajectory
+from harness.results import LOG, MANIFEST, TRAJECTORY, environment, result_problem, run_id
 from harness.run_lock import RunLock, run_lock
-from tabular.atomic import atomic_write_bytes
 from tabular.errors import NasHarnessError
 from tabular.hashing import sha256_file
 
@@ -184,5 +183,4 @@ def _run_into(run_dir: Path, rid: str, config: dict[str, Any], overrides: list[s
         root.setLevel(old_level)
         handler.close()
         if lock.held():  # a process that took the lock over owns the folder now: write nothing
-            manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode()
-            atomic_write_bytes(run_dir / MANIFEST, manifest_bytes)
+            write_manifest(run_dir / MANIFEST, manifest)  # last: it makes the result count (harness.grid.files)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.grid.digest import digest
 from harness.grid.run_folder import ELSEWHERE, linked_path
 from harness.results import LOG, read_manifest, result_problem
 from harness.run_lock import lock_holder
@@ -56,7 +57,10 @@ def grid_outcomes(results_root: Path, jobs: list[dict[str, Any]]) -> list[dict[s
             if manifest.get("status") == "failed":
                 entry["error"] = str(manifest.get("error") or "failed (no error recorded)")
             else:
-                entry["error"] = f"no result in {run_dir} ({problem}); the worker reported {reported!r}"
+                said = f"the worker reported {reported!r}"
+                if reported is None and job.get("error"):  # its launcher job died: the sweeper says how
+                    said = str(job["error"])
+                entry["error"] = f"no result in {run_dir} ({problem}); {said}"
                 if reported == "complete":
                     entry["error"] += ": is hydra.sweep.dir an absolute path on a file system the workers share?"
         out.append(entry)
@@ -85,4 +89,5 @@ def summarise(entries: list[dict[str, Any]]) -> int:
         print(line, file=sys.stderr)
     for e in failures:
         print(f"FAILED {e['run_id']} [{' '.join(e['overrides'])}]: {e['error']} (log: {e['log']})", file=sys.stderr)
+    digest(entries)  # stdout: the run's best architecture, or the grid's method x benchmark table
     return EXIT_FAILED if failures else 0

@@ -1,7 +1,7 @@
 """One-shot (weight-sharing) and training-free NAS on the NB201 and DARTS cell spaces.
 
 Why: the tabular strategies never train anything; these methods train one supernet that holds every
-cell of a space at once (DARTS, GDAS, SPOS) or score untrained networks (zero-cost proxies), and
+cell of a space at once (DARTS, GDAS, SPOS, ENAS, RSPS, SETN) or score untrained networks (zero-cost proxies), and
 then look the cell they pick up in the benchmark (a table, or a surrogate on the DARTS space), so that their picks can be compared with the
 tabular strategies' on the same scale (regret against the benchmark's optimum).
 
@@ -14,6 +14,7 @@ import importlib
 from typing import Any
 
 _LAZY = {
+    "Controller": "harness.oneshot.controller",
     "DartsSupernet": "harness.oneshot.darts_supernet",
     "METHODS": "harness.oneshot.search",
     "OneShotConfig": "harness.oneshot.search",
@@ -22,6 +23,7 @@ _LAZY = {
     "oneshot_space": "harness.oneshot.spaces",
     "MixedEdge": "harness.oneshot.supernet",
     "NB201Supernet": "harness.oneshot.supernet",
+    "SampledSearch": "harness.oneshot.sampled",
 }
 
 

@@ -149,7 +149,10 @@ def _mixed_warning(task: str, rs: Sequence[RunBudget], cut: Cut) -> str | None:
         f"{text}: {len(g)} run{'s' if len(g) != 1 else ''} of {', '.join(sorted({r.method for r in g}))}"
         for text, g in sorted(groups.items(), key=lambda kv: -len(kv[1]))
     )
-    line = f"{task}: runs differ in budget ({detail}); compared {cut.label}, reached by {len(rs) - len(short)} of {len(rs)} runs"
+    line = (
+        f"{task}: runs differ in budget ({detail}); compared {cut.label}, reached by {len(rs) - len(short)} of "
+        f"{len(rs)} runs"
+    )
     if short:
         methods = sorted({r.method for r in short})
         line += (
@@ -204,16 +207,18 @@ def default_budget(runs: Mapping[str, Sequence[RunBudget]]) -> tuple[Budget, lis
         if warning:
             warnings.append(warning)
     budget = Budget("", cuts)
-    if budget.uniform is not None:
-        budget = Budget(budget.uniform.key, cuts)
-        u = budget.uniform
+    u = budget.uniform
+    if u is not None:
+        budget = Budget(u.key, cuts)
         if u.kind == SIM_SECONDS:
-            notes.insert(0, f"budget: the time budget of the runs, {seconds_text(u.value)} simulated seconds "
+            whose = "every run" if not warnings else "most runs"
+            notes.insert(0, f"budget: the time budget of {whose}, {seconds_text(u.value)} simulated seconds "
                             "(budget.sim_seconds): each run's incumbent at that simulated time, which is its final "
                             "state")
         else:
-            notes.insert(0, f"budget: {int(u.value)} evaluations, the largest run length that more than half of "
-                            "each task's runs reached")
+            notes.insert(0, f"budget: {int(u.value)} evaluations, "
+                            + ("the final budget of every run" if not warnings else
+                               "the largest run length that more than half of each task's runs reached"))
         return budget, notes, warnings
     budget = Budget("per-task default", cuts)
     detail = "; ".join(f"{t} {c.label}" for t, c in cuts.items())

@@ -27,6 +27,7 @@ from harness.report.budgets import (
 )
 from harness.report.checklist import build_checklist
 from harness.report.curves import RunCurves, run_curves
+from harness.report.labels import method_title
 from harness.report.leaderboard import final_rows, leaderboard, search_cost, seed_values, with_ranks
 from harness.report.load import seed_ranges
 from harness.report.model import Report, TaskInfo
@@ -263,6 +264,7 @@ def build_report(
         warnings,
         total_real_h,
         ops,
+        {m: method_title(m) for m in result.methods()},
     )
 
 
@@ -277,17 +279,27 @@ def _notes(result: ResultSet, tasks: dict[str, TaskInfo], n_boot: int, alpha: fl
         "completed evaluation), not extended beyond its time horizon (its budget.sim_seconds when the time budget "
         "stopped it, "
         "else its last evaluation); a method's curve spans the times at which all of its runs had at least one result "
-        "and none had passed its horizon.",
+        "and none had passed its horizon. A method's curves use the runs that reached the length (or time horizon) "
+        "that more than half of its runs reached, so one stray short run does not cut them short; n counts those "
+        "runs.",
+        "Accuracy panels start at the worst method mean at 10 % of the horizon (evaluations, or seconds), so that "
+        "late differences stay visible; earlier, lower values run off the bottom of the axis.",
         'Budgets: "after N evaluations" reads each run\'s incumbent after its N-th completed evaluation; "at T '
         'simulated '
         'seconds" reads its incumbent at simulated time T (its last evaluation that completed by T). Runs whose own '
         'budget '
         "ends before a budget (fewer evaluations, or a shorter time horizon) are left out of that budget's statistics "
         "and counted in the n column.",
-        "Regret is drawn on a log axis; a regret of 0 (the optimum found) is drawn at the axis floor.",
+        "Validation regret is drawn on a symmetric-log axis: logarithmic above the smallest positive regret's "
+        "power of ten, linear below it, so a regret of 0 (the optimum found) is drawn at the tick 0, not at an axis "
+        "floor.",
         "Ranks: per benchmark by mean regret (lower is better, ties share their average rank); the Friedman test uses "
         "benchmarks as blocks (seeds of different methods are not paired); Nemenyi critical difference at alpha = "
         f"{alpha}.",
+        "Ties with the best: per task and budget, each method's per-seed regrets are tested against the best "
+        "method's (lowest mean): two-sided Wilcoxon signed-rank test on seed pairs when both ran the same seeds, "
+        "else Mann-Whitney U (scipy); Holm's correction over the task's comparisons with the best; methods with a "
+        f"Holm-adjusted p >= {alpha} are marked ≈ (not significantly different from the best).",
         "Search cost: evaluations and simulated GPU-hours (sim_time / 3600; equal to GPU-hours with one worker) "
         "until the first incumbent within delta of the optimum; medians over the runs that got there, with the "
         "fraction that did.",

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from harness.report import build_report, parse_budgets, parse_time_budgets
+    from harness.report.progress import stages
     from harness.report.render import check_out_dir, render_files, write_report
     from harness.report.transfer import parse_score_on, transfer_files, transfer_table
 
@@ -26,16 +27,23 @@ def _cmd_report(args: argparse.Namespace) -> int:
     budgets, time_budgets = parse_budgets(args.budgets), parse_time_budgets(args.time_budgets)
     score_on = parse_score_on(args.score_on)
     check_out_dir(out, results, args.force)  # fail before the (longer) computation
-    report = build_report(
-        results, budgets=budgets, time_budgets=time_budgets, n_boot=args.bootstrap, alpha=args.alpha, seed=args.seed
-    )
-    transfer = transfer_table(report.result, score_on) if score_on else None  # fails before anything is written
+    names = ["reading runs, statistics", *(["scoring picks"] if score_on else []), "plots and pages", "writing"]
+    with stages(names) as step:  # a progress bar on a terminal, nothing otherwise
+        step(names[0])
+        report = build_report(
+            results, budgets=budgets, time_budgets=time_budgets, n_boot=args.bootstrap, alpha=args.alpha, seed=args.seed
+        )
+        if score_on:
+            step("scoring picks")
+        transfer = transfer_table(report.result, score_on) if score_on else None  # fails before anything is written
+        step("plots and pages")
+        files = render_files(report, out)
+        if transfer is not None:
+            files.update(transfer_files(transfer, score_on))
+        step("writing")
+        write_report(report, out, force=args.force, files=files)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    files = render_files(report)
-    if transfer is not None:
-        files.update(transfer_files(transfer, score_on))
-    write_report(report, out, force=args.force, files=files)
     if transfer is not None:
         print(f"picks scored on {', '.join(score_on)}: {out / 'transfer.md'}")
     counts = report.result.counts()
@@ -60,8 +68,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--budgets",
         help="comma-separated evaluation budgets for the final tables and leaderboards, e.g. 50,100,200 "
-        "(default: the runs' time budget when they all have the same budget.sim_seconds, else the "
-        "common final budget of all runs in evaluations; chosen per task when that differs)",
+        "(default, per task from its own runs: the time budget most of them recorded and reached, else the "
+        "largest number of evaluations more than half of them reached; shorter runs are left out, with a warning)",
     )
     p.add_argument(
         "--time-budgets",
@@ -81,7 +89,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="write into a non-empty --out that is not a previous report (same-named files are replaced)",
     )
     p.add_argument(
-        "--alpha", type=float, default=0.05, help="significance level of the Nemenyi critical difference (default 0.05)"
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="significance level of the Nemenyi critical difference and of the tests against each task's best "
+        "method (default 0.05)",
     )
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% bands (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's numpy generator (default 0)")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from harness.report.budgets import OK, Cut, cut_index
+from harness.report.budgets import OK, Cut, cut_index, majority_value
 from harness.report.stats import IncrementalFront2D, bootstrap_band, hypervolume
 
 METRICS = ("valid", "test", "regret")
@@ -95,9 +95,19 @@ def band(x: np.ndarray, values: np.ndarray, *, n_boot: int, seed: int) -> Band |
     return Band(np.asarray(x)[ok], mean, lo, hi, int(y.shape[0]))
 
 
+def majority_runs(curves: list[RunCurves], reach: list[float]) -> tuple[list[RunCurves], float]:
+    """The runs whose `reach` (length, or time horizon) is at least what more than half of them reached,
+    and that value: a band then spans what most runs did, and one stray short run cannot truncate it
+    (the budget rule of harness.report.budgets.default_budget, applied per method)."""
+    target = majority_value(reach)
+    return [c for c, r in zip(curves, reach, strict=True) if r >= target], target
+
+
 def by_evaluations(curves: list[RunCurves], metric: str, *, n_boot: int, seed: int) -> Band | None:
-    length = min(len(c) for c in curves)
-    y = np.vstack([c.metric(metric)[:length] for c in curves])
+    """Mean and band over evaluations 1..N, N = the length more than half of the runs reached (those runs)."""
+    kept, target = majority_runs(curves, [float(len(c)) for c in curves])
+    length = int(target)
+    y = np.vstack([c.metric(metric)[:length] for c in kept])
     return band(np.arange(1, length + 1), y, n_boot=n_boot, seed=seed)
 
 
@@ -127,7 +137,12 @@ def on_grid(curve: RunCurves, metric: str, grid: np.ndarray) -> np.ndarray:
 
 
 def by_time(curves: list[RunCurves], metric: str, grid: np.ndarray, *, n_boot: int, seed: int) -> Band | None:
-    y = np.vstack([on_grid(c, metric, grid) for c in curves])
+    """Mean and band on `grid` over the runs that reached the length or the time horizon that more than
+    half of them reached (horizons of evaluation-budgeted runs all differ; a stray short run reaches neither)."""
+    long_enough = majority_value([float(len(c)) for c in curves])
+    late_enough = majority_value([float(c.end) for c in curves])
+    kept = [c for c in curves if len(c) >= long_enough or c.end >= late_enough]
+    y = np.vstack([on_grid(c, metric, grid) for c in kept])
     return band(grid, y, n_boot=n_boot, seed=seed)
 
 

@@ -54,6 +54,32 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower() or "x"
 
 
+def method_title(method: str) -> str:
+    """A method label as people read it: the strategy's display name (harness.strategies.DISPLAY_NAMES,
+    one-shot methods by their registry line's name) with the label's settings, e.g.
+    `re` -> "Regularized evolution", `rs[replace=true]` -> "Random search [replace=true]"; a label
+    whose name is unknown (a user's module:Class) is returned as it is."""
+    from harness.oneshot.registry import ONESHOT_REGISTRY
+    from harness.strategies import display_name
+
+    name, bracket, settings = method.partition("[")
+    if name in ONESHOT_REGISTRY:
+        title = re.split(r" \(|:", ONESHOT_REGISTRY[name], maxsplit=1)[0]
+    else:
+        title = display_name(name)
+    if title == name:
+        return method
+    return title + (f" [{settings}" if bracket else "")
+
+
+def legend_label(method: str, n: int | None = None, mark: str = "") -> str:
+    """A method's legend entry: its title, its code in parentheses (what the tables show), `mark`
+    (REAL_MARK for a method timed in real seconds) and the number of runs n."""
+    title = method_title(method.partition("[")[0])
+    code = f" ({method})" if title != method.partition("[")[0] else (method[len(title):] if "[" in method else "")
+    return f"{title}{code}{mark}" + (f", n={n}" if n is not None else "")
+
+
 def marked(method: str, clocks: dict[str, str]) -> str:
     """The method's name, with REAL_MARK when its time is real compute seconds."""
     return method + REAL_MARK if clocks.get(method, SIMULATED_CLOCK) != SIMULATED_CLOCK else method

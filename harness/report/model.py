@@ -45,6 +45,9 @@ class TaskInfo:
     hv_ref: np.ndarray | None = None  # worst observed values, original units
     hv_lo: np.ndarray | None = None
     clocks: dict[str, str] = field(default_factory=dict)  # method -> "simulated" or "real" (harness.report.load)
+    # what the metrics are, in words, from the store's metric descriptions (axis labels); "" when unknown
+    valid_label: str = ""
+    test_label: str = ""
 
     @property
     def real_methods(self) -> list[str]:
@@ -119,3 +122,5 @@ class Report:
     total_real_h: float = 0.0  # real compute hours of the machine(s) that ran the real-clock runs
     # op counts of one-shot picks per epoch (harness.report.ops); None or empty: no op_ columns
     op_histograms: OpHistograms | None = None
+    # method label -> the name people read (harness.report.labels.method_title), for legends and pages
+    method_titles: dict[str, str] = field(default_factory=dict)

@@ -13,7 +13,19 @@ from typing import Any
 import numpy as np
 
 from harness.report import REFERENCE_LABEL, Leaderboard, Report, TaskInfo
-from harness.report.labels import OPS_STEM, PLOTS, has_time_cut, marked, slug, step_word, time_axis, time_words
+from harness.report.labels import (
+    OPS_STEM,
+    PLOTS,
+    REAL_MARK,
+    has_time_cut,
+    legend_label,
+    marked,
+    method_title,
+    slug,
+    step_word,
+    time_axis,
+    time_words,
+)
 from harness.report.ops import PARAM_FREE_OPS, SHARE_COLUMN, OpHistograms, is_param_free
 from harness.results import SIMULATED_CLOCK
 from tabular.errors import NasHarnessError
@@ -23,11 +35,6 @@ PARAM_FREE_COLOURS = {
     "avg_pool_3x3": "#c4c4c4",
     "max_pool_3x3": "#a3a3a3",
     "skip_connect": "#7a7a7a",
-}
-METRIC_TITLES = {
-    "valid": "incumbent validation (seed mean)",
-    "test": "incumbent test accuracy",
-    "regret": "regret (log scale)",
 }
 
 
@@ -64,55 +71,111 @@ def _colours(methods: list[str]) -> dict[str, Any]:
     return {m: cmap(i % cmap.N) for i, m in enumerate(methods)}
 
 
-def _regret_limits(arrays: list[np.ndarray]) -> tuple[float, float]:
-    """(floor values are clipped to, axis bottom): a power of ten below the smallest positive value;
-    the axis reaches down to the floor only when some value (a regret of 0) had to be clipped."""
+FONT_TITLE, FONT_LABEL, FONT_TICK, FONT_LEGEND = 12, 11, 10, 11  # points: readable at a paper's column width
+ZOOM_AT = 0.10  # accuracy panels start at the methods' mean values this far along the x axis
+
+
+def _regret_floor(arrays: list[np.ndarray]) -> float:
+    """A power of ten at or below the smallest positive regret: the end of the symlog axis's linear part.
+
+    Why symlog: a regret of 0 (the optimum found) has no place on a log axis; on a symmetric-log axis
+    it is drawn at 0, a real tick, while positive regrets keep their decades.
+    """
     finite = [a[np.isfinite(a)] for a in arrays if a is not None and a.size]
     vals = np.concatenate(finite) if finite else np.array([])
     pos = vals[vals > 0]
     if pos.size == 0:
-        return 1e-3, 1e-3 * 0.9
-    floor = 10.0 ** math.floor(math.log10(pos.min()))
-    return floor, floor * 0.9 if (vals <= 0).any() else pos.min() * 0.8
+        return 1e-3
+    return float(10.0 ** math.floor(math.log10(pos.min())))
 
 
-def _accuracy_limits(bands: dict[str, dict], metric: str, log_x: bool) -> tuple[float, float] | None:
-    """Y range that leaves out the first 5 % of the x axis, whose poor values would flatten the rest."""
-    lows, highs = [], []
-    for mb in bands.values():
-        b = mb.get(metric)
-        if b is None or b.x.size == 0:
-            continue
-        x = np.log(b.x) if log_x else b.x
-        late = x >= x[0] + 0.05 * (x[-1] - x[0])
-        lows.append(np.min(b.lo[late]))
-        highs.append(np.max(b.hi[late]))
-    if not lows:
+def _fitted_limits(
+    bands: dict[str, dict], metric: str, maximize: bool, extra: list[tuple[np.ndarray, np.ndarray]]
+) -> tuple[float, float] | None:
+    """Y range of an accuracy panel fitted to the part of the curves that matters.
+
+    The worse end is the worst method mean at ZOOM_AT of the horizon (evaluations or seconds, also
+    when the time axis is drawn log-spaced): the first
+    evaluations are poor for every method and would otherwise stretch the axis (62 % ... 94 %) until
+    late differences vanish. The better end is the best band edge after that point. `extra` adds
+    (x, y) curves such as the random-search reference.
+    """
+    curves = [(b.x, b.mean, b.lo, b.hi) for mb in bands.values() if (b := mb.get(metric)) is not None and b.x.size]
+    curves += [(x, y, y, y) for x, y in extra if x.size and np.isfinite(y).any()]
+    if not curves:
         return None
-    lo, hi = min(lows), max(highs)
+    x0 = min(float(c[0][0]) for c in curves)
+    x1 = max(float(c[0][-1]) for c in curves)
+    cut = x0 + ZOOM_AT * (x1 - x0)
+    starts, ends = [], []
+    for x, mean, lo, hi in curves:
+        t = np.asarray(x, dtype=np.float64)
+        i = max(int(np.searchsorted(t, cut, side="right")) - 1, 0)
+        late = t >= t[i]
+        starts.append(float(mean[i]))
+        ends.append(float(np.nanmax(hi[late])) if maximize else float(np.nanmin(lo[late])))
+    worst = min(starts) if maximize else max(starts)
+    best = max(ends) if maximize else min(ends)
+    lo, hi = (worst, best) if maximize else (best, worst)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
     pad = 0.05 * (hi - lo) if hi > lo else 0.5
     return lo - pad, hi + pad
 
 
 def _message(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True, fontsize=9, color="0.3")
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True, fontsize=FONT_LABEL,
+            color="0.3")
     ax.set_xticks([])
     ax.set_yticks([])
 
 
+def _integer_x(ax) -> None:
+    """Evaluations (and epochs) are counts: integer ticks only."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 2.5, 5, 10]))
+
+
+def _symlog_regret(ax, floor: float, top: float) -> None:
+    """Regret on a symmetric-log axis: linear below `floor` so that 0 (the optimum) is a tick, log above."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_yscale("symlog", linthresh=floor, linscale=0.35)
+    ax.set_ylim(bottom=0.0, top=max(top * 1.6, floor * 2))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "0" if v == 0 else f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _panel_titles(info: TaskInfo) -> dict[str, str]:
+    valid = info.valid_label or info.valid_metric
+    test = info.test_label or "test accuracy"
+    return {
+        "valid": f"incumbent {valid} (seed mean)",
+        "test": f"incumbent {test}",
+        "regret": "validation regret (0 = optimum found)",
+    }
+
+
 def _curve_panels(info: TaskInfo, bands: dict[str, dict], colours: dict[str, Any], axis: str) -> Any:
-    fig = _figure(15, 4.6, left=0.05, right=0.99, top=0.86, bottom=0.27, wspace=0.22)
+    fig = _figure(15, 5.4, left=0.055, right=0.99, top=0.86, bottom=0.3, wspace=0.25)
     axes = fig.subplots(1, 3)
     clocks = {m: info.clocks.get(m, SIMULATED_CLOCK) for m in bands}
     time_label, time_scale = time_axis(clocks)
     scale = time_scale if axis == "time" else 1.0
-    regret_arrays = [b["regret"].lo for b in bands.values() if b.get("regret") is not None]
-    regret_arrays += [b["regret"].mean for b in bands.values() if b.get("regret") is not None]
-    if axis == "evaluations" and info.reference is not None:
-        regret_arrays.append(info.reference.regret)
-    floor, bottom = _regret_limits(regret_arrays)
+    regret_arrays = [a for b in bands.values() if b.get("regret") is not None for a in (b["regret"].lo,
+                                                                                        b["regret"].mean,
+                                                                                        b["regret"].hi)]
+    ref = info.reference
+    if axis == "evaluations" and ref is not None:
+        regret_arrays.append(ref.regret)
+    floor = _regret_floor(regret_arrays)
+    finite_tops = [float(np.nanmax(a)) for a in regret_arrays if a.size and np.isfinite(a).any()]
+    titles = _panel_titles(info)
+    unit = f" ({info.unit})" if info.unit else ""
     for ax, metric in zip(axes, ("valid", "test", "regret"), strict=False):
-        ax.set_title(METRIC_TITLES[metric], fontsize=10)
+        ax.set_title(titles[metric], fontsize=FONT_TITLE)
+        ax.tick_params(labelsize=FONT_TICK)
         if metric == "test" and not info.has_test:
             _message(ax, f"no test metric in {info.benchmark}:\nnothing to plot")
             continue
@@ -121,56 +184,54 @@ def _curve_panels(info: TaskInfo, bands: dict[str, dict], colours: dict[str, Any
             if b is None:
                 continue
             x = b.x * scale
-            lo, mean, hi = b.lo, b.mean, b.hi
-            if metric == "regret":
-                lo, mean, hi = (np.maximum(v, floor) for v in (lo, mean, hi))
             real = axis == "time" and clocks[method] != SIMULATED_CLOCK  # real compute seconds: dashed, marked
-            name = marked(method, clocks) if axis == "time" else method
-            ax.step(
-                x,
-                mean,
-                where="post",
-                color=colours[method],
-                label=f"{name} (n={b.n})",
-                lw=1.6,
-                ls="--" if real else "-",
-            )
-            ax.fill_between(x, lo, hi, step="post", color=colours[method], alpha=0.2, lw=0)
-        ref = info.reference
+            label = legend_label(method, b.n, REAL_MARK if real else "")
+            ax.step(x, b.mean, where="post", color=colours[method], label=label, lw=1.8, ls="--" if real else "-")
+            ax.fill_between(x, b.lo, b.hi, step="post", color=colours[method], alpha=0.2, lw=0)
+        extra: list[tuple[np.ndarray, np.ndarray]] = []
         if axis == "evaluations" and ref is not None:
-            y = {"valid": ref.valid_mean, "test": ref.test, "regret": np.maximum(ref.regret, floor)}[metric]
+            y = {"valid": ref.valid_mean, "test": ref.test, "regret": ref.regret}[metric]
             if np.isfinite(y).any():
                 label = REFERENCE_LABEL if ref.exact else "E[random search], seed-mean selection"
-                ax.plot(ref.ks, y, color="black", ls="--", lw=1.2, label=label)
+                ax.plot(ref.ks, y, color="black", ls="--", lw=1.3, label=label)
+                extra.append((np.asarray(ref.ks, dtype=np.float64), np.asarray(y, dtype=np.float64)))
         if metric == "regret":
-            from matplotlib.ticker import FuncFormatter
-
-            ax.set_yscale("log")
-            ax.set_ylim(bottom=bottom)
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(f"{v:.0e}")[0] in "25" else ""))
-        elif (limits := _accuracy_limits(bands, metric, axis == "time")) is not None:
+            _symlog_regret(ax, floor, max(finite_tops) if finite_tops else floor)
+        elif (limits := _fitted_limits(bands, metric, info.maximize, extra)) is not None:
             ax.set_ylim(*limits)
         if axis == "time":
             ax.set_xscale("log")
-            ax.set_xlabel(time_label)
+            ax.set_xlabel(time_label, fontsize=FONT_LABEL)
         else:
-            ax.set_xlabel("evaluations")
-        unit = f" ({info.unit})" if info.unit else ""
-        ax.set_ylabel(
-            {"valid": info.valid_metric + unit, "test": "test accuracy" + unit, "regret": "regret" + unit}[metric]
-        )
+            ax.set_xlabel("evaluations", fontsize=FONT_LABEL)
+            _integer_x(ax)
+        words = {
+            "valid": (info.valid_label or info.valid_metric) + unit,
+            "test": (info.test_label or "test accuracy") + unit,
+            "regret": "validation regret" + unit,
+        }
+        ax.set_ylabel(words[metric], fontsize=FONT_LABEL)
         ax.grid(True, alpha=0.3)
-    handles, labels = axes[2].get_legend_handles_labels()
-    if handles:
-        per_row = 5 if max(len(t) for t in labels) <= 24 else 3
-        rows = math.ceil(len(labels) / per_row)
-        fig.subplots_adjust(bottom=0.16 + 0.045 * rows)
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), per_row), fontsize=8, frameon=False)
+    _legend_below(fig, axes[2])
     fig.suptitle(
-        f"{info.task}: anytime performance vs {time_words(clocks) if axis == 'time' else 'evaluations'}", fontsize=11
+        f"{info.task}: anytime performance vs {time_words(clocks) if axis == 'time' else 'evaluations'}",
+        fontsize=FONT_TITLE + 1,
     )
     return fig
+
+
+def _legend_below(fig, ax) -> None:
+    """One legend for the figure, under the panels, at a readable size, in as many columns as fit."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    width_in = fig.get_figwidth()
+    longest = max(len(t) for t in labels)
+    per_row = max(1, min(len(labels), int(width_in / (0.085 * longest + 0.6))))
+    rows = math.ceil(len(labels) / per_row)
+    height_in = fig.get_figheight()
+    fig.subplots_adjust(bottom=(0.75 + 0.28 * rows) / height_in)
+    fig.legend(handles, labels, loc="lower center", ncol=per_row, fontsize=FONT_LEGEND, frameon=False)
 
 
 def _cd_figure(lb: Leaderboard, alpha: float, clocks: dict[str, str] | None = None) -> Any:
@@ -180,9 +241,14 @@ def _cd_figure(lb: Leaderboard, alpha: float, clocks: dict[str, str] | None = No
     height = 1.2 + 0.32 * half + 0.18 * len(lb.cliques)
     # Room outside the rank axis for the method labels, so they are not clipped at the figure's edges:
     # the figure widens with long labels, and pad solves pad / (k + 0.2 + 2 pad) = label width / axes width.
-    names = [marked(m, clocks or {}) if has_time_cut(lb.budget) else m for m in lb.methods]
+    names = [
+        (method_title(m) + REAL_MARK if marked(m, clocks or {}) != m else method_title(m))
+        if has_time_cut(lb.budget)
+        else method_title(m)
+        for m in lb.methods
+    ]
     longest = max(len(f"{m} ({r:.2f})") for m, r in zip(names, lb.avg_ranks, strict=False))
-    label_in = 0.065 * longest + 0.1
+    label_in = 0.08 * longest + 0.1
     width = max(8.0, 2 * label_in + 4.0)
     fig = _figure(width, height, left=0.02, right=0.98, top=0.86, bottom=0.02)
     ax = fig.subplots()
@@ -218,7 +284,7 @@ def _cd_figure(lb: Leaderboard, alpha: float, clocks: dict[str, str] | None = No
             f"{names[idx]} ({r:.2f})",
             ha="right" if left else "left",
             va="center",
-            fontsize=8,
+            fontsize=10,
             clip_on=False,
         )
     fig.suptitle(f"Average rank across {len(lb.tasks)} benchmarks {lb.budget.label} (lower is better)", fontsize=10)
@@ -233,6 +299,8 @@ def _pareto_figure(info: TaskInfo, colours: dict[str, Any]) -> Any:
     for method, front in info.fronts.items():
         if front.size == 0:
             continue
+        hv = info.hv_bands.get(method)
+        seeds = hv.n if hv is not None else "?"
         f = front[:, :2] * sign  # minimisation form, where the attained region's edge is a staircase
         f = f[np.lexsort((-f[:, 1], f[:, 0]))]
         stairs = np.empty((2 * len(f) - 1, 2))
@@ -245,14 +313,14 @@ def _pareto_figure(info: TaskInfo, colours: dict[str, Any]) -> Any:
             "-",
             color=colours[method],
             lw=1,
-            label=f"{method} (union of {info.hv_bands[method].n if info.hv_bands.get(method) else '?'} seeds)",
+            label=f"{legend_label(method)} (union of {seeds} seeds)",
         )
         ax.plot(f[:, 0] * sign[0], f[:, 1] * sign[1], "o", color=colours[method], ms=4)
     arrows = ["↑ better" if m else "↓ better" for m in info.obj_maximize]
     ax.set_xlabel(f"{o[0]} ({arrows[0]})")
     ax.set_ylabel(f"{o[1]} ({arrows[1]})")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=FONT_TICK)
     extra = f" (first two of {len(o)} objectives)" if len(o) > 2 else ""
     ax.set_title(f"{info.task}: final Pareto fronts, union over seeds{extra}", fontsize=10)
     return fig
@@ -264,12 +332,13 @@ def _hv_figure(info: TaskInfo, colours: dict[str, Any]) -> Any:
     for method, b in info.hv_bands.items():
         if b is None:
             continue
-        ax.step(b.x, b.mean, where="post", color=colours[method], label=f"{method} (n={b.n})")
+        ax.step(b.x, b.mean, where="post", color=colours[method], label=legend_label(method, b.n))
         ax.fill_between(b.x, b.lo, b.hi, step="post", color=colours[method], alpha=0.2, lw=0)
     ax.set_xlabel("evaluations")
+    _integer_x(ax)
     ax.set_ylabel("normalised hypervolume")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=FONT_TICK)
     ax.set_title(f"{info.task}: hypervolume vs evaluations", fontsize=10)
     return fig
 
@@ -332,13 +401,15 @@ def _ops_figure(report: Report, hist: OpHistograms) -> Any:
             label="parameter-free share",
         )
         n = int(sub["n_runs"].max())
-        ax.set_title(f"{method} on {task} (n={n})", fontsize=9)
+        ax.set_title(f"{method_title(method)} on {task} (n={n})", fontsize=10)
         ax.set_ylim(0, 1)
         ax.set_xlabel(step_word(report, task, method))
         ax.set_ylabel("share of op slots")
         if steps.size <= 12:
             ax.set_xticks(steps)
             ax.set_xticklabels([f"{int(x)}" for x in steps])
+        else:
+            _integer_x(ax)
         ax.grid(True, axis="y", alpha=0.3)
     for ax in axes[len(groups) :]:
         ax.set_visible(False)
@@ -349,7 +420,7 @@ def _ops_figure(report: Report, hist: OpHistograms) -> Any:
                 handles.append(h)
                 labels.append(lab)
     names = [f"{lab} (param-free)" if is_param_free(lab) else lab for lab in labels]
-    fig.legend(handles, names, loc="lower center", ncol=min(len(names), per_row), fontsize=8, frameon=False)
+    fig.legend(handles, names, loc="lower center", ncol=min(len(names), per_row), fontsize=9, frameon=False)
     fig.suptitle("Ops of the picked cells, summed over seeds (grey: parameter-free)", fontsize=11)
     return fig
 

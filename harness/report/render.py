@@ -31,8 +31,9 @@ from harness.report.tables import csv_bytes, curves_csv, leaderboard_csv, to_lat
 from tabular.atomic import atomic_write_bytes
 
 
-def render_files(report: Report) -> dict[str, bytes]:
-    """Every output file of the report as relative path -> bytes (nothing written yet)."""
+def render_files(report: Report, out: str | Path | None = None) -> dict[str, bytes]:
+    """Every output file of the report as relative path -> bytes (nothing written yet); `out`: the folder
+    they will be written to (default RESULTS/report), which index.html's links to the run folders are relative to."""
     plots, stems = make_plots(report)
     blocks = document(report, stems)
     files: dict[str, bytes] = dict(plots)
@@ -46,7 +47,7 @@ def render_files(report: Report) -> dict[str, bytes]:
         files["hypervolume.csv"] = csv_bytes(report.hv_table)
     if report.op_histograms is not None and not report.op_histograms.empty:
         files["op_histograms.csv"] = csv_bytes(report.op_histograms.table)
-    files["index.html"] = to_html(blocks, plots).encode()
+    files["index.html"] = to_html(blocks, plots, report, out).encode()
     return files
 
 
@@ -56,7 +57,7 @@ def write_report(
     """Write every file of the report into `out` (`files`: from render_files, if already rendered)."""
     out = Path(out)
     previous = check_out_dir(out, report.result.root, force)
-    files = render_files(report) if files is None else files
+    files = render_files(report, out) if files is None else files
     (out / PLOTS).mkdir(parents=True, exist_ok=True)
     marker = {"generator": GENERATOR, "complete": False, "results": str(report.result.root), "files": sorted(files)}
     atomic_write_bytes(out / REPORT_MARKER, json.dumps(marker, indent=2).encode())

@@ -7,6 +7,7 @@ reference), while everything else in the report is computed from the trajectorie
 from __future__ import annotations
 
 import logging
+import re
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,13 @@ from harness.results import ResultSet
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
+
+
+def metric_words(store, metric: str) -> str:
+    """A metric's name in words for an axis label: its description up to the first colon, comma or
+    parenthesis ("valid_acc" -> "validation accuracy"), or the key when the store has no short one."""
+    text = re.split(r"[:,;(]", str(store.metric_attrs(metric).get("description", "") or ""), maxsplit=1)[0].strip()
+    return text if 0 < len(text) <= 40 else metric
 
 
 def _infer_maximize(curves: list[RunCurves]) -> bool:
@@ -90,6 +98,8 @@ def task_info(
             objectives,
         )
         info.store_sha = store.sha256
+        info.valid_label = metric_words(store, store.valid_metric)
+        info.test_label = metric_words(store, store.test_metric) if store.test_metric else ""
         info.obj_maximize = [store.higher_is_better(o) if o in store.metric_names else False for o in objectives]
     else:
         maximize = _infer_maximize(all_curves)

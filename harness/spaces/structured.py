@@ -13,7 +13,8 @@ Declared in the sidecar (`tabular.converters.generic_table`) as ``"space"``::
 
 A choice is an integer, a finite number or a string without '-', whitespace, '[' or ']'. An
 architecture string is its positions' choices joined by '-' (``"2-0-5"``); a JSON list
-(``"[2, 0, 5]"``) is accepted on input. Numeric choices also match by value (``"5.0"`` is 5).
+(``"[2, 0, 5]"``) is accepted on input, and so is, when every choice is one character, the
+unseparated ``"205"`` (NAS-Bench-Macro's keys). Numeric choices also match by value (``"5.0"`` is 5).
 
 The space is the architectures the table lists (its store's rows, sorted by their codes), not the
 whole product of the choices: a table of sampled architectures from a huge grid is the usual case,
@@ -203,6 +204,11 @@ class StructuredSpace(SearchSpace):
         return tuple({_token(v): i for i, v in enumerate(c)} for c in self.choices)
 
     @cached_property
+    def _one_character(self) -> bool:
+        """Whether every choice is written with one character, so an unseparated string splits per character."""
+        return all(len(t) == 1 for tokens in self._tokens for t in tokens)
+
+    @cached_property
     def _numbers(self) -> tuple[dict[float, int], ...]:
         return tuple({float(v): i for i, v in enumerate(c) if not isinstance(v, str)} for c in self.choices)
 
@@ -237,6 +243,8 @@ class StructuredSpace(SearchSpace):
                     raise ArchitectureError(f"{arch!r} is not a JSON list of choices") from None
             else:
                 values = [t.strip() for t in text.split(SEPARATOR)]
+                if len(values) == 1 < len(choices) == len(text) and self._one_character:
+                    values = list(text)  # a compact key (NAS-Bench-Macro's "01201120"): one character per position
         elif isinstance(arch, (list, tuple, np.ndarray)):
             values = list(arch)
         else:
@@ -309,24 +317,51 @@ class StructuredSpace(SearchSpace):
             out.append(here)
         return out
 
+    @cached_property
+    def wanted_neighbours(self) -> int:
+        """How many neighbours a listed architecture should have: half of a full one-edit neighbourhood
+        (sum of (choices - 1) over positions), rounded up, and at least 1 (see the module docstring)."""
+        return max(1, math.ceil(sum(c - 1 for c in self.cardinalities) / 2))
+
+    def _neighbourhood(self, own: int) -> tuple[list[list[int]] | None, list[int]]:
+        """`own`'s neighbourhood: (the one-edit groups, None) when they hold enough architectures, else
+        (None, the rows of the smallest Hamming ball around `own` that does, ordered by distance then row).
+
+        Why a ball and not only the nearest ring: on a sparse table (NAS-Bench-Suite-Zero lists 711 of
+        4,096 cells) the one-edit ring holds about 3 listed cells, so evolution keeps proposing the same
+        few architectures; the ball keeps moves local yet gives each architecture as many choices as a
+        dense table would give it. On a full grid the ring is always enough, so the moves are unchanged.
+        """
+        groups = self._alternatives(own)
+        if sum(len(g) for g in groups) >= min(self.wanted_neighbours, self.size - 1):
+            return groups, []
+        distance = np.count_nonzero(self.codes != self.codes[own], axis=1)
+        counts = np.bincount(distance, minlength=len(self.cardinalities) + 1)
+        counts[0] = 0
+        radius = int(np.searchsorted(np.cumsum(counts), min(self.wanted_neighbours, self.size - 1)))
+        inside = np.flatnonzero((distance > 0) & (distance <= radius))
+        return None, inside[np.argsort(distance[inside], kind="stable")].tolist()
+
     def neighbours(self, arch: str) -> list[str]:
-        """Listed architectures that differ at exactly one position."""
-        return [self.arch_at(i) for group in self._alternatives(self.index_of(arch)) for i in group]
+        """The neighbourhood (module docstring): listed architectures differing in one position (fixed
+        order: position, then choice), or where those are too few, the smallest Hamming ball that has
+        enough (ordered by distance, then row)."""
+        groups, ball = self._neighbourhood(self.index_of(arch))
+        rows = ball if groups is None else [i for group in groups for i in group]
+        return [self.arch_at(i) for i in rows]
 
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
-        """A listed neighbour (position drawn first, then the choice), or without one the nearest listed
-        architecture."""
+        """A draw from the neighbourhood: on the one-edit ring a position first, then one of its listed
+        choices (NB201's rule); on a Hamming ball (sparse table) a uniform draw over the ball."""
         own = self.index_of(arch)
-        groups = [g for g in self._alternatives(own) if g]
-        if groups:
-            group = groups[int(rng.integers(len(groups)))]
-            return self.arch_at(group[int(rng.integers(len(group)))])
         if self.size < 2:
             return self.arch_at(own)
-        distance = np.count_nonzero(self.codes != self.codes[own], axis=1)
-        distance[own] = distance.max() + 1
-        nearest = np.flatnonzero(distance == distance.min())
-        return self.arch_at(int(nearest[rng.integers(nearest.size)]))
+        groups, ball = self._neighbourhood(own)
+        if groups is None:
+            return self.arch_at(ball[int(rng.integers(len(ball)))])
+        groups = [g for g in groups if g]
+        group = groups[int(rng.integers(len(groups)))]
+        return self.arch_at(group[int(rng.integers(len(group)))])
 
     def indices_of_codes(self, codes: np.ndarray) -> np.ndarray:
         """Index of every row of choice codes, -1 where the table does not list that architecture."""

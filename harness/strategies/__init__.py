@@ -7,6 +7,8 @@ group `nas_harness.strategies` (name = class path) or by naming the class direct
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -37,12 +39,67 @@ BUILTIN: dict[str, str] = {
     "bohb": "harness.strategies.bohb:BOHB",
     "nsga2": "harness.strategies.nsga2:NSGA2",
 }
+# The methods' names as papers write them (plot legends, report headings); a name not here is shown as it is.
+DISPLAY_NAMES: dict[str, str] = {
+    "rs": "Random search",
+    "re": "Regularized evolution",
+    "ls": "Local search",
+    "bananas": "BANANAS",
+    "gpbo": "GP Bayesian optimisation",
+    "tpe": "TPE",
+    "reinforce": "REINFORCE",
+    "hyperband": "Hyperband",
+    "bohb": "BOHB",
+    "nsga2": "NSGA-II",
+}
+
+# One line per built-in strategy for `nas-harness run --help` and `nas-harness strategies`; a strategy
+# not listed here (an entry point, a `module:Class`) is summarised by its class docstring's first line.
+SUMMARIES: dict[str, str] = {
+    "rs": "random search: uniform samples of the space (Li & Talwalkar 2019 as the NAS baseline)",
+    "re": "regularized (aging) evolution: tournament parents, oldest dies (Real et al. 2019)",
+    "ls": "local search: best-improvement hill climbing with random restarts (White et al. 2021)",
+    "bananas": "BANANAS: an ensemble of neural predictors on the path encoding ranks mutations (White et al. 2021)",
+    "gpbo": "Gaussian-process Bayesian optimisation with expected improvement over a candidate pool",
+    "tpe": "tree-structured Parzen estimator for categorical spaces (Bergstra et al. 2011)",
+    "reinforce": "REINFORCE with a moving-average baseline over a factorised policy (Williams 1992)",
+    "hyperband": "Hyperband: successive halving over fidelities (Li et al. 2018)",
+    "bohb": "BOHB: Hyperband with a TPE-like model choosing configurations (Falkner et al. 2018)",
+    "nsga2": "NSGA-II: multi-objective evolution by non-dominated sorting (Deb et al. 2002)",
+}
+
+
+def display_name(name: str) -> str:
+    """A strategy's name for people (`re` -> "Regularized evolution"); unknown names are returned as given."""
+    return DISPLAY_NAMES.get(name, name)
+
+
+def _import(module_name: str):
+    """Import `module_name`; a module not found on sys.path is looked for in the current folder too.
+
+    Why: `nas-harness run strategy=my_greedy:Greedy` names a file beside the user, as `python -m`
+    would find it, without an undocumented `PYTHONPATH=.`; a launcher worker started in the same
+    folder finds it the same way.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        top = module_name.split(".")[0]
+        here = os.getcwd()
+        if exc.name != top or here in sys.path or not any(
+                os.path.exists(os.path.join(here, top + ext)) for ext in (".py", "")):
+            raise
+        sys.path.append(here)  # after the installed packages: a local file never shadows one of them
+        return importlib.import_module(module_name)
 
 
 def _load(path: str) -> type[Strategy]:
     module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
     try:
-        cls = getattr(importlib.import_module(module_name), attr)
+        cls = getattr(_import(module_name), attr)
+    except ModuleNotFoundError as exc:
+        raise StrategyError(f"cannot import strategy class {path!r}: no module named {exc.name!r} on the Python path "
+                            "or in the current folder; use package.module:ClassName") from None
     except (ImportError, AttributeError, ValueError) as exc:
         raise StrategyError(f"cannot import strategy class {path!r} ({exc}); use package.module:ClassName") from None
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
@@ -55,6 +112,14 @@ def strategy_names() -> list[str]:
     names = set(BUILTIN)
     names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     return sorted(names)
+
+
+def strategy_summary(name: str) -> str:
+    """One line saying what strategy `name` is: SUMMARIES for a built-in, else its class docstring's first line."""
+    if name in SUMMARIES:
+        return SUMMARIES[name]
+    doc = (get_strategy_class(name).__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
 
 
 def get_strategy_class(name: str) -> type[Strategy]:
@@ -89,7 +154,9 @@ __all__ = [
     "Strategy",
     "StrategyConfig",
     "StrategyError",
+    "display_name",
     "get_strategy_class",
+    "strategy_summary",
     "make_strategy",
     "strategy_names",
 ]

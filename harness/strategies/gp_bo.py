@@ -35,7 +35,15 @@ threads cost more than they give, and single-threaded linear algebra keeps resul
 the machine's core count.
 
 Refit schedule: the GP is refitted (hyperparameters included) at the first `ask()` after any new
-result; asks with no new result reuse the fitted GP. Proposals are one at a time (k = 1). NaN
+result; asks with no new result reuse the fitted GP. An exact GP fit costs O(n^3) (and its
+hyperparameter search many of those), so a run of N evaluations would cost O(N^4) (issue 20: 1,000
+evaluations did not finish in minutes). Bounded by default: while at most `max_train = 200` results
+are measured, everything is as above (runs of up to 200 evaluations are unchanged); beyond that,
+each fit uses `max_train` of them (the best half and the most recent others: subset-of-data, the
+incumbent's region and the newest evidence) and the kernel hyperparameters are re-optimised only
+at every `refit_every = 10`-th fit, the fits in between keeping the last kernel (a posterior update
+only). With `max_train = 0` (no cap) `refit_every` applies from the start; `max_train = 0,
+refit_every = 1` is the unbounded behaviour, exactly. Proposals are one at a time (k = 1). NaN
 observations are left out of the fit but count as evaluated. Pending proposals are excluded from
 the candidate pool (no fantasised values), so with several workers each ask takes the best EI
 candidate not yet pending. Architectures already evaluated or pending are never proposed again
@@ -77,6 +85,10 @@ class GPBayesOptConfig(StrategyConfig):
     max_mutations: int = 2
     xi: float = 0.0
     n_restarts_optimizer: int = 0
+    # Bounded cost (issue 20; "Refit schedule" in the module docstring). max_train=0 and refit_every=1
+    # reproduce the pre-issue-20 behaviour (every result, hyperparameters at every fit) exactly.
+    max_train: int = 200
+    refit_every: int = 10
 
     def check(self) -> None:
         """Counts in range, a known kernel, and at least one candidate per step (random or mutated)."""
@@ -89,6 +101,10 @@ class GPBayesOptConfig(StrategyConfig):
                             ("n_restarts_optimizer", self.n_restarts_optimizer)):
             if value < 0:
                 raise StrategyError(f"hyperparameter gpbo.{name} must be non-negative, got {value}")
+        if self.max_train < 0 or (0 < self.max_train < 2):
+            raise StrategyError(f"hyperparameter gpbo.max_train must be 0 (no cap) or at least 2, got {self.max_train}")
+        if self.refit_every < 1:
+            raise StrategyError(f"hyperparameter gpbo.refit_every must be at least 1, got {self.refit_every}")
         if self.num_random_candidates + self.num_mutation_candidates < 1:
             raise StrategyError("gpbo needs candidates: set num_random_candidates and/or num_mutation_candidates "
                                 "above 0")
@@ -107,6 +123,7 @@ class GPBayesOpt(PredictorStrategy[GPBayesOptConfig]):
         self._model: GaussianProcessRegressor | None = None
         self._fitted_on = 0  # number of results the current model has seen
         self._kernel: Kernel | None = None  # last fitted kernel: the next fit's starting point
+        self._unoptimised = 0  # fits since the kernel hyperparameters were last optimised
 
     # ----------------------------------------------------------------- model
     def _initial_kernel(self, n_features: int) -> Kernel:
@@ -124,24 +141,44 @@ class GPBayesOpt(PredictorStrategy[GPBayesOptConfig]):
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
 
-        x = np.asarray(self._train_x)
+        rows = self._training_rows()
+        x = np.asarray(self._train_x) if rows is None else np.asarray([self._train_x[i] for i in rows])
+        y = np.asarray(self._train_y) if rows is None else np.asarray([self._train_y[i] for i in rows])
         kernel = self._kernel if self._kernel is not None else self._initial_kernel(x.shape[1])
+        optimise = (self._kernel is None or (rows is None and self.config.max_train > 0)
+                    or self._unoptimised + 1 >= self.config.refit_every)
         model = GaussianProcessRegressor(
             kernel=kernel,
             normalize_y=self.config.normalize_y,
             n_restarts_optimizer=self.config.n_restarts_optimizer,
             random_state=int(self.rng.integers(2**31 - 1)),
+            optimizer="fmin_l_bfgs_b" if optimise else None,
         )
         with warnings.catch_warnings(), threadpool_limits(limits=1):
             # hitting a hyperparameter bound (e.g. no observation noise) is expected, not an error
             warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(x, np.asarray(self._train_y))
+            model.fit(x, y)
+        self._unoptimised = 0 if optimise else self._unoptimised + 1
         self._kernel = model.kernel_
         self._model = model
         self._fitted_on = self._n_told
         self.n_fits += 1
         log.debug("gpbo fit %d on %d points: %s", self.n_fits, x.shape[0], model.kernel_)
         return model
+
+    def _training_rows(self) -> list[int] | None:
+        """Positions in the measured results a fit uses: None for all of them (up to `max_train`),
+        else the best `max_train // 2` and the most recent others up to `max_train`, in time order."""
+        cap, n = self.config.max_train, len(self._train_y)
+        if cap <= 0 or n <= cap:
+            return None
+        best = np.argsort(-np.asarray(self._train_y), kind="stable")[: cap // 2]
+        chosen = set(best.tolist())
+        for i in range(n - 1, -1, -1):
+            if len(chosen) >= cap:
+                break
+            chosen.add(i)
+        return sorted(chosen)
 
     def _encode(self, indices: list[int]) -> np.ndarray:
         return self.space.encode([self.space.arch_at(i) for i in indices], self.config.encoding)

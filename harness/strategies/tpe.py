@@ -27,14 +27,22 @@ Defaults (hyperopt 0.2.x `tpe.py`, the implementation NAS-Bench-101 benchmarked 
   the older ones get weights ramping linearly from 1/n up to 1 and the newest 25 weight 1
   (hyperopt `linear_forgetting_weights`); 0 turns it off.
 
-Implemented in numpy (no hyperopt/optuna dependency): the model is a few count tables, rebuilt from
-the full history on every `ask()` (O(n * positions), microseconds at NAS budgets), so there is no
-separate refit schedule. Unmeasured architectures (score -inf) rank last. With several workers,
+Implemented in numpy (no hyperopt/optuna dependency): the model is a few count tables, so there
+is no separate refit schedule. They are kept incrementally, so an `ask()` costs the same after
+10,000 observations as after 1,000 (issue 20): observed losses sit in a sorted list (the "good"
+group is its head: at most 25 observations with the defaults), running per-category counts and a
+cumulative count table give g(x)'s linearly-forgotten counts in closed form (the ramp weights are
+affine in an observation's rank among the "bad" ones, so two count sums suffice), and only the good
+group and the newest `linear_forgetting` bad observations are visited. `densities()` still computes
+both densities from scratch (the reference the tests compare the incremental counts against); the
+two agree to rounding, and the proposals they lead to are the same.
+Unmeasured architectures (score -inf) rank last. With several workers,
 proposals still pending count as observations with the worst possible loss, as hyperopt does for
 running trials (`loss = inf`), which discourages proposing the same architecture twice at once.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -107,6 +115,13 @@ class TPE(Strategy[TPEConfig]):
         self._codes: list[np.ndarray] = []
         self._losses: list[float] = []  # -score; +inf while pending or unmeasured
         self._ticket = 0
+        # Incremental model state (see the module docstring): finite (loss, time) pairs in order, the
+        # flat category index of every observation, and cumulative category counts by time.
+        self._ranked: list[tuple[float, int]] = []
+        self._flat: list[np.ndarray] = []
+        self._n_flat = len(self._cards) * self._k
+        self._cum = np.zeros((1024, self._n_flat), dtype=np.int64)  # _cum[t] = counts of observations < t
+        self._sum_t = np.zeros(self._n_flat)  # sum over observations of time * onehot
 
     # -- model ----------------------------------------------------------------------------------
     def densities(self, codes: np.ndarray, losses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,6 +146,74 @@ class TPE(Strategy[TPEConfig]):
         pseudo = np.where(self._valid, pseudo, 0.0)
         return pseudo / pseudo.sum(axis=1, keepdims=True)
 
+    def _normalise(self, counts: np.ndarray) -> np.ndarray:
+        pseudo = counts.reshape(len(self._cards), self._k) + self.config.prior_weight
+        pseudo = np.where(self._valid, pseudo, 0.0)
+        return pseudo / pseudo.sum(axis=1, keepdims=True)
+
+    def _onehot_sum(self, times: list[int], weights: np.ndarray | None = None) -> np.ndarray:
+        """Category counts of the observations at `times` (optionally weighted)."""
+        if not times:
+            return np.zeros(self._n_flat)
+        flat = np.concatenate([self._flat[t] for t in times])
+        w = None if weights is None else np.repeat(weights, len(self._cards))
+        return np.bincount(flat, weights=w, minlength=self._n_flat).astype(np.float64)
+
+    def _good_times(self, n: int, k: int) -> list[int]:
+        """Times of the k best observations (stable: ties by time; unfinished ones last, oldest first)."""
+        if len(self._ranked) >= k:
+            return [t for _, t in self._ranked[:k]]
+        good = [t for _, t in self._ranked]
+        taken = set(good)
+        for t in range(n):  # rare: fewer finite losses than k (start-up with many workers)
+            if len(good) >= k:
+                break
+            if t not in taken:
+                good.append(t)
+        return good
+
+    def _incremental_densities(self) -> tuple[np.ndarray, np.ndarray]:
+        """l(x) and g(x) as `densities()` computes them, in time independent of the history's length."""
+        cfg = self.config
+        n = len(self._losses)
+        k = n_good(n, cfg.gamma, cfg.split, cfg.linear_forgetting)
+        good = sorted(self._good_times(n, k))
+        l_probs = self._parzen(np.stack([self._codes[t] for t in good]))
+        good_set = set(good)
+        m = n - k  # bad observations, ramp-weighted by their rank in time order (oldest first)
+        lf = cfg.linear_forgetting
+        total = self._cum[n].astype(np.float64)
+        good_counts = self._onehot_sum(good)
+        if lf <= 0 or m <= lf:
+            return l_probs, self._normalise(total - good_counts)
+        # cut: the time of the oldest of the newest `lf` bad observations; those weigh 1.
+        recent: list[int] = []
+        t = n
+        while len(recent) < lf:
+            t -= 1
+            if t not in good_set:
+                recent.append(t)
+        cut = t
+        ramp_n = m - lf  # bad observations before `cut`, weights linspace(1/m, 1, ramp_n) by rank j
+        before = [g for g in good if g < cut]
+        a0 = self._cum[cut].astype(np.float64) - self._onehot_sum(before)  # sum of their one-hots
+        # sum of j * onehot: j = t - (good before t) = t - sum_g [g < t]
+        # and every bad observation between a good g and cut has its rank lowered by one: subtract, per g,
+        # the counts in (g, cut) less the good ones there (the i-th good before cut precedes i of them).
+        a1 = self._time_weighted(cut)
+        if before:
+            a1 -= self._onehot_sum(before, np.asarray(before, dtype=np.float64) - np.arange(len(before)))
+            a1 -= len(before) * self._cum[cut] - self._cum[np.asarray(before) + 1].sum(axis=0)
+        step = (1.0 - 1.0 / m) / (ramp_n - 1) if ramp_n > 1 else 0.0
+        counts = a0 / m + step * a1 + self._onehot_sum(recent)
+        return l_probs, self._normalise(counts)
+
+    def _time_weighted(self, cut: int) -> np.ndarray:
+        """sum over t < cut of t * onehot(t), from the running total minus the few observations after cut."""
+        n = len(self._losses)
+        later = list(range(cut, n))
+        return self._sum_t - self._onehot_sum(later, np.asarray(later, dtype=np.float64))
+
     def log_ratio(self, candidates: np.ndarray, l_probs: np.ndarray, g_probs: np.ndarray) -> np.ndarray:
         """log l(x) - log g(x) for each candidate row (the quantity EI is monotone in)."""
         rows = np.arange(candidates.shape[1])[None, :]
@@ -148,8 +231,7 @@ class TPE(Strategy[TPEConfig]):
         """A random architecture during startup, then the candidate of l(x) maximising l(x)/g(x)."""
         if len(self._losses) < max(self.config.n_startup, 1):
             return self._record(self._random_proposal())
-        codes = np.stack(self._codes)
-        l_probs, g_probs = self.densities(codes, np.asarray(self._losses))
+        l_probs, g_probs = self._incremental_densities()
         for _ in range(_MAX_INVALID_DRAWS):
             candidates = self._sample(l_probs, self.config.n_ei_candidates)
             order = np.argsort(-self.log_ratio(candidates, l_probs, g_probs), kind="stable")
@@ -166,8 +248,17 @@ class TPE(Strategy[TPEConfig]):
 
     def _record(self, arch: str) -> Proposal:
         """Remember a proposal as pending (worst loss) until its result arrives."""
-        self._codes.append(self.space.encode([arch], "index")[0])
+        code = self.space.encode([arch], "index")[0]
+        t = len(self._losses)
+        self._codes.append(code)
         self._losses.append(np.inf)
+        flat = code + self._offsets
+        self._flat.append(flat)
+        if t + 1 >= len(self._cum):  # grow the cumulative table geometrically (amortised O(1) per ask)
+            self._cum = np.concatenate([self._cum, np.zeros_like(self._cum)])
+        self._cum[t + 1] = self._cum[t]
+        self._cum[t + 1, flat] += 1
+        self._sum_t[flat] += t
         ticket = self._ticket
         self._ticket += 1
         return Proposal(arch, tag=ticket)
@@ -175,4 +266,7 @@ class TPE(Strategy[TPEConfig]):
     def tell(self, proposal: Proposal, observation: Observation) -> None:
         """Record the observation for the next split into good and bad densities."""
         score = observation.score(self.problem)
-        self._losses[proposal.tag] = -score if np.isfinite(score) else np.inf
+        loss = -score if np.isfinite(score) else np.inf
+        self._losses[proposal.tag] = loss
+        if loss != np.inf:
+            bisect.insort(self._ranked, (loss, proposal.tag))

@@ -438,9 +438,9 @@ def _warn_roles(path: Path, meta_path: Path | None, roles: dict[str, str], metri
     valid, test = roles["valid_metric"], roles["test_metric"]
     if not valid:
         example = test or next(iter(metrics))
-        log.warning("%s has no validation metric (no column valid_acc, no sidecar valid_metric), so `nas-harness run` "
-                    "cannot search on it: set \"valid_metric\" in %s to the metric to search on (e.g. "
-                    "\"valid_metric\": \"%s\"); metrics: %s. Searching on a test metric works but the report's "
+        log.warning("%s has no validation metric (no metric called valid_acc, no sidecar valid_metric), so "
+                    "`nas-harness run` cannot search on it: set \"valid_metric\" in %s to the metric to search on "
+                    "(e.g. \"valid_metric\": \"%s\"); metrics: %s. Searching on a test metric works but the report's "
                     "checklist flags it as selection on the test metric", path, sidecar, example, ", ".join(metrics))
     elif valid == test or re.search(r"(?:^|[^a-z])(?:val)?test", valid, re.IGNORECASE):
         log.warning("%s: valid_metric %r is a test metric: runs search on test data and the report's checklist flags "

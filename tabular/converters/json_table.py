@@ -180,9 +180,9 @@ def read_json_table(path: Path, key_column: str, metric_names: set[str]) -> Json
         for k, items in by_record.items():
             values[start[k]:start[k] + len(items)] = items
         columns[field] = values
-    for field, by_record in scalars.items():
+    for field, by_key in scalars.items():
         values = np.full(record_of.size, np.nan)
-        for k, value in by_record.items():
+        for k, value in by_key.items():
             if field in as_metric:
                 values[start[k]] = value  # measured once: seed label 0
             else:

@@ -1,0 +1,256 @@
+"""The interactive index.html: one offline file, escaped user strings, run links, and (in headless Chromium) charts
+that render and tables that sort.
+
+The browser test needs Debian's chromium (`apt-get install -y chromium`) and is skipped without it. It loads the
+page from file:// with networking off and the `#selftest` fragment, which makes the page count its charts, show
+the per-seed curves through the dropdown's own arguments and sort the run table by a click on its header; the
+outcome lands in `<html data-selftest>` of `chromium --dump-dom`, and is checked here against the trajectories.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.report import build_report
+from harness.report.render import render_files, write_report
+
+REPO = Path(__file__).resolve().parents[1]
+EVIL = "</script><img src=x onerror=alert(1)>"
+SEEDS = range(3)
+EVALUATIONS = 25
+
+
+@pytest.fixture(scope="module")
+def results(data_home, tmp_path_factory):
+    """rs, re and a strategy renamed to EVIL in its manifests x 3 seeds on nb201/cifar10, plus a killed run."""
+    from harness.app import run_config
+
+    root = tmp_path_factory.mktemp("html") / "results"
+    for strategy in ("rs", "re", "ls"):
+        for seed in SEEDS:
+            config = {"benchmark": {"name": "nb201/cifar10", "seed_policy": "sample", "fixed_seed": None,
+                                    "objectives": None},
+                      "budget": {"evaluations": EVALUATIONS, "sim_seconds": None}, "n_workers": 1, "seed": seed,
+                      "strategy": {"name": strategy}}  # fmt: skip
+            assert run_config(config, [], root)["status"] == "complete"
+    for manifest in root.glob("*/manifest.json"):
+        data = json.loads(manifest.read_text())
+        if data["config"]["strategy"]["name"] == "ls":  # a label a user could give: it must stay text
+            data["config"]["strategy"]["name"] = EVIL
+            manifest.write_text(json.dumps(data))
+    killed = root / "0123456789abcdef"
+    killed.mkdir()
+    (killed / "run.log").write_text(
+        "t INFO harness.app: run 0123456789abcdef: strategy=rs benchmark=nb201/cifar10 seed=9\n"
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(results):
+    return build_report(results, n_boot=200)
+
+
+@pytest.fixture(scope="module")
+def out(results, report):
+    out = results / "report"
+    write_report(report, out)
+    return out
+
+
+def _trajectories(results: Path) -> dict[str, pd.DataFrame]:
+    """Independent reading: run id -> trajectory of every run with a manifest."""
+    return {m.parent.name: pd.read_parquet(m.parent / "trajectory.parquet") for m in results.glob("*/manifest.json")}
+
+
+def _method_of(results: Path) -> dict[str, str]:
+    manifests = results.glob("*/manifest.json")
+    return {m.parent.name: json.loads(m.read_text())["config"]["strategy"]["name"] for m in manifests}
+
+
+def test_one_offline_file_with_plotly_inlined_once(report, out):
+    page = (out / "index.html").read_text()
+    assert render_files(report, out)["index.html"].decode() == page  # same results, same bytes
+    assert page.count("* plotly.js v") == 1  # plotly.js's banner: the library once, every figure after it
+    assert page.count("Plotly.newPlot(") == 2  # nb201/cifar10 against evaluations and against simulated time
+    assert "<script src" not in page and "<link" not in page and 'src="http' not in page
+    for stem in ("curves_nb201_cifar10_evaluations", "curves_nb201_cifar10_time"):
+        assert f'href="plots/{stem}.png"' in page and f'href="plots/{stem}.svg"' in page  # the paper versions
+        assert (out / "plots" / f"{stem}.png").is_file()
+    assert 'class="sortable"' in page and 'id="toc"' in page
+
+
+def test_user_strings_are_escaped(out):
+    page = (out / "index.html").read_text()
+    assert "<img src=x" not in page and EVIL not in page
+    assert html.escape(EVIL) in page  # shown as text in the tables
+    assert "\\u003c\\u002fscript\\u003e" in page  # and inside the figures' JSON, where it cannot close the script
+
+
+def _hrefs(page: str) -> list[str]:
+    """The links of the page's own content (plotly.js, inlined in the head, names its web site)."""
+    if "<main>" in page:
+        page = page[page.index("<main>"):page.index("</main>")]
+    return [html.unescape(h) for h in re.findall(r'href="([^"#][^"]*)"', page)]
+
+
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_every_run_link_resolves(results, report, out, tmp_path, elsewhere):
+    folder = tmp_path / "deep" / "report" if elsewhere else out
+    page = render_files(report, folder)["index.html"].decode() if elsewhere else (out / "index.html").read_text()
+    targets = [h for h in _hrefs(page) if not h.startswith("plots/")]
+    assert targets
+    for href in targets:
+        assert (folder / unquote(href)).resolve().exists(), href
+    runs = [p.name for p in results.iterdir() if p.is_dir() and p.name != "report"]
+    resolved = {(folder / unquote(h)).resolve() for h in targets}
+    for run in runs:
+        for name in ("", "manifest.json", "run.log"):
+            if (results / run / name).exists():
+                assert (results / run / name).resolve() in resolved, (run, name)
+
+
+def test_aggregated_rows_link_exactly_their_runs(results, out):
+    page = (out / "index.html").read_text()
+    methods = _method_of(results)
+    start = page.index("<h2>Leaderboard</h2>")
+    table = page[start:page.index("</table>", start)]
+    rows = re.findall(r"<tr><td>(.*?)</td>.*?</tr>", table[table.index("<tbody>"):])
+    assert len(rows) == 3
+    for row in re.findall(r"<tr>.*?</tr>", table[table.index("<tbody>"):]):
+        name = html.unescape(re.match(r"<tr><td>(.*?)</td>", row).group(1))
+        linked = {Path(unquote(h)).parts[1] for h in _hrefs(row) if h.endswith("manifest.json")}
+        assert linked == {run for run, m in methods.items() if m == name}, name
+        assert f"{len(SEEDS)} runs</summary>" in row
+
+
+def _seed_traces(fig) -> list:
+    return [t for t in fig.data if t.meta == "seed"]
+
+
+def test_figures_show_the_trajectories(results, report):
+    from harness.report.interactive import SEED_META, figures
+
+    trajectories, methods = _trajectories(results), _method_of(results)
+    figs = figures(report)
+    fig = figs["curves_nb201_cifar10_evaluations"]
+    regret_axis = "y3" if report.tasks["nb201/cifar10"].has_test else "y2"
+    seeds = [t for t in _seed_traces(fig) if t.yaxis == regret_axis]
+    assert len(seeds) == len(trajectories)  # one curve per run in each panel
+    for trace in seeds:
+        run = re.search(r"\(([0-9a-f]{16})\)", trace.name).group(1)
+        regret = trajectories[run]["regret"].to_numpy()
+        steps = np.asarray(trace.x, dtype=float).astype(int)
+        np.testing.assert_allclose(trace.customdata, regret[steps - 1], rtol=1e-5)
+        # drawn as steps, the change points alone reproduce every evaluation's value
+        full = np.asarray(trace.customdata)[np.searchsorted(steps, np.arange(1, len(regret) + 1), side="right") - 1]
+        np.testing.assert_allclose(full, regret, rtol=1e-5)
+    for name in ("rs", "re"):
+        runs = [r for r, m in methods.items() if m == name]
+        truth = np.mean([trajectories[r]["regret"].to_numpy()[:EVALUATIONS] for r in runs], axis=0)
+        (mean,) = [
+            t for t in fig.data
+            if t.yaxis == regret_axis and t.legendgroup == name and t.customdata is not None and t.meta != SEED_META
+        ]  # fmt: skip
+        np.testing.assert_allclose(np.asarray(mean.customdata)[:, 0], truth, rtol=1e-5)
+    (menu,) = fig.layout.updatemenus
+    indices = [i for i, t in enumerate(fig.data) if t.meta == SEED_META]
+    got = [[b.args[0], list(b.args[1])] for b in menu.buttons]
+    assert got == [[{"visible": False}, indices], [{"visible": True}, indices]]
+
+
+def test_plotly_is_imported_only_to_render(tmp_path):
+    code = textwrap.dedent(
+        """
+        import contextlib, io, json, sys
+        from harness.cli import main
+        import harness.report.render, harness.report.page, harness.report.cli
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                main(["report", "--help"])
+            except SystemExit:
+                pass
+        print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "plotly")))
+        """
+    )
+    env = dict(os.environ, NAS_HARNESS_DATA=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+def _screenshot_module():
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import screenshot_report
+    finally:
+        sys.path.pop(0)
+    if screenshot_report.find_chromium() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return screenshot_report
+
+
+def test_page_works_in_headless_chromium(results, out):
+    tool = _screenshot_module()
+    dom = tool.dump_dom(out / "index.html", fragment="selftest", budget_ms=15000)
+    found = re.search(r'data-selftest="([^"]*)"', dom)
+    assert found, "the page's self-test did not run (JavaScript error, or the budget was too short)"
+    got = json.loads(html.unescape(found.group(1)))
+    assert "error" not in got, got
+    assert got["plots"] == 2 and got["svgs"] >= 2 * got["plots"]  # Plotly drew both charts
+    assert got["injected"] == 0
+    n_runs = len(_trajectories(results))
+    panels = 3 if "incumbent test accuracy" in (out / "index.html").read_text() else 2
+    assert got["seedTraces"] == 2 * panels * n_runs and got["seedsInFirst"] == panels * n_runs
+    assert got["seedsShown"] == got["seedsInFirst"] and got["drawnAfter"] == got["drawnBefore"] + got["seedsShown"]
+    # The run table, sorted by its "final regret" header: each run's last regret, read from its parquet.
+    final = {run: float(t["regret"].iloc[-1]) for run, t in _trajectories(results).items()}
+    every = set(final) | {"0123456789abcdef"}
+    assert set(got["before"]) == every and len(got["before"]) == len(every)
+    ascending, descending = got["ascending"], got["descending"]
+    assert ascending[-1] == descending[-1] == "0123456789abcdef"  # no value: last either way
+    up = [final[r] for r in ascending[:-1]]
+    down = [final[r] for r in descending[:-1]]
+    assert up == sorted(up) and down == sorted(down, reverse=True)
+    assert got["before"] != ascending  # the click did reorder the rows
+
+
+def test_pareto_and_hypervolume_figures(data_home, tmp_path):
+    """A multi-objective task: the Pareto chart's points are the non-dominated set of every run's evaluations."""
+    from harness.app import run_config
+    from harness.report.interactive import figures
+
+    root = tmp_path / "mo"
+    for seed in SEEDS:
+        config = {"benchmark": {"name": "nb201/cifar10", "seed_policy": "sample", "fixed_seed": None,
+                                "objectives": ["valid_acc", "params"]},
+                  "budget": {"evaluations": 20, "sim_seconds": None}, "n_workers": 1, "seed": seed,
+                  "strategy": {"name": "nsga2"}}  # fmt: skip
+        assert run_config(config, [], root)["status"] == "complete"
+    report = build_report(root, n_boot=100)
+    (task,) = report.tasks
+    figs = figures(report)
+    assert set(figs) == {"pareto_nb201_cifar10_valid_acc_vs_params", "hypervolume_nb201_cifar10_valid_acc_vs_params"}
+    raw = pd.concat([pd.read_parquet(p) for p in root.glob("*/trajectory.parquet")])
+    raw = raw[raw["fidelity"] == raw["fidelity"].max()]
+    points = {(a, p) for a, p in zip(raw["obj_valid_acc"], raw["obj_params"], strict=True)}
+    front = {(a, p) for a, p in points if not any(b >= a and q <= p and (b, q) != (a, p) for b, q in points)}
+    (trace,) = figs["pareto_nb201_cifar10_valid_acc_vs_params"].data
+    drawn = set(zip(trace.x, trace.y, strict=True))
+    assert drawn == {(float(f"{a:.6g}"), float(f"{p:.6g}")) for a, p in front}
+    (mean,) = [t for t in figs["hypervolume_nb201_cifar10_valid_acc_vs_params"].data if t.showlegend is not False]
+    y = np.asarray(mean.y, dtype=float)
+    assert y.size == 20 and np.all(np.diff(y) >= 0) and 0 < y[0] and y[-1] <= 1  # a growing set's normalised HV
+    page = render_files(report)["index.html"].decode()
+    assert page.count("Plotly.newPlot(") == 2 and html.escape(task) in page
