@@ -14,8 +14,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from tabular.errors import NasHarnessError
 from tabular.optional import missing_torch_error, torch_missing
 
@@ -97,7 +95,6 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from harness.convert import convert
-
     from harness.progress import waiting
 
     with waiting(f"convert {args.kind}"):
@@ -243,7 +240,7 @@ def build_parser(full: bool = True, command: str | None = None) -> argparse.Argu
     p = sub.add_parser("reproduce", help="re-run a result folder from its manifest and compare trajectories")
     p.add_argument("run_dir", help="a RUN_ID folder holding manifest.json and trajectory.parquet")
     p.set_defaults(func=_cmd_reproduce)
-    sub.add_parser("run", help="run a strategy x benchmark x seed grid (Hydra; `nas-harness run --help` lists its keys)")
+    sub.add_parser("run", help="run a strategy x benchmark x seed grid (Hydra; `nas-harness run --help`: its keys)")
 
     p = sub.add_parser("strategies", help="list the strategies, or one strategy's hyperparameters with defaults")
     p.add_argument("name", nargs="?", help="a strategy name or package.module:Class")

@@ -7,6 +7,7 @@ dataclass, so the YAML files in conf/strategy/ cannot drift from the code's hype
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -81,9 +82,13 @@ def strategy_schema(name: str) -> type:
     """A dataclass `{name: str} + the strategy's hyperparameters`, for Hydra type checking."""
     cls = get_strategy_class(name)
     fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=name))]
+    defaults = cls.Config()
     for f in dataclasses.fields(cls.Config):
-        default = getattr(cls.Config(), f.name)
-        fields.append((f.name, type(default), dataclasses.field(default=default)))
+        default = getattr(defaults, f.name)
+        if isinstance(default, (bool, int, float, str, Enum)):
+            fields.append((f.name, type(default), dataclasses.field(default=default)))
+        else:  # None, a list, your own type: the strategy's Config checks it when the strategy is built
+            fields.append((f.name, Any, dataclasses.field(default_factory=functools.partial(copy.deepcopy, default))))
     return dataclasses.make_dataclass(f"{cls.__name__}Conf", fields)
 
 

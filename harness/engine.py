@@ -14,6 +14,13 @@ at EVALUATIONS_PER_ARCH evaluations per (architecture, fidelity) of the space. R
 count as evaluations (and cost simulated time unless the strategy's `charge_repeats` is false)
 until then. The reason is the trajectory's `attrs["stop_reason"]` (kept in its parquet file) and
 a line of the run's log; docs/STRATEGIES.md lists the reasons.
+
+The evaluation path is lean (issue 20): everything a store query would check is checked once per
+run, and each evaluation is then one read of its row (tabular.store.EvaluationReader for tables:
+the seed policy's validation value, the other objectives and the cost of that same seed), the
+trajectory grows as typed columns (array.array), canonical strings are computed once per distinct
+architecture, and the seed-mean columns are gathered by row when the run ends. Trajectories are
+bit-identical to those of the engine before it (tests/test_engine_bitwise.py).
 """
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from harness.benchmarks import Benchmark
-from harness.strategies import Objective, Observation, Problem, Proposal, StrategyError, make_strategy
+from harness.strategies import Objective, Observation, Problem, Proposal, Strategy, StrategyError, make_strategy
 from tabular.errors import NasHarnessError
 from tabular.protocol import MEAN_SEED, RowValues, SeedPolicy, Store, check_seed_policy
 from tabular.store import BenchmarkStore
@@ -287,7 +294,29 @@ class _Columns:
         data = {c: np.frombuffer(col, dtype=np.int64 if col.typecode == "q" else np.float64)
                 if isinstance(col, array) else col
                 for c, col in self.columns.items()}
-        return pd.DataFrame(data, columns=self.names)
+        return pd.DataFrame(data)  # already in column order (columns= would cost a reindex: 40 % more)
+
+
+def _gather(values: RowValues, rows: array) -> np.ndarray:
+    """values[row] for every row: one fancy index on a table's array, one lookup per row otherwise."""
+    index = np.frombuffer(rows, dtype=np.int64)
+    if isinstance(values, np.ndarray):
+        return np.asarray(values[index], dtype=np.float64)
+    return np.array([float(values[int(r)]) for r in index], dtype=np.float64)
+
+
+def _fill_seed_means(rows: _Columns, inc_rows: array, valid_mean: RowValues, test_mean: RowValues, optimum: float,
+                     maximize: bool) -> None:
+    """The trajectory's seed-mean columns, gathered once at the end of the run (the same float64
+    values, and the same IEEE subtraction for the regret, as row by row)."""
+    if not rows.rows:
+        return
+    columns = rows.columns
+    inc_mean = _gather(valid_mean, inc_rows)
+    columns["valid_mean"].frombytes(_gather(valid_mean, columns["arch_index"]).tobytes())
+    columns["test_mean"].frombytes(_gather(test_mean, columns["arch_index"]).tobytes())
+    columns["incumbent_test_mean"].frombytes(_gather(test_mean, inc_rows).tobytes())
+    columns["regret"].frombytes(((optimum - inc_mean) if maximize else (inc_mean - optimum)).tobytes())
 
 
 def evaluation_cap(bench: Benchmark) -> int:
@@ -354,12 +383,16 @@ def run_search(
     repeats = 0  # proposals in a row that repeated an evaluated (architecture, fidelity)
     free = 0  # evaluations in a row that cost no simulated time (a time budget alone never ends them)
     stop: str | None = None  # why proposing stopped; the run ends once the pending results are in
-    inc_key: tuple[float, float] | None = None
+    inc_level = inc_signed = -math.inf
     inc: _Result | None = None
     inc_arch = ""
     front: list[tuple[tuple[float, ...], int]] = []
     front_text = ""
     canonical: dict[str, str] = {}  # canonical string per distinct proposed architecture string
+    inc_rows = array("q")  # the incumbent's row after each evaluation
+    inc_valid = math.nan
+    # The base Strategy.incumbent_budget is the observation's fidelity: skip the call unless overridden.
+    plain_budgets = type(strat).incumbent_budget is Strategy.incumbent_budget
     primary = objs[0].name
     max_evaluations = budget.evaluations
     sim_seconds = budget.sim_seconds
@@ -405,20 +438,23 @@ def run_search(
         strat.tell(proposal, obs)
         observed = values[primary]
         signed = observed if maximize else -observed
-        level = float(strat.incumbent_budget(proposal, obs))
-        key = (level, -np.inf if signed != signed else signed)
-        if inc_key is None or key > inc_key:
+        level = res.fidelity if plain_budgets else float(strat.incumbent_budget(proposal, obs))
+        if signed != signed:
+            signed = -math.inf
+        # the best result at the largest budget so far: (level, signed) compared as a tuple
+        if inc is None or level > inc_level or (level == inc_level and signed > inc_signed):
             if inc is None or res.row != inc.row:
                 inc_arch = space.canonical(space.arch_at(res.row))
-            inc_key, inc = key, res
+            inc_level, inc_signed, inc = level, signed, res
+            inc_valid = values[primary]
         assert inc is not None
-        inc_mean = float(valid_mean[inc.row])
         arch = proposal.arch
         arch_canonical = canonical.get(arch)
         if arch_canonical is None:
             arch_canonical = canonical[arch] = space.canonical(arch)
         step += 1
-        # One value per column, in TRAJECTORY_COLUMNS order.
+        # One value per column, in TRAJECTORY_COLUMNS order; the seed-mean columns (valid_mean,
+        # test_mean, incumbent_test_mean, regret) are gathered by row when the run ends.
         append[0](step)
         append[1](arch_canonical)
         append[2](res.row)
@@ -426,14 +462,11 @@ def run_search(
         append[4](level)
         append[5](res.seed_used)
         append[6](observed)
-        append[7](float(valid_mean[res.row]))
-        append[8](float(test_mean[res.row]))
         append[9](res.cost)
         append[10](now)
-        append[11](inc.values[primary])
+        append[11](inc_valid)
         append[12](inc_arch)
-        append[13](float(test_mean[inc.row]))
-        append[14]((optimum - inc_mean) if maximize else (inc_mean - optimum))
+        inc_rows.append(inc.row)
         append[15](perf_counter() - wall_start)
         if multi:
             scores = obs.scores(problem)
@@ -448,6 +481,7 @@ def run_search(
         fill()
     reason = stop or STOP_STRATEGY
     log.info("run of %s on %s stopped after %d evaluations: %s", strategy, bench.name, rows.rows, reason)
+    _fill_seed_means(rows, inc_rows, valid_mean, test_mean, optimum, maximize)
     trajectory = rows.frame()
     trajectory.attrs["stop_reason"] = reason
     return trajectory

@@ -49,7 +49,7 @@ def seeds_with_values(store: Any, metric: str, fidelity: float | None) -> list[i
     if not hasattr(store, "metric_array"):
         return labels
     column = np.asarray(store.metric_array(metric)[:, :, store.fidelity_index(fidelity)], dtype=np.float64)
-    return [label for label, has in zip(labels, ~np.all(np.isnan(column), axis=0)) if has]
+    return [label for label, has in zip(labels, ~np.all(np.isnan(column), axis=0), strict=True) if has]
 
 
 def check_fixed_seed(store: Any, metrics: list[str], fidelity: float | None, seed: int | None) -> int:
@@ -96,8 +96,8 @@ def render(records: list[dict[str, Any]], fmt: str) -> str:
         writer.writerows(rows)
         return out.getvalue().rstrip("\n")
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
 
 

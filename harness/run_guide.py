@@ -97,7 +97,9 @@ def _searchpath_dirs(overrides: list[Any]) -> list[Path] | None:
 
 
 def _yaml_options(folder: Path) -> set[str]:
-    return {p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml")} if folder.is_dir() else set()
+    if not folder.is_dir():
+        return set()
+    return {p.relative_to(folder).with_suffix("").as_posix() for p in folder.rglob("*.yaml")}
 
 
 def _store_options(group: str) -> set[str]:
@@ -163,7 +165,13 @@ def _strategy_node(name: str):
     from harness.strategies.base import StrategyError
 
     if name in ONESHOT_METHODS:
-        return None  # its schema needs torch; Hydra checks it while composing
+        from harness.config import oneshot_schema
+        from tabular.optional import MissingExtraError
+
+        try:
+            return OmegaConf.structured(oneshot_schema(name))
+        except MissingExtraError:  # no torch: the run is refused in one line while Hydra composes
+            return None
     try:
         return OmegaConf.structured(strategy_schema(name))
     except StrategyError as exc:
@@ -183,7 +191,7 @@ def _keys(node: Any, prefix: str = "") -> list[str]:
 
     out = []
     for key in node.keys() if isinstance(node, DictConfig) else []:
-        full = f"{prefix}{key}"
+        full = f"{prefix}{key!s}"
         out.append(full)
         try:
             child = node._get_node(key)
@@ -248,8 +256,8 @@ def _check_group(group: str, value: Any, extra: list[Path] | None) -> None:
     if value in options or f"{value}_schema" in _store_options_all(group):
         return
     if group == "benchmark":
-        raise NasHarnessError(_say(f"unknown benchmark {value!r} (no config benchmark/{value})", _suggest(value, options),
-                                   "`nas-harness benchmarks` lists them all"))
+        raise NasHarnessError(_say(f"unknown benchmark {value!r} (no config benchmark/{value})",
+                                   _suggest(value, options), "`nas-harness benchmarks` lists them all"))
     hint = " or your own package.module:Class (docs/STRATEGIES.md)" if group == "strategy" else ""
     raise NasHarnessError(_say(f"unknown {group} {value!r} (no config {group}/{value})", _suggest(value, options),
                                f"Choose one of {', '.join(options)}{hint}"))
@@ -317,8 +325,11 @@ def check_overrides(argv: list[str]) -> None:
         if key not in known:
             drop = "(A leading + adds a new key; every real key exists already: drop the +.) " if o.is_add() else ""
             keys = ", ".join(sorted(known - {"grid.batch_file"}))
-            raise NasHarnessError(_say(f"{o.input_line}: {key} is not a setting of `nas-harness run`", _suggest(key, known),
-                                       f"{drop}The keys: {keys}"))
+            raise NasHarnessError(_say(f"{o.input_line}: {key} is not a setting of `nas-harness run`",
+                                       _suggest(key, known), f"{drop}The keys: {keys}"))
+        if o.is_add():  # Hydra would refuse it in several lines ("Could not append to config")
+            raise NasHarnessError(f"{o.input_line}: {key} exists already; set it without the +: "
+                                  f"{str(o.input_line).lstrip('+')}")
         for value in _values(o):
             if _plain(value):
                 try:
@@ -349,6 +360,9 @@ def _check_hyperparameter(o: Any, key: str, hyper: dict[str, Any], strategies: l
             raise NasHarnessError(_say(f"{o.input_line}: strategy {name} has no hyperparameter {field!r}",
                                        _suggest(field, [k for k in node if k != "name"]),
                                        f"Its hyperparameters: {params} (`nas-harness strategies {name}`)"))
+        if o.is_add():
+            raise NasHarnessError(f"{o.input_line}: {key} exists already; set it without the +: "
+                                  f"{str(o.input_line).lstrip('+')}")
         for value in _values(o):
             if _plain(value):
                 try:
@@ -379,7 +393,8 @@ def hyperparameter_lines(name: str) -> list[str]:
         from harness.config import CONF_DIR
 
         values = OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "strategy" / f"{name}.yaml"))
-        given = {k: v for k, v in values.items() if k not in ("defaults", "name")} if isinstance(values, dict) else {}
+        given = {str(k): v for k, v in (values.items() if isinstance(values, dict) else ())
+                 if k not in ("defaults", "name")}
         preset = [f"{name} is a preset of {base} (conf/strategy/{name}.yaml) setting "
                   + (", ".join(f"{k}={v}" for k, v in given.items()) or "nothing else")]
         name = base
@@ -394,7 +409,7 @@ def hyperparameter_lines(name: str) -> list[str]:
     else:
         try:
             cls = get_strategy_class(name)
-        except StrategyError as exc:
+        except StrategyError:
             from harness.strategies import strategy_names
 
             raise NasHarnessError(_say(f"unknown strategy {name!r}", _suggest(name, strategy_names()),
@@ -433,14 +448,15 @@ def strategy_lines() -> list[str]:
         lines.append(f"  {name.ljust(width)}  {summary}")
     lines.append("  one-shot (real compute seconds; need the torch extra; docs/ONESHOT.md):")
     lines.extend(f"  {name.ljust(width)}  {text}" for name, text in ONESHOT_REGISTRY.items())
-    presets = [o for o in group_options("strategy") if o not in names and o not in ONESHOT_REGISTRY and not is_custom(o)]
+    presets = [o for o in group_options("strategy")
+               if o not in names and o not in ONESHOT_REGISTRY and not is_custom(o)]
     lines.append("  presets (a strategy with a paper's settings; `nas-harness strategies PRESET` shows them):")
     lines.extend(_wrap(", ".join(presets)))
     return lines
 
 
 def run_help(argv: list[str]) -> str:
-    """`nas-harness run --help`: usage, the grid keys, strategies, benchmarks; with `strategy=X`, X's hyperparameters."""
+    """`nas-harness run --help`: usage, grid keys, strategies, benchmarks; with `strategy=X`, X's hyperparameters."""
     chosen = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith("strategy=")]
     if chosen:
         return "\n".join(hyperparameter_lines(chosen[-1]))
@@ -464,7 +480,8 @@ def run_help(argv: list[str]) -> str:
         "benchmarks (status and data: `nas-harness benchmarks`):",
         *_wrap(", ".join(benchmark_names())),
         "",
-        "Hydra's own options: nas-harness run --hydra-help; the composed config: nas-harness run --cfg job KEY=VALUE...",
+        "Hydra's own options: nas-harness run --hydra-help; the composed config: "
+        "nas-harness run --cfg job KEY=VALUE...",
     ]
     return "\n".join(out)
 

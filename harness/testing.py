@@ -12,9 +12,18 @@ from pathlib import Path
 from harness.regress import DEFAULT_BOOTSTRAP, RegressReport, format_table, regress
 
 
-def assert_no_regression(candidate_dir: str | Path, baseline_path: str | Path, tolerance: float = 0.0, alpha: float = 0.05,
-                         *, budget: int | None = None, time_budget: float | None = None, allow_data_change: bool = False,
-                         n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> RegressReport:
+def assert_no_regression(
+    candidate_dir: str | Path,
+    baseline_path: str | Path,
+    tolerance: float = 0.0,
+    alpha: float = 0.05,
+    *,
+    budget: int | None = None,
+    time_budget: float | None = None,
+    allow_data_change: bool = False,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> RegressReport:
     """Raise AssertionError with the regress table if the candidate results regress; else return the report.
 
     `tolerance` is in regret units (accuracy points for NAS-Bench-201): a candidate fails only where

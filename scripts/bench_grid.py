@@ -82,6 +82,27 @@ print((time.process_time() - start) / {runs})
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def digest_cpu_per_run(root: Path, env: dict[str, str]) -> float:
+    """CPU seconds per run of the table `nas-harness run` prints at the end (it reads every run's trajectory);
+    0 for code without it."""
+    code = f"""
+import time
+from pathlib import Path
+try:
+    from harness.grid.digest import grid_lines
+except ImportError:
+    print(0.0)
+else:
+    dirs = [d for d in Path({str(root)!r}).iterdir() if d.is_dir() and not d.name.startswith(".")]
+    start = time.process_time()
+    grid_lines(dirs)
+    print((time.process_time() - start) / len(dirs))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=env.get(CODE_ENV, ROOT), env=env, capture_output=True,
+                         text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def bookkeeping(env: dict[str, str], tmp: str, runs: int, repeats: int) -> dict[str, float]:
     """Grid CPU per run beyond the engine: (CPU(N runs) - CPU(10 runs)) / (N - 10) - engine CPU per run.
 
@@ -95,10 +116,13 @@ def bookkeeping(env: dict[str, str], tmp: str, runs: int, repeats: int) -> dict[
         base, _, _ = cpu_of(["run", "-m", f"seed=range(0,{small})", *TINY, f"hydra.sweep.dir={tmp}/bs{r}"], env)
         resume, _, _ = cpu_of(["run", "-m", f"seed=range(0,{runs})", *TINY, f"hydra.sweep.dir={tmp}/bk{r}"], env)
         engine = engine_cpu_per_run(runs, env)
+        table = digest_cpu_per_run(Path(tmp) / f"bk{r}", env)
         figures = {
             "grid CPU per run (ms)": 1000 * (big - base) / (runs - small),
             "engine CPU per run (ms)": 1000 * engine,
             "bookkeeping CPU per run (ms)": 1000 * ((big - base) / (runs - small) - engine),
+            "of which the closing table of results, harness.grid.digest (ms)": 1000 * table,
+            "bookkeeping CPU per run without that table (ms)": 1000 * ((big - base) / (runs - small) - engine - table),
             f"resume of the {runs}-run grid, all done (CPU s)": resume,
             f"a fresh {small}-run grid (CPU s)": base,
             "whole grid CPU (s)": big,
@@ -109,24 +133,26 @@ def bookkeeping(env: dict[str, str], tmp: str, runs: int, repeats: int) -> dict[
 
 
 def submitit(env: dict[str, str], tmp: str, runs: int) -> dict[str, float]:
-    """submitit_local: jobs submitted by a grid with the automatic batch size and with one run per job,
-    its resume, and the CPU and files each job costs."""
-    grid = ["run", "-m", "hydra/launcher=submitit_local", "budget.evaluations=2", "hydra.launcher.timeout_min=10"]
+    """submitit_local: the same grid in one job and in one job per run (`grid.batch_size=1`, what every
+    launcher but the local one did before batching), its resume, and the CPU and files each job costs."""
+    grid = ["run", "-m", "hydra/launcher=submitit_local", "budget.evaluations=2", "hydra.launcher.timeout_min=10",
+            f"seed=range(0,{runs})"]
     out: dict[str, float] = {}
-    for name, extra in (("auto", []), ("one_run_per_job", ["grid.batch_size=1"])):
-        folder = Path(tmp) / f"submitit_{name}"
-        cpu, wall, _ = cpu_of([*grid, f"seed=range(0,{runs})", f"hydra.sweep.dir={folder}", *extra], env)
+    for name, size in (("one job", runs), ("one job per run", 1)):
+        folder = Path(tmp) / f"submitit_{size}"
+        cpu, wall, _ = cpu_of([*grid, f"grid.batch_size={size}", f"hydra.sweep.dir={folder}"], env)
         jobs = [d for d in (folder / ".submitit").iterdir() if d.is_dir() and d.name != "%j"]
         out[f"{name}: jobs"] = len(jobs)
         out[f"{name}: CPU (s)"] = cpu
         out[f"{name}: wall (s)"] = wall
         out[f"{name}: submitit files per job (KB)"] = sum(
             f.stat().st_size for d in jobs for f in d.iterdir()) / 1024 / max(1, len(jobs))
-        cpu, wall, err = cpu_of([*grid, f"seed=range(0,{runs})", f"hydra.sweep.dir={folder}", *extra], env)
+        cpu, wall, _ = cpu_of([*grid, f"grid.batch_size={size}", f"hydra.sweep.dir={folder}"], env)
         after = [d for d in (folder / ".submitit").iterdir() if d.is_dir() and d.name != "%j"]
-        out[f"{name}: jobs submitted by the resume"] = len(after) - len(jobs)
-    out["CPU per extra job (s)"] = (out["one_run_per_job: CPU (s)"] - out["auto: CPU (s)"]) / max(
-        1, out["one_run_per_job: jobs"] - out["auto: jobs"])
+        out[f"{name}: resume, jobs submitted"] = len(after) - len(jobs)
+        out[f"{name}: resume CPU (s)"] = cpu
+    out["CPU per job (s)"] = (out["one job per run: CPU (s)"] - out["one job: CPU (s)"]) / (runs - 1)
+    out["wall per job, 2 cores (s)"] = (out["one job per run: wall (s)"] - out["one job: wall (s)"]) / (runs - 1)
     return out
 
 
@@ -252,7 +278,7 @@ def cluster_figures(args: argparse.Namespace) -> None:
         if args.bookkeeping:
             figures.update(bookkeeping(env, tmp, args.runs, args.repeats))
         if args.submitit:
-            figures.update(submitit(env, tmp, 40))
+            figures.update(submitit(env, tmp, 20))
         if args.ray:
             figures.update(ray_driver(env, tmp, (40, 240)))
     print(f"| measurement ({args.code or 'this checkout'}) | value |")

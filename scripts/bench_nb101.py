@@ -50,7 +50,9 @@ def distinct_cells(n: int, seed: int = 0) -> list[tuple[str, str, list[str]]]:
         for v in range(1, 6):
             edges[slot[(int(rng.integers(v)), v)]] = 1
             edges[slot[(v, int(rng.integers(v + 1, 7)))]] = 1
-        extra = rng.permutation(np.flatnonzero(edges == 0))[: max(0, int(rng.integers(0, 4)) - max(0, int(edges.sum()) - 9))]
+        extra = rng.permutation(np.flatnonzero(edges == 0))[
+            : max(0, int(rng.integers(0, 4)) - max(0, int(edges.sum()) - 9))
+        ]
         edges[extra] = 1
         if edges.sum() > 9:
             continue
@@ -76,7 +78,11 @@ def write_file(path: Path, cells: list[tuple[str, str, list[str]]], epochs: tupl
                 for k, (h, adj, ops) in enumerate(batch):
                     for r in range(3):
                         a = acc[k, r]
-                        evals = [[0.0, 0.0, 0.1, 0.1, 0.1], [e / 2, times[k, r] / 2, *(a * 0.9)], [float(e), times[k, r], *a]]
+                        evals = [
+                            [0.0, 0.0, 0.1, 0.1, 0.1],
+                            [e / 2, times[k, r] / 2, *(a * 0.9)],
+                            [float(e), times[k, r], *a],
+                        ]
                         blob = base64.b64encode(encode_model_metrics(evals, 1_000_000 + k, times[k, r] * 1.1)).decode()
                         payloads.append(json.dumps([h, e, adj, ",".join(ops), blob]).encode())
                 handle.write(frame_records(payloads))
@@ -173,7 +179,7 @@ def _pad_spec(matrix: np.ndarray, labels: tuple[int, ...]) -> tuple[np.ndarray, 
 
 
 def _spelling(matrix: np.ndarray, ops: list[str]) -> str:
-    from harness.spaces.nb101 import SHORT_OPS, OPS
+    from harness.spaces.nb101 import OPS, SHORT_OPS
 
     v = matrix.shape[0]
     rows = ".".join("".join(str(int(matrix[i, j])) for j in range(i + 1, v)) for i in range(v - 1))
@@ -186,7 +192,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="write the files here and keep them")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    report: dict = {"machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()}}
+    report: dict = {
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()}
+    }
     with tempfile.TemporaryDirectory(prefix="bench_nb101_") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)

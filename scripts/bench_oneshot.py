@@ -47,8 +47,14 @@ BENCH = {"C": 4, "N": 1, "layers": 5, "epochs": 10, "batch_size": 64, "input_siz
          "spos_population": 10, "spos_iterations": 3, "spos_topk": 4, "zerocost_samples": 100}
 SEEDS = (0, 1, 2)
 # (label, method, overrides)
-VARIANTS = (("darts", "darts", {}), ("darts-2nd", "darts", {"darts_order": 2}), ("gdas", "gdas", {}), ("spos", "spos", {}),
-            ("spos-bn", "spos", {"spos_bn_batches": 5}), ("zerocost", "zerocost", {}))
+VARIANTS = (
+    ("darts", "darts", {}),
+    ("darts-2nd", "darts", {"darts_order": 2}),
+    ("gdas", "gdas", {}),
+    ("spos", "spos", {}),
+    ("spos-bn", "spos", {"spos_bn_batches": 5}),
+    ("zerocost", "zerocost", {}),
+)
 BASELINE_SEEDS = 100
 PRESETS = ("darts_nb201_paper", "darts2_nb201_paper", "gdas_nb201_paper", "spos_nb201_paper", "darts_nb301_paper")
 
@@ -77,8 +83,10 @@ def _engine_regret(bench, strategy: str, n: int, seeds: int) -> tuple[float, flo
     """(mean, standard error) of the final regret after n evaluations over `seeds` engine seeds."""
     from harness.engine import Budget, run_search
 
-    finals = [float(run_search(bench, strategy, seed=s, budget=Budget(evaluations=n), seed_policy="mean")["regret"].iloc[-1])
-              for s in range(seeds)]
+    finals = [
+        float(run_search(bench, strategy, seed=s, budget=Budget(evaluations=n), seed_policy="mean")["regret"].iloc[-1])
+        for s in range(seeds)
+    ]
     return float(np.mean(finals)), float(np.std(finals, ddof=1) / math.sqrt(len(finals)))
 
 
@@ -125,11 +133,16 @@ def memory_table() -> None:
     for space, cfg in (("nb201", {"C": 8, "N": 2, "batch_size": 64, "input_size": 32}),
                        ("nb201", {"C": 16, "N": 5, "batch_size": 32, "input_size": 32}),
                        ("darts", {"C": 8, "layers": 5, "batch_size": 32, "input_size": 32})):
-        out = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(cfg), space], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", _MEASURE, json.dumps(cfg), space], capture_output=True, text=True, check=True
+        )
         m = json.loads(out.stdout.strip().splitlines()[-1])
         depth = cfg.get("N") if space == "nb201" else cfg.get("layers")
-        print(f"| {space} | {cfg['C']} | {depth} | {cfg['batch_size']} | {cfg['input_size']} | {m['estimate'] / 2**20:.0f} | "
-              f"{m['measured'] / 2**20:.0f} |")
+        print(
+            f"| {space} | {cfg['C']} | {depth} | {cfg['batch_size']} | {cfg['input_size']} | "
+            f"{m['estimate'] / 2**20:.0f} | "
+            f"{m['measured'] / 2**20:.0f} |"
+        )
     from hydra import compose, initialize_config_dir
 
     from harness.config import CONF_DIR, register_configs
@@ -166,7 +179,9 @@ def main() -> None:
     if args.memory_only:
         memory_table()
         return
-    os.environ["NAS_HARNESS_DATA"] = args.data or os.environ.get("NAS_HARNESS_DATA") or tempfile.mkdtemp(prefix="nas_oneshot_")
+    os.environ["NAS_HARNESS_DATA"] = (
+        args.data or os.environ.get("NAS_HARNESS_DATA") or tempfile.mkdtemp(prefix="nas_oneshot_")
+    )
 
     from harness.benchmarks import load_benchmark
     from harness.oneshot import OneShotConfig, oneshot_space, run_oneshot
@@ -199,25 +214,38 @@ def main() -> None:
 
     print(f"benchmark {args.benchmark} ({space.name} space); preset: {preset}; optimum {optimum:.3f}; "
           f"one real training of a random cell at this scale: {per_train:.2f} s\n")
-    print("| method | seed | picked cell (last epoch) | benchmark valid % | regret | supernet valid % | seconds | s / epoch |")
+    print(
+        "| method | seed | picked cell (last epoch) | benchmark valid % | regret | supernet valid % "
+        "| seconds | s / epoch |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for frame in frames:
         last = frame.iloc[-1]
         sv = "n/a" if np.isnan(last["valid_acc"]) else f"{last['valid_acc']:.1f}"
         per_epoch = "n/a" if last["method"] == "zerocost" else f"{last['seconds'] / last['epoch']:.2f}"
-        print(f"| {last['variant']} | {last['seed']} | `{last['arch']}` | {last['valid_mean']:.2f} | {last['regret']:.2f} | {sv} | "
-              f"{last['seconds']:.1f} | {per_epoch} |")
+        print(
+            f"| {last['variant']} | {last['seed']} | `{last['arch']}` | {last['valid_mean']:.2f} | "
+            f"{last['regret']:.2f} | {sv} | "
+            f"{last['seconds']:.1f} | {per_epoch} |"
+        )
 
-    print(f"\nAt equal real compute (n = floor(seconds / {per_train:.2f} s) evaluations; RS: exact expectation on a table, "
-          f"else mean ± s.e. over {args.baseline_seeds} engine seeds; RE: mean ± s.e. of the final regret over {args.baseline_seeds} engine seeds):\n")
+    print(
+        f"\nAt equal real compute (n = floor(seconds / {per_train:.2f} s) evaluations; "
+        "RS: exact expectation on a table, "
+        f"else mean ± s.e. over {args.baseline_seeds} engine seeds; "
+        f"RE: mean ± s.e. of the final regret over {args.baseline_seeds} engine seeds):\n"
+    )
     print("| method | mean regret (3 seeds) | mean seconds | n evaluations | RS regret | RE regret |")
     print("|---|---|---|---|---|---|")
     for label in dict.fromkeys(rows["variant"]):
         last = rows[rows["variant"] == label].groupby("seed").tail(1)
         seconds = float(last["seconds"].mean())
         n = max(1, int(math.floor(seconds / per_train)))
-        print(f"| {label} | {last['regret'].mean():.2f} ± {last['regret'].std(ddof=1):.2f} | {seconds:.1f} | {n} | "
-              f"{_rs_regret(bench, n, args.baseline_seeds)} | {'{:.2f} ± {:.2f}'.format(*_engine_regret(bench, 're', n, args.baseline_seeds))} |")
+        print(
+            f"| {label} | {last['regret'].mean():.2f} ± {last['regret'].std(ddof=1):.2f} | {seconds:.1f} | {n} | "
+            f"{_rs_regret(bench, n, args.baseline_seeds)} | "
+            f"{'{:.2f} ± {:.2f}'.format(*_engine_regret(bench, 're', n, args.baseline_seeds))} |"
+        )
 
     op_columns = [f"op_{name}" for name in space.op_names]
     slots = len(SEEDS) * (6 if space.name == "nb201" else 16)

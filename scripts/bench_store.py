@@ -206,14 +206,17 @@ def worker_throughput(spec: dict[str, Any]) -> dict[str, Any]:
             _query(fmt, obj, cache, metric, policy, rows, fidelity, seeds, rng)
             first = time.perf_counter() - t0
             med, times = _median_time(
-                lambda: _query(fmt, obj, cache, metric, policy, rows, fidelity, seeds, rng), spec["repeats"]
+                lambda policy=policy, rows=rows, rng=rng: _query(
+                    fmt, obj, cache, metric, policy, rows, fidelity, seeds, rng
+                ),
+                spec["repeats"],
             )
             results.append({"policy": policy, "size": size, "first_call_s": first, "median_s": med,
                             "times_s": times, "lookups_per_s": size / med})
         if fmt == "store":
             # Reference: one bare numpy gather from an in-memory float64 vector (what `mean` reduces to).
             vector = np.ascontiguousarray(obj.seed_mean(metric, fidelity))
-            med, times = _median_time(lambda: vector[rows], spec["repeats"])
+            med, times = _median_time(lambda vector=vector, rows=rows: vector[rows], spec["repeats"])
             results.append({"policy": "bare numpy gather", "size": size, "first_call_s": med,
                             "median_s": med, "times_s": times, "lookups_per_s": size / med})
     return {"results": results, "peak_rss_delta": _proc_status()["VmHWM"] - base}
@@ -316,7 +319,12 @@ def prepare_nb201(folder: Path) -> dict[str, Any]:
         frame = _long_frame(arrays, store.seeds, store.fidelities)
     files = {"store": {"path": path, "write_s": convert_s}}
     files.update(_write_alternatives(frame, folder, "nb201"))
-    return {**info, "files": files, "rows": len(frame), "note": "store write time = first-use conversion (or 0 if cached)"}
+    return {
+        **info,
+        "files": files,
+        "rows": len(frame),
+        "note": "store write time = first-use conversion (or 0 if cached)",
+    }
 
 
 def prepare_generated(folder: Path, n_archs: int) -> dict[str, Any]:
@@ -327,7 +335,7 @@ def prepare_generated(folder: Path, n_archs: int) -> dict[str, Any]:
 
     data = _generated_store_data(n_archs)
     path = folder / "nb101_sized.h5"
-    files = {"store": {"path": path, "write_s": _timed(lambda: write_store(data, path))}}
+    files = {"store": {"path": path, "write_s": _timed(lambda data=data: write_store(data, path))}}
     frame = _long_frame({k: v.values for k, v in data.metrics.items()}, data.seeds, data.fidelities)
     del data
     files.update(_write_alternatives(frame, folder, "nb101_sized"))
@@ -385,9 +393,13 @@ def measure_dataset(dataset: dict[str, Any], cfg: dict[str, Any]) -> dict[str, A
         for r in runs:
             r.pop("check_mean"), r.pop("check_fixed")
     log.info("  store throughput, sizes %s", cfg["store_sizes"])
-    tput = {"store": _run_worker(_spec("throughput", "store", dataset, sizes=cfg["store_sizes"], repeats=cfg["repeats"]))}
+    tput = {
+        "store": _run_worker(_spec("throughput", "store", dataset, sizes=cfg["store_sizes"], repeats=cfg["repeats"]))
+    }
     log.info("  pandas (pickled frame) throughput, sizes %s", cfg["pandas_sizes"])
-    tput["pandas"] = _run_worker(_spec("throughput", "pickle", dataset, sizes=cfg["pandas_sizes"], repeats=cfg["pandas_repeats"]))
+    tput["pandas"] = _run_worker(
+        _spec("throughput", "pickle", dataset, sizes=cfg["pandas_sizes"], repeats=cfg["pandas_repeats"])
+    )
     return {"loads": loads, "throughput": tput, "agree": agree}
 
 
@@ -406,22 +418,29 @@ def _rate(x: float) -> str:
 def render(results: dict[str, Any]) -> str:
     """Markdown: machine, load table, throughput table, targets."""
     m = results["machine"]
-    lines = [f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy {m['numpy']}, "
-             f"h5py {m['h5py']} (HDF5 {m['hdf5']}), pandas {m['pandas']}; {m['platform']}",
-             f"Cold-ish loads: fresh subprocess, imports excluded, page cache evicted first: {results['config']['evict']}",
-             "Load average (1/5/15 min) at start: {:.2f} {:.2f} {:.2f}; at end: {:.2f} {:.2f} {:.2f} "
-             "(other processes on the machine disturb timings)".format(*results["load_average"]["start"],
-                                                                     *results["load_average"]["end"]), ""]
-    lines += ["### Load: open time, time to first query, memory", "",
-              "| table | format | file MB | write | open/load (median, min–max, n) | open + first query | "
-              "RSS baseline MB | peak RSS Δ after open MB | peak RSS Δ after query MB | anon / file RSS Δ after query MB |",
-              "|---|---|---:|---:|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores; Python {m['python']}, numpy {m['numpy']}, "
+        f"h5py {m['h5py']} (HDF5 {m['hdf5']}), pandas {m['pandas']}; {m['platform']}",
+        f"Cold-ish loads: fresh subprocess, imports excluded, page cache evicted first: {results['config']['evict']}",
+        "Load average (1/5/15 min) at start: {:.2f} {:.2f} {:.2f}; at end: {:.2f} {:.2f} {:.2f} "
+        "(other processes on the machine disturb timings)".format(
+            *results["load_average"]["start"], *results["load_average"]["end"]
+        ),
+        "",
+    ]
+    lines += [
+        "### Load: open time, time to first query, memory",
+        "",
+        "| table | format | file MB | write | open/load (median, min–max, n) | open + first query | "
+        "RSS baseline MB | peak RSS Δ after open MB | peak RSS Δ after query MB | anon / file RSS Δ after query MB |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
     for name, ds in results["datasets"].items():
         for fmt, runs in ds["loads"].items():
             f = ds["files"][fmt]
             opens = [r["open_s"] for r in runs]
             firsts = [r["first_query_s"] for r in runs]
-            pick = lambda k: statistics.median(r[k] for r in runs)  # noqa: E731
+            pick = lambda k, runs=runs: statistics.median(r[k] for r in runs)  # noqa: E731
             lines.append(
                 f"| {name} | {fmt} | {f['size'] / 2**20:,.1f} | {_s(f['write_s'])} | "
                 f"{_s(statistics.median(opens))} ({_s(min(opens))}–{_s(max(opens))}, {len(opens)}) | "
@@ -566,10 +585,12 @@ def render_open_cost(results: dict[str, Any]) -> str:
              "checksum cost, warm | open + first query, verified (warm) | peak RSS Δ after verified open MB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["rows"]:
-        lines.append(f"| {r['table']} | {r['n_archs']:,} | {r['mb']:,.1f} | {_s(r['store_cold'])} / {_s(r['store_warm'])} | "
-                     f"{_s(r['store-lazy_cold'])} / {_s(r['store-lazy_warm'])} | "
-                     f"{_s(max(r['store_warm'] - r['store-lazy_warm'], 0.0))} | {_s(r['store_warm_first'])} | "
-                     f"{_mb(r['store_warm_peak'])} |")
+        lines.append(
+            f"| {r['table']} | {r['n_archs']:,} | {r['mb']:,.1f} | {_s(r['store_cold'])} / {_s(r['store_warm'])} | "
+            f"{_s(r['store-lazy_cold'])} / {_s(r['store-lazy_warm'])} | "
+            f"{_s(max(r['store_warm'] - r['store-lazy_warm'], 0.0))} | {_s(r['store_warm_first'])} | "
+            f"{_mb(r['store_warm_peak'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -582,8 +603,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", type=Path, help="folder for the temporary benchmark files (default: system temp)")
     parser.add_argument("--n-archs", type=int, help="override the generated table's number of architectures")
     parser.add_argument("--warm", action="store_true", help="do not evict files from the page cache before loads")
-    parser.add_argument("--open-cost", action="store_true", help="only measure what verifying the data checksum adds to "
-                        "open_store, on real catalogue stores and the generated table")
+    parser.add_argument(
+        "--open-cost",
+        action="store_true",
+        help="only measure what verifying the data checksum adds to "
+        "open_store, on real catalogue stores and the generated table",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

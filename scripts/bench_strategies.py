@@ -62,9 +62,9 @@ from harness import engine  # noqa: E402
 from harness.benchmarks import Benchmark, load_benchmark  # noqa: E402
 from harness.engine import Budget, run_search  # noqa: E402
 from harness.strategies import BUILTIN, Objective, Observation, Problem, make_strategy  # noqa: E402
-from tests.synthetic_benchmarks import build_store_data  # noqa: E402
 from tabular.store import open_store  # noqa: E402
 from tabular.writer import write_store  # noqa: E402
+from tests.synthetic_benchmarks import build_store_data  # noqa: E402
 
 log = logging.getLogger("bench_strategies")
 
@@ -253,8 +253,18 @@ def naive_runs(kind: str, bench: Benchmark, seeds: int, evals: int) -> dict[str,
 
 # -- main ----------------------------------------------------------------------------------------
 def machine() -> dict[str, Any]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.processor()
+    )
     import h5py
     import sklearn
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
@@ -266,26 +276,48 @@ def fmt(us: float) -> str:
 
 
 def report(res: dict[str, Any]) -> str:
-    out = [f"machine: {res['machine']}", f"load average: {res['load_start']} at the start, {res['load_end']} at the end",
-           f"wall time: {res['wall_s']:.0f} s", "", "### (a) strategy overhead per ask+tell (us)", ""]
+    out = [
+        f"machine: {res['machine']}",
+        f"load average: {res['load_start']} at the start, {res['load_end']} at the end",
+        f"wall time: {res['wall_s']:.0f} s",
+        "",
+        "### (a) strategy overhead per ask+tell (us)",
+        "",
+    ]
     windows = [f"{lo}-{hi}" for lo, hi in WINDOWS]
-    out.append("| strategy | table | seeds x steps | median | mean | p90 | " + " | ".join(f"median / mean, steps {w}" for w in windows) + " |")
+    out.append(
+        "| strategy | table | seeds x steps | median | mean | p90 | "
+        + " | ".join(f"median / mean, steps {w}" for w in windows)
+        + " |"
+    )
     out.append("|---|---|---|" + "---:|" * (3 + len(windows)))
     for r in res["overhead"]:
         table = "synthetic MF" if r["strategy"] in MULTI_FIDELITY else "nb201/cifar10"
-        cells = [f"{fmt(r[f'median_{lo}_{hi}_us'])} / {fmt(r[f'mean_{lo}_{hi}_us'])}" if f"median_{lo}_{hi}_us" in r else "–"
-                 for lo, hi in WINDOWS]
-        out.append(f"| {r['strategy']} | {table} | {r['seeds']} x {r['steps']} | {fmt(r['median_us'])} | {fmt(r['mean_us'])} | "
-                   f"{fmt(r['p90_us'])} | " + " | ".join(cells) + " |")
-    out += ["", "### (b) whole runs through run_search", "",
-            "| method | benchmark | seeds x evals | total s | in strategy s | engine s | engine us/eval | total us/eval |",
-            "|---|---|---|---:|---:|---:|---:|---:|"]
+        cells = [
+            f"{fmt(r[f'median_{lo}_{hi}_us'])} / {fmt(r[f'mean_{lo}_{hi}_us'])}" if f"median_{lo}_{hi}_us" in r else "–"
+            for lo, hi in WINDOWS
+        ]
+        out.append(
+            f"| {r['strategy']} | {table} | {r['seeds']} x {r['steps']} | "
+            f"{fmt(r['median_us'])} | {fmt(r['mean_us'])} | "
+            f"{fmt(r['p90_us'])} | " + " | ".join(cells) + " |"
+        )
+    out += [
+        "",
+        "### (b) whole runs through run_search",
+        "",
+        "| method | benchmark | seeds x evals | total s | in strategy s | engine s | engine us/eval | total us/eval |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in res["runs"]:
         strat = f"{r['strategy_s']:.2f}" if "strategy_s" in r else "–"
         eng = f"{r['engine_s']:.2f}" if "engine_s" in r else "–"
         eng_us = f"{r['engine_us_per_eval']:.1f}" if "engine_us_per_eval" in r else "–"
-        out.append(f"| {r['method']} | {r['benchmark']} | {r['seeds']} x {r['evals']} | {r['total_s']:.2f} | {strat} | {eng} | "
-                   f"{eng_us} | {r['total_us_per_eval']:.1f} |")
+        out.append(
+            f"| {r['method']} | {r['benchmark']} | {r['seeds']} x {r['evals']} | "
+            f"{r['total_s']:.2f} | {strat} | {eng} | "
+            f"{eng_us} | {r['total_us_per_eval']:.1f} |"
+        )
     return "\n".join(out)
 
 

@@ -122,23 +122,28 @@ def _fmt(v: float | None, digits: int = 3) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| data | model | enc | n_train | n_test | R² | RMSE | ρ | τ | sparse τ | top-k | τ vs one seed | ceiling τ | ceiling sparse τ | ceiling R² | fit s |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| data | model | enc | n_train | n_test | R² | RMSE | ρ | τ | sparse τ | top-k | τ vs one seed "
+        "| ceiling τ | ceiling sparse τ | ceiling R² | fit s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["data"], r["model"], r["encoding"], r["n_train"]), []).append(r)
     for (data, model, enc, n), rs in groups.items():
-        def mean(key: str, sub: str | None = None) -> float:
+        def mean(key: str, sub: str | None = None, rs: list[dict] = rs) -> float:
             vals = [(r[key] or {}).get(sub, np.nan) if sub else r[key] for r in rs]
             return float(np.nanmean(vals)) if vals else float("nan")
 
         tau = mean("kendall")
         tau_txt = _fmt(tau) + (f" ± {np.std([r['kendall'] for r in rs]):.3f}" if len(rs) > 1 else "")
         lines.append(
-            f"| {data} | {model} | {enc} | {n} | {rs[0]['n_test']} | {_fmt(mean('r2'))} | {_fmt(mean('rmse'))} | {_fmt(mean('spearman'))} | "
+            f"| {data} | {model} | {enc} | {n} | {rs[0]['n_test']} | "
+            f"{_fmt(mean('r2'))} | {_fmt(mean('rmse'))} | {_fmt(mean('spearman'))} | "
             f"{tau_txt} | {_fmt(mean('sparse_kendall'))} | {_fmt(mean('topk'), 2)}@{int(rs[0]['k'])} | "
             f"{_fmt(mean('vs_seed', 'kendall')) if rs[0]['vs_seed'] else 'n/a'} | "
-            f"{_fmt(mean('ceiling', 'kendall')) if rs[0]['ceiling'] else 'n/a'} | {_fmt(mean('ceiling', 'sparse_kendall')) if rs[0]['ceiling'] else 'n/a'} | "
+            f"{_fmt(mean('ceiling', 'kendall')) if rs[0]['ceiling'] else 'n/a'} | "
+            f"{_fmt(mean('ceiling', 'sparse_kendall')) if rs[0]['ceiling'] else 'n/a'} | "
             f"{_fmt(mean('ceiling', 'r2')) if rs[0]['ceiling'] else 'n/a'} | {mean('fit_seconds'):.1f} |"
         )
     return "\n".join(lines)
@@ -164,8 +169,12 @@ def main() -> None:
     nb301_rows, yahpo = judge_nb301(("xgb",) if args.quick else ("xgb", "rf", "gp"))
     cost = costs()
     result = {
-        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "load_at_end": os.getloadavg()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "load_at_end": os.getloadavg(),
+        },
         "wall_seconds": time.perf_counter() - started,
         "tables": rows,
         "nb301": nb301_rows,
@@ -175,8 +184,12 @@ def main() -> None:
     print(markdown(rows + nb301_rows))
     if yahpo:
         s = yahpo["vs_mean"]
-        print(f"\nYAHPO nb301 (epoch 98) vs 725 real NB301 evaluations: R²={_fmt(s['r2'])} RMSE={_fmt(s['rmse'])} bias={_fmt(s['bias'])} "
-              f"ρ={_fmt(s['spearman'])} τ={_fmt(s['kendall'])} sparse τ={_fmt(s['sparse_kendall'])} top-k={_fmt(s['topk'], 2)}@{int(s['k'])}")
+        print(
+            "\nYAHPO nb301 (epoch 98) vs 725 real NB301 evaluations: "
+            f"R²={_fmt(s['r2'])} RMSE={_fmt(s['rmse'])} bias={_fmt(s['bias'])} "
+            f"ρ={_fmt(s['spearman'])} τ={_fmt(s['kendall'])} sparse τ={_fmt(s['sparse_kendall'])} "
+            f"top-k={_fmt(s['topk'], 2)}@{int(s['k'])}"
+        )
     print("\ncosts: " + ", ".join(f"{k}={v:.3g}" for k, v in cost.items()))
     print(f"wall time {result['wall_seconds']:.0f} s")
     if args.json:

@@ -60,7 +60,7 @@ def main() -> None:
     for size in args.sizes.split(","):
         c, n = (int(v) for v in size.lower().split("x"))
         for label, arch in CELLS.items():
-            net = seeded_init(lambda: NB201Network(arch, 10, C=c, N=n), 0)
+            net = seeded_init(lambda arch=arch, c=c, n=n: NB201Network(arch, 10, C=c, N=n), 0)
             flops = count_flops(net, (3, 32, 32))
             config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size)
             walls, cpus = [], []
@@ -68,23 +68,44 @@ def main() -> None:
                 # One epoch per call, as an interrupted validation would run: each call pays the
                 # checkpoint load and save, so the figures are what `validate` costs per epoch.
                 for _ in range(args.epochs):
-                    net = seeded_init(lambda: NB201Network(arch, 10, C=c, N=n), 0)
+                    net = seeded_init(lambda arch=arch, c=c, n=n: NB201Network(arch, 10, C=c, N=n), 0)
                     w0, c0 = time.perf_counter(), time.process_time()
                     result = train(net, splits, config, device=cpu, threads=args.threads, checkpoint=Path(tmp) / "c.pt",
                                    identity={"arch": arch}, max_epochs_this_call=1)
                     walls.append(time.perf_counter() - w0)
                     cpus.append(time.process_time() - c0)
-            row = {"C": c, "N": n, "cell": label, "params": count_parameters(net), "mflops": flops / 1e6,
-                   "first_epoch_s": walls[0], "epoch_s": statistics.median(walls[1:]), "epoch_cpu_s": statistics.median(cpus[1:]),
-                   "train_only_s": statistics.median(h["seconds"] for h in result.history[1:]),
-                   "valid_acc": result.valid_acc}
+            row = {
+                "C": c,
+                "N": n,
+                "cell": label,
+                "params": count_parameters(net),
+                "mflops": flops / 1e6,
+                "first_epoch_s": walls[0],
+                "epoch_s": statistics.median(walls[1:]),
+                "epoch_cpu_s": statistics.median(cpus[1:]),
+                "train_only_s": statistics.median(h["seconds"] for h in result.history[1:]),
+                "valid_acc": result.valid_acc,
+            }
             rows.append(row)
-            print(f"C={c:<3d} N={n}  {label:<15s} {row['params'] / 1e6:6.3f} M params {row['mflops']:7.1f} MFLOPs  "
-                  f"epoch {row['epoch_s']:6.2f} s wall, {row['epoch_cpu_s']:6.2f} s CPU (first {row['first_epoch_s']:6.2f} s)  "
-                  f"valid {result.valid_acc:5.1f} %", flush=True)
-    doc = {"rows": rows, "threads": args.threads, "epochs": args.epochs, "batch_size": args.batch_size,
-           "train_images": len(splits.y_train), "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
-           "cores": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+            print(
+                f"C={c:<3d} N={n}  {label:<15s} {row['params'] / 1e6:6.3f} M params {row['mflops']:7.1f} MFLOPs  "
+                f"epoch {row['epoch_s']:6.2f} s wall, {row['epoch_cpu_s']:6.2f} s CPU "
+                f"(first {row['first_epoch_s']:6.2f} s)  "
+                f"valid {result.valid_acc:5.1f} %",
+                flush=True,
+            )
+    doc = {
+        "rows": rows,
+        "threads": args.threads,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "train_images": len(splits.y_train),
+        "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+    }
     print(f"threads {args.threads}, load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=2))

@@ -44,8 +44,15 @@ def benchmark_yaml(name: str) -> str:
 def strategy_yaml(name: str) -> str:
     cls = get_strategy_class(name)
     doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-    lines = [f"# {doc[0]}" if doc else f"# {name}", "# Defaults and their sources: see the module docstring of " + cls.__module__ + ".",
-             "defaults:", f"  - {name}_schema", "  - _self_", "", f"name: {name}"]
+    lines = [
+        f"# {doc[0]}" if doc else f"# {name}",
+        "# Defaults and their sources: see the module docstring of " + cls.__module__ + ".",
+        "defaults:",
+        f"  - {name}_schema",
+        "  - _self_",
+        "",
+        f"name: {name}",
+    ]
     defaults = cls.Config()
     for field in dataclasses.fields(cls.Config):
         lines.append(f"{field.name}: {_yaml_value(getattr(defaults, field.name))}")

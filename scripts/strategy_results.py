@@ -98,7 +98,9 @@ def run_task(task: Task, data_dir: str) -> dict[str, Any]:
                               objectives=list(task.objectives) if task.objectives else None)
         wall = time.perf_counter() - start
         if len(traj) != task.evals:
-            raise RuntimeError(f"{task.strategy} on {task.bench} seed {task.seed}: {len(traj)} of {task.evals} evaluations")
+            raise RuntimeError(
+                f"{task.strategy} on {task.bench} seed {task.seed}: {len(traj)} of {task.evals} evaluations"
+            )
         row: dict[str, Any] = {"benchmark": task.bench, "strategy": task.strategy, "seed": task.seed, "wall_s": wall}
         regret = traj["regret"].to_numpy()
         for k in task.steps:

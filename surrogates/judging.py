@@ -87,16 +87,22 @@ def judge_models(
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
     """A text table of judging rows; the ceiling and vs-seed columns only when the data has seeds."""
-    head = (f"{'data':<22} {'model':<5} {'split':<12} {'n_train':>7} {'n_test':>6} {'R2':>6} {'RMSE':>7} {'rho':>6} {'tau':>6} "
-            f"{'sKT':>6} {'top-k':>9} {'tau(seed)':>9} {'ceil tau':>8} {'ceil sKT':>8} {'fit s':>6}")
+    head = (
+        f"{'data':<22} {'model':<5} {'split':<12} {'n_train':>7} {'n_test':>6} "
+        f"{'R2':>6} {'RMSE':>7} {'rho':>6} {'tau':>6} "
+        f"{'sKT':>6} {'top-k':>9} {'tau(seed)':>9} {'ceil tau':>8} {'ceil sKT':>8} {'fit s':>6}"
+    )
     lines = [head]
     for r in rows:
         seed_tau = r["vs_seed"]["kendall"] if r.get("vs_seed") else float("nan")
         ceil = r.get("ceiling") or {}
         split = r["split"] if not r.get("left_out") else f"out:{r['left_out']}"
         lines.append(
-            f"{r['data'][:22]:<22} {r['model']:<5} {split[:12]:<12} {r['n_train']:>7} {r['n_test']:>6} {r['r2']:>6.3f} {r['rmse']:>7.3f} "
-            f"{r['spearman']:>6.3f} {r['kendall']:>6.3f} {r['sparse_kendall']:>6.3f} {r['topk']:>5.2f}@{int(r['k']):<3} "
-            f"{seed_tau:>9.3f} {ceil.get('kendall', float('nan')):>8.3f} {ceil.get('sparse_kendall', float('nan')):>8.3f} {r['fit_seconds']:>6.1f}"
+            f"{r['data'][:22]:<22} {r['model']:<5} {split[:12]:<12} {r['n_train']:>7} {r['n_test']:>6} "
+            f"{r['r2']:>6.3f} {r['rmse']:>7.3f} "
+            f"{r['spearman']:>6.3f} {r['kendall']:>6.3f} {r['sparse_kendall']:>6.3f} "
+            f"{r['topk']:>5.2f}@{int(r['k']):<3} "
+            f"{seed_tau:>9.3f} {ceil.get('kendall', float('nan')):>8.3f} "
+            f"{ceil.get('sparse_kendall', float('nan')):>8.3f} {r['fit_seconds']:>6.1f}"
         )
     return "\n".join(lines)

@@ -78,7 +78,9 @@ def mean_stats(all_stats: list[dict[str, float]]) -> dict[str, float]:
         return {k: float(np.nanmean([s.get(k, np.nan) for s in all_stats])) for k in keys}
 
 
-def noise_ceiling(per_seed: np.ndarray, *, precision: float = 0.1, higher_is_better: bool = True) -> dict[str, float] | None:
+def noise_ceiling(
+    per_seed: np.ndarray, *, precision: float = 0.1, higher_is_better: bool = True
+) -> dict[str, float] | None:
     """Statistics of seed a's values against seed b's, averaged over all ordered seed pairs.
 
     `per_seed` is (n_archs, n_seeds) with NaN where a seed was not measured. None when fewer than
@@ -93,12 +95,22 @@ def noise_ceiling(per_seed: np.ndarray, *, precision: float = 0.1, higher_is_bet
         if both.sum() < 3:
             continue
         # R² and RMSE are not symmetric in (truth, prediction): average both directions.
-        results.append(regression_stats(per_seed[both, b], per_seed[both, a], precision=precision, higher_is_better=higher_is_better))
-        results.append(regression_stats(per_seed[both, a], per_seed[both, b], precision=precision, higher_is_better=higher_is_better))
+        results.append(
+            regression_stats(
+                per_seed[both, b], per_seed[both, a], precision=precision, higher_is_better=higher_is_better
+            )
+        )
+        results.append(
+            regression_stats(
+                per_seed[both, a], per_seed[both, b], precision=precision, higher_is_better=higher_is_better
+            )
+        )
     return mean_stats(results) if results else None
 
 
-def against_seeds(per_seed: np.ndarray, y_pred: np.ndarray, *, precision: float = 0.1, higher_is_better: bool = True) -> dict[str, float] | None:
+def against_seeds(
+    per_seed: np.ndarray, y_pred: np.ndarray, *, precision: float = 0.1, higher_is_better: bool = True
+) -> dict[str, float] | None:
     """Statistics of predictions against each single seed, averaged over seeds: the figure to set
     beside the noise ceiling (both predict one training run's value)."""
     per_seed = np.asarray(per_seed, dtype=np.float64)

@@ -105,7 +105,9 @@ class Ensemble:
         if y.size < 2:
             raise NasHarnessError(f"cannot fit a surrogate on {y.size} measured architecture(s)")
         if self.kind == "gp" and y.size > GP_MAX_TRAIN:
-            raise NasHarnessError(f"an exact GP on {y.size} architectures needs O(n^3) time; use at most {GP_MAX_TRAIN} or another model")
+            raise NasHarnessError(
+                f"an exact GP on {y.size} architectures needs O(n^3) time; use at most {GP_MAX_TRAIN} or another model"
+            )
         self.n_features = X.shape[1]
         self.members = []
         for i in range(self.n_members):
@@ -124,7 +126,9 @@ class Ensemble:
             raise NasHarnessError("the surrogate model is not fitted")
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise NasHarnessError(f"the surrogate expects {self.n_features} features per architecture, got shape {X.shape}")
+            raise NasHarnessError(
+                f"the surrogate expects {self.n_features} features per architecture, got shape {X.shape}"
+            )
         return np.stack([np.asarray(m.predict(X), dtype=np.float64).ravel() for m in self.members])
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,13 +185,34 @@ def _sklearn_globals() -> frozenset[safe_pickle.Global]:
     from sklearn.tree._tree import Tree
 
     objects = [
-        RandomForestRegressor, DecisionTreeRegressor, Tree,
-        GaussianProcessRegressor, ConstantKernel, Matern, WhiteKernel, Product, Sum,
-        KNeighborsRegressor, KDTree, BallTree, _kd_tree.newObj, _ball_tree.newObj, _dist_metrics.newObj,
-        _dist_metrics.EuclideanDistance64, _dist_metrics.ManhattanDistance64, _dist_metrics.ChebyshevDistance64,
+        RandomForestRegressor,
+        DecisionTreeRegressor,
+        Tree,
+        GaussianProcessRegressor,
+        ConstantKernel,
+        Matern,
+        WhiteKernel,
+        Product,
+        Sum,
+        KNeighborsRegressor,
+        KDTree,
+        BallTree,
+        _kd_tree.newObj,
+        _ball_tree.newObj,
+        _dist_metrics.newObj,
+        _dist_metrics.EuclideanDistance64,
+        _dist_metrics.ManhattanDistance64,
+        _dist_metrics.ChebyshevDistance64,
         _dist_metrics.MinkowskiDistance64,
-        TransformedTargetRegressor, Pipeline, StandardScaler, MLPRegressor, AdamOptimizer, SGDOptimizer,
-        np.random.MT19937, getattr(np_random_pickle, "__bit_generator_ctor"), getattr(np_random_pickle, "__randomstate_ctor"),
+        TransformedTargetRegressor,
+        Pipeline,
+        StandardScaler,
+        MLPRegressor,
+        AdamOptimizer,
+        SGDOptimizer,
+        np.random.MT19937,
+        getattr(np_random_pickle, "__bit_generator_ctor"),
+        getattr(np_random_pickle, "__randomstate_ctor"),
     ]
     return safe_pickle.NUMPY_GLOBALS | {(obj.__module__, obj.__qualname__) for obj in objects}
 
@@ -195,7 +220,9 @@ def _sklearn_globals() -> frozenset[safe_pickle.Global]:
 def _xgboost_globals() -> frozenset[safe_pickle.Global]:
     """A pickled `xgboost.Booster` (the official NB301 members): the class and its raw model bytes
     (protocol 2 spells bytearray `__builtin__` and rebuilds bytes with `_codecs.encode`)."""
-    return frozenset({("xgboost.core", "Booster"), ("builtins", "bytearray"), ("__builtin__", "bytearray"), ("_codecs", "encode")})
+    return frozenset(
+        {("xgboost.core", "Booster"), ("builtins", "bytearray"), ("__builtin__", "bytearray"), ("_codecs", "encode")}
+    )
 
 
 def _lightgbm_globals() -> frozenset[safe_pickle.Global]:
@@ -267,7 +294,9 @@ def _tree_problem(tree: Any, n_features_in: Any) -> str | None:
     if np.any(leaf != (right == -1)):
         return "a node with one child"
     inner = ~leaf  # sklearn adds a node's children after it, so a child's index is larger (no cycles)
-    if np.any((left[inner] <= index[inner]) | (left[inner] >= n) | (right[inner] <= index[inner]) | (right[inner] >= n)):
+    if np.any(
+        (left[inner] <= index[inner]) | (left[inner] >= n) | (right[inner] <= index[inner]) | (right[inner] >= n)
+    ):
         return "a child index outside the tree or before its parent"
     if np.any((feature[inner] < 0) | (feature[inner] >= tree.n_features)):
         return "a split on a feature the tree does not have"
@@ -283,8 +312,12 @@ def _check_sklearn_structures(model: Any, path: Path) -> None:
     from sklearn.tree._tree import Tree
 
     parts = _parts(model)
-    owners = {id(p.tree_): getattr(p, "n_features_in_", None) for p in parts if isinstance(getattr(p, "tree_", None), Tree)}
-    knn_trees = {id(p._tree) for p in parts if isinstance(p, KNeighborsRegressor) and p.__dict__.get("_tree") is not None}
+    owners = {
+        id(p.tree_): getattr(p, "n_features_in_", None) for p in parts if isinstance(getattr(p, "tree_", None), Tree)
+    }
+    knn_trees = {
+        id(p._tree) for p in parts if isinstance(p, KNeighborsRegressor) and p.__dict__.get("_tree") is not None
+    }
     for part in parts:
         problem = None
         if isinstance(part, Tree):
@@ -294,8 +327,10 @@ def _check_sklearn_structures(model: Any, path: Path) -> None:
         elif isinstance(part, DistanceMetric):
             problem = f"a {type(part).__name__} outside a k-NN search tree"
         if problem is not None:
-            raise NasHarnessError(f"{path} holds a scikit-learn model with {problem}; nas-harness is refusing to load it "
-                                  "(refit it with `nas-harness surrogate fit`)")
+            raise NasHarnessError(
+                f"{path} holds a scikit-learn model with {problem}; nas-harness is refusing to load it "
+                "(refit it with `nas-harness surrogate fit`)"
+            )
     for part in parts:
         if isinstance(part, KNeighborsRegressor) and part.__dict__.get("_tree") is not None:
             try:

@@ -55,17 +55,24 @@ def _model_config(member: Path, root: Path) -> dict[str, Any]:
 def load_members(folder: Path, *, expect: tuple[str, ...]) -> tuple[list[Any], str, list[str]]:
     """(boosters, model kind, sha256 of each member file) of one official ensemble folder."""
     if not folder.is_dir():
-        raise SourceMissingError(f"NB301 surrogate folder {folder} not found; download models_1.0.zip (figshare 24992018) from "
-                                 "https://github.com/automl/nasbench301 and unpack it as nb_models_1.0/ in the sources folder")
+        raise SourceMissingError(
+            f"NB301 surrogate folder {folder} not found; download models_1.0.zip (figshare 24992018) from "
+            "https://github.com/automl/nasbench301 and unpack it as nb_models_1.0/ in the sources folder"
+        )
     paths = sorted(folder.rglob(MEMBER_FILE))
     if not paths:
-        raise SourceMissingError(f"{folder} holds no {MEMBER_FILE} files; it is not an NB301 surrogate folder (e.g. xgb_v1.0)")
+        raise SourceMissingError(
+            f"{folder} holds no {MEMBER_FILE} files; it is not an NB301 surrogate folder (e.g. xgb_v1.0)"
+        )
     kinds = {str(_model_config(p, folder).get("model", "")) for p in paths}
     if len(kinds) != 1:
         raise NasHarnessError(f"{folder}: members disagree on the model kind ({sorted(kinds)})")
     kind = kinds.pop() or expect[0]
     if kind not in expect:
-        raise NasHarnessError(f"{folder} holds {kind!r} models; nas-harness reads {', '.join(expect)} here (GNN surrogates are not supported)")
+        raise NasHarnessError(
+            f"{folder} holds {kind!r} models; nas-harness reads {', '.join(expect)} here "
+            "(GNN surrogates are not supported)"
+        )
     if kind.startswith("lgb"):
         try:
             import lightgbm  # noqa: F401
@@ -85,7 +92,9 @@ class OfficialNB301:
     space = "darts"
     fidelity_name = "epochs"
 
-    def __init__(self, xgb_folder: str | Path, runtime_folder: str | Path | None = None, *, name: str = "nb301/official"):
+    def __init__(
+        self, xgb_folder: str | Path, runtime_folder: str | Path | None = None, *, name: str = "nb301/official"
+    ):
         self.name = name
         self.path = Path(xgb_folder)
         self.xgb, kind, hashes = load_members(self.path, expect=("xgb",))
@@ -102,7 +111,11 @@ class OfficialNB301:
                 log.warning("%s", exc)
         self.hashes = {"xgb": hashes, "runtime": runtime_hashes}
         self.sha256 = hashlib.sha256(json.dumps(self.hashes, sort_keys=True).encode()).hexdigest()
-        self.roles = {"valid_metric": "val_accuracy", "test_metric": "", "cost_metric": "runtime" if self.runtime else ""}
+        self.roles = {
+            "valid_metric": "val_accuracy",
+            "test_metric": "",
+            "cost_metric": "runtime" if self.runtime else "",
+        }
 
     @property
     def noisy(self) -> bool:
@@ -114,16 +127,33 @@ class OfficialNB301:
 
     @property
     def metric_info(self) -> dict[str, dict[str, Any]]:
-        info = {"val_accuracy": {"unit": "%", "higher_is_better": True, "description": "NB301 XGB ensemble predicted validation accuracy"}}
+        info = {
+            "val_accuracy": {
+                "unit": "%",
+                "higher_is_better": True,
+                "description": "NB301 XGB ensemble predicted validation accuracy",
+            }
+        }
         if self.runtime:
-            info["runtime"] = {"unit": "s", "higher_is_better": False, "description": "NB301 LightGBM predicted training time"}
+            info["runtime"] = {
+                "unit": "s",
+                "higher_is_better": False,
+                "description": "NB301 LightGBM predicted training time",
+            }
         return info
 
     @property
     def provenance(self) -> dict[str, Any]:
-        return {"surrogate": self.name, "surrogate_path": str(self.path), "surrogate_sha256": self.sha256, "member_sha256": self.hashes,
-                "n_members": len(self.xgb), "runtime_model": bool(self.runtime), "runtime_note": self.runtime_note,
-                "source": "NAS-Bench-301 official surrogate models (automl/nasbench301, nb_models_1.0)"}
+        return {
+            "surrogate": self.name,
+            "surrogate_path": str(self.path),
+            "surrogate_sha256": self.sha256,
+            "member_sha256": self.hashes,
+            "n_members": len(self.xgb),
+            "runtime_model": bool(self.runtime),
+            "runtime_note": self.runtime_note,
+            "source": "NAS-Bench-301 official surrogate models (automl/nasbench301, nb_models_1.0)",
+        }
 
     def member_predictions(self, metric: str, archs: list[str]) -> np.ndarray:
         X = nb301_features([parse(a) for a in archs])
@@ -134,7 +164,10 @@ class OfficialNB301:
             return np.stack([np.asarray(b.predict(matrix), dtype=np.float64) for b in self.xgb])
         if metric == "runtime" and self.runtime:
             return np.stack([np.asarray(b.predict(X), dtype=np.float64) for b in self.runtime])
-        raise NasHarnessError(f"{self.name} predicts {', '.join(self.metric_info)}, not {metric!r}" + (f" ({self.runtime_note})" if self.runtime_note else ""))
+        raise NasHarnessError(
+            f"{self.name} predicts {', '.join(self.metric_info)}, not {metric!r}"
+            + (f" ({self.runtime_note})" if self.runtime_note else "")
+        )
 
     def predict(self, metric: str, archs: list[str], fidelity: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         if fidelity is not None and float(fidelity) != 100.0:

@@ -71,18 +71,27 @@ class YahpoNB301:
         self._cache: OrderedDict[tuple[str, float], np.ndarray] = OrderedDict()
         # Integer code of op / input pair per position, from encoding.json (not assumed).
         self._op_code = [np.array([self.encoding[n][op] for op in OPS]) for n in CAT_NAMES[:28]]
-        self._pair_code = [np.array([self.encoding[n][f"{a}_{b}"] for a, b in PAIRS[t]]) for n, t in zip(CAT_NAMES[28:], (1, 2, 3, 1, 2, 3))]
+        self._pair_code = [
+            np.array([self.encoding[n][f"{a}_{b}"] for a, b in PAIRS[t]])
+            for n, t in zip(CAT_NAMES[28:], (1, 2, 3, 1, 2, 3), strict=True)
+        ]
 
     def _check_config_space(self, cs: dict[str, Any]) -> None:
         hps = {h["name"]: h for h in cs.get("hyperparameters", [])}
         problems = [n for n in CAT_NAMES if n not in hps or n not in self.encoding]
         if problems or "epoch" not in hps:
-            raise NasHarnessError(f"{self.folder} does not look like YAHPO's nb301 v1 surrogate (missing {problems[:3] or ['epoch']})")
+            raise NasHarnessError(
+                f"{self.folder} does not look like YAHPO's nb301 v1 surrogate (missing {problems[:3] or ['epoch']})"
+            )
         for n in CAT_NAMES[:28]:
             if tuple(hps[n]["choices"]) != OPS:
-                raise NasHarnessError(f"{self.folder}: {n} has choices {hps[n]['choices']}, expected the NB301 ops {list(OPS)}")
+                raise NasHarnessError(
+                    f"{self.folder}: {n} has choices {hps[n]['choices']}, expected the NB301 ops {list(OPS)}"
+                )
         if (hps["epoch"].get("lower"), hps["epoch"].get("upper")) != EPOCHS:
-            raise NasHarnessError(f"{self.folder}: epoch range {hps['epoch'].get('lower')}..{hps['epoch'].get('upper')}, expected 1..98")
+            raise NasHarnessError(
+                f"{self.folder}: epoch range {hps['epoch'].get('lower')}..{hps['epoch'].get('upper')}, expected 1..98"
+            )
 
     @property
     def session(self) -> Any:
@@ -94,11 +103,16 @@ class YahpoNB301:
             options = ort.SessionOptions()
             options.intra_op_num_threads = 1  # one thread: deterministic and friendly to grid workers
             options.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(str(self.folder / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(self.folder / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+            )
             names = [i.name for i in self._session.get_inputs()]
             shapes = [list(i.shape) for i in self._session.get_inputs()]
             if names != ["x_cat", "x_cont"] or shapes[0][-1] != len(CAT_NAMES) or shapes[1][-1] != 1:
-                raise NasHarnessError(f"{self.folder}/model.onnx has inputs {names} {shapes}, not YAHPO nb301 v1's x_cat (1, 34), x_cont (1, 1)")
+                raise NasHarnessError(
+                    f"{self.folder}/model.onnx has inputs {names} {shapes}, "
+                    "not YAHPO nb301 v1's x_cat (1, 34), x_cont (1, 1)"
+                )
         return self._session
 
     @property
@@ -108,15 +122,28 @@ class YahpoNB301:
     @property
     def metric_info(self) -> dict[str, dict[str, Any]]:
         return {
-            "val_accuracy": {"unit": "%", "higher_is_better": True, "description": "YAHPO NB301 v1 predicted validation accuracy"},
-            "runtime": {"unit": "s", "higher_is_better": False, "description": "YAHPO NB301 v1 predicted training time up to the epoch"},
+            "val_accuracy": {
+                "unit": "%",
+                "higher_is_better": True,
+                "description": "YAHPO NB301 v1 predicted validation accuracy",
+            },
+            "runtime": {
+                "unit": "s",
+                "higher_is_better": False,
+                "description": "YAHPO NB301 v1 predicted training time up to the epoch",
+            },
         }
 
     @property
     def provenance(self) -> dict[str, Any]:
-        return {"surrogate": self.name, "surrogate_path": str(self.folder), "surrogate_sha256": self.sha256, "files": self.file_hashes,
-                "source": "YAHPO Gym nb301 v1 ONNX surrogate (yahpo_data, Apache-2.0), trained on NAS-Bench-301's data",
-                "deterministic": True}
+        return {
+            "surrogate": self.name,
+            "surrogate_path": str(self.folder),
+            "surrogate_sha256": self.sha256,
+            "files": self.file_hashes,
+            "source": "YAHPO Gym nb301 v1 ONNX surrogate (yahpo_data, Apache-2.0), trained on NAS-Bench-301's data",
+            "deterministic": True,
+        }
 
     def x_cat(self, arch: str) -> np.ndarray:
         """The (1, 34) int32 model input of one architecture."""
@@ -145,7 +172,9 @@ class YahpoNB301:
             key = (arch, epoch)
             hit = self._cache.get(key)
             if hit is None:
-                hit = np.asarray(self.session.run(None, {"x_cat": self.x_cat(arch), "x_cont": x_cont})[0][0], dtype=np.float64)
+                hit = np.asarray(
+                    self.session.run(None, {"x_cat": self.x_cat(arch), "x_cont": x_cont})[0][0], dtype=np.float64
+                )
                 self._cache[key] = hit
                 if len(self._cache) > 100_000:
                     self._cache.popitem(last=False)

@@ -23,10 +23,14 @@ from tabular.errors import NasHarnessError
 class Predicts(Protocol):
     space: str
 
-    def predict(self, metric: str, archs: list[str], fidelity: float | None = None) -> tuple[np.ndarray, np.ndarray]: ...
+    def predict(
+        self, metric: str, archs: list[str], fidelity: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def metric_report(data: TrainingData, metric: str, prediction: np.ndarray, *, precision: float | None = None) -> dict[str, Any]:
+def metric_report(
+    data: TrainingData, metric: str, prediction: np.ndarray, *, precision: float | None = None
+) -> dict[str, Any]:
     """The report of one metric's predictions for every architecture of `data`."""
     m = data.metric(metric)
     prec = default_precision(m.unit) if precision is None else precision
@@ -48,7 +52,9 @@ def judge(predictor: Predicts, data: TrainingData, *, metrics: dict[str, str] | 
     the predictor has). Raises NasHarnessError when the spaces differ.
     """
     if data.space != predictor.space:
-        raise NasHarnessError(f"a surrogate of space {predictor.space!r} cannot be judged on data of space {data.space!r}")
+        raise NasHarnessError(
+            f"a surrogate of space {predictor.space!r} cannot be judged on data of space {data.space!r}"
+        )
     pairs = metrics or {m: m for m in data.metrics}
     reports = {}
     for data_metric, model_metric in pairs.items():
@@ -67,6 +73,7 @@ def format_report(reports: dict[str, dict[str, Any]]) -> str:
                 continue
             lines.append(
                 f"{metric:<16} {label.replace('vs_', ''):<8} {int(s['n']):>6} {s['r2']:>7.3f} {s['rmse']:>8.3f} "
-                f"{s['spearman']:>6.3f} {s['kendall']:>6.3f} {s['sparse_kendall']:>6.3f} {s['topk']:>5.2f}@{int(s['k'])}"
+                f"{s['spearman']:>6.3f} {s['kendall']:>6.3f} {s['sparse_kendall']:>6.3f} "
+                f"{s['topk']:>5.2f}@{int(s['k'])}"
             )
     return "\n".join(lines)

@@ -42,7 +42,9 @@ def random_split(n: int, *, n_train: int | None = None, train_fraction: float | 
             raise NasHarnessError(f"train_fraction must be in (0, 1), got {train_fraction}")
         n_train = int(round(train_fraction * n))
     if not 1 <= n_train < n:
-        raise NasHarnessError(f"cannot train on {n_train} of {n} architectures: leave at least one for testing (n_train in 1..{n - 1})")
+        raise NasHarnessError(
+            f"cannot train on {n_train} of {n} architectures: leave at least one for testing (n_train in 1..{n - 1})"
+        )
     order = np.random.default_rng(seed).permutation(n)
     return Split("random", np.sort(order[:n_train]), np.sort(order[n_train:]), seed=seed)
 
@@ -53,12 +55,16 @@ def leave_out_split(groups: np.ndarray, left_out: str, *, n_train: int | None = 
     test = np.flatnonzero(groups == str(left_out))
     train = np.flatnonzero(groups != str(left_out))
     if test.size == 0:
-        raise NasHarnessError(f"no architecture of group {left_out!r} to leave out; groups: {', '.join(sorted(set(groups.tolist())))}")
+        raise NasHarnessError(
+            f"no architecture of group {left_out!r} to leave out; groups: {', '.join(sorted(set(groups.tolist())))}"
+        )
     if train.size == 0:
         raise NasHarnessError(f"every architecture belongs to group {left_out!r}; nothing is left to train on")
     if n_train is not None:
         if not 1 <= n_train <= train.size:
-            raise NasHarnessError(f"n_train={n_train} but only {train.size} architectures are outside group {left_out!r}")
+            raise NasHarnessError(
+                f"n_train={n_train} but only {train.size} architectures are outside group {left_out!r}"
+            )
         train = np.sort(np.random.default_rng(seed).choice(train, size=n_train, replace=False))
     return Split("leave-out", train, test, seed=seed, left_out=str(left_out))
 

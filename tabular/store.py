@@ -451,7 +451,7 @@ class EvaluationReader:
         self.n_seeds = len(store.seeds)
         self.seed_labels = [int(s) for s in store.seeds.tolist()]
         self.seed = None if seed is None or self.policy != "fixed" else int(seed)
-        self.seed_pos = store.seed_index(seed) if self.seed is not None else -1
+        self.seed_pos = store.seed_index(self.seed) if self.seed is not None else -1
         self._arrays = {m: np.asarray(store.metric_array(m)) for m in (primary, *self.same_seed)}
         self._means: dict[tuple[str, int], np.ndarray] = {}
         self._tables: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}

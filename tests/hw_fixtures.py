@@ -67,7 +67,10 @@ def make_hwnasbench(arch_strings: list[str], seed: int = 0) -> dict[str, Any]:
             {"name": "infer.tiny", "C": 16, "N": 5, "arch_str": arch, "num_classes": classes} for arch in arch_strings
         ]
         nb201[ds_key] = table
-    fbnet = {m: {k: float(v) for k, v in zip(FBNET_KEYS, rng.uniform(0.01, 5.0, len(FBNET_KEYS)))} for m in FBNET_METRICS}
+    fbnet = {
+        m: {k: float(v) for k, v in zip(FBNET_KEYS, rng.uniform(0.01, 5.0, len(FBNET_KEYS)), strict=True)}
+        for m in FBNET_METRICS
+    }
     return {"nasbench201": nb201, "fbnet": fbnet}
 
 

@@ -48,10 +48,31 @@ def real_payloads(cells: dict[str, tuple[dict, dict]], epochs: tuple[int, ...] =
             for rep in computed[108]:
                 evals = [
                     [0.0, 0.0, 0.1, 0.1, 0.1],
-                    [e / 2, rep["halfway_training_time"] * scale, rep["halfway_train_accuracy"], rep["halfway_validation_accuracy"] * scale, rep["halfway_test_accuracy"]],
-                    [float(e), rep["final_training_time"] * scale, rep["final_train_accuracy"], rep["final_validation_accuracy"] * scale, rep["final_test_accuracy"]],
+                    [
+                        e / 2,
+                        rep["halfway_training_time"] * scale,
+                        rep["halfway_train_accuracy"],
+                        rep["halfway_validation_accuracy"] * scale,
+                        rep["halfway_test_accuracy"],
+                    ],
+                    [
+                        float(e),
+                        rep["final_training_time"] * scale,
+                        rep["final_train_accuracy"],
+                        rep["final_validation_accuracy"] * scale,
+                        rep["final_test_accuracy"],
+                    ],
                 ]
-                out.append(payload(module_hash, e, fixed["module_adjacency"], fixed["module_operations"], evals, fixed["trainable_parameters"]))
+                out.append(
+                    payload(
+                        module_hash,
+                        e,
+                        fixed["module_adjacency"],
+                        fixed["module_operations"],
+                        evals,
+                        fixed["trainable_parameters"],
+                    )
+                )
     return out
 
 

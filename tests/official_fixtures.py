@@ -97,7 +97,9 @@ def results_count(
         "eval_names": list(eval_acc),
         "eval_acc1es": {f"{s}@{e}": f64(v) for s, curve in eval_acc.items() for e, v in curve.items()},
         "eval_losses": {f"{s}@{e}": f64(v) for s, curve in eval_loss.items() for e, v in curve.items()},
-        "eval_times": None if eval_times is None else {f"{s}@{e}": f64(v) for s, curve in eval_times.items() for e, v in enumerate(curve)},
+        "eval_times": None
+        if eval_times is None
+        else {f"{s}@{e}": f64(v) for s, curve in eval_times.items() for e, v in enumerate(curve)},
         "params": f64(params),
         "flop": f64(flop),
         "latency": latency,
@@ -118,7 +120,9 @@ def arch_results(index: int, arch_str: str, runs: dict[tuple[str, int], dict[str
     }
 
 
-def random_run(rng: np.random.Generator, dataset: str, seed: int, arch_str: str, schedule: str, epochs: int, *, times: bool = True) -> dict[str, Any]:
+def random_run(
+    rng: np.random.Generator, dataset: str, seed: int, arch_str: str, schedule: str, epochs: int, *, times: bool = True
+) -> dict[str, Any]:
     """A ResultsCount state with random (but plausible-looking) curves."""
     sets = recorded_epochs(dataset, schedule, epochs)
     return results_count(
@@ -218,10 +222,17 @@ def pickle_globals(data: bytes) -> set[str]:
     return found
 
 
-def write_nats_folder(folder: Path, meta_archs: list[str], archs: dict[int, dict[str, Any]], *, unpadded: tuple[int, ...] = ()) -> Path:
+def write_nats_folder(
+    folder: Path, meta_archs: list[str], archs: dict[int, dict[str, Any]], *, unpadded: tuple[int, ...] = ()
+) -> Path:
     """A NATS-tss "simple" folder: meta.pickle.pbz2 + `{index:06d}.pickle.pbz2` ({index} for `unpadded`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    meta = {"meta_archs": list(meta_archs), "total_archs": len(meta_archs), "arch2infos": None, "evaluated_indexes": set()}
+    meta = {
+        "meta_archs": list(meta_archs),
+        "total_archs": len(meta_archs),
+        "arch2infos": None,
+        "evaluated_indexes": set(),
+    }
     (folder / "meta.pickle.pbz2").write_bytes(bz2.compress(dumps(meta)))
     for index, infos in archs.items():
         name = f"{index}.pickle.pbz2" if index in unpadded else f"{index:06d}.pickle.pbz2"
@@ -231,16 +242,28 @@ def write_nats_folder(folder: Path, meta_archs: list[str], archs: dict[int, dict
 
 def write_nats_single(path: Path, meta_archs: list[str], archs: dict[int, dict[str, Any]]) -> Path:
     """The single-file NATS-tss benchmark: one bz2 pickle with arch2infos keyed '12'/'200'."""
-    blob = {"meta_archs": list(meta_archs), "total_archs": len(meta_archs), "arch2infos": archs, "evaluated_indexes": set(archs)}
+    blob = {
+        "meta_archs": list(meta_archs),
+        "total_archs": len(meta_archs),
+        "arch2infos": archs,
+        "evaluated_indexes": set(archs),
+    }
     path.write_bytes(bz2.compress(dumps(blob)))
     return path
 
 
-def write_nb201_pth(path: Path, meta_archs: list[str], archs: dict[int, dict[str, Any]], *, legacy: bool = True) -> Path:
+def write_nb201_pth(
+    path: Path, meta_archs: list[str], archs: dict[int, dict[str, Any]], *, legacy: bool = True
+) -> Path:
     """A NAS-Bench-201 `.pth`: torch.save of {meta_archs, total_archs, arch2infos{'less','full'}, evaluated_indexes}."""
     import torch
 
-    blob = {"meta_archs": list(meta_archs), "total_archs": len(meta_archs), "arch2infos": archs, "evaluated_indexes": sorted(archs)}
+    blob = {
+        "meta_archs": list(meta_archs),
+        "total_archs": len(meta_archs),
+        "arch2infos": archs,
+        "evaluated_indexes": sorted(archs),
+    }
     module = types.SimpleNamespace(Pickler=LegacyNumpyPickler, dump=pickle.dump, __name__="pickle")
     torch.save(blob, path, pickle_module=module, pickle_protocol=2, _use_new_zipfile_serialization=not legacy)
     return path
@@ -298,7 +321,9 @@ def _spread(rng: np.random.Generator, epochs: int, total: float) -> np.ndarray:
     return total * rng.dirichlet(np.ones(epochs))
 
 
-def official_vector_archs(vectors: list[dict[str, Any]], meta_archs: list[str], seed: int = 0) -> dict[int, dict[str, Any]]:
+def official_vector_archs(
+    vectors: list[dict[str, Any]], meta_archs: list[str], seed: int = 0
+) -> dict[int, dict[str, Any]]:
     """{index: {'12': ArchResults, '200': ArchResults}} whose seed means equal the official outputs.
 
     Each seed's last-epoch value is the official mean scaled by (1 + 0.1 o), with offsets o summing

@@ -24,8 +24,14 @@ def darts_and_rs_grid(results: Path, data_home: Path, *, epochs: int, rs_evaluat
     from harness.benchmarks import ensure_store
 
     ensure_store(TASK)  # convert once, before the subprocess and this process both need it
-    oneshot = [f"strategy.epochs={epochs}", "strategy.C=2", "strategy.N=1", "strategy.input_size=8", "strategy.data_limit=96",
-               "strategy.batch_size=32"]
+    oneshot = [
+        f"strategy.epochs={epochs}",
+        "strategy.C=2",
+        "strategy.N=1",
+        "strategy.input_size=8",
+        "strategy.data_limit=96",
+        "strategy.batch_size=32",
+    ]
     env = dict(os.environ, NAS_HARNESS_DATA=str(data_home))
     darts = subprocess.Popen([sys.executable, "-m", "harness", "run", "-m", "hydra/launcher=basic", "strategy=darts",
                               f"benchmark={TASK}", "seed=0,1", *oneshot, f"hydra.sweep.dir={results}"],

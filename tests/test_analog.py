@@ -22,7 +22,7 @@ DRIFTS = [f"{fam}_drift_{t}" for fam in ("baseline", "analog") for t in (60, 360
 
 
 def nb201_string(key: tuple[int, ...]) -> str:
-    op = {edge: NASLIB_OPS[code] for edge, code in zip(NASLIB_EDGES, key)}
+    op = {edge: NASLIB_OPS[code] for edge, code in zip(NASLIB_EDGES, key, strict=True)}
     return (
         f"|{op[(0, 1)]}~0|+|{op[(0, 2)]}~0|{op[(1, 2)]}~1|+"
         f"|{op[(0, 3)]}~0|{op[(1, 3)]}~1|{op[(2, 3)]}~2|"
@@ -71,7 +71,11 @@ def test_format_vectors(bench, raw):
         assert store.arch_strings[index] == vec["nb201_arch_str"]
         from_package = raw_values(raw[key])
         for name, value in vec["metrics"].items():
-            pairs = [(name, value["value"]), (name + "_uncertainty", value["uncertainty"])] if isinstance(value, dict) else [(name, value)]
+            pairs = (
+                [(name, value["value"]), (name + "_uncertainty", value["uncertainty"])]
+                if isinstance(value, dict)
+                else [(name, value)]
+            )
             for metric, expected in pairs:
                 assert store.query(metric, [index])[0] == expected, metric
                 assert from_package[metric] == expected, metric

@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def nas(args: list[str], cwd: Path, env_home: Path, **kw) -> subprocess.CompletedProcess:
     env = dict(os.environ, NAS_HARNESS_DATA=str(env_home))
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=env, capture_output=True, text=True, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args], cwd=cwd, env=env, capture_output=True, text=True, **kw
+    )
 
 
 def run_dirs(root: Path) -> list[Path]:
@@ -123,8 +125,12 @@ def test_resume_after_sigkill(tmp_path, home):
 @pytest.mark.slow
 def test_two_concurrent_grids_share_a_sweep_dir(tmp_path, home):
     env = dict(os.environ, NAS_HARNESS_DATA=str(home))
-    procs = [subprocess.Popen(_grid_cmd(tmp_path, seeds), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for seeds in ("range(0,12)", "range(6,18)")]
+    procs = [
+        subprocess.Popen(
+            _grid_cmd(tmp_path, seeds), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for seeds in ("range(0,12)", "range(6,18)")
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     # A grid that ends while the other still runs a shared run exits 3 (not complete yet); the last one exits 0.
     codes = sorted(p.returncode for p in procs)

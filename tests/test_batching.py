@@ -1,4 +1,4 @@
-"""Grids in launcher jobs of many runs (harness.grid.batching), and the grid's cheaper run files (harness.grid.files)."""
+"""Grids in launcher jobs of many runs (harness.grid.batching), and the cheaper run files (harness.grid.files)."""
 from __future__ import annotations
 
 import json

@@ -142,7 +142,7 @@ def check_stop(trajectory: pd.DataFrame, bench: Benchmark, n_workers: int = 1) -
         assert set(top["arch_index"]) != set(range(bench.space.size))
     elif reason == engine.STOP_STALLED:
         assert n_workers == 1  # completion order = proposal order: the last proposals are the tail
-        keys = list(zip(trajectory["arch_index"], trajectory["fidelity"]))
+        keys = list(zip(trajectory["arch_index"], trajectory["fidelity"], strict=True))
         head, tail = keys[: -engine.MAX_REPEATS], keys[-engine.MAX_REPEATS:]
         assert set(tail) <= set(head)
         assert keys[-engine.MAX_REPEATS - 1] not in keys[: -engine.MAX_REPEATS - 1]  # the streak began there
@@ -152,7 +152,9 @@ def check_stop(trajectory: pd.DataFrame, bench: Benchmark, n_workers: int = 1) -
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-@pytest.mark.parametrize("budget", [Budget(evaluations=10**9), Budget(sim_seconds=1e300)], ids=["evaluations=1e9", "sim_seconds=1e300"])
+@pytest.mark.parametrize(
+    "budget", [Budget(evaluations=10**9), Budget(sim_seconds=1e300)], ids=["evaluations=1e9", "sim_seconds=1e300"]
+)
 def test_every_strategy_stops_on_an_unbounded_budget(tiny, strategy, budget):
     # charge_repeats=False makes re-proposals free, so simulated time stops advancing once the
     # space is used up: a finite time budget alone can never end such a run.
@@ -296,7 +298,9 @@ def test_the_cli_refuses_an_unbounded_budget_in_one_line(tmp_path, data_home):
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
-    assert "budget.sim_seconds=inf without budget.evaluations" in lines[0] and lines[0].startswith("nas-harness: error:")
+    assert "budget.sim_seconds=inf without budget.evaluations" in lines[0] and lines[0].startswith(
+        "nas-harness: error:"
+    )
 
 
 class MemoryProbe(LowCycler):
@@ -350,10 +354,20 @@ def free_tiny(tiny, tmp_path_factory) -> Benchmark:
     store = tiny.store
     metrics = {m: MetricArray(np.asarray(store.metric_array(m)), "s" if m == "train_time" else "%", m != "train_time")
                for m in store.metric_names}
-    metrics["train_time"] = MetricArray(-np.abs(np.asarray(store.metric_array("train_time"))) * np.arange(2)[None, :, None], "s", False)
-    data = StoreData(name="test/free", search_space="tiny", arch_strings=list(store.arch_strings), arch_encoding=store.arch_encoding,
-                     fidelities=store.fidelities, seeds=store.seeds, metrics=metrics,
-                     static={"params": StaticMetric(np.asarray(store.static("params")), "M", "params")}, cost_metric="train_time")
+    metrics["train_time"] = MetricArray(
+        -np.abs(np.asarray(store.metric_array("train_time"))) * np.arange(2)[None, :, None], "s", False
+    )
+    data = StoreData(
+        name="test/free",
+        search_space="tiny",
+        arch_strings=list(store.arch_strings),
+        arch_encoding=store.arch_encoding,
+        fidelities=store.fidelities,
+        seeds=store.seeds,
+        metrics=metrics,
+        static={"params": StaticMetric(np.asarray(store.static("params")), "M", "params")},
+        cost_metric="train_time",
+    )
     path = tmp_path_factory.mktemp("free") / "free.h5"
     write_store(data, path)
     free = open_store(path)
@@ -367,6 +381,8 @@ def test_a_time_budget_that_free_evaluations_never_reach_stops(free_tiny, monkey
     with time_limit(TIME_LIMIT_S):
         trajectory = run_search(free_tiny, "rs", seed=0, budget=Budget(sim_seconds=100.0))
     assert trajectory.attrs["stop_reason"] == engine.STOP_FREE and len(trajectory) == 5
-    assert (trajectory["cost"] == 0).all() and (trajectory["sim_time"] == 0).all()  # negative costs never run the clock back
+    assert (trajectory["cost"] == 0).all() and (
+        trajectory["sim_time"] == 0
+    ).all()  # negative costs never run the clock back
     with_count = run_search(free_tiny, "rs", seed=0, budget=Budget(sim_seconds=100.0, evaluations=8))
     assert with_count.attrs["stop_reason"] == engine.STOP_EVALUATIONS and len(with_count) == 8

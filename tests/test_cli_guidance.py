@@ -125,7 +125,8 @@ def test_single_run_says_where_it_wrote_and_what_it_found(data_home, nb201_cifar
     assert proc.returncode == 0, proc.stderr
     (run,) = runs(out)
     first, second = proc.stdout.strip().splitlines()
-    assert first.startswith("run complete: results/" + run.name) and "re on nb201/cifar10, seed 0, 25 evaluations" in first
+    assert first.startswith("run complete: results/" + run.name)
+    assert "re on nb201/cifar10, seed 0, 25 evaluations" in first
     traj = pd.read_parquet(run / "trajectory.parquet")
     arch = traj["incumbent_arch"].iloc[-1]
     assert second.startswith("best architecture: index ") and f" {arch} " in second
@@ -171,7 +172,7 @@ def test_run_help_lists_keys_strategies_and_benchmarks(capsys):
         assert key in text
     for name in BUILTIN:
         assert any(line.split()[:1] == [name] and strategy_summary(name) in line for line in text.splitlines())
-    for name, summary in ONESHOT_REGISTRY.items():
+    for summary in ONESHOT_REGISTRY.values():
         assert summary in text
     assert "nb201/cifar10" in text and "nbgraph/cora" in text and "nas-harness run --help strategy=NAME" in text
 
@@ -280,3 +281,32 @@ def test_progress_bars_stay_quiet_when_not_a_terminal(capsys):
     with progress.waiting("fit"):
         time.sleep(0.05)
     assert capsys.readouterr().err == ""
+
+
+def test_progress_bar_appears_on_a_terminal_only_after_three_seconds():
+    """In a real pseudo-terminal: a 3.6 s wait gets its clock, a quick loop prints nothing."""
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import select
+    import struct
+    import termios
+
+    code = ("import time\nfrom harness.progress import waiting, progress_bar\n"
+            "with progress_bar(total=3, desc='quick') as bar:\n    bar.update(3)\n"
+            "with waiting('slowfit'):\n    time.sleep(3.6)\nprint('done')\n")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=follower, stderr=follower, cwd=REPO)
+    os.close(follower)
+    out = b""
+    while select.select([leader], [], [], 30)[0]:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=30) == 0
+    text = out.decode(errors="replace")
+    assert "slowfit [00:03]" in text and "quick" not in text and text.rstrip().endswith("done")

@@ -30,7 +30,12 @@ from tests.conftest import shared_doc
 
 ORDER = nb201_order()  # the NB201 index the catalogue passes to these converters
 
-OUR_NAME = {"cifar10-valid": "cifar10-valid", "cifar10": "cifar10", "cifar100": "cifar100", "ImageNet16-120": "imagenet16-120"}
+OUR_NAME = {
+    "cifar10-valid": "cifar10-valid",
+    "cifar10": "cifar10",
+    "cifar100": "cifar100",
+    "ImageNet16-120": "imagenet16-120",
+}
 ROLE_OF_FIELD = {"accuracy": "acc", "loss": "loss"}
 
 
@@ -53,7 +58,9 @@ def vector_archs(vectors, meta_archs) -> dict[int, dict[str, Any]]:
     for index, long_seeds in ((5, [888]), (42, [777, 999]), (15624, [999])):
         archs[index] = {
             "200": fx.random_arch(rng, index, meta_archs[index], "200", 200, {ds: long_seeds for ds in fx.DATASETS}),
-            "12": fx.random_arch(rng, index, meta_archs[index], "12", 12, {"cifar10-valid": [111, 777], "cifar100": [111]}),
+            "12": fx.random_arch(
+                rng, index, meta_archs[index], "12", 12, {"cifar10-valid": [111, 777], "cifar100": [111]}
+            ),
         }
     return archs
 
@@ -68,8 +75,16 @@ def vector_folder(tmp_path_factory, meta_archs, vector_archs) -> Path:
 def _arrays(data: StoreData | Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[int]]:
     """(metrics, statics, seeds) of an in-memory StoreData or an opened store."""
     if isinstance(data, StoreData):
-        return ({k: np.asarray(m.values) for k, m in data.metrics.items()}, {k: np.asarray(s.values) for k, s in data.static.items()}, list(data.seeds))
-    return ({m: np.asarray(data.metric_array(m)) for m in data.metric_names}, {s: np.asarray(data.static(s)) for s in data.static_names}, data.seeds.tolist())
+        return (
+            {k: np.asarray(m.values) for k, m in data.metrics.items()},
+            {k: np.asarray(s.values) for k, s in data.static.items()},
+            list(data.seeds),
+        )
+    return (
+        {m: np.asarray(data.metric_array(m)) for m in data.metric_names},
+        {s: np.asarray(data.static(s)) for s in data.static_names},
+        data.seeds.tolist(),
+    )
 
 
 def _seed_mean(values: np.ndarray) -> np.ndarray:
@@ -79,7 +94,9 @@ def _seed_mean(values: np.ndarray) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def assert_matches_reference(data: Any, archs: dict[int, dict[str, Any]], dataset: str, hp: str, n_archs: int = 15625) -> None:
+def assert_matches_reference(
+    data: Any, archs: dict[int, dict[str, Any]], dataset: str, hp: str, n_archs: int = 15625
+) -> None:
     """Every architecture, every epoch: store seed means == get_more_info(is_random=False), and
     every per-seed value == the value written into the file; unevaluated rows are NaN."""
     metrics, static, seeds = _arrays(data)
@@ -147,7 +164,9 @@ def assert_matches_reference(data: Any, archs: dict[int, dict[str, Any]], datase
 @pytest.mark.parametrize("dataset", fx.DATASETS)
 def test_nats_folder_reproduces_official_outputs(vector_folder, vectors, vector_archs, dataset):
     """Seed means of the stores equal the real-data get_more_info / get_cost_info outputs to 1e-9."""
-    stores = {d.name: d for d in nats_tss.iter_stores(vector_folder, select={(dataset, "200"), (dataset, "12")}, order=ORDER)}
+    stores = {
+        d.name: d for d in nats_tss.iter_stores(vector_folder, select={(dataset, "200"), (dataset, "12")}, order=ORDER)
+    }
     assert sorted(stores) == sorted([f"nats-tss/{OUR_NAME[dataset]}", f"nats-tss/{OUR_NAME[dataset]}-12ep"])
     checked = 0
     for v in (v for v in vectors if v["dataset"] == dataset):
@@ -186,7 +205,10 @@ def test_nats_folder_reproduces_official_outputs(vector_folder, vectors, vector_
         assert_matches_reference(data, vector_archs, dataset, hp)
         assert data.valid_metric == ("" if dataset == "cifar10" else "valid_acc")
         assert (data.test_metric, data.cost_metric, data.search_space) == ("test_acc", "train_time", "nb201")
-        assert data.seeds.tolist() == {"200": [777, 888, 999], "12": [111, 777] if dataset == "cifar10-valid" else [111]}[hp]
+        assert (
+            data.seeds.tolist()
+            == {"200": [777, 888, 999], "12": [111, 777] if dataset == "cifar10-valid" else [111]}[hp]
+        )
 
 
 def test_fixture_pickles_reference_only_the_official_globals(vector_folder):
@@ -236,7 +258,9 @@ def _pth_archs(meta_archs: list[str], version: str, long_epochs: int = 6) -> dic
     for index, seeds in layout.items():
         out[index] = {
             "less": fx.random_arch(rng, index, meta_archs[index], "12", 12, less_seeds, times=times),
-            "full": fx.random_arch(rng, index, meta_archs[index], "200", long_epochs, {ds: seeds for ds in fx.DATASETS}, times=times),
+            "full": fx.random_arch(
+                rng, index, meta_archs[index], "200", long_epochs, {ds: seeds for ds in fx.DATASETS}, times=times
+            ),
         }
     return out
 
@@ -322,7 +346,9 @@ def _one_line_error(excinfo: pytest.ExceptionInfo) -> str:
 
 @pytest.mark.parametrize("legacy", [True, False])
 def test_truncated_pth_is_one_clear_error(tmp_path, meta_archs, legacy):
-    path = fx.write_nb201_pth(tmp_path / "NAS-Bench-201-v1_1-096897.pth", meta_archs, _pth_archs(meta_archs, "v1_0"), legacy=legacy)
+    path = fx.write_nb201_pth(
+        tmp_path / "NAS-Bench-201-v1_1-096897.pth", meta_archs, _pth_archs(meta_archs, "v1_0"), legacy=legacy
+    )
     fx.truncate(path, 0.6)
     with pytest.raises(NasHarnessError) as excinfo:
         nb201_pth.convert(path, tmp_path / "stores", order=ORDER)
@@ -439,7 +465,9 @@ def test_cli_convert_writes_refuses_and_forces(tmp_path, monkeypatch, capsys, me
     out = tmp_path / "out"
     assert main(["convert", "nats-tss", str(folder), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.split()
-    assert sorted(printed) == sorted(str(out / f"nats-tss/{OUR_NAME[ds]}{sfx}.h5") for ds in fx.DATASETS for sfx in ("", "-12ep"))
+    assert sorted(printed) == sorted(
+        str(out / f"nats-tss/{OUR_NAME[ds]}{sfx}.h5") for ds in fx.DATASETS for sfx in ("", "-12ep")
+    )
     with open_store(out / "nats-tss" / "cifar10-valid.h5") as store:
         assert_matches_reference(store, small_archs, "cifar10-valid", "200")
     assert main(["convert", "nats-tss", str(folder), "--out", str(out)]) == 2

@@ -33,8 +33,14 @@ def test_feature_vectors_equal_the_official_ones(space, official):
 
 def test_config_dict_equals_the_official_conversion(space, official):
     for vector in official["vectors"]:
-        expected = {k.replace("NetworkSelectorDatasetInfo:darts:", ""): v for k, v in vector["arch_config_from_convert_genotype_to_config"].items()}
-        ours = {k.replace("NetworkSelectorDatasetInfo:darts:", ""): v for k, v in nb301_config(from_genotype(vector["genotype"])).items()}
+        expected = {
+            k.replace("NetworkSelectorDatasetInfo:darts:", ""): v
+            for k, v in vector["arch_config_from_convert_genotype_to_config"].items()
+        }
+        ours = {
+            k.replace("NetworkSelectorDatasetInfo:darts:", ""): v
+            for k, v in nb301_config(from_genotype(vector["genotype"])).items()
+        }
         assert ours == expected
 
 
@@ -55,7 +61,9 @@ def test_index_is_a_bijection_and_ignores_pair_order(space):
     swapped = []
     for cell in cells:
         head, nodes = cell.split("=")
-        swapped.append(head + "=" + "+".join("|" + "|".join(reversed(n[1:-1].split("|"))) + "|" for n in nodes.split("+")))
+        swapped.append(
+            head + "=" + "+".join("|" + "|".join(reversed(n[1:-1].split("|"))) + "|" for n in nodes.split("+"))
+        )
     assert ";".join(swapped) != arch
     assert space.index_of(";".join(swapped)) == space.index_of(arch)
     with pytest.raises(ArchitectureError):
@@ -85,7 +93,9 @@ def test_mutation_is_one_edit_and_deterministic(space):
         a, b = to_genotype(arch), to_genotype(child)
 
         def pairs(g):  # (cell, node, op, input) of every pair
-            return Counter((cell, i // 2, op, src) for cell in ("normal", "reduce") for i, (op, src) in enumerate(g[cell]))
+            return Counter(
+                (cell, i // 2, op, src) for cell in ("normal", "reduce") for i, (op, src) in enumerate(g[cell])
+            )
 
         assert sum((pairs(a) - pairs(b)).values()) == 1 == sum((pairs(b) - pairs(a)).values())
 

@@ -55,7 +55,9 @@ def _by_hand(name, module, x, stride):
         if stride == 1:
             return x
         r = F.relu(x)
-        y = torch.cat([F.conv2d(r, module.conv_a.weight, stride=2), F.conv2d(r[:, :, 1:, 1:], module.conv_b.weight, stride=2)], 1)
+        y = torch.cat(
+            [F.conv2d(r, module.conv_a.weight, stride=2), F.conv2d(r[:, :, 1:, 1:], module.conv_b.weight, stride=2)], 1
+        )
         return _bn(y, module.bn)
     k = int(name[-1])
     if name.startswith("sep_conv"):
@@ -86,7 +88,7 @@ def _count_calls(net):
     calls = {op: 0 for op in SUPER_OPS}
     for module in net.modules():
         if isinstance(module, MixedEdge):
-            for name, op in zip(SUPER_OPS, module.ops):
+            for name, op in zip(SUPER_OPS, module.ops, strict=True):
                 op.register_forward_hook(lambda m, i, o, name=name: calls.__setitem__(name, calls[name] + 1))
     return calls
 
@@ -102,7 +104,10 @@ def test_single_path_forward_runs_exactly_the_chosen_ops(layers):
     n_reduce = len({layers // 3, 2 * layers // 3})
     n_normal = layers - n_reduce
     net(torch.randn(2, 3, 8, 8), choice=torch.as_tensor(choice))
-    expected = {op: n_normal * int((choice[0] == o).sum()) + n_reduce * int((choice[1] == o).sum()) for o, op in enumerate(SUPER_OPS)}
+    expected = {
+        op: n_normal * int((choice[0] == o).sum()) + n_reduce * int((choice[1] == o).sum())
+        for o, op in enumerate(SUPER_OPS)
+    }
     expected["none"] = 0
     assert calls == expected
     # Mixed mode runs every op (none included) once per edge per cell.

@@ -27,7 +27,9 @@ def expected_max_without_replacement(values: np.ndarray, k: int) -> float:
     valid = j >= k
     log_p = np.full(n, -np.inf)
     jj = j[valid]
-    log_p[valid] = (gammaln(jj) - gammaln(k) - gammaln(jj - k + 1)) - (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))
+    log_p[valid] = (gammaln(jj) - gammaln(k) - gammaln(jj - k + 1)) - (
+        gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+    )
     return float(np.sum(v * np.exp(log_p)))
 
 
@@ -194,3 +196,70 @@ def test_in_process_determinism_and_seed_sensitivity(nb201_cifar10):
     assert a.equals(b) and not a.equals(c)
     digest = hashlib.sha256(a.to_csv().encode()).hexdigest()
     assert digest == hashlib.sha256(b.to_csv().encode()).hexdigest()
+
+
+# -- the lean evaluation path (issue 20) ------------------------------------------------------------
+@pytest.mark.parametrize("policy", ["sample", "mean", "fixed"])
+def test_evaluation_reader_reads_what_query_answers(nb201_cifar10, policy):
+    """One read of a row = the policy's value by `query`, then the same seed's other metrics by `query`."""
+    store = nb201_cifar10.store
+    metrics = ("test_acc", "train_time")
+    fixed = int(store.seeds[1])
+    reader = store.evaluation_reader("valid_acc", metrics, seed_policy=policy, seed=fixed,
+                                     rng=np.random.default_rng(5))
+    probe = np.random.default_rng(5)  # the same stream, consumed by query one row at a time
+    rows = np.random.default_rng(0).integers(store.n_archs, size=300)
+    for k, row in enumerate(rows.tolist()):
+        fi = k % len(store.fidelities)
+        fidelity = float(store.fidelities[fi])
+        seed, values = reader.read(row, fi)
+        value, used = store.query("valid_acc", [row], fidelity=fidelity, seed_policy=policy, seed=fixed, rng=probe,
+                                  return_seed=True)
+        assert seed == int(used[0])
+        np.testing.assert_array_equal(values[0], value[0])
+        for metric, got in zip(metrics, values[1:], strict=True):
+            if seed == -1:
+                want = store.query(metric, [row], fidelity=fidelity, seed_policy="mean")[0]
+            else:
+                want = store.query(metric, [row], fidelity=fidelity, seed_policy="fixed", seed=seed)[0]
+            np.testing.assert_array_equal(got, want)
+
+
+def test_evaluation_reader_validates_once_with_one_line_errors(nb201_cifar10):
+    store = nb201_cifar10.store
+    with pytest.raises(NasHarnessError, match="no metric 'nope'"):
+        store.evaluation_reader("valid_acc", ("nope",))
+    with pytest.raises(NasHarnessError, match="seed"):
+        store.evaluation_reader("valid_acc", (), seed_policy="fixed", seed=99)
+    reader = store.evaluation_reader("valid_acc", ())
+    with pytest.raises(NasHarnessError, match="out of range"):
+        reader.read(store.n_archs, 0)
+
+
+class _PlainStore:
+    """A store that is not a BenchmarkStore (as a surrogate is): the engine reads it through `query`."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("strategy, kwargs", [
+    ("rs", {"seed_policy": "sample"}),
+    ("re", {"seed_policy": "fixed", "fixed_seed": 2, "n_workers": 3}),
+    ("ls", {"seed_policy": "mean"}),
+    ("nsga2", {"objectives": ["valid_acc", "latency", "train_time"], "n_workers": 2}),
+])
+def test_the_table_fast_path_equals_the_generic_query_path(nb201_cifar10, strategy, kwargs):
+    """Trajectories through EvaluationReader (tables) and through Store.query (any store) are identical."""
+    from harness.benchmarks import Benchmark
+
+    plain = Benchmark(**{**nb201_cifar10.__dict__, "store": _PlainStore(nb201_cifar10.store)})
+    fast = run_search(nb201_cifar10, strategy, seed=8, budget=Budget(evaluations=150), **kwargs)
+    slow = run_search(plain, strategy, seed=8, budget=Budget(evaluations=150), **kwargs)
+    assert list(fast.columns) == list(slow.columns)
+    for column in fast.columns:
+        if column != "wall_time":
+            assert fast[column].equals(slow[column]), column

@@ -14,7 +14,15 @@ from harness.app import run_config
 from harness.cli import main as cli_main
 from harness.report import build_report
 from harness.report.render import REPORT_MARKER, is_report_file, render_files, write_report
-from harness.results import MANIFEST, TRAJECTORY, ManifestError, read_manifest, result_problem, run_id, validate_manifest
+from harness.results import (
+    MANIFEST,
+    TRAJECTORY,
+    ManifestError,
+    read_manifest,
+    result_problem,
+    run_id,
+    validate_manifest,
+)
 from tabular.errors import NasHarnessError
 from tabular.hashing import sha256_file
 
@@ -56,7 +64,15 @@ def test_every_file_a_report_writes_is_a_known_report_file(report_files):
     _, files = report_files
     assert any(rel.startswith("plots/") for rel in files) and "index.html" in files
     assert [rel for rel in files if not is_report_file(rel)] == []
-    for rel in ("/etc/passwd", "../x.png", "plots/../../x.png", "plots/sub/x.png", "notes.txt", "plots/x.pdf", "report.json"):
+    for rel in (
+        "/etc/passwd",
+        "../x.png",
+        "plots/../../x.png",
+        "plots/sub/x.png",
+        "notes.txt",
+        "plots/x.pdf",
+        "report.json",
+    ):
         assert not is_report_file(rel), rel
 
 
@@ -156,11 +172,15 @@ DAMAGE = {
     "no trajectory_rows": lambda m: {k: v for k, v in m.items() if k != "trajectory_rows"},
     "strategy name a number": lambda m: dict(m, config=dict(m["config"], strategy={"name": 3})),
     "budget a list": lambda m: dict(m, config=dict(m["config"], budget=[8])),
-    "evaluations a string": lambda m: dict(m, config=dict(m["config"], budget={"evaluations": "ten", "sim_seconds": None})),
+    "evaluations a string": lambda m: dict(
+        m, config=dict(m["config"], budget={"evaluations": "ten", "sim_seconds": None})
+    ),
     "rows a string": lambda m: dict(m, trajectory_rows="8"),
 }
 NOT_JSON = "{\"status\": \"complete\", "
-NESTED = "{\"status\": " + "[" * 100_000 + "]" * 100_000 + "}"  # valid JSON that json.loads cannot decode (RecursionError)
+NESTED = (
+    '{"status": ' + "[" * 100_000 + "]" * 100_000 + "}"
+)  # valid JSON that json.loads cannot decode (RecursionError)
 
 
 def damage(run_dir: Path, how: str) -> None:
@@ -199,8 +219,11 @@ def test_damaged_manifest_is_one_line_everywhere(results, tmp_path, capsys, how)
     with pytest.raises(ManifestError, match="is damaged"):
         read_manifest(run_dir)
     assert result_problem(run_dir) == "damaged manifest"  # the grid's resume: not done
-    for argv in (["report", str(root), "--bootstrap", "100"], ["regress", str(results), str(root), "--bootstrap", "100"],
-                 ["reproduce", str(run_dir)]):
+    for argv in (
+        ["report", str(root), "--bootstrap", "100"],
+        ["regress", str(results), str(root), "--bootstrap", "100"],
+        ["reproduce", str(run_dir)],
+    ):
         assert cli_main(argv) == 2, argv
         line = one_error_line(capsys)
         assert line.startswith(expected) and line.endswith(tail), (argv, line)
@@ -223,8 +246,11 @@ def test_trajectory_with_string_numbers_is_one_line_everywhere(results, tmp_path
     (run_dir / MANIFEST).write_text(json.dumps(manifest))
     assert result_problem(run_dir) is None  # the checksum alone cannot tell
     expected = f"nas-harness: error: {traj_path} is damaged (column {column!r} holds"
-    for argv in (["report", str(root), "--bootstrap", "100"], ["regress", str(results), str(root), "--bootstrap", "100"],
-                 ["rank-stats", "--strategies", str(root)]):
+    for argv in (
+        ["report", str(root), "--bootstrap", "100"],
+        ["regress", str(results), str(root), "--bootstrap", "100"],
+        ["rank-stats", "--strategies", str(root)],
+    ):
         assert cli_main(argv) == 2, argv
         line = one_error_line(capsys)
         assert line.startswith(expected), (argv, line)

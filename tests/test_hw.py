@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.hw_fixtures import HWNB_METRIC_UNITS, N_ARCHS, PUBLISHED_INDEX0_CIFAR10, write_hwnasbench, write_pickle
 
 from harness.benchmarks import get_spec, load_benchmark, source_status
 from harness.cli import main
@@ -20,6 +19,7 @@ from tabular.converters import hw
 from tabular.data_dir import sources_dir, stores_dir
 from tabular.errors import NasHarnessError, StoreError
 from tabular.store import open_store
+from tests.hw_fixtures import HWNB_METRIC_UNITS, N_ARCHS, PUBLISHED_INDEX0_CIFAR10, write_hwnasbench, write_pickle
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 HELP_CSV = SHARED_DATA / "nb201" / "help_latency_26devices.csv"
@@ -99,7 +99,9 @@ def test_cli_round_trip_equals_fixture_and_published_values(converted, fixture_p
             assert store.name == f"nb201-hw/{ours}"
             assert "valid_acc" in store.metric_names and store.valid_metric == "valid_acc"
             for metric in HWNB_METRIC_UNITS:
-                np.testing.assert_array_equal(store.static(store_name(metric)), content["nasbench201"][file_key][metric])
+                np.testing.assert_array_equal(
+                    store.static(store_name(metric)), content["nasbench201"][file_key][metric]
+                )
                 assert store.metric_attrs(store_name(metric))["unit"] == HWNB_METRIC_UNITS[metric]
             prov = store.provenance
             assert {"name": "hw:HW-NAS-Bench-v1_0.pickle", "sha256": sha256(path)} in prov["sources"]
@@ -204,7 +206,10 @@ def _drop(content: dict, ds: str | None = None, metric: str | None = None) -> di
             lambda c: _replace(c, "cifar100", "fpga_energy", c["nasbench201"]["cifar100"]["fpga_energy"][:-1]),
             "cifar100/fpga_energy has 15624 entries",
         ),
-        (lambda c: _replace(c, "cifar10", "edgetpu_latency", ["x"] * N_ARCHS), "cifar10/edgetpu_latency holds a non-numeric"),
+        (
+            lambda c: _replace(c, "cifar10", "edgetpu_latency", ["x"] * N_ARCHS),
+            "cifar10/edgetpu_latency holds a non-numeric",
+        ),
     ],
 )
 def test_malformed_file_errors(fixture_pickle, tmp_path, space, mutate, message):
@@ -353,7 +358,9 @@ def test_device_clash_between_sources(fixture_pickle):
     folder.mkdir(parents=True)
     shutil.copy(fixture_pickle[0], folder / "HW-NAS-Bench-v1_0.pickle")
     (folder / "phones.csv").write_text("nb201_index,pixel3_ms\n0,3.6\n")
-    with pytest.raises(NasHarnessError, match="device 'pixel3' comes from both HW-NAS-Bench-v1_0.pickle and phones.csv"):
+    with pytest.raises(
+        NasHarnessError, match="device 'pixel3' comes from both HW-NAS-Bench-v1_0.pickle and phones.csv"
+    ):
         load_benchmark("nb201-hw/cifar10")
 
 
@@ -389,7 +396,12 @@ def test_help_table_round_trip(tmp_path, space):
 def test_help_index0_equals_published_hwnasbench_cifar10(space):
     header, rows = _help_rows()
     metrics = hw.read_latency_table(HELP_CSV, space)
-    pairs = {"fpga": "fpga_latency", "eyeriss": "eyeriss_latency", "pixel3": "pixel3_latency", "raspi4": "raspi4_latency"}
+    pairs = {
+        "fpga": "fpga_latency",
+        "eyeriss": "eyeriss_latency",
+        "pixel3": "pixel3_latency",
+        "raspi4": "raspi4_latency",
+    }
     for device, published_key in pairs.items():
         published = PUBLISHED_INDEX0_CIFAR10[published_key]
         # The CSV prints 6 significant digits: allow half a unit in the last printed place.

@@ -38,7 +38,9 @@ def cells():
 
 
 def test_crc32c_check_value_and_batch(synthetic):
-    assert crc32c(synthetic["crc32c_check"]["input_ascii"].encode()) == int(synthetic["crc32c_check"]["crc32c_unmasked"], 16)
+    assert crc32c(synthetic["crc32c_check"]["input_ascii"].encode()) == int(
+        synthetic["crc32c_check"]["crc32c_unmasked"], 16
+    )
     rng = np.random.default_rng(0)
     buf = rng.integers(0, 256, size=5000, dtype=np.uint8)
     starts = rng.integers(0, 4000, size=50)
@@ -67,11 +69,19 @@ def _protobuf_class():
     del pb
     fdp = descriptor_pb2.FileDescriptorProto(name="nb101_model_metrics_test.proto", package="nbtest", syntax="proto2")
     ev = fdp.message_type.add(name="EvaluationData")
-    for number, name in enumerate(("current_epoch", "training_time", "train_accuracy", "validation_accuracy", "test_accuracy"), start=1):
+    for number, name in enumerate(
+        ("current_epoch", "training_time", "train_accuracy", "validation_accuracy", "test_accuracy"), start=1
+    ):
         ev.field.add(name=name, number=number, type=descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE, label=1)
     ev.field.add(name="checkpoint_path", number=6, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING, label=1)
     mm = fdp.message_type.add(name="ModelMetrics")
-    mm.field.add(name="evaluation_data", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE, label=3, type_name=".nbtest.EvaluationData")
+    mm.field.add(
+        name="evaluation_data",
+        number=1,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+        label=3,
+        type_name=".nbtest.EvaluationData",
+    )
     mm.field.add(name="trainable_parameters", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT32, label=1)
     mm.field.add(name="total_time", number=3, type=descriptor_pb2.FieldDescriptorProto.TYPE_DOUBLE, label=1)
     pool = descriptor_pool.DescriptorPool()
@@ -87,8 +97,13 @@ def test_protobuf_decoder_agrees_with_the_protobuf_package(synthetic):
     for _ in range(20):  # also with checkpoint paths and negative parameter counts
         m = cls()
         for _ in range(3):
-            e = m.evaluation_data.add(current_epoch=rng.random(), training_time=rng.random() * 1e4, train_accuracy=rng.random(),
-                                      validation_accuracy=rng.random(), test_accuracy=rng.random())
+            e = m.evaluation_data.add(
+                current_epoch=rng.random(),
+                training_time=rng.random() * 1e4,
+                train_accuracy=rng.random(),
+                validation_accuracy=rng.random(),
+                test_accuracy=rng.random(),
+            )
             if rng.random() < 0.5:
                 e.checkpoint_path = "gs://bucket/model.ckpt-" + str(int(rng.integers(1e6)))
         m.trainable_parameters = int(rng.integers(-(2**31), 2**31))
@@ -98,7 +113,10 @@ def test_protobuf_decoder_agrees_with_the_protobuf_package(synthetic):
         ref = cls.FromString(raw)
         evals, params, total = decode_model_metrics(raw)
         assert params == ref.trainable_parameters and total == ref.total_time
-        assert evals == [[e.current_epoch, e.training_time, e.train_accuracy, e.validation_accuracy, e.test_accuracy] for e in ref.evaluation_data]
+        assert evals == [
+            [e.current_epoch, e.training_time, e.train_accuracy, e.validation_accuracy, e.test_accuracy]
+            for e in ref.evaluation_data
+        ]
 
 
 def test_real_cells_round_trip_all_budgets(cells, tmp_path):
@@ -116,10 +134,18 @@ def test_real_cells_round_trip_all_budgets(cells, tmp_path):
     for row, arch in enumerate(data.arch_strings):
         fixed, computed = cells[rows[arch]]
         for rep, run in enumerate(computed[108]):
-            assert data.metrics["test_acc"].values[row, rep, 3] == pytest.approx(100 * run["final_test_accuracy"], rel=1e-12)
-            assert data.metrics["valid_acc"].values[row, rep, 0] == pytest.approx(100 * run["final_validation_accuracy"] * 4 / 108, rel=1e-12)
-            assert data.metrics["halfway_train_acc"].values[row, rep, 2] == pytest.approx(100 * run["halfway_train_accuracy"], rel=1e-12)
-            assert data.metrics["train_time"].values[row, rep, 1] == pytest.approx(run["final_training_time"] * 12 / 108, rel=1e-12)
+            assert data.metrics["test_acc"].values[row, rep, 3] == pytest.approx(
+                100 * run["final_test_accuracy"], rel=1e-12
+            )
+            assert data.metrics["valid_acc"].values[row, rep, 0] == pytest.approx(
+                100 * run["final_validation_accuracy"] * 4 / 108, rel=1e-12
+            )
+            assert data.metrics["halfway_train_acc"].values[row, rep, 2] == pytest.approx(
+                100 * run["halfway_train_accuracy"], rel=1e-12
+            )
+            assert data.metrics["train_time"].values[row, rep, 1] == pytest.approx(
+                run["final_training_time"] * 12 / 108, rel=1e-12
+            )
         assert data.static["params"].values[row] == fixed["trainable_parameters"]
 
 
@@ -135,12 +161,18 @@ def test_a_flipped_byte_in_any_field_is_caught(cells, tmp_path, field):
     offsets = write_tfrecord(path, payloads)
     raw = bytearray(path.read_bytes())
     k = 3
-    at = {"length": 0, "length_crc": 9, "payload": 12 + len(payloads[k]) // 2, "data_crc": 12 + len(payloads[k]) + 1}[field]
+    at = {"length": 0, "length_crc": 9, "payload": 12 + len(payloads[k]) // 2, "data_crc": 12 + len(payloads[k]) + 1}[
+        field
+    ]
     raw[offsets[k] + at] ^= 0x40
     path.write_bytes(bytes(raw))
     with pytest.raises(RecordError) as info:
         convert_tfrecord(path, rules=RULES, progress=False)
-    assert info.value.offset == offsets[k] and f"byte offset {offsets[k]}" in str(info.value) and "\n" not in str(info.value)
+    assert (
+        info.value.offset == offsets[k]
+        and f"byte offset {offsets[k]}" in str(info.value)
+        and "\n" not in str(info.value)
+    )
     data = convert_tfrecord(path, rules=RULES, progress=False, skip_bad=True)
     prov = data.provenance
     assert (prov["records_in_file"], prov["records_read"], prov["records_skipped"]) == (6, 5, 1)
@@ -151,9 +183,14 @@ def test_a_flipped_byte_in_any_field_is_caught(cells, tmp_path, field):
 @pytest.mark.parametrize(
     ("bad", "words"),
     [
-        (b"[\"not json", "not JSON"),
+        (b'["not json', "not JSON"),
         (json.dumps(["0" * 32, 108, "0100", "input,output", "!!!"]).encode(), "base64"),
-        (json.dumps(["0" * 32, 108, "0100", "input,output", base64.b64encode(b"\x0a\x05\x09\x00").decode()]).encode(), "protobuf"),
+        (
+            json.dumps(
+                ["0" * 32, 108, "0100", "input,output", base64.b64encode(b"\x0a\x05\x09\x00").decode()]
+            ).encode(),
+            "protobuf",
+        ),
         (json.dumps(["0" * 32, 7, "0100", "input,output", ""]).encode(), "epochs"),
     ],
 )

@@ -130,7 +130,11 @@ def test_unknown_op_on_a_pruned_vertex_is_ignored_like_the_official_api(space):
         ([[0, 1, 0], [1, 0, 1], [0, 0, 0]], ["input", "conv3x3-bn-relu", "output"], "upper triangular"),
         ([[0, 2], [0, 0]], ["input", "output"], "0 or 1"),
         ([[0, 0, 0], [0, 0, 1], [0, 0, 0]], ["input", "conv3x3-bn-relu", "output"], "not connected"),
-        (np.triu(np.ones((8, 8), dtype=int), 1) * (np.arange(8)[None, :] == np.arange(8)[:, None] + 1), ["input"] + ["conv3x3-bn-relu"] * 6 + ["output"], "too many vertices"),
+        (
+            np.triu(np.ones((8, 8), dtype=int), 1) * (np.arange(8)[None, :] == np.arange(8)[:, None] + 1),
+            ["input"] + ["conv3x3-bn-relu"] * 6 + ["output"],
+            "too many vertices",
+        ),
         (np.triu(np.ones((6, 6), dtype=int), 1), ["input"] + ["conv3x3-bn-relu"] * 4 + ["output"], "too many edges"),
         ([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["input", "conv5x5", "output"], "unknown op"),
         ([[0, 1, 0], [0, 0, 1], [0, 0, 0]], ["conv3x3-bn-relu", "conv3x3-bn-relu", "output"], "first op"),
@@ -201,7 +205,8 @@ def test_encodings_shapes_and_isomorphism_invariance(space, cells):
     fixed = next(iter(cells.values()))[0]
     matrix, ops = np.asarray(fixed["module_adjacency"]), list(fixed["module_operations"])
     m, o = _reorder(matrix, ops, rng)
-    from harness.spaces.nb101 import format_cell, to_cell as tc
+    from harness.spaces.nb101 import format_cell
+    from harness.spaces.nb101 import to_cell as tc
 
     other = format_cell(*tc(m, o))  # a non-canonical spelling of the same cell
     a = space.arch_of(matrix, ops)
@@ -230,7 +235,8 @@ def test_bound_space_folds_spellings_and_codes(sample, cells):
     space = sample.space
     rng = np.random.default_rng(3)
     from harness.spaces.codes import CodeTable
-    from harness.spaces.nb101 import format_cell, to_cell as tc
+    from harness.spaces.nb101 import format_cell
+    from harness.spaces.nb101 import to_cell as tc
 
     table = CodeTable.of(space, "test")
     for i in range(space.size):
@@ -254,12 +260,16 @@ def test_sample_space_edits_stay_in_the_store(sample):
         assert space.index_of(space.sample(rng)) >= 0
 
 
-@pytest.mark.parametrize("strategy,hp", [("rs", {}), ("re", {}), ("ls", {}), ("bananas", {"encoding": "path"}), ("gpbo", {})])
+@pytest.mark.parametrize(
+    "strategy,hp", [("rs", {}), ("re", {}), ("ls", {}), ("bananas", {"encoding": "path"}), ("gpbo", {})]
+)
 def test_strategies_run_on_the_sample(sample, strategy, hp):
     from harness.engine import Budget, run_search
 
     budget = 15 if strategy in ("bananas", "gpbo") else 25
-    runs = [run_search(sample, strategy, seed=7, budget=Budget(evaluations=budget), hyperparameters=hp) for _ in range(2)]
+    runs = [
+        run_search(sample, strategy, seed=7, budget=Budget(evaluations=budget), hyperparameters=hp) for _ in range(2)
+    ]
     df = runs[0]
     assert len(df) == budget and df["best_valid"].is_monotonic_increasing
     assert df["arch"].tolist() == runs[1]["arch"].tolist()

@@ -100,7 +100,7 @@ def test_bad_strings_are_one_line_errors(space, bad, message):
 
 
 def _edits(a: str, b: str) -> int:
-    return sum(x != y for x, y in zip(parse(a), parse(b)))
+    return sum(x != y for x, y in zip(parse(a), parse(b), strict=True))
 
 
 def test_mutation_changes_exactly_one_edge_and_covers_the_neighbourhood(space):
@@ -127,13 +127,13 @@ def test_onehot_encoding(space):
     enc = space.encode(archs, "onehot")
     assert enc.shape == (100, 30)
     assert np.all(enc.sum(axis=1) == 6)
-    for arch, row in zip(archs, enc):
+    for arch, row in zip(archs, enc, strict=True):
         assert [int(np.argmax(row[5 * k : 5 * k + 5])) for k in range(6)] == list(parse(arch))
 
 
 def _brute_force_paths(arch: str) -> set[tuple[str, ...]]:
     """Enumerate input->output paths edge by edge, independently of the vectorised encoder."""
-    ops = dict(zip([(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)], [OPS[c] for c in parse(arch)]))
+    ops = dict(zip([(1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)], [OPS[c] for c in parse(arch)], strict=True))
     paths: set[tuple[str, ...]] = set()
 
     def walk(node: int, seq: tuple[str, ...]) -> None:
@@ -152,7 +152,7 @@ def test_path_encoding_against_brute_force(space):
     archs = [space.arch_at(i) for i in range(0, space.size, 53)]
     enc = space.encode(archs, "path")
     assert enc.shape[1] == PATH_DIM == 84
-    for arch, row in zip(archs, enc):
+    for arch, row in zip(archs, enc, strict=True):
         assert int(row.sum()) == len(_brute_force_paths(arch))
     assert space.encode([ANCHORS[1651]], "path").sum() == 0
     with pytest.raises(ArchitectureError, match="no encoding"):

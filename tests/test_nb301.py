@@ -41,7 +41,9 @@ def test_yahpo_input_follows_the_nb301_config_and_yahpo_encoding(yahpo, real_nb3
     """x_cat rebuilt from NB301's configuration dict (tested against official vectors) and the
     folder's encoding.json, in YAHPO nb301 v1's column order (edges 0..13 per cell, then inputs)."""
     encoding = json.loads((yahpo.folder / "encoding.json").read_text())
-    order = [f"edge_{c}_{e}" for c in ("normal", "reduce") for e in range(14)] + [f"inputs_node_{c}_{t}" for c in ("normal", "reduce") for t in (3, 4, 5)]
+    order = [f"edge_{c}_{e}" for c in ("normal", "reduce") for e in range(14)] + [
+        f"inputs_node_{c}_{t}" for c in ("normal", "reduce") for t in (3, 4, 5)
+    ]
     for arch in real_nb301.archs[:25]:
         config = {k.split(":")[-1]: v for k, v in nb301_config(arch).items()}
         expected = [encoding["NetworkSelectorDatasetInfo_COLON_darts_COLON_" + n][config.get(n, "#na#")] for n in order]
@@ -50,8 +52,10 @@ def test_yahpo_input_follows_the_nb301_config_and_yahpo_encoding(yahpo, real_nb3
 
 def test_yahpo_ranks_the_real_nb301_evaluations(yahpo, real_nb301):
     report = judge(yahpo, real_nb301, fidelity=98)["val_accuracy"]["vs_mean"]
-    print(f"\nYAHPO nb301 vs 725 real NB301 evaluations: tau={report['kendall']:.3f} sKT={report['sparse_kendall']:.3f} "
-          f"rho={report['spearman']:.3f} R2={report['r2']:.3f} bias={report['bias']:+.2f}")
+    print(
+        f"\nYAHPO nb301 vs 725 real NB301 evaluations: tau={report['kendall']:.3f} sKT={report['sparse_kendall']:.3f} "
+        f"rho={report['spearman']:.3f} R2={report['r2']:.3f} bias={report['bias']:+.2f}"
+    )
     assert report["n"] == 725 and report["kendall"] > 0.6 and report["spearman"] > 0.8
     predicted = yahpo.predict("val_accuracy", real_nb301.archs, 98)[0]
     assert 94.3 <= np.median(predicted) <= 95.1  # the shared README's epoch-98 range
@@ -162,14 +166,18 @@ def test_rs_and_re_run_on_nb301_yahpo_deterministically(yahpo, tmp_path, monkeyp
 
     monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path))
     space = get_space("darts")
-    bench = Benchmark("nb301/yahpo", space, SurrogateStore(yahpo, name="nb301/yahpo", space=space, reference=SMALL_REFERENCE))
+    bench = Benchmark(
+        "nb301/yahpo", space, SurrogateStore(yahpo, name="nb301/yahpo", space=space, reference=SMALL_REFERENCE)
+    )
     reference = bench.store.reference_optimum("val_accuracy")
     for strategy in ("rs", "re"):
         a = run_search(bench, strategy, seed=1, budget=Budget(evaluations=40))
         b = run_search(bench, strategy, seed=1, budget=Budget(evaluations=40))
         assert a.drop(columns="wall_time").equals(b.drop(columns="wall_time"))
         best = a.loc[a["valid"].idxmax()]
-        assert a.iloc[-1]["regret"] == pytest.approx(reference - yahpo.predict("val_accuracy", [space.arch_at(int(best["arch_index"]))], 98)[0][0])
+        assert a.iloc[-1]["regret"] == pytest.approx(
+            reference - yahpo.predict("val_accuracy", [space.arch_at(int(best["arch_index"]))], 98)[0][0]
+        )
         assert a["test_mean"].isna().all() and (a["cost"] > 0).all()
     timed = run_search(bench, "re", seed=0, budget=Budget(sim_seconds=10 * 86400))
     assert 0 < timed["sim_time"].iloc[-1] <= 10 * 86400
@@ -184,9 +192,25 @@ def test_grid_of_rs_and_re_on_nb301_yahpo_runs_and_reports(tmp_path):
     (home / "sources" / "yahpo_nb301_v1").symlink_to(shared_file("nb301", "yahpo_nb301_v1", "model.onnx").parent)
     env = dict(os.environ, NAS_HARNESS_DATA=str(home))
     sweep = tmp_path / "results"
-    run = subprocess.run([sys.executable, "-m", "harness", "run", "-m", "hydra/launcher=basic", f"hydra.sweep.dir={sweep}",
-                          "benchmark=nb301/yahpo", "strategy=rs,re", "seed=0,1", "budget.evaluations=30"],
-                         cwd=REPO, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "-m",
+            "hydra/launcher=basic",
+            f"hydra.sweep.dir={sweep}",
+            "benchmark=nb301/yahpo",
+            "strategy=rs,re",
+            "seed=0,1",
+            "budget.evaluations=30",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     manifests = [json.loads(p.read_text()) for p in sweep.glob("*/manifest.json")]
     assert len(manifests) == 4 and all(m["status"] == "complete" for m in manifests)
@@ -206,8 +230,14 @@ def test_a_surrogate_fitted_on_real_nb301_data_is_a_darts_benchmark(real_nb301, 
     from surrogates.splits import random_split
 
     monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path))
-    s = fit_surrogate(real_nb301, name="nb301-xgb", kind="xgb", n_members=3, split=random_split(real_nb301.n, n_train=600, seed=0),
-                      params={"n_estimators": 60})
+    s = fit_surrogate(
+        real_nb301,
+        name="nb301-xgb",
+        kind="xgb",
+        n_members=3,
+        split=random_split(real_nb301.n, n_train=600, seed=0),
+        params={"n_estimators": 60},
+    )
     s.save()
     assert get_spec("surrogate/nb301-xgb").space == "darts"
     bench = open_benchmark("surrogate/nb301-xgb")

@@ -8,9 +8,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from harness.oneshot import NB201Supernet, OneShotConfig, run_oneshot
-from harness.oneshot import oneshot_space
-from harness.oneshot.search import gumbel_hard, tau_at, zerocost_scores, _load_data
+from harness.oneshot import NB201Supernet, OneShotConfig, oneshot_space, run_oneshot
+from harness.oneshot.search import _load_data, gumbel_hard, tau_at, zerocost_scores
 from harness.oneshot.supernet import MixedEdge
 from harness.spaces.nb201 import N_EDGES, N_OPS, OPS, parse
 from tabular.errors import NasHarnessError
@@ -53,7 +52,7 @@ def test_single_path_forward_runs_exactly_one_op_per_edge():
     calls: dict[str, int] = {op: 0 for op in OPS}
     for module in net.modules():
         if isinstance(module, MixedEdge):
-            for name, op in zip(OPS, module.ops):
+            for name, op in zip(OPS, module.ops, strict=True):
                 op.register_forward_hook(lambda m, i, o, name=name: calls.__setitem__(name, calls[name] + 1))
     choice = (1, 2, 3, 4, 0, 3)
     net(torch.randn(2, 3, 8, 8), choice=choice)

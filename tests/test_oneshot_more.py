@@ -27,10 +27,13 @@ def _exact_unrolled_grad(model, alpha, train, valid, xi, momentum, wd, buffers):
     names = [n for n, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
     alpha = alpha.detach().clone().requires_grad_(True)
-    w = {n: p.detach().clone().requires_grad_(True) for n, p in zip(names, params)}
+    w = {n: p.detach().clone().requires_grad_(True) for n, p in zip(names, params, strict=True)}
     loss_t = F.cross_entropy(functional_call(model, w, (train[0], F.softmax(alpha, -1))), train[1])
     grads = torch.autograd.grad(loss_t, list(w.values()), create_graph=True)
-    moved = {n: w[n] - xi * (g + wd * w[n] + (momentum * b if b is not None else 0.0)) for n, g, b in zip(names, grads, buffers)}
+    moved = {
+        n: w[n] - xi * (g + wd * w[n] + (momentum * b if b is not None else 0.0))
+        for n, g, b in zip(names, grads, buffers, strict=True)
+    }
     loss_v = F.cross_entropy(functional_call(model, moved, (valid[0], F.softmax(alpha, -1))), valid[1])
     return torch.autograd.grad(loss_v, alpha)[0]
 
@@ -47,7 +50,11 @@ class _SmoothMixedNet(torch.nn.Module):
 
     def forward(self, x, weights, choice=None):
         for edge, ops in enumerate(self.ops):
-            x = weights[edge, 0] * torch.tanh(ops[0](x)) + weights[edge, 1] * torch.sin(ops[1](x)) + weights[edge, 2] * ops[2](x)
+            x = (
+                weights[edge, 0] * torch.tanh(ops[0](x))
+                + weights[edge, 1] * torch.sin(ops[1](x))
+                + weights[edge, 2] * ops[2](x)
+            )
         return self.head(x)
 
 
@@ -62,7 +69,7 @@ def test_second_order_gradient_equals_double_backprop(with_momentum):
     before = [p.detach().clone() for p in model.parameters()]
     xi, momentum, wd = 0.5, 0.9, 3e-4
     ours = unrolled_alpha_grad(model, alpha, lambda a: F.softmax(a, -1), train, valid, xi, momentum, wd, buffers)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # weights restored exactly
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # weights restored exactly
     exact = _exact_unrolled_grad(model, alpha, train, valid, xi, momentum, wd, buffers)
     # The gradient without the implicit term (xi = 0 in the inner step) is measurably different,
     # so the comparison below would catch a missing or wrong Hessian-vector term.
@@ -94,7 +101,7 @@ def test_evolution_scores_new_candidates_and_keeps_a_monotone_top_k():
 
     result = evolve(score, RADICES, np.random.default_rng(0), population=8, iterations=5, topk=3, mutation_prob=0.2)
     assert len(calls) == len(set(calls)) == result.n_scored == 8 * 5  # every iteration scores 8 new genomes
-    assert all(0 <= v < r for g in calls for v, r in zip(g, RADICES))
+    assert all(0 <= v < r for g in calls for v, r in zip(g, RADICES, strict=True))
     tops = np.asarray([t[0] for t in result.top_by_iteration])
     assert (np.diff(tops) >= 0).all() and result.best_score == max(sum(g) for g in calls) == tops[-1]
 
@@ -110,7 +117,9 @@ def test_evolution_beats_random_search_at_equal_evaluations():
     optimum = sum(max(weights[i, :r]) for i, r in enumerate(radices))
     wins = 0
     for seed in range(5):
-        ev = evolve(fitness, radices, np.random.default_rng(seed), population=50, iterations=20, topk=10, mutation_prob=0.1)
+        ev = evolve(
+            fitness, radices, np.random.default_rng(seed), population=50, iterations=20, topk=10, mutation_prob=0.1
+        )
         rng = np.random.default_rng(100 + seed)
         rs = max(fitness(tuple(int(v) for v in rng.integers(0, radices))) for _ in range(ev.n_scored))
         wins += ev.best_score > rs
@@ -210,7 +219,9 @@ def test_meta_memory_trace_equals_a_real_forward():
     model = NB201Supernet(10, C=3, N=1, in_channels=3).train()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         model(torch.randn(2, 3, 8, 8), weights=torch.full((6, 5), 0.2))
-    est = estimate(lambda: NB201Supernet(10, C=3, N=1, in_channels=3), (3, 8, 8), 64, lambda: {"weights": torch.full((6, 5), 0.2)})
+    est = estimate(
+        lambda: NB201Supernet(10, C=3, N=1, in_channels=3), (3, 8, 8), 64, lambda: {"weights": torch.full((6, 5), 0.2)}
+    )
     assert est.saved_bytes_per_sample * 2 == saved
     assert est.parameter_bytes == 4 * sum(p.numel() for p in model.parameters())
     assert est.total_bytes == 4 * est.parameter_bytes + 64 * est.saved_bytes_per_sample
@@ -218,14 +229,18 @@ def test_meta_memory_trace_equals_a_real_forward():
 
 def test_a_config_that_does_not_fit_is_refused_before_training(data_home):
     with pytest.raises(NasHarnessError, match=r"needs about .* GiB but 0.01 GiB is available") as info:
-        run_oneshot("darts", "nb201/cifar10", 0, {"C": 16, "N": 5, "batch_size": 64, "input_size": 32, "memory_limit_gb": 0.01})
+        run_oneshot(
+            "darts", "nb201/cifar10", 0, {"C": 16, "N": 5, "batch_size": 64, "input_size": 32, "memory_limit_gb": 0.01}
+        )
     assert "\n" not in str(info.value) and "lower batch_size" in str(info.value)
 
 
 def test_missing_dataset_and_unsupported_space_are_one_line_errors(data_home, tmp_path, monkeypatch):
     with pytest.raises(SourceMissingError) as info:
         run_oneshot("darts", "nb201/cifar10", 0, {**TINY, "dataset": "cifar10", "data_root": str(tmp_path / "nowhere")})
-    assert "\n" not in str(info.value) and "cifar" in str(info.value).lower() and "strategy.data_root" in str(info.value)
+    assert (
+        "\n" not in str(info.value) and "cifar" in str(info.value).lower() and "strategy.data_root" in str(info.value)
+    )
     with pytest.raises(NasHarnessError, match="supernets for the nb201 and darts cell spaces"):
         oneshot_space("nbgraph")
     with pytest.raises(NasHarnessError, match="darts_order"):
@@ -247,7 +262,9 @@ def test_cifar10_batches_train_the_supernet(data_home, tmp_path):
         batch = {b"data": rng.integers(0, 256, (40, 3072), dtype=np.uint8), b"labels": rng.integers(0, 10, 40).tolist()}
         (folder / name).write_bytes(pickle.dumps(batch))
     (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [f"c{i}".encode() for i in range(10)]}))
-    frame = run_oneshot("gdas", "nb201/cifar10", 0, {**TINY, "epochs": 1, "dataset": "cifar10", "data_root": str(tmp_path)})
+    frame = run_oneshot(
+        "gdas", "nb201/cifar10", 0, {**TINY, "epochs": 1, "dataset": "cifar10", "data_root": str(tmp_path)}
+    )
     assert frame.attrs["data"]["input_shape"] == [3, 32, 32] and frame.attrs["data"]["dataset"] == "cifar10"
 
 
@@ -298,9 +315,29 @@ def test_oneshot_grid_runs_are_compared_by_epochs_in_regress(tmp_path):
 
     env = dict(os.environ, NAS_HARNESS_DATA=str(tmp_path / "data"))
     sweep = tmp_path / "results"
-    overrides = [f"strategy.{k}={'null' if v is None else v}" for k, v in TINY.items() if k in ("C", "N", "epochs", "batch_size", "input_size", "data_limit")]
-    run = subprocess.run([sys.executable, "-m", "harness", "run", "-m", f"hydra.sweep.dir={sweep}", "benchmark=nb201/cifar10",
-                          "strategy=darts", "seed=0,1", *overrides], cwd=REPO, env=env, capture_output=True, text=True)
+    overrides = [
+        f"strategy.{k}={'null' if v is None else v}"
+        for k, v in TINY.items()
+        if k in ("C", "N", "epochs", "batch_size", "input_size", "data_limit")
+    ]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "-m",
+            f"hydra.sweep.dir={sweep}",
+            "benchmark=nb201/cifar10",
+            "strategy=darts",
+            "seed=0,1",
+            *overrides,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     folders = sorted(p.parent for p in sweep.glob("*/manifest.json"))
     assert len(folders) == 2
@@ -331,7 +368,9 @@ def test_spos_bn_recalibration_is_the_mean_of_the_batch_statistics_and_is_undone
     order = torch.randperm(len(splits.y_train), generator=_generator(0, 0, "bn"))
     conv, bn = search.model.stem[0], search.model.stem[1]
     with torch.no_grad():
-        means = [conv(splits.normalise(splits.x_train[order[k * 32:(k + 1) * 32]])).mean(dim=(0, 2, 3)) for k in range(2)]
+        means = [
+            conv(splits.normalise(splits.x_train[order[k * 32 : (k + 1) * 32]])).mean(dim=(0, 2, 3)) for k in range(2)
+        ]
     assert torch.allclose(bn.running_mean, (means[0] + means[1]) / 2, atol=1e-6)
     search.model.load_state_dict(before)
     search._evaluate(None, choice, batch_stats=True)

@@ -21,7 +21,16 @@ from scipy import stats
 from torch import nn
 
 from harness.trainer.nb201_net import NB201Network
-from harness.trainer.proxies import PROXIES, compute_proxies, count_flops, count_parameters, grad_norm, jacov, snip, synflow
+from harness.trainer.proxies import (
+    PROXIES,
+    compute_proxies,
+    count_flops,
+    count_parameters,
+    grad_norm,
+    jacov,
+    snip,
+    synflow,
+)
 from harness.trainer.train import seeded_init
 from tabular.errors import NasHarnessError
 from tests.conftest import shared_file
@@ -129,7 +138,7 @@ def published():
     doc = json.loads(shared_file("nb201", "zc_proxies_nb201.json").read_text())["cifar10"]
     keys = sorted(doc)
     codes = nb201_codes(np.array([[int(v) for v in k.strip("()").split(",")] for k in keys]))
-    return [(format_arch(c), doc[k]) for c, k in zip(codes, keys)]
+    return [(format_arch(c), doc[k]) for c, k in zip(codes, keys, strict=True)]
 
 
 def _agreement(published, names, n, batch, seed):
@@ -142,7 +151,7 @@ def _agreement(published, names, n, batch, seed):
     torch.set_num_threads(1)
     for r in rows:
         arch, entry = published[r]
-        values = compute_proxies(seeded_init(lambda: NB201Network(arch, 10), 0), x, y, names)
+        values = compute_proxies(seeded_init(lambda arch=arch: NB201Network(arch, 10), 0), x, y, names)
         for p in names:
             ours[p].append(values[p])
             theirs[p].append(entry[p]["score"])

@@ -1,4 +1,5 @@
-"""`hydra/launcher=ray_cluster` joins a running Ray cluster and gives the default launcher's results."""
+"""`hydra/launcher=ray_cluster` joins a running Ray cluster, runs batches of runs per task, and gives the default
+launcher's results."""
 from __future__ import annotations
 
 import os
@@ -43,7 +44,8 @@ def ray_cluster(tmp_path_factory):
 
 def _nas(args: list[str], home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, **RAY_ENV, "NAS_HARNESS_DATA": str(home)}
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
 
 
 def _trajectories(root: Path) -> dict[str, pd.DataFrame]:
@@ -56,14 +58,19 @@ def test_ray_grid_equals_the_default_launcher_and_reports_failures(tmp_path, ray
     address, home = ray_cluster
     ray = ["hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={address}"]
     grid = ["-m", "strategy=rs,re", "seed=0,1", "budget.evaluations=40"]
-    on_ray = _nas(["run", *grid, *ray, f"hydra.sweep.dir={tmp_path / 'ray'}"], home)
+    on_ray = _nas(["run", *grid, *ray, "grid.batch_size=3", f"hydra.sweep.dir={tmp_path / 'ray'}"], home)
     assert on_ray.returncode == 0, on_ray.stderr[-3000:]  # an explicit address joins, never starts a cluster
+    assert len(list((tmp_path / "ray" / ".jobs").iterdir())) == 2  # Hydra's folder per job: 4 runs in jobs of 3
+    assert not (tmp_path / "ray" / ".grid").exists()  # the batch files are gone once the tasks returned
     local = _nas(["run", *grid, f"hydra.sweep.dir={tmp_path / 'local'}"], home)
     assert local.returncode == 0, local.stderr[-3000:]
     a, b = _trajectories(tmp_path / "ray"), _trajectories(tmp_path / "local")
     assert len(a) == 4 and a.keys() == b.keys()
     for rid in a:
         pd.testing.assert_frame_equal(a[rid], b[rid], check_exact=True)
+    # Resumed with every run done: the driver skips them all before submitting anything.
+    again = _nas(["run", *grid, *ray, f"hydra.sweep.dir={tmp_path / 'ray'}"], home)
+    assert again.returncode == 0 and "skipped 4" in again.stderr, again.stderr[-3000:]
     # Every run fails on the cluster's workers: the driver still prints each failure and exits 1.
     failing = _nas(["run", "-m", "seed=0,1", "budget.evaluations=5", "benchmark.seed_policy=fixed",
                     "benchmark.fixed_seed=7", *ray, f"hydra.sweep.dir={tmp_path / 'failing'}"], home)

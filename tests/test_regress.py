@@ -54,8 +54,14 @@ class RepeatingRandomSearch(Strategy):
 
 
 # -- result folders -------------------------------------------------------------------------------
-def run_config(seed: int, budget: int | None, bench: str = "nb201/cifar10", strategy: str = "rs", sim_seconds: float | None = None,
-               **params) -> dict:
+def run_config(
+    seed: int,
+    budget: int | None,
+    bench: str = "nb201/cifar10",
+    strategy: str = "rs",
+    sim_seconds: float | None = None,
+    **params,
+) -> dict:
     """A resolved run config shaped like the one `nas-harness run` records."""
     return {"benchmark": {"name": bench, "seed_policy": "sample", "fixed_seed": None, "objectives": None},
             "budget": {"evaluations": budget, "sim_seconds": sim_seconds}, "n_workers": 1, "seed": seed,
@@ -139,7 +145,11 @@ def test_bootstrap_ci_of_mean_difference():
     rng = np.random.default_rng(2)
     base, cand = rng.normal(0, 1, 30), rng.normal(0.5, 1, 30)
     a = rg.bootstrap_mean_diff_ci(base, cand, n_boot=2000, seed=3)
-    assert a == rg.bootstrap_mean_diff_ci(base, cand, n_boot=2000, seed=3) != rg.bootstrap_mean_diff_ci(base, cand, n_boot=2000, seed=4)
+    assert (
+        a
+        == rg.bootstrap_mean_diff_ci(base, cand, n_boot=2000, seed=3)
+        != rg.bootstrap_mean_diff_ci(base, cand, n_boot=2000, seed=4)
+    )
     diff = cand.mean() - base.mean()
     assert a[0] < diff < a[1]
     # The percentile interval is close to the normal-theory one for these sample sizes.
@@ -149,7 +159,9 @@ def test_bootstrap_ci_of_mean_difference():
 
 def test_flags_need_both_tolerance_and_significance():
     base = np.linspace(0.0, 1.0, 20)
-    report = rg.compare_sets(group_set("b", base, base), group_set("c", base + 0.5, base + 0.05), tolerance=0.1, n_boot=100)
+    report = rg.compare_sets(
+        group_set("b", base, base), group_set("c", base + 0.5, base + 0.05), tolerance=0.1, n_boot=100
+    )
     final, auc = report.rows
     assert final.regression and final.p_holm < 0.05 and final.diff == pytest.approx(0.5)
     assert not auc.regression and auc.diff == pytest.approx(0.05)  # within tolerance
@@ -182,18 +194,26 @@ def test_false_positive_rate_over_random_seed_splits(rs_seeds):
     for _ in range(100):
         perm = rng.permutation(200)
         a, b = perm[:100], perm[100:]
-        flagged += rg.compare_sets(group_set("a", final[a], auc[a]), group_set("b", final[b], auc[b]), n_boot=1).regressed
+        flagged += rg.compare_sets(
+            group_set("a", final[a], auc[a]), group_set("b", final[b], auc[b]), n_boot=1
+        ).regressed
     assert flagged / 100 <= 0.05 + 0.05
 
 
 def test_planted_regression_is_flagged_and_same_strategy_is_not(nb201_cifar10, rs_seeds):
     final, auc = rs_seeds
-    worse = [run_search(nb201_cifar10, f"{__name__}:RepeatingRandomSearch", seed=1000 + s, budget=Budget(evaluations=100)).regret.to_numpy()
-             for s in range(30)]
+    worse = [
+        run_search(
+            nb201_cifar10, f"{__name__}:RepeatingRandomSearch", seed=1000 + s, budget=Budget(evaluations=100)
+        ).regret.to_numpy()
+        for s in range(30)
+    ]
     wf, wa = np.array([r[-1] for r in worse]), np.array([r.mean() for r in worse])
     report = rg.compare_sets(group_set("rs", final[:30], auc[:30]), group_set("worse", wf, wa), n_boot=500)
     assert all(r.regression for r in report.rows), rg.format_table(report)
-    same = rg.compare_sets(group_set("rs", final[:30], auc[:30]), group_set("rs2", final[30:60], auc[30:60]), n_boot=500)
+    same = rg.compare_sets(
+        group_set("rs", final[:30], auc[:30]), group_set("rs2", final[30:60], auc[30:60]), n_boot=500
+    )
     assert not same.regressed, rg.format_table(same)
 
 
@@ -207,10 +227,17 @@ def test_regularized_evolution_with_sample_size_1_is_flagged(nb201_cifar10):
         pytest.skip("regularized evolution is not available in this checkout")
 
     def runs(hp, seeds):
-        curves = [run_search(nb201_cifar10, "re", seed=s, budget=Budget(evaluations=100), hyperparameters=hp).regret.to_numpy() for s in seeds]
+        curves = [
+            run_search(
+                nb201_cifar10, "re", seed=s, budget=Budget(evaluations=100), hyperparameters=hp
+            ).regret.to_numpy()
+            for s in seeds
+        ]
         return [c[-1] for c in curves], [c.mean() for c in curves]
 
-    report = rg.compare_sets(group_set("re", *runs({}, range(30))), group_set("re1", *runs({"sample_size": 1}, range(30, 60))), n_boot=500)
+    report = rg.compare_sets(
+        group_set("re", *runs({}, range(30))), group_set("re1", *runs({"sample_size": 1}, range(30, 60))), n_boot=500
+    )
     assert any(r.regression for r in report.rows), rg.format_table(report)
 
 
@@ -249,7 +276,9 @@ def test_compact_baseline_round_trip(engine_sets, tmp_path):
     assert cli(["regress", "--save-baseline", str(base), str(out)]) == 0
     doc = json.loads(out.read_text())
     assert out.stat().st_size < 20_000 and doc["groups"][0]["budget"] == 60 and len(doc["groups"][0]["seeds"]) == 20
-    assert doc["groups"][0]["benchmark_sha256"] == [json.loads(next(base.glob("*/manifest.json")).read_text())["benchmark_sha256"]]
+    assert doc["groups"][0]["benchmark_sha256"] == [
+        json.loads(next(base.glob("*/manifest.json")).read_text())["benchmark_sha256"]
+    ]
     assert {"numpy", "scipy"} <= set(doc["versions"])
     from_json = rg.regress(out, worse, n_boot=200)
     from_dir = rg.regress(base, worse, n_boot=200)
@@ -360,7 +389,9 @@ def test_strategy_variants_are_labelled_and_matched(tmp_path):
     groups = rg.load_result_set(cand).groups
     assert set(groups) == {("nb201/cifar10", "rs[replace=false]"), ("nb201/cifar10", "rs[replace=true]")}
     report = rg.regress(base, cand, n_boot=50)
-    assert {r.strategy for r in report.rows} == {"rs[replace=false]"} and report.only_candidate == ["nb201/cifar10 x rs[replace=true]"]
+    assert {r.strategy for r in report.rows} == {"rs[replace=false]"} and report.only_candidate == [
+        "nb201/cifar10 x rs[replace=true]"
+    ]
     assert not report.regressed
 
 
@@ -380,7 +411,11 @@ def test_strategy_concordance_across_benchmarks_and_seed_splits(tmp_path, capsys
 
     # Mean final regret orders: b1 A<B<C, b2 A<C<B, b3 B<A<C. Rank sums 4, 6, 8 around a mean of 6:
     # S = 8 and W = 12 S / (m^2 (n^3 - n)) = 96 / 216.
-    levels = {"b1": {"A": 0.1, "B": 0.2, "C": 0.3}, "b2": {"A": 0.1, "B": 0.3, "C": 0.2}, "b3": {"A": 0.2, "B": 0.1, "C": 0.3}}
+    levels = {
+        "b1": {"A": 0.1, "B": 0.2, "C": 0.3},
+        "b2": {"A": 0.1, "B": 0.3, "C": 0.2},
+        "b3": {"A": 0.2, "B": 0.1, "C": 0.3},
+    }
     for bench, by_strategy in levels.items():
         for strat, level in by_strategy.items():
             for seed in range(3):
@@ -391,7 +426,9 @@ def test_strategy_concordance_across_benchmarks_and_seed_splits(tmp_path, capsys
     assert res.overall.p_value == pytest.approx(stats.chi2.sf(3 * 2 * 96 / 216, 2), rel=1e-12)
     # Within each benchmark the strategies are separated by far more than the seed noise: every split agrees.
     split = strategy_concordance(tmp_path, by="seeds", splits=2)
-    assert all(c.w == pytest.approx(1.0) for c in split.per_benchmark.values()) and set(split.per_benchmark) == {f"nb201/{b}" for b in levels}
+    assert all(c.w == pytest.approx(1.0) for c in split.per_benchmark.values()) and set(split.per_benchmark) == {
+        f"nb201/{b}" for b in levels
+    }
     assert cli(["rank-stats", "--strategies", str(tmp_path)]) == 0
     assert "Kendall's W = 0.4444" in capsys.readouterr().out
     with pytest.raises(NasHarnessError, match="fewer seeds"):
@@ -417,7 +454,9 @@ def test_time_average_by_hand():
     from harness.report.budgets import time_average
 
     # [10, 30): 3, [30, 60): 2, [60, 100]: 1 -> (60 + 60 + 40) / 90; the row at 120 lies after the budget.
-    assert time_average(np.array([10.0, 30.0, 60.0, 120.0]), np.array([3.0, 2.0, 1.0, 0.0]), 100.0) == pytest.approx(160 / 90, rel=1e-15)
+    assert time_average(np.array([10.0, 30.0, 60.0, 120.0]), np.array([3.0, 2.0, 1.0, 0.0]), 100.0) == pytest.approx(
+        160 / 90, rel=1e-15
+    )
     assert time_average(np.array([100.0]), np.array([4.0]), 100.0) == 4.0  # first completion at the budget itself
 
 
@@ -485,7 +524,10 @@ def test_time_and_evaluation_budgets_need_a_common_cut(time_sets, tmp_path):
     assert cli(["regress", "--save-baseline", str(time_sets / "base"), str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["version"] == 2 and doc["groups"][0]["budget_kind"] == "sim_seconds" and doc["groups"][0]["budget"] == T
-    from_json, from_dir = rg.regress(out, time_sets / "worse", n_boot=200), rg.regress(time_sets / "base", time_sets / "worse", n_boot=200)
+    from_json, from_dir = (
+        rg.regress(out, time_sets / "worse", n_boot=200),
+        rg.regress(time_sets / "base", time_sets / "worse", n_boot=200),
+    )
     assert [(r.p, r.diff, r.ci) for r in from_json.rows] == [(r.p, r.diff, r.ci) for r in from_dir.rows]
     with pytest.raises(NasHarnessError, match="cannot be cut"):
         rg.regress(out, time_sets / "worse", time_budget=50_000)

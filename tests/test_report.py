@@ -184,8 +184,12 @@ def test_bootstrap_band_is_deterministic_and_contains_the_mean():
 
 
 def test_time_step_function_and_search_cost():
-    c = RunCurves(valid=np.array([1.0, 2.0, 3.0]), test=np.full(3, np.nan), regret=np.array([2.0, 0.5000000000001, 0.0]),
-                  sim_time=np.array([10.0, 20.0, 40.0]))
+    c = RunCurves(
+        valid=np.array([1.0, 2.0, 3.0]),
+        test=np.full(3, np.nan),
+        regret=np.array([2.0, 0.5000000000001, 0.0]),
+        sim_time=np.array([10.0, 20.0, 40.0]),
+    )
     out = on_grid(c, "valid", np.array([5.0, 10.0, 15.0, 20.0, 39.0, 40.0, 41.0]))
     np.testing.assert_array_equal(out, [np.nan, 1.0, 1.0, 2.0, 2.0, 3.0, np.nan])
     assert reach(c, 0.5) == (2, 20.0 / 3600)
@@ -211,8 +215,18 @@ def grid(data_home, tmp_path_factory):
     root = tmp_path_factory.mktemp("grid")
     results, extra = root / "results", root / "extra"
     common = ["run", "-m", "hydra/launcher=basic", "strategy=rs"]
-    first = _nas([*common, f"hydra.sweep.dir={results}", "strategy.replace=false,true", "strategy.charge_repeats=true,false",
-                  "benchmark=nb201/cifar10,nbgraph/cora", "seed=range(0,5)", "budget.evaluations=30"], data_home)
+    first = _nas(
+        [
+            *common,
+            f"hydra.sweep.dir={results}",
+            "strategy.replace=false,true",
+            "strategy.charge_repeats=true,false",
+            "benchmark=nb201/cifar10,nbgraph/cora",
+            "seed=range(0,5)",
+            "budget.evaluations=30",
+        ],
+        data_home,
+    )
     second = _nas([*common, f"hydra.sweep.dir={extra}", "benchmark=nbgraph/cora", "seed=0,7", "budget.evaluations=20",
                    "budget.sim_seconds=null,100"], data_home)
     _, err = first.communicate()
@@ -224,7 +238,9 @@ def grid(data_home, tmp_path_factory):
             run.rename(results / run.name)
     killed = results / "0123456789abcdef"
     killed.mkdir()
-    (killed / "run.log").write_text("t INFO harness.app: run 0123456789abcdef: strategy=rs benchmark=nb201/cifar10 seed=9\n")
+    (killed / "run.log").write_text(
+        "t INFO harness.app: run 0123456789abcdef: strategy=rs benchmark=nb201/cifar10 seed=9\n"
+    )
     return data_home, results
 
 
@@ -244,16 +260,37 @@ def _runs_from_parquet(results: Path) -> pd.DataFrame:
             continue
         s = m["config"]["strategy"]
         traj = pd.read_parquet(manifest_path.parent / "trajectory.parquet")
-        rows.append({"task": m["benchmark"], "seed": m["seed"], "len": len(traj), "traj": traj,
-                     "method": f"rs[charge_repeats={str(s['charge_repeats']).lower()},replace={str(s['replace']).lower()}]"})
+        rows.append(
+            {
+                "task": m["benchmark"],
+                "seed": m["seed"],
+                "len": len(traj),
+                "traj": traj,
+                "method": f"rs[charge_repeats={str(s['charge_repeats']).lower()},replace={str(s['replace']).lower()}]",
+            }
+        )
     df = pd.DataFrame(rows).sort_values("len", ascending=False)
     return df.drop_duplicates(["task", "method", "seed"])
 
 
 def test_report_writes_every_file(written):
-    for name in ("leaderboard.md", "leaderboard.csv", "leaderboard.tex", "index.html", "runs.csv", "search_cost.csv", "report.json"):
+    for name in (
+        "leaderboard.md",
+        "leaderboard.csv",
+        "leaderboard.tex",
+        "index.html",
+        "runs.csv",
+        "search_cost.csv",
+        "report.json",
+    ):
         assert (written / name).is_file() and (written / name).stat().st_size > 0, name
-    for stem in ("curves_nb201_cifar10_evaluations", "curves_nb201_cifar10_time", "curves_nbgraph_cora_evaluations", "cd_20", "cd_30"):
+    for stem in (
+        "curves_nb201_cifar10_evaluations",
+        "curves_nb201_cifar10_time",
+        "curves_nbgraph_cora_evaluations",
+        "cd_20",
+        "cd_30",
+    ):
         for ext in ("png", "svg"):
             assert (written / "plots" / f"{stem}.{ext}").stat().st_size > 1000, stem
     assert not (written / "plots" / "curves_nbgraph_cora_time.png").exists()  # cora records no training cost
@@ -274,10 +311,19 @@ def test_csv_equals_recomputation_from_parquet(grid, written):
             reached = [t for t in cell["traj"] if len(t) >= budget]
             regret = np.array([t["regret"].iloc[budget - 1] for t in reached])
             test = np.array([t["incumbent_test_mean"].iloc[budget - 1] for t in reached])
-            row = csv[(csv["budget_kind"] == "evaluations") & (csv["budget_value"] == budget) & (csv["task"] == task) & (csv["method"] == method)]
+            row = csv[
+                (csv["budget_kind"] == "evaluations")
+                & (csv["budget_value"] == budget)
+                & (csv["task"] == task)
+                & (csv["method"] == method)
+            ]
             assert len(row) == 1
             row = row.iloc[0]
-            assert row["n_seeds"] == len(reached) and row["runs"] == len(cell) and row["n_short"] == len(cell) - len(reached)
+            assert (
+                row["n_seeds"] == len(reached)
+                and row["runs"] == len(cell)
+                and row["n_short"] == len(cell) - len(reached)
+            )
             assert row["regret_mean"] == pytest.approx(regret.mean(), rel=1e-12)
             assert row["regret_se"] == pytest.approx(regret.std(ddof=1) / np.sqrt(regret.size), rel=1e-9)
             assert row["regret_median"] == pytest.approx(np.median(regret), rel=1e-12)
@@ -289,7 +335,7 @@ def test_csv_equals_recomputation_from_parquet(grid, written):
         methods = sorted({m for _, m in means})
         matrix = np.array([[means[(t, m)] for m in methods] for t in tasks])
         avg = sps.rankdata(matrix, axis=1).mean(axis=0)
-        for m, a in zip(methods, avg):
+        for m, a in zip(methods, avg, strict=True):
             got = csv[(csv["budget_value"] == budget) & (csv["method"] == m)]["avg_rank"].unique()
             assert got == pytest.approx([a])
 
@@ -364,7 +410,9 @@ TIME_BUDGET = 40000.0  # about 20 evaluations on nb201/cifar10 and 10 on nb201/c
 TIME_SEEDS = range(6)
 
 
-def _app_run(root: Path, strategy: str, bench: str, seed: int, *, evaluations=None, sim_seconds=None, seed_policy="sample") -> None:
+def _app_run(
+    root: Path, strategy: str, bench: str, seed: int, *, evaluations=None, sim_seconds=None, seed_policy="sample"
+) -> None:
     """One run written by the app's own run writer (manifest + trajectory), as `nas-harness run` does."""
     from harness.app import run_config
 
@@ -398,7 +446,9 @@ def _parquet_runs(results: Path) -> list[dict]:
         m = json.loads(path.read_text())
         bench = m["config"]["benchmark"]
         # In the mixed folder, the seed policy differs between nb201/cifar10 runs, so it labels those tasks.
-        task = bench["name"] + (f"[seed_policy={bench['seed_policy']}]" if results.name == "mixed" and bench["name"].endswith("10") else "")
+        task = bench["name"] + (
+            f"[seed_policy={bench['seed_policy']}]" if results.name == "mixed" and bench["name"].endswith("10") else ""
+        )
         out.append({"task": task, "method": m["strategy"], "budget": m["config"]["budget"], "seed": m["seed"],
                     "traj": pd.read_parquet(path.parent / "trajectory.parquet")})
     return out
@@ -425,8 +475,14 @@ def test_incumbent_at_time_equals_a_brute_force_scan(time_grid):
         traj = pd.read_parquet(run.path / "trajectory.parquet")
         curve = run_curves(run.trajectory, run.horizon)
         assert run.horizon == TIME_BUDGET  # the time budget stopped it
-        times = np.concatenate([rng.uniform(0, TIME_BUDGET, 15), traj["sim_time"].to_numpy(), traj["sim_time"].to_numpy() - 1e-6,
-                                [TIME_BUDGET, 0.0]])
+        times = np.concatenate(
+            [
+                rng.uniform(0, TIME_BUDGET, 15),
+                traj["sim_time"].to_numpy(),
+                traj["sim_time"].to_numpy() - 1e-6,
+                [TIME_BUDGET, 0.0],
+            ]
+        )
         for t in times:
             i = _scan(traj, t)
             got, status = curve.index(Cut("sim_seconds", float(t)))
@@ -435,9 +491,14 @@ def test_incumbent_at_time_equals_a_brute_force_scan(time_grid):
                 continue
             assert status == OK and got == i
             assert curve.value("regret", Cut("sim_seconds", float(t))) == traj["regret"].iloc[i]
-            np.testing.assert_equal(curve.value("test", Cut("sim_seconds", float(t))), traj["incumbent_test_mean"].iloc[i])
+            np.testing.assert_equal(
+                curve.value("test", Cut("sim_seconds", float(t))), traj["incumbent_test_mean"].iloc[i]
+            )
             inc = traj["incumbent_arch"].iloc[i]
-            assert curve.value("valid", Cut("sim_seconds", float(t))) == traj.loc[traj["arch"] == inc, "valid_mean"].iloc[0]
+            assert (
+                curve.value("valid", Cut("sim_seconds", float(t)))
+                == traj.loc[traj["arch"] == inc, "valid_mean"].iloc[0]
+            )
         # Beyond the time budget the incumbent is unknown: the run is left out, not extrapolated.
         assert curve.index(Cut("sim_seconds", TIME_BUDGET + 1))[1] == SHORT
     # A run that stopped on its evaluations count is known only up to its last completion.
@@ -460,7 +521,13 @@ def test_time_budgeted_report_compares_at_the_time_budget(time_grid, tmp_path):
     ft = report.final_table.set_index(["task", "method"])
     for i, task in enumerate(lb.tasks):
         for j, method in enumerate(lb.methods):
-            last = np.array([r["traj"].sort_values("step")["regret"].iloc[-1] for r in runs if r["task"] == task and r["method"] == method])
+            last = np.array(
+                [
+                    r["traj"].sort_values("step")["regret"].iloc[-1]
+                    for r in runs
+                    if r["task"] == task and r["method"] == method
+                ]
+            )
             assert last.size == len(TIME_SEEDS) and lb.n[i, j] == last.size
             assert lb.mean_regret[i, j] == pytest.approx(last.mean(), rel=1e-12)
             assert ft.loc[(task, method), "regret_se"] == pytest.approx(last.std(ddof=1) / np.sqrt(last.size), rel=1e-9)
@@ -508,7 +575,10 @@ def test_mixed_budgets_choose_per_task_and_say_so(time_grid):
     (budget,) = report.budgets
     mean_task = "nb201/cifar10[seed_policy=mean]"
     assert budget.uniform is None and budget.key == "per-task default"
-    assert budget.cut("nb201/cifar10[seed_policy=sample]").value == TIME_BUDGET and budget.cut("nb201/cifar100").kind == "sim_seconds"
+    assert (
+        budget.cut("nb201/cifar10[seed_policy=sample]").value == TIME_BUDGET
+        and budget.cut("nb201/cifar100").kind == "sim_seconds"
+    )
     # lengths 15..20 (3 runs each): 17 is the largest length that more than half of the task's runs reached
     assert budget.cut(mean_task).kind == "evaluations" and budget.cut(mean_task).value == 17
     assert any("budgets differ between tasks" in w for w in report.warnings)

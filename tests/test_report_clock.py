@@ -15,11 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.results import CLOCK_COLUMN, ONESHOT_METHODS, REAL_CLOCK
 from harness.report import build_report
 from harness.report.load import load_results
-from harness.report.render import _curve_panels, _colours, document, render_files
-from harness.results import MANIFEST, TRAJECTORY
+from harness.report.render import _colours, _curve_panels, document, render_files
+from harness.results import CLOCK_COLUMN, MANIFEST, ONESHOT_METHODS, REAL_CLOCK, TRAJECTORY
 from tabular.errors import NasHarnessError
 from tests.oneshot_grid import TASK, darts_and_rs_grid, rewrite_trajectory
 from tests.test_report import report_cli
@@ -30,7 +29,9 @@ RS_EVALUATIONS = 12
 @pytest.fixture(scope="module")
 def grid(data_home, tmp_path_factory):
     """darts x 2 seeds (real clock, 2 epochs) and rs x 2 seeds (simulated clock, 12 evaluations) on nb201/cifar10."""
-    return darts_and_rs_grid(tmp_path_factory.mktemp("clock") / "results", data_home, epochs=2, rs_evaluations=RS_EVALUATIONS)
+    return darts_and_rs_grid(
+        tmp_path_factory.mktemp("clock") / "results", data_home, epochs=2, rs_evaluations=RS_EVALUATIONS
+    )
 
 
 def _runs(results: Path) -> list[dict]:
@@ -73,12 +74,14 @@ def test_tables_have_a_clock_column(grid, tmp_path):
     runs = pd.read_csv(tmp_path / "r" / "runs.csv")
     for table in (board, cost, runs, curves[curves["method"].isin(want)]):
         assert set(table["method"]) == set(want)
-        assert dict(zip(table["method"], table["clock"])) == want
+        assert dict(zip(table["method"], table["clock"], strict=True)) == want
         assert table.groupby("method")["clock"].nunique().max() == 1
     # The final table's numbers for the real-clock method come from its own trajectories (after 2 epochs).
     darts = [r["traj"] for r in _runs(grid) if r["strategy"] == "darts"]
     row = board[board["method"] == "darts"].iloc[0]
-    assert row["regret_mean"] == pytest.approx(np.mean([t.sort_values("step")["regret"].iloc[1] for t in darts]), rel=1e-12)
+    assert row["regret_mean"] == pytest.approx(
+        np.mean([t.sort_values("step")["regret"].iloc[1] for t in darts]), rel=1e-12
+    )
     md = (tmp_path / "r" / "leaderboard.md").read_text()
     assert "| method | clock | n |" in md and "| darts | real | 2 |" in md and "| rs | simulated | 2 |" in md
     assert "h real (" in md  # search-cost hours of darts are real hours
@@ -98,7 +101,9 @@ def test_time_curves_mark_real_clock_methods(grid, tmp_path):
     assert info.time_grid is not None and info.clocks == {"darts": "real", "rs": "simulated"}
     fig = _curve_panels(info, info.time_bands, _colours(report.result.methods()), "time")
     assert _time_lines(fig) == {"DARTS (darts) (real s), n=2": "--", "Random search (rs), n=2": "-"}
-    assert {ax.get_xlabel() for ax in (fig.axes[0], fig.axes[2])} == {"seconds: simulated (solid) / real compute (dashed)"}
+    assert {ax.get_xlabel() for ax in (fig.axes[0], fig.axes[2])} == {
+        "seconds: simulated (solid) / real compute (dashed)"
+    }
     # Against evaluations nothing is timed: no mark, solid lines (the dashed black line is the reference).
     fig = _curve_panels(info, info.eval_bands, _colours(report.result.methods()), "evaluations")
     labels = _time_lines(fig)
@@ -114,10 +119,15 @@ def test_time_curves_mark_real_clock_methods(grid, tmp_path):
     # Only simulated methods: the figure looks as before; only real ones: real compute seconds.
     rs_only = build_report(_subset(grid, tmp_path / "rs", "rs"), n_boot=100)
     fig = _curve_panels(rs_only.tasks[TASK], rs_only.tasks[TASK].time_bands, _colours(["rs"]), "time")
-    assert _time_lines(fig) == {"Random search (rs), n=2": "-"} and fig.axes[2].get_xlabel() == "simulated time (GPU-hours)"
+    assert (
+        _time_lines(fig) == {"Random search (rs), n=2": "-"}
+        and fig.axes[2].get_xlabel() == "simulated time (GPU-hours)"
+    )
     darts_only = build_report(_subset(grid, tmp_path / "darts", "darts"), n_boot=100)
     fig = _curve_panels(darts_only.tasks[TASK], darts_only.tasks[TASK].time_bands, _colours(["darts"]), "time")
-    assert _time_lines(fig) == {"DARTS (darts) (real s), n=2": "--"} and fig.axes[2].get_xlabel() == "real compute seconds"
+    assert (
+        _time_lines(fig) == {"DARTS (darts) (real s), n=2": "--"} and fig.axes[2].get_xlabel() == "real compute seconds"
+    )
 
 
 def test_notes_totals_and_time_budgets_say_which_clock(grid, tmp_path):
@@ -140,7 +150,9 @@ def test_notes_totals_and_time_budgets_say_which_clock(grid, tmp_path):
     assert all(d["sim_time"].iloc[-1] < t for d in darts)
     assert ft.loc["darts", "regret_mean"] == pytest.approx(np.mean([d["regret"].iloc[-1] for d in darts]), rel=1e-12)
     rs = [r["traj"].sort_values("step") for r in runs if r["strategy"] == "rs"]
-    assert ft.loc["rs", "regret_mean"] == pytest.approx(np.mean([d.loc[d["sim_time"] <= t, "regret"].iloc[-1] for d in rs]), rel=1e-12)
+    assert ft.loc["rs", "regret_mean"] == pytest.approx(
+        np.mean([d.loc[d["sim_time"] <= t, "regret"].iloc[-1] for d in rs]), rel=1e-12
+    )
     assert ft.loc["darts", "clock"] == "real" and ft.loc["rs", "clock"] == "simulated"
     # No real-clock method: no clock note, the simulated wording alone.
     rs_only = build_report(_subset(grid, tmp_path / "rs", "rs"), time_budgets=[t], n_boot=100)

@@ -12,7 +12,9 @@ from harness.run_lock import LOCK, run_lock
 
 def _lock_from_another_host(run_dir: Path, age_s: float) -> None:
     lock = run_dir / LOCK
-    lock.write_text(json.dumps({"host": "node-elsewhere", "boot_id": "x", "pid_ns": "y", "pid": 4242, "start": 1, "token": "t"}))
+    lock.write_text(
+        json.dumps({"host": "node-elsewhere", "boot_id": "x", "pid_ns": "y", "pid": 4242, "start": 1, "token": "t"})
+    )
     then = time.time() - age_s
     os.utime(lock, (then, then))
 

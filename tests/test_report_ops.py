@@ -29,7 +29,15 @@ from tests.test_report import report_cli
 
 # Written out here, not imported: the NB201 paper's five ops and the ops without trainable weights.
 NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
-DARTS_OPS = ["max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5"]
+DARTS_OPS = [
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+]
 PARAM_FREE = {"none", "skip_connect", "avg_pool_3x3", "max_pool_3x3"}
 SECTION = "## Op histograms of one-shot picks"
 
@@ -72,7 +80,7 @@ def test_csv_equals_sums_of_the_raw_trajectories(grid, rendered):
     assert len(darts) == 2 and all(set(f"op_{o}" for o in NB201_OPS) <= set(r["traj"].columns) for r in darts)
     csv = pd.read_csv(rendered / "op_histograms.csv")
     assert list(csv.columns) == ["benchmark", "method", "step", "n_runs", *NB201_OPS, "param_free_share"]
-    assert set(zip(csv["benchmark"], csv["method"])) == {(TASK, "darts")}  # rs has no op_ columns: no rows
+    assert set(zip(csv["benchmark"], csv["method"], strict=True)) == {(TASK, "darts")}  # rs has no op_ columns: no rows
     # pandas on the raw files: op_ columns summed over seeds per step.
     raw = pd.concat([r["traj"] for r in darts], ignore_index=True)
     truth = raw.groupby("step")[[f"op_{o}" for o in NB201_OPS]].sum()
@@ -93,7 +101,7 @@ def test_markdown_html_and_figure(grid, rendered):
     last = int(darts["step"].max())
     fin = darts[darts["step"] == last]
     counts = [int(fin[f"op_{o}"].sum()) for o in NB201_OPS]
-    share = sum(c for o, c in zip(NB201_OPS, counts) if o in PARAM_FREE) / sum(counts)
+    share = sum(c for o, c in zip(NB201_OPS, counts, strict=True) if o in PARAM_FREE) / sum(counts)
     md = (rendered / "leaderboard.md").read_text()
     assert SECTION in md
     section = md[md.index(SECTION):]
@@ -122,14 +130,18 @@ def test_rs_only_report_has_no_op_histograms(grid, tmp_path):
     report = build_report(rs, n_boot=100)
     files = render_files(report)
     assert "op_histograms.csv" not in files and not any("op_histograms" in f for f in files)
-    assert "Op histograms" not in files["leaderboard.md"].decode() and "Op histograms" not in files["index.html"].decode()
+    assert (
+        "Op histograms" not in files["leaderboard.md"].decode() and "Op histograms" not in files["index.html"].decode()
+    )
 
 
 def test_runs_without_op_columns_are_left_out_and_named(grid, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(grid, copy)
     dropped, kept = _runs(copy, "darts")
-    rewrite_trajectory(dropped["dir"], dropped["traj"].drop(columns=[c for c in dropped["traj"].columns if c.startswith("op_")]))
+    rewrite_trajectory(
+        dropped["dir"], dropped["traj"].drop(columns=[c for c in dropped["traj"].columns if c.startswith("op_")])
+    )
     report = build_report(copy, n_boot=100)
     table = report.op_histograms.table
     assert (table["n_runs"] == 1).all()

@@ -78,7 +78,14 @@ def test_racing_processes_never_both_acquire(tmp_path, start):
 
 
 def test_foreign_host_lock_is_respected_while_its_heartbeat_is_fresh(tmp_path):
-    owner = {"host": "node-17.cluster", "boot_id": "b", "pid_ns": "pid:[1]", "pid": os.getpid(), "start": 1, "token": "t"}
+    owner = {
+        "host": "node-17.cluster",
+        "boot_id": "b",
+        "pid_ns": "pid:[1]",
+        "pid": os.getpid(),
+        "start": 1,
+        "token": "t",
+    }
     lock = _write_lock(tmp_path, owner, age_s=FAST.expiry_s / 2)
     with rl.run_lock(tmp_path, FAST) as claim:
         assert not claim
@@ -121,8 +128,14 @@ def test_reused_pid_is_taken_over_and_the_real_holder_is_respected(tmp_path):
 def test_process_start_agrees_with_uptime_even_for_odd_process_names(tmp_path):
     ticks = os.sysconf("SC_CLK_TCK")
     before = float(Path("/proc/uptime").read_text().split()[0])
-    proc = subprocess.Popen([sys.executable, "-c", "open('/proc/self/comm', 'w').write('x) (1 2 3'); print(flush=True); "
-                             "import time; time.sleep(30)"], stdout=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "open('/proc/self/comm', 'w').write('x) (1 2 3'); print(flush=True); import time; time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+    )
     try:
         after = float(Path("/proc/uptime").read_text().split()[0])
         proc.stdout.readline()
@@ -276,7 +289,9 @@ def test_two_identical_grids_run_each_run_exactly_once(tmp_path, data_home):
            "budget.evaluations=1500", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path}"]
     assert subprocess.run([sys.executable, "-m", "harness", "query", "nb201/cifar10"], cwd=REPO,
                           capture_output=True).returncode == 0  # convert once, before the race
-    procs = [subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     # A grid that ends while the other still runs one of its runs is not complete: exit 3 (EXIT_INCOMPLETE).
     # The grid that ends last finds every run done, so it exits 0.

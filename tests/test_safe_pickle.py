@@ -76,7 +76,10 @@ def _isolated_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def assert_refused(excinfo: pytest.ExceptionInfo, path: Path, payload: Payload, marker: Path) -> None:
     """One line: `<path> references <global>, which <what> files never contain; refusing to unpickle it (<hint>)`."""
     message = str(excinfo.value)
-    pattern = rf"{re.escape(str(path))} references {re.escape(payload.global_name)}, which .+ files never contain; refusing to unpickle it \(.+\)"
+    pattern = (
+        rf"{re.escape(str(path))} references {re.escape(payload.global_name)}, "
+        r"which .+ files never contain; refusing to unpickle it \(.+\)"
+    )
     assert re.fullmatch(pattern, message), message
     assert "\n" not in message
     assert not marker.exists(), "the payload ran"
@@ -131,7 +134,11 @@ def test_nb201_pth_refuses(tmp_path, payload, marker, legacy):
     import torch
 
     path = tmp_path / "NAS-Bench-201-v1_1-096897.pth"
-    torch.save({"meta_archs": ["|none~0|"], "arch2infos": {0: {"full": payload}}}, path, _use_new_zipfile_serialization=not legacy)
+    torch.save(
+        {"meta_archs": ["|none~0|"], "arch2infos": {0: {"full": payload}}},
+        path,
+        _use_new_zipfile_serialization=not legacy,
+    )
     with pytest.raises(NasHarnessError) as info:
         nb201_pth.load_pth(path)
     assert_refused(info, path, payload, marker)
@@ -184,7 +191,11 @@ def _cifar10_folder(root: Path, evil: Payload | None = None) -> Path:
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        doc = {b"batch_label": b"x", b"labels": rng.integers(0, 10, 20).tolist(), b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8)}
+        doc = {
+            b"batch_label": b"x",
+            b"labels": rng.integers(0, 10, 20).tolist(),
+            b"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8),
+        }
         if evil is not None and name == "data_batch_2":
             doc[b"labels"] = evil
         (root / name).write_bytes(pickle.dumps(doc))
@@ -203,7 +214,9 @@ def test_imagenet16_reader_refuses(tmp_path, payload, marker):
     rng = np.random.default_rng(0)
     for name in [f"train_data_batch_{i}" for i in range(1, 11)] + ["val_data"]:
         labels: Any = payload if name == "val_data" else rng.integers(1, 121, 8).tolist()
-        (tmp_path / name).write_bytes(pickle.dumps({"data": rng.integers(0, 256, (8, 768), dtype=np.uint8), "labels": labels}))
+        (tmp_path / name).write_bytes(
+            pickle.dumps({"data": rng.integers(0, 256, (8, 768), dtype=np.uint8), "labels": labels})
+        )
     with pytest.raises(NasHarnessError) as info:
         load_imagenet16(tmp_path)
     assert_refused(info, tmp_path / "val_data", payload, marker)
@@ -220,10 +233,31 @@ def py2_cifar_batch(data: np.ndarray, labels: list[int]) -> bytes:
     n, width = data.shape
     dtype = (b"cnumpy\ndtype\n" + _s(b"u1") + b"K\x00K\x01\x87R"
              + b"(K\x03" + _s(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
-    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _s(b"b") + b"\x87R"
-             + b"(K\x01J" + struct.pack("<i", n) + b"J" + struct.pack("<i", width) + b"\x86" + dtype + b"\x89" + _s(data.tobytes()) + b"tb")
+    array = (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+        + _s(b"b")
+        + b"\x87R"
+        + b"(K\x01J"
+        + struct.pack("<i", n)
+        + b"J"
+        + struct.pack("<i", width)
+        + b"\x86"
+        + dtype
+        + b"\x89"
+        + _s(data.tobytes())
+        + b"tb"
+    )
     label_list = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
-    return b"\x80\x02}(" + _s(b"batch_label") + _s(b"training batch") + _s(b"labels") + label_list + _s(b"data") + array + b"u."
+    return (
+        b"\x80\x02}("
+        + _s(b"batch_label")
+        + _s(b"training batch")
+        + _s(b"labels")
+        + label_list
+        + _s(b"data")
+        + array
+        + b"u."
+    )
 
 
 def test_cifar_reader_loads_python2_batches(tmp_path):
@@ -301,7 +335,7 @@ def test_every_fitted_sklearn_kind_loads_back(tmp_path, kind, params):
         fitted = Ensemble(kind, n_members=2, params=params).fit(X, y)
     paths = [tmp_path / n for n in fitted.save_members(tmp_path)]
     loaded = Ensemble(kind, n_members=2, params=params, n_features=X.shape[1]).load_members(paths)
-    for a, b in zip(fitted.members, loaded.members):
+    for a, b in zip(fitted.members, loaded.members, strict=True):
         np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
@@ -338,8 +372,10 @@ def test_surrogate_member_with_a_crafted_decision_tree_is_refused(tmp_path, fiel
         path.write_bytes(pickle.dumps(obj))
         with pytest.raises(NasHarnessError) as info:
             Ensemble("rf").load_members([path])
-        assert str(info.value) == (f"{path} holds a scikit-learn model with {problem}; nas-harness is refusing to load it "
-                                   "(refit it with `nas-harness surrogate fit`)")
+        assert str(info.value) == (
+            f"{path} holds a scikit-learn model with {problem}; nas-harness is refusing to load it "
+            "(refit it with `nas-harness surrogate fit`)"
+        )
 
 
 @pytest.mark.parametrize("algorithm", ["kd_tree", "ball_tree"])
@@ -439,8 +475,12 @@ def test_a_global_name_with_a_line_break_still_gives_one_line(tmp_path):
 def test_damaged_pickle_is_one_line(tmp_path):
     path = tmp_path / "t.pkl"
     path.write_bytes(pickle.dumps({"a": np.arange(100)})[:-30])
-    with pytest.raises(NasHarnessError, match=r"t\.pkl is not a readable test pickle \(.*\); download it again") as info:
-        safe_pickle.load_path(path, allowed=safe_pickle.PLAIN_GLOBALS, what="test", hint="h", damaged="download it again")
+    with pytest.raises(
+        NasHarnessError, match=r"t\.pkl is not a readable test pickle \(.*\); download it again"
+    ) as info:
+        safe_pickle.load_path(
+            path, allowed=safe_pickle.PLAIN_GLOBALS, what="test", hint="h", damaged="download it again"
+        )
     assert "\n" not in str(info.value)
 
 
@@ -457,7 +497,9 @@ def test_numpy_arrays_and_scalars_load_in_either_numpy_spelling():
 
 
 FRAMES = {
-    "numeric": lambda: pd.DataFrame({"i": np.arange(4), "f": np.linspace(0, 1, 4), "f32": np.ones(4, np.float32), "b": [True, False] * 2}),
+    "numeric": lambda: pd.DataFrame(
+        {"i": np.arange(4), "f": np.linspace(0, 1, 4), "f32": np.ones(4, np.float32), "b": [True, False] * 2}
+    ),
     "strings": lambda: pd.DataFrame({"arch": ["|a|", "|b|", None, "|d|"], "v": [1.0, np.nan, 3.0, 4.0]}),
     "object": lambda: pd.DataFrame({"arch": pd.Series(["x", "y"], dtype=object), "v": [1, 2]}),
     "string-python-NA": lambda: pd.DataFrame({"s": pd.array(["x", None], dtype="string[python]")}),
@@ -479,7 +521,9 @@ def test_load_dataframe_round_trips_plain_frames(tmp_path, kind, protocol):
 def test_load_dataframe_refuses_other_column_types_with_a_way_out(tmp_path):
     path = tmp_path / "t.pkl"
     pd.DataFrame({"i": pd.array([1, None], dtype="Int64")}).to_pickle(path)
-    with pytest.raises(NasHarnessError, match=r"references pandas\.[\w.]*(IntegerArray|Int64Dtype), .*save the table as CSV or parquet"):
+    with pytest.raises(
+        NasHarnessError, match=r"references pandas\.[\w.]*(IntegerArray|Int64Dtype), .*save the table as CSV or parquet"
+    ):
         safe_pickle.load_dataframe(path)
     pd.Series([1.0]).to_pickle(path)
     with pytest.raises(NasHarnessError, match="holds a Series, not a pandas DataFrame"):
@@ -542,14 +586,36 @@ def _void8(fields: dict[str, tuple[Any, int]], itemsize: int = 8, flags: int = 1
 
 CRAFTED_DTYPES = {
     # an object field, with flags saying the dtype holds no objects: arrays take raw bytes as pointers
-    "object-field-without-object-flags": (("V8", False, True), _void8({"a": (np.dtype("O"), 0)}, flags=0),
-                                          lambda d: not d.hasobject and d.fields["a"][0].hasobject),
-    "object-dtype-without-object-flags": (("O8", False, True), (3, "|", None, None, None, -1, -1, 0), lambda d: d.kind == "O" and not d.hasobject),
-    "float-with-object-flags": (("f8", False, True), (3, "<", None, None, None, -1, -1, 63), lambda d: d.kind == "f" and d.hasobject),
-    "field-past-the-item-size": (("V8", False, True), _void8({"a": (np.dtype("f8"), 10**6)}), lambda d: d.fields["a"][1] + 8 > d.itemsize),
-    "subarray-larger-than-the-item": (("V8", False, True), (3, "|", (np.dtype("f8"), (1000,)), None, None, 8, 1, 0),
-                                      lambda d: d.subdtype[0].itemsize * 1000 > d.itemsize),
-    "float-with-fields": (("f8", False, True), _void8({"a": (np.dtype("f8"), 4096)}), lambda d: d.type is np.float64 and d.fields is not None),
+    "object-field-without-object-flags": (
+        ("V8", False, True),
+        _void8({"a": (np.dtype("O"), 0)}, flags=0),
+        lambda d: not d.hasobject and d.fields["a"][0].hasobject,
+    ),
+    "object-dtype-without-object-flags": (
+        ("O8", False, True),
+        (3, "|", None, None, None, -1, -1, 0),
+        lambda d: d.kind == "O" and not d.hasobject,
+    ),
+    "float-with-object-flags": (
+        ("f8", False, True),
+        (3, "<", None, None, None, -1, -1, 63),
+        lambda d: d.kind == "f" and d.hasobject,
+    ),
+    "field-past-the-item-size": (
+        ("V8", False, True),
+        _void8({"a": (np.dtype("f8"), 10**6)}),
+        lambda d: d.fields["a"][1] + 8 > d.itemsize,
+    ),
+    "subarray-larger-than-the-item": (
+        ("V8", False, True),
+        (3, "|", (np.dtype("f8"), (1000,)), None, None, 8, 1, 0),
+        lambda d: d.subdtype[0].itemsize * 1000 > d.itemsize,
+    ),
+    "float-with-fields": (
+        ("f8", False, True),
+        _void8({"a": (np.dtype("f8"), 4096)}),
+        lambda d: d.type is np.float64 and d.fields is not None,
+    ),
 }
 
 
@@ -562,8 +628,11 @@ def test_a_dtype_with_a_crafted_state_is_refused(tmp_path, case):
     path.write_bytes(raw)
     with pytest.raises(NasHarnessError) as info:
         safe_pickle.load_path(path, allowed=safe_pickle.PLAIN_GLOBALS, what="test", hint="h", damaged="d")
-    assert re.fullmatch(rf"{re.escape(str(path))} holds a numpy dtype that numpy could not have written \(.+\); refusing to unpickle it \(h\)",
-                        str(info.value)), info.value
+    assert re.fullmatch(
+        rf"{re.escape(str(path))} holds a numpy dtype that numpy could not have written \(.+\); "
+        r"refusing to unpickle it \(h\)",
+        str(info.value),
+    ), info.value
 
 
 def test_a_crafted_object_array_is_refused_not_read_as_pointers():
@@ -573,19 +642,36 @@ def test_a_crafted_object_array_is_refused_not_read_as_pointers():
     class Array:
         def __reduce__(self) -> tuple[Any, ...]:
             args, state, _ = CRAFTED_DTYPES["object-field-without-object-flags"]
-            return (_reconstruct, (np.ndarray, (0,), b"b"), (1, (1,), _Dtype(args, state), False, struct.pack("<Q", 0x4141414141414141)))
+            return (
+                _reconstruct,
+                (np.ndarray, (0,), b"b"),
+                (1, (1,), _Dtype(args, state), False, struct.pack("<Q", 0x4141414141414141)),
+            )
 
     with pytest.raises(NasHarnessError, match="holds a numpy dtype that numpy could not have written"):
-        safe_pickle.load(io.BytesIO(pickle.dumps(Array(), protocol=2)), where="f", allowed=safe_pickle.PLAIN_GLOBALS, what="t", hint="h")
+        safe_pickle.load(
+            io.BytesIO(pickle.dumps(Array(), protocol=2)),
+            where="f",
+            allowed=safe_pickle.PLAIN_GLOBALS,
+            what="t",
+            hint="h",
+        )
 
 
 def test_legitimate_dtypes_and_arrays_still_load():
     from sklearn.tree._tree import NODE_DTYPE
 
     dtypes = [np.dtype(c) for c in "?bhilqBHILQefdFDO"] + [
-        np.dtype("M8[ns]"), np.dtype("U5"), np.dtype("V7"), np.dtype(">f8"), np.dtype(("f4", (2, 3))), NODE_DTYPE,
-        np.dtype([("a", "i1"), ("b", "<f8")], align=True), np.dtype({"names": ["x"], "formats": ["f8"], "offsets": [4], "itemsize": 16}),
-        np.dtype([(("title", "x"), "f8"), ("o", "O")]), np.dtype([("n", [("a", "i4"), ("b", ("f8", (2,)))])]),
+        np.dtype("M8[ns]"),
+        np.dtype("U5"),
+        np.dtype("V7"),
+        np.dtype(">f8"),
+        np.dtype(("f4", (2, 3))),
+        NODE_DTYPE,
+        np.dtype([("a", "i1"), ("b", "<f8")], align=True),
+        np.dtype({"names": ["x"], "formats": ["f8"], "offsets": [4], "itemsize": 16}),
+        np.dtype([(("title", "x"), "f8"), ("o", "O")]),
+        np.dtype([("n", [("a", "i4"), ("b", ("f8", (2,)))])]),
     ]
     for dtype in dtypes:
         value = {"d": dtype, "a": np.zeros(3, dtype=dtype)}
@@ -623,7 +709,9 @@ def test_a_dtype_fields_dict_changed_after_its_build_does_not_change_the_dtype()
     # d = dtype('V8') with field a: (f8, 0); then the memoised fields dict gets a: (f8, 10**6).
     raw = (b"\x80\x03" + _dtype_ops("V8", _void_state(b"}q\x01" + _text("a") + _F8 + b"q\x02K\x00\x86s", 8))
            + b"h\x01" + _text("a") + b"h\x02" + _i(10**6) + b"\x86s0.")
-    assert pickle.loads(raw).fields["a"][1] == 10**6  # control: numpy kept the dict, so the file moved the field out of the item
+    assert (
+        pickle.loads(raw).fields["a"][1] == 10**6
+    )  # control: numpy kept the dict, so the file moved the field out of the item
     got = safe_pickle.load(io.BytesIO(raw), where="f", allowed=safe_pickle.PLAIN_GLOBALS, what="t", hint="h")
     assert got.fields["a"][1] == 0 and got.itemsize == 8
 
@@ -635,7 +723,9 @@ def test_a_dtype_built_again_after_an_array_used_it_is_refused():
            + b"cnumpy._core.numeric\n_frombuffer\n(C\x08" + bytes(8) + b"h\x03K\x01\x85" + _text("C") + b"tR"
            + b"h\x03(" + _void_state(b"}" + _text("a") + b"h\x02K\x08\x86s", 16) + b"tb0\x86.")
     dtype, array = pickle.loads(raw)
-    assert array.dtype is dtype and dtype.itemsize == 16 and array.nbytes > 8  # control: the array now reaches past its 8 bytes
+    assert (
+        array.dtype is dtype and dtype.itemsize == 16 and array.nbytes > 8
+    )  # control: the array now reaches past its 8 bytes
     with pytest.raises(NasHarnessError, match=r"\(it is built twice, or after it was used\)"):
         safe_pickle.load(io.BytesIO(raw), where="f", allowed=safe_pickle.PLAIN_GLOBALS, what="t", hint="h")
 
@@ -656,7 +746,13 @@ def test_nb201_pth_refuses_a_scalar_whose_dtype_state_is_crafted(tmp_path):
     legit = (3, "<", None, None, None, -1, -1, 0)
     crafted = (3, "<", None, None, None, -1, -1, 0x1 | 0x4 | 0x8 | 0x10 | 0x20)
     good = tmp_path / "good.pth"
-    torch.save({"meta_archs": [], "arch2infos": {0: {"a": Scalar(legit, struct.pack("<d", 0.25)), "b": np.int64(3), "c": np.bool_(True)}}}, good)
+    torch.save(
+        {
+            "meta_archs": [],
+            "arch2infos": {0: {"a": Scalar(legit, struct.pack("<d", 0.25)), "b": np.int64(3), "c": np.bool_(True)}},
+        },
+        good,
+    )
     blob = nb201_pth.load_pth(good)
     assert blob["arch2infos"][0] == {"a": 0.25, "b": 3, "c": True} and type(blob["arch2infos"][0]["a"]) is np.float64
     path = tmp_path / "x.pth"

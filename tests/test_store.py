@@ -110,7 +110,7 @@ def test_sample_policy_is_reproducible_and_only_picks_measured_seeds(store_path)
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(seeds_a, seeds_b)
     raw = data.metrics["valid_acc"].values[:, :, -1]
-    for row, value, seed in zip(idx, a, seeds_a):
+    for row, value, seed in zip(idx, a, seeds_a, strict=True):
         measured = ~np.isnan(raw[row])
         if not measured.any():
             assert np.isnan(value) and seed == -1
@@ -125,7 +125,9 @@ def test_sample_policy_is_uniform_over_measured_seeds(tmp_path):
     data.metrics["valid_acc"].values[2] = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
     path = write_store(data, tmp_path / "u.h5")
     with open_store(path) as store:
-        _, seeds = store.query("valid_acc", np.full(30000, 2), seed_policy="sample", rng=np.random.default_rng(0), return_seed=True)
+        _, seeds = store.query(
+            "valid_acc", np.full(30000, 2), seed_policy="sample", rng=np.random.default_rng(0), return_seed=True
+        )
     counts = [np.sum(seeds == s) for s in (777, 888, 999)]
     assert stats.chisquare(counts).pvalue > 1e-3
 

@@ -28,11 +28,15 @@ FAST_BANANAS = {"epochs": 30}  # unit tests of the loop need a fitted model, not
 def test_ei_closed_form_at_the_incumbent():
     # mu = best: EI = sigma * phi(0) = sigma / sqrt(2 pi)
     sigma = np.array([1.0, 0.5, 3.0])
-    np.testing.assert_allclose(expected_improvement(np.full(3, 2.0), sigma, best=2.0), sigma / math.sqrt(2 * math.pi), rtol=1e-12)
+    np.testing.assert_allclose(
+        expected_improvement(np.full(3, 2.0), sigma, best=2.0), sigma / math.sqrt(2 * math.pi), rtol=1e-12
+    )
     assert float(expected_improvement(0.0, 1.0, 0.0)) == pytest.approx(1 / math.sqrt(2 * math.pi), rel=1e-12)
 
 
-@pytest.mark.parametrize("mu, sigma, best", [(0.0, 1.0, 0.5), (2.0, 0.5, 1.0), (-1.0, 2.0, 1.0), (1.0, 0.1, 1.3), (5.0, 1.5, 1.0)])
+@pytest.mark.parametrize(
+    "mu, sigma, best", [(0.0, 1.0, 0.5), (2.0, 0.5, 1.0), (-1.0, 2.0, 1.0), (1.0, 0.1, 1.3), (5.0, 1.5, 1.0)]
+)
 def test_ei_matches_monte_carlo(mu, sigma, best):
     draws = np.random.default_rng(7).normal(mu, sigma, size=2_000_000)
     gain = np.maximum(draws - best, 0.0)
@@ -43,9 +47,11 @@ def test_ei_matches_monte_carlo(mu, sigma, best):
 def test_ei_xi_is_a_raised_bar_and_sigma_zero_is_the_plain_gain():
     mu, sigma = np.array([1.0, 2.0, 0.2]), np.array([0.3, 1.0, 2.0])
     for xi in (0.0, 0.1, 1.0):
-        np.testing.assert_allclose(expected_improvement(mu, sigma, 0.5, xi=xi), expected_improvement(mu, sigma, 0.5 + xi), rtol=1e-12)
+        np.testing.assert_allclose(
+            expected_improvement(mu, sigma, 0.5, xi=xi), expected_improvement(mu, sigma, 0.5 + xi), rtol=1e-12
+        )
     values = [expected_improvement(mu, sigma, 0.5, xi=xi) for xi in (0.0, 0.1, 0.5, 2.0)]
-    assert all(np.all(a > b) for a, b in zip(values, values[1:]))  # more exploration demanded, less EI
+    assert all(np.all(a > b) for a, b in zip(values, values[1:], strict=False))  # more exploration demanded, less EI
     np.testing.assert_array_equal(expected_improvement([1.0, 0.2, 0.5], [0.0, 0.0, 0.0], 0.5, xi=0.1), [0.4, 0.0, 0.0])
     # EI grows with the mean and with the uncertainty, and is never negative far below the incumbent
     assert np.all(np.diff(expected_improvement(np.linspace(-3, 3, 50), 1.0, 0.0)) > 0)
@@ -57,7 +63,15 @@ def test_ei_xi_is_a_raised_bar_and_sigma_zero_is_the_plain_gain():
 
 # ---------------------------------------------------------------------------- Thompson sampling
 def test_its_draws_have_the_ensembles_mean_and_std():
-    predictions = np.array([[1.0, 5.0, -2.0, 0.0], [3.0, 5.5, -1.0, 0.0], [2.0, 4.0, -4.0, 0.0], [2.5, 6.5, 0.5, 0.0], [0.5, 5.0, -3.0, 0.0]])
+    predictions = np.array(
+        [
+            [1.0, 5.0, -2.0, 0.0],
+            [3.0, 5.5, -1.0, 0.0],
+            [2.0, 4.0, -4.0, 0.0],
+            [2.5, 6.5, 0.5, 0.0],
+            [0.5, 5.0, -3.0, 0.0],
+        ]
+    )
     mean, std = ensemble_moments(predictions)
     truth_mean = predictions.sum(axis=0) / 5
     truth_std = np.sqrt(((predictions - truth_mean) ** 2).sum(axis=0) / 5)  # population std, as the paper's np.var
@@ -115,7 +129,7 @@ def _torch_members(ens: MLPEnsemble, torch):
 
 def _torch_loss(ws, bs, x, y, loss, torch):
     h = x
-    for i, (w, b) in enumerate(zip(ws, bs)):
+    for i, (w, b) in enumerate(zip(ws, bs, strict=True)):
         h = h @ w + b
         if i < len(ws) - 1:
             h = torch.relu(h)
@@ -133,7 +147,7 @@ def test_backprop_matches_torch_autograd(loss):
     ws, bs = _torch_members(ens, torch)
     _torch_loss(ws, bs, torch.tensor(x), torch.tensor(y), loss, torch).backward()
     reference = [w.grad.numpy() for w in ws] + [b.grad.numpy() for b in bs]
-    for ours, ref in zip(ens._grad_weights + ens._grad_biases, reference):
+    for ours, ref in zip(ens._grad_weights + ens._grad_biases, reference, strict=True):
         np.testing.assert_allclose(ours, ref, atol=1e-12)
 
 
@@ -156,9 +170,9 @@ def test_training_follows_torch_adam():
             opt.zero_grad()
             _torch_loss(ws, bs, xt[rows], yt[rows], "mae", torch).backward()
             opt.step()
-    moved = max(np.abs(w.detach().numpy() - w0).max() for w, w0 in zip(ws, ref.weights))
+    moved = max(np.abs(w.detach().numpy() - w0).max() for w, w0 in zip(ws, ref.weights, strict=True))
     assert moved > 0.02  # 12 steps of lr 0.01 really moved the weights
-    for w, ours_w in zip(ws, ours.weights):
+    for w, ours_w in zip(ws, ours.weights, strict=True):
         np.testing.assert_allclose(ours_w, w.detach().numpy(), atol=2e-3)
 
 
@@ -345,7 +359,9 @@ def test_model_based_search_beats_random_search(nb201_cifar10):
     budget = Budget(evaluations=50)
 
     def final_regret(name: str, n_seeds: int) -> np.ndarray:
-        return np.array([run_search(nb201_cifar10, name, seed=s, budget=budget).regret.iloc[-1] for s in range(n_seeds)])
+        return np.array(
+            [run_search(nb201_cifar10, name, seed=s, budget=budget).regret.iloc[-1] for s in range(n_seeds)]
+        )
 
     rs = final_regret("rs", 30)
     for name in ("bananas", "gpbo"):

@@ -564,3 +564,35 @@ def test_hpbandster_pick_follows_its_loop(space):
 def test_kde_rule_is_checked(space):
     with pytest.raises(StrategyError, match="kde_rule must be one of bounded, hpbandster"):
         _bohb(space, kde_rule="statsmodels")
+
+
+def test_pattern_counts_give_the_direct_kdes_split_bandwidths_and_densities():
+    """harness.strategies.kde_counts (issue 20) against bohb.CategoricalKDE on the same data: the same
+    good/bad sets at every step (ties, unmeasured results), bandwidths and densities to rounding."""
+    from harness.strategies.bohb import CategoricalKDE
+    from harness.strategies.kde_counts import IncrementalSplit
+
+    rng = np.random.default_rng(0)
+    n_choices = np.array([5, 5, 5, 5, 5, 5])
+    split = IncrementalSplit(n_choices, 7, 15)
+    codes, losses = [], []
+    for _ in range(400):
+        code = rng.integers(0, 5, size=6)
+        loss = float(np.round(rng.normal(), 1)) if rng.random() > 0.1 else np.inf
+        codes.append(code)
+        losses.append(loss)
+        split.add(code, loss)
+        n = len(losses)
+        n_good, n_bad = max(7, (15 * n) // 100), max(7, (85 * n) // 100)
+        order = np.argsort(np.asarray(losses), kind="stable")
+        good, bad = np.asarray(codes)[order[:n_good]], np.asarray(codes)[order[n_good:n_good + n_bad]]
+        assert (split.good.n, split.bad.n) == (len(good), len(bad))
+        if len(good) <= 6 or len(bad) <= 6:
+            continue
+        for counts, data in ((split.good, good), (split.bad, bad)):
+            direct = CategoricalKDE(data, n_choices, 1e-3)
+            np.testing.assert_allclose(counts.bandwidth(1e-3), direct.bw, rtol=1e-12, atol=1e-15)
+            points = rng.integers(0, 5, size=(32, 6))
+            np.testing.assert_allclose(counts.pdf(points, direct.bw), direct.pdf(points), rtol=1e-12, atol=0)
+        ranks = rng.integers(len(good), size=5)
+        np.testing.assert_array_equal(split.good_rows(ranks), good[ranks])

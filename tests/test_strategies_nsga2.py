@@ -14,7 +14,7 @@ from tests.synthetic_benchmarks import params, quality, synthetic_benchmark
 
 # -- brute force, written from the definitions -----------------------------------------------------
 def _dominates(a, b) -> bool:
-    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+    return all(x >= y for x, y in zip(a, b, strict=True)) and any(x > y for x, y in zip(a, b, strict=True))
 
 
 def _brute_ranks(points) -> list[int]:
@@ -85,7 +85,7 @@ def test_survivors_are_whole_fronts_then_the_least_crowded():
     dropped = [i for i in range(60) if i not in set(keep.tolist())]
     assert all(ranks[i] >= worst for i in dropped)
     split = [i for i in range(60) if ranks[i] == worst]
-    crowd = dict(zip(split, _brute_crowding(pts[split].tolist())))
+    crowd = dict(zip(split, _brute_crowding(pts[split].tolist()), strict=True))
     kept_split = [i for i in keep if ranks[i] == worst]
     dropped_split = [i for i in dropped if ranks[i] == worst]
     assert min(crowd[i] for i in kept_split) >= max((crowd[i] for i in dropped_split), default=-1)
@@ -155,8 +155,15 @@ def test_uniform_crossover_mixes_parent_codes(space):
 
 
 def test_nsga2_is_deterministic(space):
-    runs = [[p.arch for p in _drive(make_strategy("nsga2", space, PROBLEM, np.random.default_rng(s), {"population_size": 10}), space, 60)]
-            for s in (4, 4, 5)]
+    runs = [
+        [
+            p.arch
+            for p in _drive(
+                make_strategy("nsga2", space, PROBLEM, np.random.default_rng(s), {"population_size": 10}), space, 60
+            )
+        ]
+        for s in (4, 4, 5)
+    ]
     assert runs[0] == runs[1] and runs[0] != runs[2]
 
 
@@ -164,7 +171,9 @@ def test_nsga2_is_deterministic(space):
 def test_single_objective_is_refused_before_any_evaluation(nb201_cifar10, monkeypatch):
     import harness.engine as engine
 
-    monkeypatch.setattr(engine._Evaluator, "evaluate", lambda self, p: (_ for _ in ()).throw(AssertionError("evaluated")))
+    monkeypatch.setattr(
+        engine._Evaluator, "evaluate", lambda self, p: (_ for _ in ()).throw(AssertionError("evaluated"))
+    )
     with pytest.raises(StrategyError, match="'nsga2' needs at least 2 objectives, got 1") as info:
         run_search(nb201_cifar10, "nsga2", seed=0, budget=Budget(evaluations=10))
     assert "\n" not in str(info.value)
@@ -172,7 +181,10 @@ def test_single_objective_is_refused_before_any_evaluation(nb201_cifar10, monkey
 
 def _brute_front_rows(df, objectives):
     signs = {"valid_acc": 1.0, "params": -1.0}
-    pts = [tuple(signs[o] * v for o, v in zip(objectives, row)) for row in df[[f"obj_{o}" for o in objectives]].to_numpy()]
+    pts = [
+        tuple(signs[o] * v for o, v in zip(objectives, row, strict=True))
+        for row in df[[f"obj_{o}" for o in objectives]].to_numpy()
+    ]
     rows = df.arch_index.tolist()
     return sorted({rows[i] for i, p in enumerate(pts) if not any(_dominates(q, p) for q in pts)})
 

@@ -15,7 +15,6 @@ from harness.spaces.nb201 import NB201Space, parse
 from harness.strategies import make_strategy
 from harness.strategies.evolution import RegularizedEvolution
 from harness.strategies.local_search import LocalSearch
-
 from tests.strategy_helpers import PROBLEM, observe
 
 
@@ -63,7 +62,7 @@ def test_re_defaults_are_the_nb201_benchmark_settings():
 def test_aging_removes_the_oldest_even_when_it_is_the_best(space):
     re = make_re(space, population_size=3, sample_size=2)
     first = [re.ask() for _ in range(3)]
-    for proposal, value in zip(first, [99.0, 10.0, 20.0]):  # the oldest is by far the best
+    for proposal, value in zip(first, [99.0, 10.0, 20.0], strict=True):  # the oldest is by far the best
         re.tell(proposal, observe(value))
     child = re.ask()
     re.tell(child, observe(0.0))  # the child is the worst of all
@@ -90,7 +89,7 @@ def test_tournament_picks_the_best_of_a_sample_drawn_with_replacement(space, pop
     re = make_re(space, seed=1, population_size=population, sample_size=sample)
     for rank in range(1, population + 1):
         re.tell(re.ask(), observe(float(rank)))  # distinct fitness = rank
-    rank_of = {arch: int(score) for arch, score in zip(re.population_archs, re.population_scores)}
+    rank_of = {arch: int(score) for arch, score in zip(re.population_archs, re.population_scores, strict=True)}
     n = 20000
     counts = np.bincount([rank_of[re.tournament()] for _ in range(n)], minlength=population + 1)[1:]
     j = np.arange(1, population + 1)

@@ -10,7 +10,6 @@ from harness.spaces.nb201 import N_EDGES, N_OPS, NB201Space, format_arch, parse
 from harness.strategies import StrategyError, make_strategy
 from harness.strategies.reinforce import Reinforce
 from harness.strategies.tpe import TPE, linear_forgetting_weights, n_good
-
 from tests.strategy_helpers import PROBLEM, observe
 
 

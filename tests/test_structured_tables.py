@@ -114,12 +114,14 @@ def test_partial_table_restricts_the_space_and_mutation_falls_back_to_nearest(tm
     from harness.spaces.structured import StructuredSpace
 
     space = StructuredSpace(data.search_space, data.provenance["structured_space"]["choices"], data.arch_encoding)
-    assert space.neighbours("0-0-0-1") == ["0-0-1-1", "0-0-0-0"]  # position order: 2 before 3
-    assert space.neighbours("2-2-2-2") == ["2-2-1-2"]
+    # one-edit rings of 2 and 1 < half a full ring (4): the Hamming ball grows until it holds 4 (here: all),
+    # ordered by distance, then row (tests/test_sparse_tables.py checks the rule against brute force)
+    assert space.neighbours("0-0-0-1") == ["0-0-0-0", "0-0-1-1", "2-2-1-2", "2-2-2-2"]
+    assert space.neighbours("2-2-2-2") == ["2-2-1-2", "0-0-0-0", "0-0-0-1", "0-0-1-1"]
     lonely = StructuredSpace("s", [[0, 1, 2]] * 4, np.array([[0, 0, 0, 0], [1, 1, 0, 0], [0, 2, 2, 0], [2, 2, 2, 2]]))
     rng = np.random.default_rng(0)
-    assert lonely.neighbours("0-0-0-0") == []
-    assert {lonely.mutate("0-0-0-0", rng) for _ in range(100)} == {"1-1-0-0", "0-2-2-0"}  # Hamming 2, not 4
+    assert lonely.neighbours("0-0-0-0") == ["0-2-2-0", "1-1-0-0", "2-2-2-2"]
+    assert {lonely.mutate("0-0-0-0", rng) for _ in range(100)} == {"1-1-0-0", "0-2-2-0", "2-2-2-2"}
     with pytest.raises(NasHarnessError, match="does not list it"):
         space.index_of("1-1-1-1")
 

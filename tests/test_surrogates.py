@@ -14,8 +14,8 @@ import pytest
 from sklearn.metrics import r2_score
 
 from harness.spaces import get_space
-from surrogates.benchmark import VIRTUAL_SEEDS, SurrogateStore, materialise
 from harness.surrogate_cli import add_parser, training_data_from_results
+from surrogates.benchmark import VIRTUAL_SEEDS, SurrogateStore, materialise
 from surrogates.data import from_evaluations, from_store, from_table
 from surrogates.fitted import MANIFEST, fit_surrogate, load_surrogate
 from surrogates.metrics import noise_ceiling, regression_stats
@@ -195,7 +195,9 @@ def test_materialised_store_equals_on_demand_answers(ensemble):
     rows = np.array([0, 17, 15624])
     assert data.metrics["valid_acc"].values.shape == (15625, VIRTUAL_SEEDS, 1)
     for s in (0, 7):
-        assert np.allclose(data.metrics["valid_acc"].values[rows, s, 0], store.query("valid_acc", rows, seed_policy="fixed", seed=s))
+        assert np.allclose(
+            data.metrics["valid_acc"].values[rows, s, 0], store.query("valid_acc", rows, seed_policy="fixed", seed=s)
+        )
     assert (data.metrics["train_time"].values >= 0).all() and data.cost_metric == "train_time"
     assert data.provenance["surrogate"] == "ens" and data.provenance["training"]["name"] == "nb201/cifar10"
 
@@ -259,7 +261,10 @@ def test_cli_fit_list_judge_on_a_table(tmp_path, monkeypatch, capsys, nb201_cifa
     manifest = json.loads((tmp_path / "surrogates" / "t1" / MANIFEST).read_text())
     assert manifest["split"]["kind"] == "leave-out" and manifest["split"]["n_test"] == (rows % 2 == 0).sum()
     assert _cli(["surrogate", "list"]) == 0 and "surrogate/t1" in capsys.readouterr().out
-    assert _cli(["surrogate", "judge", "--table", str(path), "--space", "nb201", "--model", "knn", "--n-train", "100"]) == 0
+    assert (
+        _cli(["surrogate", "judge", "--table", str(path), "--space", "nb201", "--model", "knn", "--n-train", "100"])
+        == 0
+    )
     assert "knn" in capsys.readouterr().out
     with pytest.raises(NasHarnessError, match="already exists"):
         _cli(["surrogate", "fit", "t1", "--table", str(path), "--space", "nb201"])
@@ -272,8 +277,13 @@ def test_training_data_from_run_results_leaves_one_strategy_out(tmp_path, nb201_
 
     for strategy in ("rs", "re"):
         for seed in (0, 1):
-            config = {"benchmark": {"name": "nb201/cifar10", "seed_policy": "mean", "fixed_seed": None, "objectives": None},
-                      "strategy": {"name": strategy}, "budget": {"evaluations": 40, "sim_seconds": None}, "seed": seed, "n_workers": 1}
+            config = {
+                "benchmark": {"name": "nb201/cifar10", "seed_policy": "mean", "fixed_seed": None, "objectives": None},
+                "strategy": {"name": strategy},
+                "budget": {"evaluations": 40, "sim_seconds": None},
+                "seed": seed,
+                "n_workers": 1,
+            }
             assert run_config(config, [], tmp_path)["status"] == "complete"
     data = training_data_from_results(tmp_path)
     assert set(data.groups.tolist()) == {"re", "rs"} and len(set(data.archs)) == data.n

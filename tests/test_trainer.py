@@ -65,8 +65,8 @@ def test_nb201_parameter_counts_equal_the_official_ones(data_home, dataset):
 
 def test_nb201_params_equal_nas_bench_suite_zero():
     """NAS-Bench-Suite-Zero's `params` (from NASLib's own NB201 model) for 20 cells per dataset."""
-    from tabular.converters.analog import nb201_codes
     from harness.spaces.nb201 import format_arch
+    from tabular.converters.analog import nb201_codes
 
     doc = json.loads(shared_file("nb201", "zc_proxies_nb201.json").read_text())
     for dataset, classes in (("cifar10", 10), ("cifar100", 100), ("ImageNet16-120", 120)):
@@ -92,9 +92,8 @@ def test_nb201_flops_and_params_equal_official_cost_info():
 
 def test_nb101_parameter_counts_equal_official_trainable_parameters():
     """All 52 real cells: the official API's `trainable_parameters` (CIFAR-10, official settings)."""
-    from tests.nb101_fixtures import real_cells
-
     from harness.trainer.nb101_net import NB101Network
+    from tests.nb101_fixtures import real_cells
 
     cells = real_cells()
     assert len(cells) == 52
@@ -142,7 +141,7 @@ def test_digits_split_is_stratified_disjoint_and_recorded():
     y = sk().target
     parts = [s.indices[k] for k in ("train", "valid", "test")]
     assert sum(len(p) for p in parts) == 1797 and len(np.unique(np.concatenate(parts))) == 1797
-    for part, frac in zip(parts, (0.6, 0.2, 0.2)):
+    for part, frac in zip(parts, (0.6, 0.2, 0.2), strict=True):
         counts = np.bincount(y[part], minlength=10)
         assert np.all(np.abs(counts - frac * np.bincount(y)) <= 1)
     assert torch.equal(s.y_train, torch.as_tensor(y[s.indices["train"]]))
@@ -253,7 +252,7 @@ def test_two_epochs_on_digits_are_deterministic(tiny_digits):
     assert torch.equal(torch.random.get_rng_state(), before)  # the caller's RNG is untouched
     assert r1.complete and r1.epochs_done == 2 and len(r1.history) == 2
     assert r1.metrics() == r2.metrics()
-    for (k, a), b in zip(n1.state_dict().items(), n2.state_dict().values()):
+    for (k, a), b in zip(n1.state_dict().items(), n2.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     r3, _ = _run(tiny_digits, seed=2)
     assert r3.metrics() != r1.metrics()  # the seed matters, so equality above is not vacuous
@@ -273,7 +272,11 @@ def test_resume_after_interruption_equals_uninterrupted_run(tiny_digits, tmp_pat
 
 
 def test_cosine_schedule_closed_form():
-    assert cosine_lr(0.1, 0, 12) == 0.1 and cosine_lr(0.1, 6, 12) == pytest.approx(0.05) and cosine_lr(0.1, 12, 12) == pytest.approx(0)
+    assert (
+        cosine_lr(0.1, 0, 12) == 0.1
+        and cosine_lr(0.1, 6, 12) == pytest.approx(0.05)
+        and cosine_lr(0.1, 12, 12) == pytest.approx(0)
+    )
 
 
 def test_out_of_memory_is_one_line(tiny_digits, monkeypatch):
@@ -315,7 +318,21 @@ def _cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-TINY = ["-C", "4", "-N", "1", "--epochs", "1", "--batch-size", "64", "--limit", "120", "--threads", "1", "--no-progress"]
+TINY = [
+    "-C",
+    "4",
+    "-N",
+    "1",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--limit",
+    "120",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 # (the CPU schedule's 16x16 digits are kept: TINY only shrinks the network, data and epochs)
 
 
@@ -328,19 +345,21 @@ def test_validate_writes_table_correlations_and_resumes(re_results, tmp_path):
     # picks: the most frequent final incumbents, read independently from the parquet files
     finals = Counter(pd.read_parquet(p)["incumbent_arch"].iloc[-1] for p in re_results.glob("*/trajectory.parquet"))
     assert frame["runs"].iloc[0] == max(finals.values()) and frame["arch"].iloc[0] in finals
-    assert dict(zip(frame["arch"][:2], frame["runs"][:2])) == {a: finals[a] for a in frame["arch"][:2]}
+    assert dict(zip(frame["arch"][:2], frame["runs"][:2], strict=True)) == {a: finals[a] for a in frame["arch"][:2]}
     # table accuracy: the seed mean of the store's validation metric, recomputed from the raw array
     from harness.benchmarks import load_benchmark
 
     bench = load_benchmark("nb201/cifar10")
     raw = np.nanmean(bench.store.metric_array("valid_acc")[frame["index"].to_numpy(), :, -1], axis=1)
     assert np.allclose(frame["table_acc"], raw, rtol=0, atol=1e-9)
-    assert all(bench.space.index_of(a) == i for a, i in zip(frame["arch"], frame["index"]))
+    assert all(bench.space.index_of(a) == i for a, i in zip(frame["arch"], frame["index"], strict=True))
     bench.store.close()
     doc = json.loads((out / "validation.json").read_text())
     rho = stats.spearmanr(frame["table_acc"], frame["measured_acc"]).statistic
     assert doc["correlation"]["n"] == 4
-    assert (doc["correlation"]["spearman_rho"] is None and np.isnan(rho)) or doc["correlation"]["spearman_rho"] == pytest.approx(rho)
+    assert (doc["correlation"]["spearman_rho"] is None and np.isnan(rho)) or doc["correlation"][
+        "spearman_rho"
+    ] == pytest.approx(rho)
     assert doc["data"]["sizes"] == {"train": 120, "valid": 120, "test": 120} and doc["setting"]["train"]["epochs"] == 1
     assert (out / "validation.png").stat().st_size > 1000
     assert frame["params"].tolist() == [count_parameters(NB201Network(a, 10, C=4, N=1)) for a in frame["arch"]]

@@ -49,7 +49,8 @@ def run_lines(run_dir: Path, status: str) -> list[str]:
         return [f"run {status}: {_shown(run_dir)}"]
     manifest, frame = read
     config = manifest.get("config", {})
-    what = f"{manifest.get('strategy')} on {manifest.get('benchmark')}, seed {config.get('seed')}, {len(frame)} evaluations"
+    what = (f"{manifest.get('strategy')} on {manifest.get('benchmark')}, seed {config.get('seed')}, "
+            f"{len(frame)} evaluations")
     verb = "complete" if status == "complete" else "already done (skipped)"
     lines = [f"run {verb}: {_shown(run_dir)} ({what})"]
     if len(frame) == 0:
@@ -88,8 +89,8 @@ def grid_lines(run_dirs: Sequence[Path]) -> list[str]:
         mean = sum(finite) / len(finite) if finite else math.nan
         rows.append((method, bench, str(len(values)), _number(mean) if not finite else f"{mean:.3f}"))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-            for r in rows]
+    return ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip() for r in rows]
 
 
 def digest(entries: Sequence[dict[str, Any]]) -> None:

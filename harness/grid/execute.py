@@ -32,7 +32,7 @@ def task_config(cfg: DictConfig) -> dict[str, Any]:
     assert isinstance(data, dict)
     data.pop("hydra", None)
     data.pop("grid", None)
-    return data
+    return {str(key): value for key, value in data.items()}
 
 
 def execute_run(config: dict[str, Any]):

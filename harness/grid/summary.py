@@ -31,8 +31,10 @@ def grid_outcomes(results_root: Path, jobs: list[dict[str, Any]]) -> list[dict[s
     another grid: a run counts as complete only when the driver finds a valid result, as failed
     with its manifest's error when the manifest says so, and as failed with the problem otherwise
     (a worker killed before writing, or workers writing to a folder the driver does not see). A
-    run left to another grid that has its result by now counts as skipped. A run folder that is a
-    symbolic link counts as failed whatever it leads to.
+    run left to another grid that has its result by now counts as skipped. A run whose launcher job
+    did not return (status None: the sweeper gives the reason as its error) and whose lock is still
+    live is still running (its job outlived the launcher's wait); without a result it failed. A
+    run folder that is a symbolic link counts as failed whatever it leads to.
     """
     out = []
     for job in jobs:
@@ -46,7 +48,7 @@ def grid_outcomes(results_root: Path, jobs: list[dict[str, Any]]) -> list[dict[s
             entry["error"] = str(job.get("error") or f"{link} is a symbolic link; remove it and run the grid again")
         elif problem is None:
             entry["status"] = "skipped" if reported in ("skipped", ELSEWHERE) else "complete"
-        elif reported == ELSEWHERE and lock_holder(run_dir) is not None:
+        elif reported in (ELSEWHERE, None) and lock_holder(run_dir) is not None:  # None: its job did not return
             entry["status"] = ELSEWHERE
         else:
             entry["status"] = "failed"

@@ -2,8 +2,8 @@
 
 Why: the tabular strategies never train anything; these methods train one supernet that holds every
 cell of a space at once (DARTS, GDAS, SPOS, ENAS, RSPS, SETN) or score untrained networks (zero-cost proxies), and
-then look the cell they pick up in the benchmark (a table, or a surrogate on the DARTS space), so that their picks can be compared with the
-tabular strategies' on the same scale (regret against the benchmark's optimum).
+then look the cell they pick up in the benchmark (a table, or a surrogate on the DARTS space), so that their picks
+can be compared with the tabular strategies' on the same scale (regret against the benchmark's optimum).
 
 The names below are imported on first use: `harness.oneshot.registry` (which methods exist) must stay
 importable without torch.

@@ -84,7 +84,7 @@ class MixedEdge(nn.Module):
             return out if weights is None else out * weights[choice]
         if weights is None or tuple(weights.shape) != (N_SUPER_OPS,):
             raise ArchitectureError(f"a DARTS mixed edge needs {N_SUPER_OPS} op weights or an op choice")
-        return sum(w * op(x) for w, op in zip(weights, self.ops))
+        return sum(w * op(x) for w, op in zip(weights, self.ops, strict=True))
 
 
 class SuperCell(nn.Module):
@@ -93,7 +93,9 @@ class SuperCell(nn.Module):
     def __init__(self, c_prev_prev: int, c_prev: int, channels: int, reduction: bool, reduction_prev: bool):
         super().__init__()
         self.reduction = reduction
-        self.pre0 = FactorizedReduce(c_prev_prev, channels) if reduction_prev else ReLUConvBN(c_prev_prev, channels, 1, 1, 0)
+        self.pre0 = (
+            FactorizedReduce(c_prev_prev, channels) if reduction_prev else ReLUConvBN(c_prev_prev, channels, 1, 1, 0)
+        )
         self.pre1 = ReLUConvBN(c_prev, channels, 1, 1, 0)
         self.edges = nn.ModuleList(MixedEdge(channels, 2 if reduction and j < 2 else 1) for _, j in EDGE_INPUTS)
 
@@ -104,7 +106,9 @@ class SuperCell(nn.Module):
             total = None
             for j in range(t + 2):
                 e = darts.EDGE_START[t] + j
-                out = self.edges[e](states[j], None if weights is None else weights[e], None if choice is None else choice[e])
+                out = self.edges[e](
+                    states[j], None if weights is None else weights[e], None if choice is None else choice[e]
+                )
                 total = out if total is None else total + out
             states.append(total)
         return torch.cat(states[2:], dim=1)
@@ -141,15 +145,22 @@ class DartsSupernet(nn.Module):
         cells weights[1]). `choice` (2, 14) super-op indices: one op per edge, scaled by
         weights[c, e, choice[c][e]] when weights are given too (GDAS's straight-through gradient)."""
         if weights is None and choice is None:
-            raise ArchitectureError(f"the DARTS supernet needs op weights ({N_CELL_TYPES}, {darts.N_EDGES}, {N_SUPER_OPS}) "
-                                    "or an op choice per cell and edge")
+            raise ArchitectureError(
+                f"the DARTS supernet needs op weights ({N_CELL_TYPES}, {darts.N_EDGES}, {N_SUPER_OPS}) "
+                "or an op choice per cell and edge"
+            )
         if weights is not None:
             _check_weights(weights)
         choice_cells = None if choice is None else _check_choice(choice)
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             c = 1 if cell.reduction else 0
-            s0, s1 = s1, cell(s0, s1, None if weights is None else weights[c], None if choice_cells is None else choice_cells[c])
+            s0, s1 = (
+                s1,
+                cell(
+                    s0, s1, None if weights is None else weights[c], None if choice_cells is None else choice_cells[c]
+                ),
+            )
         return self.classifier(torch.flatten(self.global_pooling(s1), 1))
 
 
@@ -192,9 +203,13 @@ def derive_genotype(weights: torch.Tensor | np.ndarray) -> str:
     shape = (N_CELL_TYPES, darts.N_EDGES, N_SUPER_OPS)
     w = weights.detach().cpu().double().numpy() if torch.is_tensor(weights) else np.asarray(weights, dtype=float)
     if w.shape != shape:
-        raise ArchitectureError(f"derive_genotype needs op weights of shape {shape} (cell type, edge, op), got {w.shape}")
+        raise ArchitectureError(
+            f"derive_genotype needs op weights of shape {shape} (cell type, edge, op), got {w.shape}"
+        )
     if not np.isfinite(w).all():
-        raise ArchitectureError("derive_genotype got non-finite op weights (NaN or inf); check the architecture parameters")
+        raise ArchitectureError(
+            "derive_genotype got non-finite op weights (NaN or inf); check the architecture parameters"
+        )
     real = w[:, :, 1:]  # drop `none`
     best_op = real.argmax(axis=2)  # first maximum = lowest op index on ties
     strength = real.max(axis=2)

@@ -73,14 +73,15 @@ def evolve(score: Callable[[Genome], float], radices: Sequence[int], rng: np.ran
         taken: set[Genome] = set()
         children: list[Genome] = []
 
-        def crossover() -> Genome:
+        # `parents` is bound as a default: these closures belong to this iteration only.
+        def crossover(parents: np.ndarray = parents) -> Genome:
             if len(parents) < 2:
                 return mutate()
             a, b = rng.choice(len(parents), size=2, replace=False)
             mask = rng.random(len(r)) < 0.5
             return tuple(int(v) for v in np.where(mask, parents[a], parents[b]))
 
-        def mutate() -> Genome:
+        def mutate(parents: np.ndarray = parents) -> Genome:
             parent = parents[rng.integers(len(parents))]
             redraw = rng.random(len(r)) < mutation_prob
             return tuple(int(v) for v in np.where(redraw, rng.integers(0, r), parent))

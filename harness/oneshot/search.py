@@ -43,8 +43,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.oneshot.spaces import OneShotSpace, gumbel_hard, oneshot_space
 from harness.oneshot.registry import ONESHOT_METHODS
+from harness.oneshot.spaces import OneShotSpace, gumbel_hard, oneshot_space
 from harness.trainer.data import DATASETS, Splits, load_dataset, load_digits
 from harness.trainer.train import deterministic, epoch_generator, resolve_device, seeded_init
 from tabular.errors import NasHarnessError, SourceMissingError
@@ -120,7 +120,9 @@ class OneShotConfig:
 
     def check(self) -> None:
         if self.C < 1 or self.N < 1 or self.layers < 3 or self.epochs < 1 or self.batch_size < 2 or self.input_size < 4:
-            raise NasHarnessError(f"one-shot config needs C, N, epochs >= 1, layers >= 3, batch size >= 2, input size >= 4; got {self}")
+            raise NasHarnessError(
+                f"one-shot config needs C, N, epochs >= 1, layers >= 3, batch size >= 2, input size >= 4; got {self}"
+            )
         if not (self.w_lr > 0 and self.alpha_lr > 0 and 0 < self.tau_min <= self.tau_max):
             raise NasHarnessError("one-shot config needs w_lr > 0, alpha_lr > 0 and 0 < tau_min <= tau_max")
         if self.darts_order not in (1, 2):
@@ -136,9 +138,13 @@ class OneShotConfig:
         if self.spos_bn_batches < 0:
             raise NasHarnessError(f"spos_bn_batches must be >= 0, got {self.spos_bn_batches}")
         if self.dataset not in DATASETS:
-            raise NasHarnessError(f"unknown dataset {self.dataset!r} for one-shot search; choose one of {', '.join(DATASETS)}")
+            raise NasHarnessError(
+                f"unknown dataset {self.dataset!r} for one-shot search; choose one of {', '.join(DATASETS)}"
+            )
         if self.memory_limit_gb < 0:
-            raise NasHarnessError(f"memory_limit_gb must be >= 0 (0 = the device's free memory), got {self.memory_limit_gb}")
+            raise NasHarnessError(
+                f"memory_limit_gb must be >= 0 (0 = the device's free memory), got {self.memory_limit_gb}"
+            )
         if self.w_lr_period < 0:
             raise NasHarnessError(f"w_lr_period must be >= 0 (0 = epochs), got {self.w_lr_period}")
 
@@ -163,9 +169,17 @@ def tau_at(cfg: OneShotConfig, epoch: int) -> float:
 
 
 # -- DARTS's second-order architecture gradient ---------------------------------------------
-def unrolled_alpha_grad(model: nn.Module, alpha: torch.Tensor, to_weights: Any, train_batch: tuple[torch.Tensor, torch.Tensor],
-                        valid_batch: tuple[torch.Tensor, torch.Tensor], xi: float, momentum: float, weight_decay: float,
-                        momentum_buffers: list[torch.Tensor | None]) -> torch.Tensor:
+def unrolled_alpha_grad(
+    model: nn.Module,
+    alpha: torch.Tensor,
+    to_weights: Any,
+    train_batch: tuple[torch.Tensor, torch.Tensor],
+    valid_batch: tuple[torch.Tensor, torch.Tensor],
+    xi: float,
+    momentum: float,
+    weight_decay: float,
+    momentum_buffers: list[torch.Tensor | None],
+) -> torch.Tensor:
     """d L_valid(w*(alpha), alpha) / d alpha with w* one virtual SGD step from w (module docstring).
 
     The model's weights are restored exactly before returning; only `alpha`'s gradient is computed
@@ -177,26 +191,26 @@ def unrolled_alpha_grad(model: nn.Module, alpha: torch.Tensor, to_weights: Any, 
     backup = [p.detach().clone() for p in params]
     try:
         with torch.no_grad():
-            for p, g, buf in zip(params, grads, momentum_buffers):
+            for p, g, buf in zip(params, grads, momentum_buffers, strict=True):
                 step = g + weight_decay * p
                 if buf is not None:
                     step = step + momentum * buf
                 p.sub_(xi * step)
         valid_loss = F.cross_entropy(model(x_v, to_weights(alpha)), y_v)
         d_alpha, *d_w = torch.autograd.grad(valid_loss, [alpha, *params], allow_unused=True)
-        d_w = [torch.zeros_like(p) if d is None else d for p, d in zip(params, d_w)]
+        d_w = [torch.zeros_like(p) if d is None else d for p, d in zip(params, d_w, strict=True)]
         eps = 0.01 / float(torch.sqrt(sum((d * d).sum() for d in d_w)).clamp_min(1e-12))
 
         def train_grad_at(sign: float) -> torch.Tensor:
             with torch.no_grad():
-                for p, b, d in zip(params, backup, d_w):
+                for p, b, d in zip(params, backup, d_w, strict=True):
                     p.copy_(b + sign * eps * d)
             return torch.autograd.grad(F.cross_entropy(model(x_t, to_weights(alpha)), y_t), alpha)[0]
 
         hessian_vector = (train_grad_at(1.0) - train_grad_at(-1.0)) / (2.0 * eps)
     finally:
         with torch.no_grad():
-            for p, b in zip(params, backup):
+            for p, b in zip(params, backup, strict=True):
                 p.copy_(b)
     return d_alpha - xi * hessian_vector
 
@@ -210,19 +224,34 @@ def _batches(n: int, batch: int, gen: torch.Generator) -> list[torch.Tensor]:
 class _Search:
     """One supernet search; `epoch()` trains one epoch and returns its record (without table columns)."""
 
-    def __init__(self, method: str, space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig, device: torch.device):
-        self.method, self.space, self.splits, self.seed, self.cfg, self.device = method, space, splits, seed, cfg, device
+    def __init__(
+        self, method: str, space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig, device: torch.device
+    ):
+        self.method, self.space, self.splits, self.seed, self.cfg, self.device = (
+            method,
+            space,
+            splits,
+            seed,
+            cfg,
+            device,
+        )
         in_ch = splits.input_shape[0]
         self.model = seeded_init(lambda: space.build(splits.num_classes, in_ch, cfg), seed).to(device)
         alpha0 = 1e-3 * torch.randn(space.alpha_shape, generator=_generator(seed, -1, "alpha"))
         self.alpha = torch.nn.Parameter(alpha0.to(device))
         self.w_opt = torch.optim.SGD(self.model.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
                                      weight_decay=cfg.w_weight_decay, nesterov=cfg.w_nesterov)
-        self.a_opt = torch.optim.Adam([self.alpha], lr=cfg.alpha_lr, betas=cfg.alpha_betas, weight_decay=cfg.alpha_weight_decay)
+        self.a_opt = torch.optim.Adam(
+            [self.alpha], lr=cfg.alpha_lr, betas=cfg.alpha_betas, weight_decay=cfg.alpha_weight_decay
+        )
         self.rng = np.random.default_rng([seed, 7])  # SPOS's search over candidates
 
     def _batch(self, idx: torch.Tensor, part: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x_all, y_all = (self.splits.x_train, self.splits.y_train) if part == "train" else (self.splits.x_valid, self.splits.y_valid)
+        x_all, y_all = (
+            (self.splits.x_train, self.splits.y_train)
+            if part == "train"
+            else (self.splits.x_valid, self.splits.y_valid)
+        )
         return self.splits.normalise(x_all[idx]).to(self.device), y_all[idx].to(self.device)
 
     def _arch_weights(self, gen: torch.Generator, tau: float) -> tuple[torch.Tensor | None, Any]:
@@ -252,8 +281,17 @@ class _Search:
                 valid = self._batch(valid_batches[i % len(valid_batches)], "valid")
                 self.a_opt.zero_grad(set_to_none=True)
                 if self.method == "darts" and cfg.darts_order == 2:
-                    self.alpha.grad = unrolled_alpha_grad(self.model, self.alpha, lambda a: F.softmax(a, dim=-1), train, valid,
-                                                          lr, cfg.w_momentum, cfg.w_weight_decay, self._momentum_buffers())
+                    self.alpha.grad = unrolled_alpha_grad(
+                        self.model,
+                        self.alpha,
+                        lambda a: F.softmax(a, dim=-1),
+                        train,
+                        valid,
+                        lr,
+                        cfg.w_momentum,
+                        cfg.w_weight_decay,
+                        self._momentum_buffers(),
+                    )
                 else:
                     weights, choice = self._arch_weights(sampler, tau)
                     F.cross_entropy(self.model(valid[0], weights, choice), valid[1]).backward()
@@ -285,8 +323,16 @@ class _Search:
                 # mix the statistics of every path sampled in training (as for SPOS's candidates)
                 v_loss, v_acc = self._evaluate(None, weights.argmax(dim=-1).cpu(), batch_stats=True)
             n_scored = 0
-        record.update({"arch": arch, "valid_loss": v_loss, "valid_acc": v_acc, "tau": tau if self.method == "gdas" else math.nan,
-                       "alpha": self.alpha.detach().cpu().clone(), "candidates_scored": n_scored})
+        record.update(
+            {
+                "arch": arch,
+                "valid_loss": v_loss,
+                "valid_acc": v_acc,
+                "tau": tau if self.method == "gdas" else math.nan,
+                "alpha": self.alpha.detach().cpu().clone(),
+                "candidates_scored": n_scored,
+            }
+        )
         return record
 
     def _recalibrate_bn(self, choice: Any) -> None:
@@ -305,7 +351,7 @@ class _Search:
                 if len(idx) < 2:
                     break
                 self.model(self._batch(idx, "train")[0], None, choice)
-        for m, momentum in zip(bns, momenta):
+        for m, momentum in zip(bns, momenta, strict=True):
             m.momentum = momentum
 
     def _evaluate(self, weights: torch.Tensor | None, choice: Any, batch_stats: bool = False) -> tuple[float, float]:
@@ -321,7 +367,10 @@ class _Search:
         loss_sum, correct = 0.0, 0
         with torch.no_grad():
             for start in range(0, len(s.y_valid), 512):
-                x, y = s.normalise(s.x_valid[start:start + 512]).to(self.device), s.y_valid[start:start + 512].to(self.device)
+                x, y = (
+                    s.normalise(s.x_valid[start : start + 512]).to(self.device),
+                    s.y_valid[start : start + 512].to(self.device),
+                )
                 logits = model(x, weights, choice)
                 loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
                 correct += int((logits.argmax(1) == y).sum())
@@ -341,11 +390,20 @@ class _Search:
 
         cfg = self.cfg
         if cfg.spos_search == "evolution":
-            result = evolve(score, self.space.radices, self.rng, population=cfg.spos_population, iterations=cfg.spos_iterations,
-                            topk=cfg.spos_topk, mutation_prob=cfg.spos_mutation_prob)
+            result = evolve(
+                score,
+                self.space.radices,
+                self.rng,
+                population=cfg.spos_population,
+                iterations=cfg.spos_iterations,
+                topk=cfg.spos_topk,
+                mutation_prob=cfg.spos_mutation_prob,
+            )
             best = result.best
         else:
-            candidates = self.rng.integers(0, np.asarray(self.space.radices), size=(cfg.spos_candidates, len(self.space.radices)))
+            candidates = self.rng.integers(
+                0, np.asarray(self.space.radices), size=(cfg.spos_candidates, len(self.space.radices))
+            )
             best = None
             for row in candidates:
                 genome = tuple(int(c) for c in row)
@@ -396,7 +454,9 @@ def _load_data(cfg: OneShotConfig) -> Splits:
     try:
         return load_dataset(cfg.dataset, cfg.data_root or None, seed=cfg.split_seed, limit=cfg.data_limit)
     except SourceMissingError as err:  # the trainer's message names its CLI flag; say the config key here
-        raise SourceMissingError(str(err).replace("pass --data-root", "set data_root (strategy.data_root=... in a grid)")) from None
+        raise SourceMissingError(
+            str(err).replace("pass --data-root", "set data_root (strategy.data_root=... in a grid)")
+        ) from None
 
 
 NATIVE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16-120": 16}
@@ -443,7 +503,9 @@ def check_memory(method: str, space: OneShotSpace, cfg: OneShotConfig, device: t
             "lower batch_size, C, N/layers or input_size, or run on a larger device")
 
 
-def run_oneshot(method: str, benchmark_name: str, seed: int, config: OneShotConfig | dict[str, Any] | None = None) -> pd.DataFrame:
+def run_oneshot(
+    method: str, benchmark_name: str, seed: int, config: OneShotConfig | dict[str, Any] | None = None
+) -> pd.DataFrame:
     """Run `method` (darts, gdas, spos, enas, rsps, setn, zerocost); one row per epoch (zerocost: per scored cell).
 
     Columns: method, seed, epoch, arch, arch_index, valid_mean, test_mean (benchmark seed means;
@@ -459,7 +521,10 @@ def run_oneshot(method: str, benchmark_name: str, seed: int, config: OneShotConf
     cfg.check()
     device = resolve_device(cfg.device)
     if cfg.device == "auto" and device.type == "cpu":
-        log.warning("%s: device=auto found no CUDA GPU; training on the CPU (the paper presets take hours to days there)", method)
+        log.warning(
+            "%s: device=auto found no CUDA GPU; training on the CPU (the paper presets take hours to days there)",
+            method,
+        )
     table = _Table(benchmark_name)
     try:
         if method in SAMPLED:
@@ -469,8 +534,10 @@ def run_oneshot(method: str, benchmark_name: str, seed: int, config: OneShotConf
         check_memory(method, table.space, cfg, device)
         splits = _load_data(cfg)
         if (tuple(splits.input_shape), splits.num_classes) != input_spec(cfg):  # the estimate's assumption
-            raise NasHarnessError(f"{cfg.dataset} loaded as {tuple(splits.input_shape)} with {splits.num_classes} classes, "
-                                  f"expected {input_spec(cfg)}; check the dataset files")
+            raise NasHarnessError(
+                f"{cfg.dataset} loaded as {tuple(splits.input_shape)} with {splits.num_classes} classes, "
+                f"expected {input_spec(cfg)}; check the dataset files"
+            )
         with deterministic(device, cfg.threads):
             if method == "zerocost":
                 rows = _zerocost_rows(table.space, splits, seed, cfg, device)
@@ -492,7 +559,7 @@ def run_oneshot(method: str, benchmark_name: str, seed: int, config: OneShotConf
 
 
 def _op_histogram(space: OneShotSpace, arch: str) -> dict[str, int]:
-    return {f"op_{name}": int(n) for name, n in zip(space.op_names, space.op_counts(arch))}
+    return {f"op_{name}": int(n) for name, n in zip(space.op_names, space.op_counts(arch), strict=True)}
 
 
 def _supernet_rows(method: str, space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig,
@@ -537,7 +604,9 @@ def zerocost_scores(archs: list[str], splits: Splits, seed: int, cfg: OneShotCon
     return scores
 
 
-def _zerocost_rows(space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig, device: torch.device) -> list[dict[str, Any]]:
+def _zerocost_rows(
+    space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig, device: torch.device
+) -> list[dict[str, Any]]:
     rng = np.random.default_rng([seed, 11])
     genomes = rng.integers(0, np.asarray(space.radices), size=(cfg.zerocost_samples, len(space.radices)))
     rows, seconds, best = [], 0.0, (-math.inf, None)
@@ -548,6 +617,17 @@ def _zerocost_rows(space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotC
         seconds += time.perf_counter() - started
         if best[1] is None or score > best[0]:
             best = (score, arch)
-        rows.append({"epoch": k + 1, "arch": best[1], "score": best[0], "train_loss": math.nan, "train_acc": math.nan,
-                     "valid_loss": math.nan, "valid_acc": math.nan, "seconds": seconds, **_op_histogram(space, best[1])})
+        rows.append(
+            {
+                "epoch": k + 1,
+                "arch": best[1],
+                "score": best[0],
+                "train_loss": math.nan,
+                "train_acc": math.nan,
+                "valid_loss": math.nan,
+                "valid_acc": math.nan,
+                "seconds": seconds,
+                **_op_histogram(space, best[1]),
+            }
+        )
     return rows

@@ -17,9 +17,9 @@ distribution as `SearchSpace.sample_indices`). SPOS's single paths, its evolutio
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -75,7 +75,9 @@ def _darts() -> OneShotSpace:
     from harness.oneshot.darts_supernet import N_SUPER_OPS, DartsSupernet, choice_of_arch, derive_genotype
     from harness.spaces import darts
 
-    radices = tuple(r for _ in darts.CELLS for t in range(darts.N_NODES) for r in (len(darts.PAIRS[t]), darts.N_OPS, darts.N_OPS))
+    radices = tuple(
+        r for _ in darts.CELLS for t in range(darts.N_NODES) for r in (len(darts.PAIRS[t]), darts.N_OPS, darts.N_OPS)
+    )
 
     def arch_of_genome(genome: Sequence[int]) -> str:
         digits = [int(g) for g in genome]
@@ -94,10 +96,16 @@ def _darts() -> OneShotSpace:
         return np.bincount(np.asarray(ops, dtype=np.int64), minlength=darts.N_OPS).tolist()
 
     return OneShotSpace(
-        name="darts", alpha_shape=(len(darts.CELLS), darts.N_EDGES, N_SUPER_OPS), radices=radices, op_names=darts.OPS,
+        name="darts",
+        alpha_shape=(len(darts.CELLS), darts.N_EDGES, N_SUPER_OPS),
+        radices=radices,
+        op_names=darts.OPS,
         build=lambda classes, in_ch, cfg: DartsSupernet(classes, C=cfg.C, layers=cfg.layers, in_channels=in_ch),
-        derive=lambda weights: derive_genotype(weights.detach().cpu()), arch_of_genome=arch_of_genome,
-        path_of_genome=lambda g: choice_of_arch(arch_of_genome(g)), op_counts=counts, network_depth=lambda cfg: cfg.layers,
+        derive=lambda weights: derive_genotype(weights.detach().cpu()),
+        arch_of_genome=arch_of_genome,
+        path_of_genome=lambda g: choice_of_arch(arch_of_genome(g)),
+        op_counts=counts,
+        network_depth=lambda cfg: cfg.layers,
     )
 
 

@@ -45,7 +45,7 @@ class MixedEdge(nn.Module):
             return out if weights is None else out * weights[choice]
         if weights is None or weights.shape != (N_OPS,):
             raise ArchitectureError(f"a mixed edge needs {N_OPS} op weights or an op choice")
-        return sum(w * op(x) for w, op in zip(weights, self.ops))
+        return sum(w * op(x) for w, op in zip(weights, self.ops, strict=True))
 
 
 class SuperCell(nn.Module):

@@ -57,7 +57,11 @@ def _sha_evidence(result: ResultSet, store_sha: dict[str, str | None]) -> tuple[
         else:
             sha = next(iter(values))
             now = store_sha.get(bench)
-            tail = "" if now is None else (" (matches the current store)" if now == sha else " (the current store differs)")
+            tail = (
+                ""
+                if now is None
+                else (" (matches the current store)" if now == sha else " (the current store differs)")
+            )
             parts.append(f"{bench}: store sha256 {sha[:12]}…{tail}")
     return status, "; ".join(parts)
 
@@ -83,7 +87,11 @@ def _protocol(result: ResultSet) -> tuple[str, str]:
             problems.append(f"{task}: not run for {_join(missing)}")
     if problems:
         return PARTLY, "; ".join(problems)
-    return YES, f"all {len(methods)} methods ran on the same {len(tasks)} task(s) with identical budgets, seed policies and seed sets"
+    return (
+        YES,
+        f"all {len(methods)} methods ran on the same {len(tasks)} task(s) "
+        "with identical budgets, seed policies and seed sets",
+    )
 
 
 def _selection_problem(store: Store) -> str:
@@ -132,7 +140,9 @@ def _selection(result: ResultSet, stores: dict[str, Store] | None) -> tuple[str,
         if problem:
             flagged.append(f"{bench}: {problem}")
         elif not store.test_metric:
-            unknown.append(f"{bench} (no test metric: whether {store.valid_metric!r} is held-out validation data cannot be shown)")
+            unknown.append(
+                f"{bench} (no test metric: whether {store.valid_metric!r} is held-out validation data cannot be shown)"
+            )
         else:
             fine.append(f"{bench} ({store.valid_metric} vs {store.test_metric})")
     if flagged:
@@ -162,22 +172,43 @@ def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time
         items.append(Item(group, len(items) + 1, practice, status, evidence))
 
     code = "Releasing code"
-    cites = sorted({str(((r.manifest or {}).get("benchmark_provenance") or {}).get("citation", "")) for r in complete} - {""})
+    cites = sorted(
+        {str(((r.manifest or {}).get("benchmark_provenance") or {}).get("citation", "")) for r in complete} - {""}
+    )
     add(code, "Publish the training pipeline(s) that produced the evaluated architectures' scores", NA,
         "tabular benchmarks: every score is looked up in the benchmark's table, whose authors' pipeline produced it"
         + (f" ({_join(cites)})" if cites else ""))
     commits = [m.get("git_commit") for m in manifests]
     known = sorted({c for c in commits if c})
-    add(code, "Publish the code of the NAS method(s), with their hyperparameters and seeds",
+    add(
+        code,
+        "Publish the code of the NAS method(s), with their hyperparameters and seeds",
         PARTLY if known else CANNOT,
-        (f"git commit recorded in {sum(bool(c) for c in commits)}/{len(commits)} manifests ({_join(c[:10] for c in known)}); "
-         "hyperparameters and seeds are in every manifest; whether the code is public, and whether the checkout had "
-         "uncommitted changes, cannot be shown") if known else "no git commit recorded in the manifests")
-    add(code, "Release code as it is rather than waiting to clean it up", CANNOT, "a practice of the authors, not a property of the results")
+        (
+            f"git commit recorded in {sum(bool(c) for c in commits)}/{len(commits)} manifests "
+            f"({_join(c[:10] for c in known)}); "
+            "hyperparameters and seeds are in every manifest; whether the code is public, and whether the checkout had "
+            "uncommitted changes, cannot be shown"
+        )
+        if known
+        else "no git commit recorded in the manifests",
+    )
+    add(
+        code,
+        "Release code as it is rather than waiting to clean it up",
+        CANNOT,
+        "a practice of the authors, not a property of the results",
+    )
 
     cmp_ = "Comparing methods"
     status, evidence = _sha_evidence(result, store_sha)
-    add(cmp_, "Compare on the same benchmark (same data, split, search space and training pipeline), not only the same dataset", status, evidence)
+    add(
+        cmp_,
+        "Compare on the same benchmark (same data, split, search space and training pipeline), "
+        "not only the same dataset",
+        status,
+        evidence,
+    )
     variants = defaultdict(set)
     for r in complete:
         variants[r.strategy].add(r.method)
@@ -189,16 +220,25 @@ def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time
     add(cmp_, "Use the same evaluation protocol for every method compared", status, evidence)
     with_time = sorted(t for t, ok in time_axis.items() if ok)
     without = sorted(t for t, ok in time_axis.items() if not ok)
-    add(cmp_, "Compare performance over time (anytime curves), not only final results", YES if not without else PARTLY,
-        "curves against evaluations for every task" + (f"; against {'simulated time' if not real else 'time'} for {_join(with_time)}" if with_time else "")
+    add(
+        cmp_,
+        "Compare performance over time (anytime curves), not only final results",
+        YES if not without else PARTLY,
+        "curves against evaluations for every task"
+        + (f"; against {'simulated time' if not real else 'time'} for {_join(with_time)}" if with_time else "")
         + (f" (real compute seconds for {_join(real)})" if real and with_time else "")
-        + (f"; no simulated time for {_join(without)} (the benchmark records no training cost)" if without else ""))
+        + (f"; no simulated time for {_join(without)} (the benchmark records no training cost)" if without else ""),
+    )
     rs_tasks = {r.task for r in complete if r.strategy == "rs"}
     missing_rs = sorted(set(result.tasks()) - rs_tasks)
     add(cmp_, "Compare against random search", YES if not missing_rs and rs_tasks else (PARTLY if rs_tasks else NO),
         ("random search ran on every task" if not missing_rs else f"no random-search runs on {_join(missing_rs)}")
         + "; the exact expected curve of random search without replacement is drawn on every plot against evaluations")
-    seeds = {(t, m): sorted(r.seed for r in result.cell(t, m) if r.seed is not None) for t in result.tasks() for m in result.methods(t)}
+    seeds = {
+        (t, m): sorted(r.seed for r in result.cell(t, m) if r.seed is not None)
+        for t in result.tasks()
+        for m in result.methods(t)
+    }
     n_min = min(len(v) for v in seeds.values())
     n_max = max(len(v) for v in seeds.values())
     all_seeds = sorted({s for v in seeds.values() for s in v})
@@ -211,29 +251,59 @@ def build_checklist(result: ResultSet, *, store_sha: dict[str, str | None], time
     pythons = sorted({str(m.get("python")) for m in manifests})
     hosts = sorted({str(m.get("host")) for m in manifests})
     conf_status = YES if len(versions) == 1 and len(pythons) == 1 else PARTLY
-    add(cmp_, "Control confounding factors (hardware, library versions, run time differences)", conf_status,
-        ("cost is simulated from the benchmark's recorded training times, so hardware does not affect results; " if not real else
-         f"cost is simulated from the benchmark's recorded training times except for {_join(real)}, whose time is real compute "
-         "seconds of the machine that ran them, so hardware affects their time axis (not their picks' table values); ")
-        + ("one set of package versions across all runs" if len(versions) == 1 else f"{len(versions)} different package-version sets across runs")
-        + f"; python {_join(pythons)}; {len(hosts)} host(s)")
+    add(
+        cmp_,
+        "Control confounding factors (hardware, library versions, run time differences)",
+        conf_status,
+        (
+            "cost is simulated from the benchmark's recorded training times, so hardware does not affect results; "
+            if not real
+            else f"cost is simulated from the benchmark's recorded training times except for {_join(real)}, "
+            "whose time is real compute seconds of the machine that ran them, "
+            "so hardware affects their time axis (not their picks' table values); "
+        )
+        + (
+            "one set of package versions across all runs"
+            if len(versions) == 1
+            else f"{len(versions)} different package-version sets across runs"
+        )
+        + f"; python {_join(pythons)}; {len(hosts)} host(s)",
+    )
 
     rep = "Reporting details"
     hyper = defaultdict(set)
     for r in complete:
         cfg = {k: v for k, v in (r.config.get("strategy") or {}).items() if k != "name"}
         hyper[r.method].add(json.dumps(cfg, sort_keys=True))
-    add(rep, "Report how hyperparameters were tuned and what the tuning cost", PARTLY,
-        "hyperparameters of every method are listed in this report (from the manifests); how they were chosen and any tuning cost are not recorded")
-    add(rep, "Report the time of the entire end-to-end NAS method, not only the search phase", YES,
+    add(
+        rep,
+        "Report how hyperparameters were tuned and what the tuning cost",
+        PARTLY,
+        "hyperparameters of every method are listed in this report (from the manifests); "
+        "how they were chosen and any tuning cost are not recorded",
+    )
+    add(
+        rep,
+        "Report the time of the entire end-to-end NAS method, not only the search phase",
+        YES,
         f"total simulated training cost {total_gpu_h:.4g} GPU-hours"
-        + (f" (simulated-clock methods), {total_real_h:.4g} real CPU/GPU hours of this machine ({_join(real)})" if real else "")
+        + (
+            f" (simulated-clock methods), {total_real_h:.4g} real CPU/GPU hours of this machine ({_join(real)})"
+            if real
+            else ""
+        )
         + f" and {total_wall_s:.4g} s of wall-clock time over all runs; "
-        "the final evaluation is a table lookup (no retraining), so the search is the whole pipeline")
+        "the final evaluation is a table lookup (no retraining), so the search is the whole pipeline",
+    )
     add(rep, "Report all details of the experimental setup", YES,
         f"{len(manifests)} manifests record config, seeds, budgets, benchmark version, package versions and host; "
         "every run folder is listed in this report")
 
     status, evidence = _selection(result, stores)
-    add("Harness checks", "Select architectures on validation data, never on the test metric that is reported", status, evidence)
+    add(
+        "Harness checks",
+        "Select architectures on validation data, never on the test metric that is reported",
+        status,
+        evidence,
+    )
     return items

@@ -61,10 +61,20 @@ class RunCurves:
         return float(self.metric(name)[i]) if status == OK else float("nan")
 
 
+def _key(value: object) -> object:
+    """A dict key for an architecture string; every missing value (None, NaN, pd.NA) is one key, as in pandas."""
+    return None if value is None or value is pd.NA or (isinstance(value, float) and value != value) else value
+
+
 def run_curves(traj: pd.DataFrame, horizon: float | None = None) -> RunCurves:
-    valid_of = pd.Series(traj["valid_mean"].to_numpy(), index=traj["arch"].to_numpy())
-    valid_of = valid_of[~valid_of.index.duplicated(keep="first")]
-    inc_valid = traj["incumbent_arch"].map(valid_of).to_numpy(dtype=np.float64)
+    """A run's anytime curves; the incumbent's validation value is the valid_mean of the first row that
+    evaluated it (NaN when no row did). A dict per run: a report reads thousands of runs, and a pandas
+    map per run cost more than everything else it does with them."""
+    valid_of: dict[object, float] = {}
+    for arch, value in zip(traj["arch"].tolist(), traj["valid_mean"].to_numpy(dtype=np.float64).tolist()):
+        valid_of.setdefault(_key(arch), value)
+    nan = float("nan")
+    inc_valid = np.array([valid_of.get(_key(a), nan) for a in traj["incumbent_arch"].tolist()], dtype=np.float64)
     return RunCurves(
         valid=inc_valid,
         test=traj["incumbent_test_mean"].to_numpy(dtype=np.float64),

@@ -217,8 +217,12 @@ def curve_figure(report: Report, info: TaskInfo, axis: str, palette: dict[str, s
                     xs, y = info.time_grid, on_grid(curve, metric, info.time_grid)
                 keep = _changes(y)
                 seed_idx.append(len(fig.data))
+                # Thousands of these (one per run and panel): built without Plotly's per-property validation (the
+                # values are plain lists, numbers and strings that the validated traces above already exercise),
+                # which cost more CPU than the rest of the report; the figure's JSON is the same.
                 fig.add_trace(
                     go.Scatter(
+                        _validate=False,
                         x=_num(xs[keep] * scale),
                         y=_num(clip(y[keep])),
                         customdata=_num(y[keep]),

@@ -24,8 +24,8 @@ import re
 from pathlib import Path
 from urllib.parse import quote
 
-from harness.report.document import Block
-from harness.report.labels import PLOTS, REAL_MARK, slug
+from harness.report.document import TIE_MARK, Block
+from harness.report.labels import PLOTS, REAL_MARK, method_title, slug
 
 RUNS_TABLE_ID = "all-runs"  # the table of every run, one row each (the self-test sorts it)
 
@@ -147,6 +147,7 @@ class _Links:
         self.tasks = sorted({r.task for r in self.runs}, key=len, reverse=True)  # longest first: prefix matching
         root = Path(report.result.root) if report is not None else Path(".")
         self.out = Path(out) if out is not None else root / "report"
+        self.titles: dict[str, str] = {}
 
     def href(self, run, name: str = "") -> str:
         rel = os.path.relpath(Path(run.path).resolve(), self.out.resolve()).replace(os.sep, "/")
@@ -166,6 +167,12 @@ class _Links:
             f'{self.file(run, "manifest.json", "manifest")} · {self.file(run, "run.log", "log")}{status}</li>'
         )
 
+    def names(self, run) -> tuple[str, str]:
+        """How a table may name the run's method: its label (`re`) or its title ("Regularized evolution")."""
+        if run.method not in self.titles:
+            self.titles[run.method] = method_title(run.method)
+        return run.method, self.titles[run.method]
+
     def task_of(self, heading: str) -> str | None:
         """The task a section heading is about (`nb201/cifar10 after 100 evaluations` -> nb201/cifar10)."""
         return next((t for t in self.tasks if heading == t or heading.startswith(t + " ")), None)
@@ -177,10 +184,10 @@ class _Links:
             return [r for r in self.runs if r.run_id == row[cols["run"]]]
         if "method" not in cols:
             return None
-        method = row[cols["method"]].removesuffix(REAL_MARK)
+        method = row[cols["method"]].removesuffix(TIE_MARK).removesuffix(REAL_MARK)
         task = row[cols["task"]] if "task" in cols else task
         return sorted(
-            (r for r in self.runs if r.method == method and (task is None or r.task == task)),
+            (r for r in self.runs if method in self.names(r) and (task is None or r.task == task)),
             key=lambda r: (r.task, r.status != "complete", -1 if r.seed is None else r.seed, r.run_id),
         )
 

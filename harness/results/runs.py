@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from harness.oneshot.registry import ONESHOT_METHODS
 from harness.results.budgets import time_horizon
@@ -38,9 +40,9 @@ from harness.results.manifest import (
     SIMULATED_CLOCK,
     TRAJECTORY,
     read_manifest,
-    result_problem,
+    result_check,
 )
-from harness.results.trajectory import TrajectoryError, TrajectoryTypeError, read_trajectory
+from harness.results.trajectory import TrajectoryError, TrajectoryTypeError, read_parquet_trajectory
 from harness.run_lock import lock_holder
 
 log = logging.getLogger(__name__)
@@ -210,7 +212,8 @@ def classify(run_dir: Path) -> Run:
     """
     run = Run(run_dir.name, run_dir, COMPLETE)
     run.manifest = read_manifest(run_dir) if (run_dir / MANIFEST).is_file() else None
-    problem = result_problem(run_dir)
+    # result_problem's checks, on the manifest just read and with the trajectory file read once
+    problem, parquet = ("no manifest", None) if run.manifest is None else result_check(run_dir, run.manifest)
     if run.manifest:
         cfg = run.manifest["config"]  # validate_manifest checked these fields and types
         run.strategy, run.benchmark, run.seed = cfg["strategy"]["name"], cfg["benchmark"]["name"], cfg["seed"]
@@ -221,8 +224,8 @@ def classify(run_dir: Path) -> Run:
         if hints.get("seed", "").lstrip("-").isdigit():
             run.seed = int(hints["seed"])
     run.clock = fallback_clock(run.strategy)  # replaced by the trajectory's own clock when it has one
-    if problem is None:
-        _read_complete(run)
+    if problem is None and parquet is not None:
+        _read_complete(run, parquet)
     elif run.manifest and run.manifest.get("status") == "failed":
         run.status, run.reason = FAILED, (run.manifest.get("error") or "failed (no error recorded)").splitlines()[0]
     elif problem == "no manifest":
@@ -234,10 +237,10 @@ def classify(run_dir: Path) -> Run:
     return run
 
 
-def _read_complete(run: Run) -> None:
+def _read_complete(run: Run, parquet: pq.ParquetFile) -> None:
     """Read the trajectory of a run whose manifest and trajectory agree; mark it damaged if unusable."""
     try:
-        traj = read_trajectory(run.path / TRAJECTORY)
+        traj = read_parquet_trajectory(parquet, run.path / TRAJECTORY)
     except TrajectoryTypeError:
         raise
     except TrajectoryError as exc:
@@ -252,5 +255,16 @@ def _read_complete(run: Run) -> None:
     elif clock_problem:
         run.status, run.reason = DAMAGED, clock_problem
     else:
-        run.trajectory = traj.sort_values("step", kind="stable").reset_index(drop=True)
+        run.trajectory = _by_step(traj)
         run.clock = clock
+
+
+def _by_step(traj: pd.DataFrame) -> pd.DataFrame:
+    """`traj` ordered by step (stable), with a fresh 0..n-1 index; the engine writes it in that order
+    already, and then it is returned as it is (the sort and copy cost more than reading the file)."""
+    index = traj.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        step = traj["step"].to_numpy()
+        if step.dtype.kind in "iu" and bool(np.all(step[1:] >= step[:-1])):
+            return traj
+    return traj.sort_values("step", kind="stable").reset_index(drop=True)

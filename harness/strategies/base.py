@@ -71,7 +71,7 @@ class Observation:
         """The objective signed so that larger is better (what single-objective optimisers maximise)."""
         obj = problem.objectives[objective]
         value = self.values[obj.name]
-        if np.isnan(value):  # an architecture the benchmark never measured: worst possible
+        if value != value:  # NaN: an architecture the benchmark never measured: worst possible
             return -np.inf
         return value if obj.maximize else -value
 

@@ -50,12 +50,16 @@ the budget the master asked for.
 
 Refit schedule: HpBandSter refits the KDE of a budget after every result on that budget; here the
 fit happens lazily, when a model-based sample is needed and the data of the chosen budget changed
-since the last fit, which gives the same model at every sampling step. Fitting is O(N d).
+since the last fit, which gives the same model at every sampling step. With the `bounded` rule the
+good and bad KDEs are kept as counts of partial code patterns (harness.strategies.kde_counts), so
+a fit and a density cost the same whatever N (issue 20); the direct KDE (O(N d) per fit and per
+density) serves the `hpbandster` rule and code tables too large to count.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +67,7 @@ from harness.spaces.base import SearchSpace
 from harness.spaces.codes import CodeTable
 from harness.strategies.base import Problem, StrategyError
 from harness.strategies.hyperband import Hyperband, HyperbandConfig
+from harness.strategies.kde_counts import CountsKDE, IncrementalSplit
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +118,10 @@ class BOHBConfig(HyperbandConfig):
     random_fraction: float = 1 / 3
     bandwidth_factor: float = 3.0
     min_bandwidth: float = 1e-3
+    # Keep the `bounded` KDEs as pattern counts (O(1) per result; issue 20). false: the direct KDE, the
+    # pre-issue-20 computation; the model is the same, only rounding differs (which can break exact ties
+    # among candidates, e.g. uniform kernels, the other way).
+    kde_counts: bool = True
 
     def check(self) -> None:
         """Hyperband's checks, then the model's hyperparameters (one line naming the key)."""
@@ -145,11 +154,23 @@ class BOHB(Hyperband[BOHBConfig]):
             self.min_points = d + 1
         self._codes: dict[float, list[np.ndarray]] = {}
         self._losses: dict[float, list[float]] = {}
-        self._model: tuple[float, int, CategoricalKDE, CategoricalKDE] | None = None  # (budget, n, good, bad)
+        self._model: tuple[float, int, Any, Any] | None = None  # (budget, n, good, bad)
+        # `bounded` KDEs kept as pattern counts (harness.strategies.kde_counts): the same model at O(1) per
+        # result instead of O(N) (issue 20); the direct KDE otherwise.
+        self._incremental = (config.kde_counts and config.kde_rule == "bounded"
+                             and IncrementalSplit.usable(self.table.n_choices))
+        self._splits: dict[float, IncrementalSplit] = {}
 
     def observe(self, arch: str, budget: float, score: float) -> None:
-        self._codes.setdefault(budget, []).append(self.table.encode([arch])[0])
-        self._losses.setdefault(budget, []).append(-score if np.isfinite(score) else np.inf)
+        code = self.table.encode([arch])[0]
+        loss = -score if np.isfinite(score) else np.inf
+        self._codes.setdefault(budget, []).append(code)
+        self._losses.setdefault(budget, []).append(loss)
+        if self._incremental:
+            if budget not in self._splits:
+                self._splits[budget] = IncrementalSplit(self.table.n_choices, self.min_points,
+                                                        self.config.top_n_percent)
+            self._splits[budget].add(code, loss)
 
     # -- model ----------------------------------------------------------------------------------
     def _split(self, budget: float) -> tuple[np.ndarray, np.ndarray] | None:
@@ -169,23 +190,32 @@ class BOHB(Hyperband[BOHBConfig]):
             return None
         return good, bad
 
-    def model(self) -> tuple[float, CategoricalKDE, CategoricalKDE] | None:
+    def model(self) -> tuple[float, Any, Any] | None:
         """(budget, l, g) on the largest budget that has enough data; refitted only when it grew."""
         for budget in sorted(self._losses, reverse=True):
             n = len(self._losses[budget])
             if self._model is not None and self._model[0] == budget and self._model[1] == n:
                 return budget, self._model[2], self._model[3]
-            split = self._split(budget)
-            if split is None:
-                continue
-            rule = self.config.kde_rule
-            good = CategoricalKDE(split[0], self.table.n_choices, self.config.min_bandwidth, rule)
-            bad = CategoricalKDE(split[1], self.table.n_choices, self.config.min_bandwidth, rule)
+            good: Any
+            bad: Any
+            if self._incremental:
+                counts = self._splits[budget]
+                if n < self.min_points or counts.good.n <= self.table.dim or counts.bad.n <= self.table.dim:
+                    continue
+                good = CountsKDE(counts, counts.good, self.config.min_bandwidth, good=True)
+                bad = CountsKDE(counts, counts.bad, self.config.min_bandwidth, good=False)
+            else:
+                split = self._split(budget)
+                if split is None:
+                    continue
+                rule = self.config.kde_rule
+                good = CategoricalKDE(split[0], self.table.n_choices, self.config.min_bandwidth, rule)
+                bad = CategoricalKDE(split[1], self.table.n_choices, self.config.min_bandwidth, rule)
             self._model = (budget, n, good, bad)
             return budget, good, bad
         return None
 
-    def model_sample(self, good: CategoricalKDE, bad: CategoricalKDE) -> str | None:
+    def model_sample(self, good: Any, bad: Any) -> str | None:
         """The candidate with the smallest g/l among `num_samples` draws from the good KDE."""
         s, d = self.config.num_samples, self.table.dim
         datum = good.data[self.rng.integers(good.data.shape[0], size=s)]

@@ -30,13 +30,20 @@ def build_network(space: str, arch: str, num_classes: int, *, C: int | None = No
     if space == "nb101":
         from harness.trainer.nb101_net import DEFAULT_MODULES, DEFAULT_STEM, NB101Network
 
-        return NB101Network.from_arch(arch, num_classes, stem_channels=C or DEFAULT_STEM, modules_per_stack=N or DEFAULT_MODULES,
-                                      in_channels=in_channels)
+        return NB101Network.from_arch(
+            arch,
+            num_classes,
+            stem_channels=C or DEFAULT_STEM,
+            modules_per_stack=N or DEFAULT_MODULES,
+            in_channels=in_channels,
+        )
     if space == "darts":
         from harness.trainer.darts_net import DEFAULT_C, DEFAULT_LAYERS, DartsNetwork
 
         return DartsNetwork(arch, num_classes, C=C or DEFAULT_C, layers=N or DEFAULT_LAYERS, in_channels=in_channels)
-    raise NasHarnessError(f"the trainer cannot build networks of search space {space!r}; it builds {', '.join(BUILDABLE)}")
+    raise NasHarnessError(
+        f"the trainer cannot build networks of search space {space!r}; it builds {', '.join(BUILDABLE)}"
+    )
 
 
 __all__ = ["BUILDABLE", "build_network"]

@@ -90,7 +90,9 @@ def make_op(name: str, channels: int, stride: int) -> nn.Module:
         return nn.Identity() if stride == 1 else FactorizedReduce(channels, channels)
     if name in ("sep_conv_3x3", "sep_conv_5x5"):
         k = 3 if name == "sep_conv_3x3" else 5
-        return nn.Sequential(*_dw_pw_bn(channels, channels, k, stride, k // 2, 1), *_dw_pw_bn(channels, channels, k, 1, k // 2, 1))
+        return nn.Sequential(
+            *_dw_pw_bn(channels, channels, k, stride, k // 2, 1), *_dw_pw_bn(channels, channels, k, 1, k // 2, 1)
+        )
     if name in ("dil_conv_3x3", "dil_conv_5x5"):
         k = 3 if name == "dil_conv_3x3" else 5
         return nn.Sequential(*_dw_pw_bn(channels, channels, k, stride, k - 1, 2))
@@ -107,10 +109,14 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 class DartsCell(nn.Module):
     """One normal or reduction cell; returns the concatenation of its 4 intermediate nodes."""
 
-    def __init__(self, nodes: tuple, c_prev_prev: int, c_prev: int, channels: int, reduction: bool, reduction_prev: bool):
+    def __init__(
+        self, nodes: tuple, c_prev_prev: int, c_prev: int, channels: int, reduction: bool, reduction_prev: bool
+    ):
         super().__init__()
         self.reduction = reduction
-        self.pre0 = FactorizedReduce(c_prev_prev, channels) if reduction_prev else ReLUConvBN(c_prev_prev, channels, 1, 1, 0)
+        self.pre0 = (
+            FactorizedReduce(c_prev_prev, channels) if reduction_prev else ReLUConvBN(c_prev_prev, channels, 1, 1, 0)
+        )
         self.pre1 = ReLUConvBN(c_prev, channels, 1, 1, 0)
         self.edges = nn.ModuleList()
         self._inputs: list[int] = []  # state index read by the edge at the same position
@@ -159,12 +165,23 @@ class AuxiliaryHead(nn.Module):
 class DartsNetwork(nn.Module):
     """The DARTS CIFAR evaluation network around one genotype; forward returns the logits."""
 
-    def __init__(self, arch: str, num_classes: int, *, C: int = DEFAULT_C, layers: int = DEFAULT_LAYERS, in_channels: int = 3,
-                 auxiliary: bool = False, drop_path_prob: float = 0.0):
+    def __init__(
+        self,
+        arch: str,
+        num_classes: int,
+        *,
+        C: int = DEFAULT_C,
+        layers: int = DEFAULT_LAYERS,
+        in_channels: int = 3,
+        auxiliary: bool = False,
+        drop_path_prob: float = 0.0,
+    ):
         super().__init__()
         if C < 1 or layers < 1 or num_classes < 1 or in_channels < 1:
-            raise ArchitectureError(f"DARTS network needs C, layers, classes, input channels >= 1, got C={C}, layers={layers}, "
-                                    f"classes={num_classes}, in_channels={in_channels}")
+            raise ArchitectureError(
+                f"DARTS network needs C, layers, classes, input channels >= 1, got C={C}, layers={layers}, "
+                f"classes={num_classes}, in_channels={in_channels}"
+            )
         if not 0.0 <= drop_path_prob < 1.0:
             raise ArchitectureError(f"drop_path_prob must be in [0, 1), got {drop_path_prob}")
         normal, reduce = parse(arch)
@@ -182,7 +199,9 @@ class DartsNetwork(nn.Module):
             reduction = i in reductions
             if reduction:
                 c_cur *= 2
-            cells.append(DartsCell(reduce if reduction else normal, c_prev_prev, c_prev, c_cur, reduction, reduction_prev))
+            cells.append(
+                DartsCell(reduce if reduction else normal, c_prev_prev, c_prev, c_cur, reduction, reduction_prev)
+            )
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, 4 * c_cur
             if i == self._aux_after:
@@ -210,4 +229,6 @@ class DartsNetwork(nn.Module):
 
 def count_parameters(model: nn.Module, include_auxiliary: bool = False) -> int:
     """Number of parameters; by default without the auxiliary head, as the paper reports them."""
-    return sum(p.numel() for name, p in model.named_parameters() if include_auxiliary or not name.startswith(AUX_NAME + "."))
+    return sum(
+        p.numel() for name, p in model.named_parameters() if include_auxiliary or not name.startswith(AUX_NAME + ".")
+    )

@@ -161,12 +161,26 @@ def load_digits(seed: int = 0, size: int = 32, limit: int | None = None) -> Spli
     images = images.repeat(1, 3, 1, 1).contiguous()
     labels = np.asarray(bunch.target, dtype=np.int64)
     parts = stratified_split(labels, (0.6, 0.2, 0.2), seed)
-    return _make("digits", images, labels, parts, f"sklearn.datasets.load_digits, bilinear 8x8->{size}x{size}, 3 channels", seed, limit)
+    return _make(
+        "digits",
+        images,
+        labels,
+        parts,
+        f"sklearn.datasets.load_digits, bilinear 8x8->{size}x{size}, 3 channels",
+        seed,
+        limit,
+    )
 
 
 # -- CIFAR ----------------------------------------------------------------------------------------
 _CIFAR_FILES = {
-    "cifar10": ([f"data_batch_{i}" for i in range(1, 6)], "test_batch", "batches.meta", b"labels", "cifar-10-batches-py"),
+    "cifar10": (
+        [f"data_batch_{i}" for i in range(1, 6)],
+        "test_batch",
+        "batches.meta",
+        b"labels",
+        "cifar-10-batches-py",
+    ),
     "cifar100": (["train"], "test", "meta", b"fine_labels", "cifar-100-python"),
 }
 
@@ -203,15 +217,19 @@ def _folder(root: Path | None, name: str, subfolder: str, needed: list[str], how
     if not root.exists():
         raise SourceMissingError(f"{name} data folder {root} does not exist; {how} (nothing is downloaded)")
     missing = [f for f in needed if not (root / f).is_file()]
-    raise SourceMissingError(f"{root} is not a {name} folder: missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}; {how}")
+    raise SourceMissingError(
+        f"{root} is not a {name} folder: missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}; {how}"
+    )
 
 
 def load_cifar(name: str, root: Path | None = None, seed: int = 0, limit: int | None = None) -> Splits:
     """CIFAR-10/100 from the python batches; validation = stratified 10 % of the training set."""
     train_files, test_file, meta_file, label_key, subfolder = _CIFAR_FILES[name]
-    how = (f"put the python version of {_DISPLAY[name]} there (from {_CIFAR_URL}, extracted: "
-           f"{', '.join(train_files[:1] + ['...'] if len(train_files) > 1 else train_files)}, {test_file}, {meta_file}) "
-           f"or pass --data-root")
+    how = (
+        f"put the python version of {_DISPLAY[name]} there (from {_CIFAR_URL}, extracted: "
+        f"{', '.join(train_files[:1] + ['...'] if len(train_files) > 1 else train_files)}, {test_file}, {meta_file}) "
+        f"or pass --data-root"
+    )
     folder = _folder(root, name, subfolder, train_files + [test_file, meta_file], how)
     what = f"{_DISPLAY[name]} python batch"
     chunks = [_batch(folder / f, label_key, 32, what) for f in train_files]

