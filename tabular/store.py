@@ -455,6 +455,8 @@ class EvaluationReader:
         self._arrays = {m: np.asarray(store.metric_array(m)) for m in (primary, *self.same_seed)}
         self._means: dict[tuple[str, int], np.ndarray] = {}
         self._tables: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._sample = self.policy == "sample"
+        self._same_arrays = [self._arrays[m] for m in self.same_seed]
 
     def _mean(self, metric: str, fi: int) -> np.ndarray:
         key = (metric, fi)
@@ -470,7 +472,7 @@ class EvaluationReader:
         """
         if not 0 <= row < self.n_archs:
             raise StoreError(f"architecture index out of range [0, {self.n_archs}) in store {self.store.name!r}")
-        if self.policy == "sample":
+        if self._sample:
             return self._read_sample(row, fi)
         if self.policy == "fixed":
             si = self.seed_pos
@@ -490,8 +492,8 @@ class EvaluationReader:
         col = int(order[base + rank])
         out = [float(values[base + col])]
         if count > 0:
-            for metric in self.same_seed:
-                out.append(float(self._arrays[metric][row, col, fi]))
+            for array in self._same_arrays:
+                out.append(float(array[row, col, fi]))
             return self.seed_labels[col], out
         for metric in self.same_seed:  # no measured seed: NaN value, the other metrics' seed means
             out.append(float(self._mean(metric, fi)[row]))

@@ -210,3 +210,21 @@ def test_batch_size_on_the_local_launcher_and_a_bad_one(tmp_path, home):
     assert bad.returncode == 1
     lines = [line for line in bad.stderr.splitlines() if line.strip()]
     assert lines == [lines[-1]] and "grid.batch_size=0 is not a positive integer" in lines[-1]
+
+
+def test_workers_append_one_ledger_line_per_run(tmp_path, monkeypatch):
+    from harness.grid.ledger import LEDGER_ENV, ledger_entries, read_lines, record_ledger
+
+    monkeypatch.setenv(LEDGER_ENV, str(tmp_path))
+    for i in range(3):
+        record_ledger({"run_id": f"r{i}", "status": "failed" if i == 1 else "complete"})
+    (files,) = list(tmp_path.glob("*.jsonl"))  # one file per worker process, not one per run
+    assert [e["run_id"] for e in ledger_entries(tmp_path)] == ["r0", "r1", "r2"]
+    with open(files, "ab") as handle:
+        handle.write(b'{"run_id": "r3", "sta')  # a line being written: not read until it is whole
+    entries, offset = read_lines(files)
+    assert len(entries) == 3 and offset < files.stat().st_size
+    with open(files, "ab") as handle:
+        handle.write(b'tus": "complete"}\n')
+    more, _ = read_lines(files, offset)
+    assert more == [{"run_id": "r3", "status": "complete"}]

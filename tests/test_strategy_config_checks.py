@@ -88,3 +88,19 @@ def test_the_cli_refuses_in_one_line_and_writes_no_trajectory(tmp_path, data_hom
     assert len(errors) == 1 and "re.sample_size=50" in errors[0] and "re.population_size=10" in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list(results.rglob("trajectory.parquet"))
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_impossible_hyperparameters_make_no_run_folder(tmp_path, data_home, multirun):
+    """The check runs while the run (or the whole grid) is planned: no folder, no failed manifest."""
+    env = dict(os.environ, NAS_HARNESS_DATA=str(data_home))
+    results = tmp_path / "results"
+    args = ["strategy=re", "strategy.sample_size=50", "benchmark=nb201/cifar10", "budget.evaluations=20"]
+    args += ["-m", "seed=0,1", f"hydra.sweep.dir={results}"] if multirun else [f"hydra.run.dir={results}"]
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode != 0
+    assert "re.sample_size=50 is larger than re.population_size=10" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    run_folders = [p for p in results.glob("*") if p.is_dir()] if results.exists() else []
+    assert run_folders == [], run_folders

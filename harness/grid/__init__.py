@@ -3,7 +3,9 @@
 One module per job, so each can be read and changed alone:
 
 - `execute`: one resolved run config -> the engine (or a one-shot method) -> a trajectory.
+- `batching`: the grid planned in the driver (RUN_IDs, finished runs skipped) and cut into launcher jobs.
 - `run_folder`: one run into its RUN_ID folder, under its run lock; refuses folders that are links.
+- `files`: a run's trajectory and manifest, written cheaply and atomically.
 - `ledger`: the driver's temporary folder that workers report to (progress bar) and the grid's job list.
 - `summary`: each run's outcome as the results folder shows it, the closing summary and exit code.
 - `progress`: the progress bar.

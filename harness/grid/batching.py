@@ -28,7 +28,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from harness.grid.checks import GridSetupError
-from harness.grid.execute import task_config
+from harness.grid.execute import check_strategy, task_config
+from tabular.errors import NasHarnessError
 
 SEED_KEY = "seed"
 BATCH_DIR = ".grid"  # under the sweep dir: the batch files of the grids that are running
@@ -145,6 +146,10 @@ def plan_grid(job_overrides: Sequence[Sequence[str]], compose: Callable[[list[st
             with open_dict(full):
                 full.pop("hydra", None)
             index = None
+            try:
+                check_strategy(task_config(full))
+            except NasHarnessError as exc:
+                raise GridSetupError(str(exc)) from None
             if _seed_free(full):
                 bases.append(task_config(full))
                 index = len(bases) - 1

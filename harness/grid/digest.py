@@ -33,10 +33,10 @@ def _number(value: Any) -> str:
     return "none" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{float(value):.2f}"
 
 
-def _read(run_dir: Path) -> tuple[dict[str, Any], Any] | None:
+def _read(run_dir: Path, columns: Sequence[str] = COLUMNS) -> tuple[dict[str, Any], Any] | None:
     try:
         manifest = read_manifest(run_dir)
-        frame = read_trajectory(run_dir / TRAJECTORY, [c for c in COLUMNS])
+        frame = read_trajectory(run_dir / TRAJECTORY, list(columns))
     except (NasHarnessError, OSError):
         return None
     return manifest, frame
@@ -74,7 +74,7 @@ def grid_lines(run_dirs: Sequence[Path]) -> list[str]:
     """A method x benchmark table: runs with a result and their mean final regret."""
     cells: dict[tuple[str, str], list[float]] = {}
     for run_dir in run_dirs:
-        read = _read(run_dir)
+        read = _read(run_dir, ("regret",))  # the table needs one column: read no more (a grid has many runs)
         if read is None:
             continue
         manifest, frame = read

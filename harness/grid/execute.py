@@ -35,6 +35,22 @@ def task_config(cfg: DictConfig) -> dict[str, Any]:
     return {str(key): value for key, value in data.items()}
 
 
+def check_strategy(config: dict[str, Any]) -> None:
+    """Refuse, before any run folder exists, hyperparameters a tabular strategy cannot run with.
+
+    Why: each strategy's `Config.check()` catches impossible combinations (e.g. `re.sample_size` larger
+    than `population_size`); calling it while the grid is planned makes a typo one line instead of a
+    grid of failed run folders. Raises `harness.strategies.StrategyError` (one line).
+    """
+    strategy, hyper = strategy_hyperparameters(config["strategy"])
+    if strategy in ONESHOT_METHODS:
+        return  # one-shot configs are checked by their dataclass while Hydra composes
+    from harness.strategies import get_strategy_class
+    from harness.strategies.base import build_config
+
+    build_config(get_strategy_class(strategy), hyper)
+
+
 def execute_run(config: dict[str, Any]):
     """Run the engine for one resolved config; returns (trajectory, benchmark).
 

@@ -17,11 +17,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from harness.grid.execute import execute_run
+from harness.grid.execute import check_strategy, execute_run
 from harness.grid.files import write_manifest, write_trajectory
 from harness.grid.ledger import record_ledger
 from harness.results import LOG, MANIFEST, TRAJECTORY, environment, result_problem, run_id
 from harness.run_lock import RunLock, run_lock
+from harness.strategies.base import StrategyError
 from tabular.errors import NasHarnessError
 from tabular.hashing import sha256_file
 
@@ -77,6 +78,7 @@ def run_config(config: dict[str, Any], overrides: list[str], results_root: Path)
     rid = run_id(config)
     entry: dict[str, Any] = {"run_id": rid, "overrides": overrides, "status": "failed", "log": "", "error": ""}
     try:
+        check_strategy(config)  # impossible hyperparameters: one line, and no run folder
         run_dir = results_root / rid
         entry["log"] = str(run_dir / LOG)
         check_not_linked(run_dir)
@@ -96,7 +98,7 @@ def run_config(config: dict[str, Any], overrides: list[str], results_root: Path)
     except LockLost as exc:  # the taker runs it again and writes its result
         entry["status"], entry["error"] = ELSEWHERE, str(exc)
         log.warning("run %s: %s", rid, exc)
-    except LinkedRunFolder as exc:
+    except (LinkedRunFolder, StrategyError) as exc:
         entry["error"] = str(exc)
         log.debug("run %s refused: %s", rid, exc)  # the closing summary prints it
     except Exception as exc:  # a run must not take the grid down; the ledger reports it

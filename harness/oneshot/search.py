@@ -169,17 +169,10 @@ def tau_at(cfg: OneShotConfig, epoch: int) -> float:
 
 
 # -- DARTS's second-order architecture gradient ---------------------------------------------
-def unrolled_alpha_grad(
-    model: nn.Module,
-    alpha: torch.Tensor,
-    to_weights: Any,
-    train_batch: tuple[torch.Tensor, torch.Tensor],
-    valid_batch: tuple[torch.Tensor, torch.Tensor],
-    xi: float,
-    momentum: float,
-    weight_decay: float,
-    momentum_buffers: list[torch.Tensor | None],
-) -> torch.Tensor:
+def unrolled_alpha_grad(model: nn.Module, alpha: torch.Tensor, to_weights: Any,
+                        train_batch: tuple[torch.Tensor, torch.Tensor], valid_batch: tuple[torch.Tensor, torch.Tensor],
+                        xi: float, momentum: float, weight_decay: float,
+                        momentum_buffers: list[torch.Tensor | None]) -> torch.Tensor:
     """d L_valid(w*(alpha), alpha) / d alpha with w* one virtual SGD step from w (module docstring).
 
     The model's weights are restored exactly before returning; only `alpha`'s gradient is computed
@@ -224,34 +217,23 @@ def _batches(n: int, batch: int, gen: torch.Generator) -> list[torch.Tensor]:
 class _Search:
     """One supernet search; `epoch()` trains one epoch and returns its record (without table columns)."""
 
-    def __init__(
-        self, method: str, space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig, device: torch.device
-    ):
-        self.method, self.space, self.splits, self.seed, self.cfg, self.device = (
-            method,
-            space,
-            splits,
-            seed,
-            cfg,
-            device,
-        )
+    def __init__(self, method: str, space: OneShotSpace, splits: Splits, seed: int, cfg: OneShotConfig,
+                 device: torch.device):
+        self.method, self.space, self.splits = method, space, splits
+        self.seed, self.cfg, self.device = seed, cfg, device
         in_ch = splits.input_shape[0]
         self.model = seeded_init(lambda: space.build(splits.num_classes, in_ch, cfg), seed).to(device)
         alpha0 = 1e-3 * torch.randn(space.alpha_shape, generator=_generator(seed, -1, "alpha"))
         self.alpha = torch.nn.Parameter(alpha0.to(device))
         self.w_opt = torch.optim.SGD(self.model.parameters(), lr=cfg.w_lr, momentum=cfg.w_momentum,
                                      weight_decay=cfg.w_weight_decay, nesterov=cfg.w_nesterov)
-        self.a_opt = torch.optim.Adam(
-            [self.alpha], lr=cfg.alpha_lr, betas=cfg.alpha_betas, weight_decay=cfg.alpha_weight_decay
-        )
+        self.a_opt = torch.optim.Adam([self.alpha], lr=cfg.alpha_lr, betas=cfg.alpha_betas,
+                                      weight_decay=cfg.alpha_weight_decay)
         self.rng = np.random.default_rng([seed, 7])  # SPOS's search over candidates
 
     def _batch(self, idx: torch.Tensor, part: str) -> tuple[torch.Tensor, torch.Tensor]:
-        x_all, y_all = (
-            (self.splits.x_train, self.splits.y_train)
-            if part == "train"
-            else (self.splits.x_valid, self.splits.y_valid)
-        )
+        s = self.splits
+        x_all, y_all = (s.x_train, s.y_train) if part == "train" else (s.x_valid, s.y_valid)
         return self.splits.normalise(x_all[idx]).to(self.device), y_all[idx].to(self.device)
 
     def _arch_weights(self, gen: torch.Generator, tau: float) -> tuple[torch.Tensor | None, Any]:
@@ -281,17 +263,9 @@ class _Search:
                 valid = self._batch(valid_batches[i % len(valid_batches)], "valid")
                 self.a_opt.zero_grad(set_to_none=True)
                 if self.method == "darts" and cfg.darts_order == 2:
-                    self.alpha.grad = unrolled_alpha_grad(
-                        self.model,
-                        self.alpha,
-                        lambda a: F.softmax(a, dim=-1),
-                        train,
-                        valid,
-                        lr,
-                        cfg.w_momentum,
-                        cfg.w_weight_decay,
-                        self._momentum_buffers(),
-                    )
+                    self.alpha.grad = unrolled_alpha_grad(self.model, self.alpha, lambda a: F.softmax(a, dim=-1),
+                                                          train, valid, lr, cfg.w_momentum, cfg.w_weight_decay,
+                                                          self._momentum_buffers())
                 else:
                     weights, choice = self._arch_weights(sampler, tau)
                     F.cross_entropy(self.model(valid[0], weights, choice), valid[1]).backward()
@@ -323,16 +297,9 @@ class _Search:
                 # mix the statistics of every path sampled in training (as for SPOS's candidates)
                 v_loss, v_acc = self._evaluate(None, weights.argmax(dim=-1).cpu(), batch_stats=True)
             n_scored = 0
-        record.update(
-            {
-                "arch": arch,
-                "valid_loss": v_loss,
-                "valid_acc": v_acc,
-                "tau": tau if self.method == "gdas" else math.nan,
-                "alpha": self.alpha.detach().cpu().clone(),
-                "candidates_scored": n_scored,
-            }
-        )
+        record.update({"arch": arch, "valid_loss": v_loss, "valid_acc": v_acc,
+                       "tau": tau if self.method == "gdas" else math.nan,
+                       "alpha": self.alpha.detach().cpu().clone(), "candidates_scored": n_scored})
         return record
 
     def _recalibrate_bn(self, choice: Any) -> None:
@@ -367,10 +334,8 @@ class _Search:
         loss_sum, correct = 0.0, 0
         with torch.no_grad():
             for start in range(0, len(s.y_valid), 512):
-                x, y = (
-                    s.normalise(s.x_valid[start : start + 512]).to(self.device),
-                    s.y_valid[start : start + 512].to(self.device),
-                )
+                x = s.normalise(s.x_valid[start:start + 512]).to(self.device)
+                y = s.y_valid[start:start + 512].to(self.device)
                 logits = model(x, weights, choice)
                 loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
                 correct += int((logits.argmax(1) == y).sum())
@@ -390,20 +355,12 @@ class _Search:
 
         cfg = self.cfg
         if cfg.spos_search == "evolution":
-            result = evolve(
-                score,
-                self.space.radices,
-                self.rng,
-                population=cfg.spos_population,
-                iterations=cfg.spos_iterations,
-                topk=cfg.spos_topk,
-                mutation_prob=cfg.spos_mutation_prob,
-            )
+            result = evolve(score, self.space.radices, self.rng, population=cfg.spos_population,
+                            iterations=cfg.spos_iterations, topk=cfg.spos_topk, mutation_prob=cfg.spos_mutation_prob)
             best = result.best
         else:
-            candidates = self.rng.integers(
-                0, np.asarray(self.space.radices), size=(cfg.spos_candidates, len(self.space.radices))
-            )
+            radices = np.asarray(self.space.radices)
+            candidates = self.rng.integers(0, radices, size=(cfg.spos_candidates, radices.size))
             best = None
             for row in candidates:
                 genome = tuple(int(c) for c in row)
@@ -619,15 +576,8 @@ def _zerocost_rows(
             best = (score, arch)
         rows.append(
             {
-                "epoch": k + 1,
-                "arch": best[1],
-                "score": best[0],
-                "train_loss": math.nan,
-                "train_acc": math.nan,
-                "valid_loss": math.nan,
-                "valid_acc": math.nan,
-                "seconds": seconds,
-                **_op_histogram(space, best[1]),
+                "epoch": k + 1, "arch": best[1], "score": best[0], "train_loss": math.nan, "train_acc": math.nan,
+                "valid_loss": math.nan, "valid_acc": math.nan, "seconds": seconds, **_op_histogram(space, best[1]),
             }
         )
     return rows

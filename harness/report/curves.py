@@ -71,7 +71,8 @@ def run_curves(traj: pd.DataFrame, horizon: float | None = None) -> RunCurves:
     evaluated it (NaN when no row did). A dict per run: a report reads thousands of runs, and a pandas
     map per run cost more than everything else it does with them."""
     valid_of: dict[object, float] = {}
-    for arch, value in zip(traj["arch"].tolist(), traj["valid_mean"].to_numpy(dtype=np.float64).tolist()):
+    archs, values = traj["arch"].tolist(), traj["valid_mean"].to_numpy(dtype=np.float64).tolist()
+    for arch, value in zip(archs, values, strict=True):  # two columns of one frame
         valid_of.setdefault(_key(arch), value)
     nan = float("nan")
     inc_valid = np.array([valid_of.get(_key(a), nan) for a in traj["incumbent_arch"].tolist()], dtype=np.float64)

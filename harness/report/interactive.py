@@ -155,8 +155,14 @@ def _seed_menu(seed_idx: list[int]) -> list[dict]:
     ]
 
 
-def curve_figure(report: Report, info: TaskInfo, axis: str, palette: dict[str, str]) -> Any:
-    """Validation, test and validation regret of every method against evaluations or time: mean, band, seeds."""
+def curve_figure(
+    report: Report, info: TaskInfo, axis: str, palette: dict[str, str], seed_curves: dict[str, list] | None = None
+) -> Any:
+    """Validation, test and validation regret of every method against evaluations or time: mean, band, seeds.
+
+    `seed_curves` (method -> each run's RunCurves, in the order of `report.result.cell`) spares the two
+    figures of a task (evaluations, time) from reading every run's trajectory twice; computed when None.
+    """
     go, make_subplots = _go()
     bands = info.eval_bands if axis == "evaluations" else info.time_bands
     clocks = {m: info.clocks.get(m, SIMULATED_CLOCK) for m in bands}
@@ -173,12 +179,24 @@ def curve_figure(report: Report, info: TaskInfo, axis: str, palette: dict[str, s
         rows=1, cols=len(panels), horizontal_spacing=0.07, subplot_titles=[html.escape(titles[p]) for p in panels]
     )
     runs = {m: report.result.cell(info.task, m) for m in bands}
-    seed_curves = {m: [run_curves(r.trajectory, r.horizon) for r in rs] for m, rs in runs.items()}
+    if seed_curves is None:
+        seed_curves = task_seed_curves(report, info)
+    seed_curves = {m: seed_curves[m] for m in runs}
     regrets = [b.mean for b in _present(bands, "regret")]
     regrets += [c.regret for cs in seed_curves.values() for c in cs]
     floor = _regret_floor(regrets)
     seed_idx: list[int] = []
     shown: set[str] = set()
+    # Traces are collected and the figure is made once at the end, without Plotly re-validating each trace:
+    # the thousands of per-seed traces (one per run and panel, plain lists, numbers and strings) are dicts,
+    # and add_trace's validation, copies and subplot bookkeeping per trace cost more CPU than the rest of the
+    # report. The band, mean and reference traces are validated when built (go.Scatter).
+    data: list[dict[str, Any]] = []
+
+    def add(trace: Any, col: int) -> None:
+        spec = trace if isinstance(trace, dict) else trace.to_plotly_json()
+        data.append({**spec, "xaxis": "x" if col == 1 else f"x{col}", "yaxis": "y" if col == 1 else f"y{col}"})
+
     for col, metric in enumerate(panels, start=1):
         for method, mb in bands.items():
             b = mb.get(metric)
@@ -188,12 +206,12 @@ def curve_figure(report: Report, info: TaskInfo, axis: str, palette: dict[str, s
             name = html.escape(method)
             clip = (lambda v: np.maximum(v, floor)) if metric == "regret" else (lambda v: v)
             x = _num(b.x * scale)
-            fig.add_trace(go.Scatter(y=_num(clip(b.lo)), mode="lines", line={"width": 0, "shape": "hv"}, x=x,
-                                     legendgroup=method, showlegend=False, hoverinfo="skip", name=name), 1, col)
-            fig.add_trace(go.Scatter(y=_num(clip(b.hi)), mode="lines", fill="tonexty", fillcolor=_rgba(colour, 0.18),
+            add(go.Scatter(y=_num(clip(b.lo)), mode="lines", line={"width": 0, "shape": "hv"}, x=x,
+                                     legendgroup=method, showlegend=False, hoverinfo="skip", name=name), col)
+            add(go.Scatter(y=_num(clip(b.hi)), mode="lines", fill="tonexty", fillcolor=_rgba(colour, 0.18),
                                      line={"width": 0, "shape": "hv"}, x=x, legendgroup=method, showlegend=False,
-                                     hoverinfo="skip", name=name), 1, col)
-            fig.add_trace(
+                                     hoverinfo="skip", name=name), col)
+            add(
                 go.Scatter(
                     y=_num(clip(b.mean)),
                     customdata=[list(t) for t in zip(_num(b.mean), _num(b.lo), _num(b.hi), strict=True)],
@@ -206,7 +224,6 @@ def curve_figure(report: Report, info: TaskInfo, axis: str, palette: dict[str, s
                     legendgroup=method,
                     line={"shape": "hv", "color": colour, "width": 2, "dash": "dash" if real else "solid"},
                 ),
-                1,
                 col,
             )
             shown.add(method)
@@ -216,13 +233,10 @@ def curve_figure(report: Report, info: TaskInfo, axis: str, palette: dict[str, s
                 if axis == "time" and info.time_grid is not None:
                     xs, y = info.time_grid, on_grid(curve, metric, info.time_grid)
                 keep = _changes(y)
-                seed_idx.append(len(fig.data))
-                # Thousands of these (one per run and panel): built without Plotly's per-property validation (the
-                # values are plain lists, numbers and strings that the validated traces above already exercise),
-                # which cost more CPU than the rest of the report; the figure's JSON is the same.
-                fig.add_trace(
-                    go.Scatter(
-                        _validate=False,
+                seed_idx.append(len(data))
+                add(
+                    dict(
+                        type="scatter",
                         x=_num(xs[keep] * scale),
                         y=_num(clip(y[keep])),
                         customdata=_num(y[keep]),
@@ -236,7 +250,6 @@ def curve_figure(report: Report, info: TaskInfo, axis: str, palette: dict[str, s
                         line={"shape": "hv", "color": colour, "width": 1, "dash": "dot" if real else "solid"},
                         hovertemplate="%{fullData.name}<br>x = %{x:.4g}<br>%{customdata:.4g}<extra></extra>",
                     ),
-                    1,
                     col,
                 )
         ref = info.reference
@@ -247,14 +260,13 @@ def curve_figure(report: Report, info: TaskInfo, axis: str, palette: dict[str, s
             y = {"valid": ref.valid_mean, "test": ref.test, "regret": ref.regret}[metric]
             if np.isfinite(y).any():
                 label = REFERENCE_LABEL if ref.exact else "E[random search], seed-mean selection"
-                fig.add_trace(
+                add(
                     go.Scatter(
                         x=_num(ref.ks), y=_num(np.maximum(y, floor) if metric == "regret" else y),
                         customdata=_num(y), mode="lines", name=html.escape(label), legendgroup="reference",
                         showlegend="reference" not in shown, line={"color": "black", "dash": "dash", "width": 1.3},
                         hovertemplate="%{fullData.name}<br>x = %{x:.4g}<br>%{customdata:.4g}<extra></extra>",
                     ),
-                    1,
                     col,
                 )  # fmt: skip
                 shown.add("reference")
@@ -272,7 +284,7 @@ def curve_figure(report: Report, info: TaskInfo, axis: str, palette: dict[str, s
     words = time_words(clocks) if axis == "time" else "evaluations"
     _layout(fig, f"{info.task}: anytime performance vs {words}", 470)
     fig.update_layout(updatemenus=_seed_menu(seed_idx))
-    return fig
+    return go.Figure(data=data, layout=fig.layout, _validate=False)
 
 
 def hv_figure(info: TaskInfo, palette: dict[str, str]) -> Any:
@@ -323,15 +335,23 @@ def pareto_figure(info: TaskInfo, palette: dict[str, str]) -> Any:
     return fig
 
 
+def task_seed_curves(report: Report, info: TaskInfo) -> dict[str, list]:
+    """Method -> the RunCurves of each of its runs on `info.task` (ordered as `report.result.cell`), for every
+    method with bands on the task."""
+    methods = list(dict.fromkeys([*info.eval_bands, *info.time_bands]))
+    return {m: [run_curves(r.trajectory, r.horizon) for r in report.result.cell(info.task, m)] for m in methods}
+
+
 def figures(report: Report) -> dict[str, Any]:
     """Plot stem (the names harness.report.plots gives the PNG/SVG files) -> Plotly figure."""
     palette = colours(report.result.methods())
     out: dict[str, Any] = {}
     for task, info in report.tasks.items():
         if not info.multi_objective:
-            out[f"curves_{slug(task)}_evaluations"] = curve_figure(report, info, "evaluations", palette)
+            seeds = task_seed_curves(report, info)
+            out[f"curves_{slug(task)}_evaluations"] = curve_figure(report, info, "evaluations", palette, seeds)
             if info.time_grid is not None:
-                out[f"curves_{slug(task)}_time"] = curve_figure(report, info, "time", palette)
+                out[f"curves_{slug(task)}_time"] = curve_figure(report, info, "time", palette, seeds)
         else:
             if info.fronts and len(info.objectives) >= 2:
                 out[f"pareto_{slug(task)}"] = pareto_figure(info, palette)

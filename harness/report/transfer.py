@@ -112,6 +112,8 @@ def transfer_table(result: ResultSet, score_on: list[str]) -> tuple[pd.DataFrame
     try:
         target_info = {name: _target(bench, name) for name, bench in targets.items()}
         rows = []
+        picked: dict[str, list[int]] = {name: [] for name in targets}  # per scored benchmark: row of each run's pick
+        target_rows: dict[tuple[str, str], int] = {}
         for run in sorted(
             result.complete, key=lambda r: (r.task, r.method, r.seed if r.seed is not None else -1, r.run_id)
         ):
@@ -143,10 +145,15 @@ def transfer_table(result: ResultSet, score_on: list[str]) -> tuple[pd.DataFrame
                         f"--score-on {name}: its search space {bench.space.name!r} is not that of {run.benchmark} "
                         f"({src.space.name!r}); picks can only be scored on benchmarks of the same space"
                     )
-                info = target_info[name]
-                target_row = bench.space.index_of(arch)
-                record[info.label] = float(bench.store.seed_mean(info.metric, info.fidelity)[target_row])
+                if (name, arch) not in target_rows:  # many runs pick the same architecture
+                    target_rows[(name, arch)] = bench.space.index_of(arch)
+                picked[name].append(target_rows[(name, arch)])
             rows.append(record)
+        for name, bench in targets.items():  # one lookup per scored benchmark for all picks
+            info = target_info[name]
+            values = bench.store.seed_mean(info.metric, info.fidelity)[np.asarray(picked[name], dtype=np.int64)]
+            for record, value in zip(rows, values.tolist(), strict=True):
+                record[info.label] = float(value)
         runs = pd.DataFrame(rows)
         runs["seed"] = runs["seed"].astype("Int64")
         summary_rows = []

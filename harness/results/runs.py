@@ -233,7 +233,7 @@ def classify(run_dir: Path) -> Run:
     elif run.manifest and run.manifest.get("status") == "running":
         _unfinished(run, "manifest says running but no process holds its lock: the run was killed")
     else:
-        run.status, run.reason = DAMAGED, problem
+        run.status, run.reason = DAMAGED, problem or "damaged"  # problem is set here: result_check found one
     return run
 
 

@@ -151,6 +151,7 @@ class NBGraphSpace(SearchSpace):
     # -- interface -------------------------------------------------------------------------------
     @property
     def size(self) -> int:
+        """26,206: the table keys, not the (link, ops) spellings, since equivalent spellings share a row."""
         return int(self.keys.size)
 
     def key_of(self, link: list[int], ops: list[str]) -> int:
@@ -158,6 +159,7 @@ class NBGraphSpace(SearchSpace):
         return self._valid_hash(link, ops)
 
     def index_of_key(self, key: int) -> int:
+        """Index of a package table key, so rows read by key (converters, stores) land on the space's order."""
         try:
             return self._index_of_key[int(key)]
         except KeyError:
@@ -165,6 +167,10 @@ class NBGraphSpace(SearchSpace):
                                     "88888, is excluded)") from None
 
     def index_of(self, arch: str) -> int:
+        """Index of any valid spelling, folded with the package's own `valid_hash` so equivalent cells agree.
+
+        Canonical strings take a dict lookup first: strategies mostly pass back what `arch_at` gave them.
+        """
         hit = self._index_of_string.get(arch) if isinstance(arch, str) else None
         if hit is not None:
             return hit
@@ -180,6 +186,7 @@ class NBGraphSpace(SearchSpace):
         return np.fromiter((self.index_of(a) for a in archs), dtype=np.int64)
 
     def arch_at(self, index: int) -> str:
+        """The canonical spelling of an index, read from its key's digits (so it round-trips through `index_of`)."""
         row = self.codes[self.check_index(index)]
         return format_arch(LINKS[row[0]], (OPS[c] for c in row[1:]))
 
@@ -189,6 +196,7 @@ class NBGraphSpace(SearchSpace):
         return list(LINKS[row[0]]), [OPS[c] for c in row[1:]]
 
     def canonical(self, arch: str) -> str:
+        """The key's spelling of any valid spelling: equal iff the package folds both onto one table key."""
         return self.arch_at(self.index_of(arch))
 
     # -- local moves -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ the channel concatenation of the vertices feeding it, plus a projection of the c
 the input feeds the output directly (the projection alone when no interior vertex does).
 Convolutions have no bias; BatchNorm has scale and shift (momentum 0.997, epsilon 1e-5 in
 TensorFlow's convention). Parameter counts equal the official `trainable_parameters`
-(tests/test_trainer.py checks the 52 real cells of ../shared/data/nb101).
+(tests/test_trainer.py checks the 52 real cells of the `nb101/sample` store's source files).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The `nb101/sample` store: the 52 real NAS-Bench-101 cells of ../shared/data/nb101.
+"""The `nb101/sample` store: the 52 real NAS-Bench-101 cells of NASLib's NB101 test assets.
 
-The two pickles there (`nasbench_api_dict_25.pkl`, `nasbench_api_dict_30.pkl`, NASLib test assets)
+The two pickles (`nasbench_api_dict_25.pkl`, `nasbench_api_dict_30.pkl`, NASLib test assets)
 hold cells in the official API's in-memory layout, `{module_hash: (fixed_stat, computed_stat)}`,
 with the 108-epoch budget only. They are read with the plain-data allow-list of
 `tabular.safe_pickle`, which refuses every class but numpy's arrays and scalars, so only plain

@@ -22,7 +22,7 @@ and a `test_acc` metric. How the per-architecture values sit on the (arch, seed,
   (`twelve_epoch_cost`), and the metric's description says so.
 
 Nothing here unpickles: the shipped tables are Parquet (values bit-identical to the originals;
-tests check them against the original files when ../shared/data is present).
+tests check them against the original files when those are available).
 """
 from __future__ import annotations
 
