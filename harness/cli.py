@@ -64,6 +64,9 @@ def _cmd_benchmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+METRICS_WIDTH = 60  # the metrics column of `nas-harness benchmarks` (the full list: --json)
+
+
 def benchmark_table(rows: list[dict[str, str]]) -> list[str]:
     """A compact table: one line per benchmark with a short status; each sentence saying which file is missing is
     printed once below the table (the datasets of a family share theirs), not once per dataset."""
@@ -76,7 +79,10 @@ def benchmark_table(rows: list[dict[str, str]]) -> list[str]:
             status = f"needs a file [{number}]"
         elif status != "ready":
             status = status.replace("ready (", "").rstrip(")")  # "converted on first use", "answered on demand"
-        table.append({**r, "status": status})
+        metrics = r["metrics"]
+        if len(metrics) > METRICS_WIDTH:  # a table with many metrics would widen every line (--json lists them all)
+            metrics = metrics[: METRICS_WIDTH - 1].rsplit(",", 1)[0] + ",…"
+        table.append({**r, "status": status, "metrics": metrics})
     header = ("name", "space", "archs", "fidelities", "seeds", "metrics", "status")
     widths = {h: max(len(h), *(len(r[h]) for r in table)) for h in header[:-1]}
     lines = ["  ".join(h.ljust(widths.get(h, 0)) for h in header).rstrip()]

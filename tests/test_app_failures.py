@@ -28,6 +28,7 @@ def _nas(args: list[str]) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
+@pytest.mark.slow
 def test_all_failing_grid_with_the_default_launcher(tmp_path, data_home):
     proc = _nas(["run", "-m", "seed=0,1,2", *FAILING, f"hydra.sweep.dir={tmp_path}"])
     assert proc.returncode == 1

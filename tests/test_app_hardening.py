@@ -179,6 +179,7 @@ def test_report_refuses_symlinked_output_folders(tmp_path):
         check_out_dir(out, results, force=True)
 
 
+@pytest.mark.slow
 def test_report_command_writes_nothing_through_a_linked_report_folder(tmp_path, data_home):
     results, elsewhere = tmp_path / "results", tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -199,6 +200,7 @@ def test_summary_exit_codes():
     assert summarise([failed, held]) == 1
 
 
+@pytest.mark.slow
 def test_grid_whose_only_missing_run_is_running_elsewhere_is_not_complete(tmp_path, data_home):
     grid = ["run", "-m", "seed=0,1", "budget.evaluations=5", f"hydra.sweep.dir={tmp_path}"]
     assert _nas(grid).returncode == 0

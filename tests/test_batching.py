@@ -175,6 +175,7 @@ def _submitit_jobs(root: Path) -> set[str]:
     return {d.name for d in folder.iterdir() if d.is_dir() and d.name != "%j"} if folder.is_dir() else set()
 
 
+@pytest.mark.slow
 def test_submitit_grid_runs_in_batches_and_its_resume_submits_nothing(tmp_path, home):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     grid = ["run", "-m", "strategy=rs,re", "budget.evaluations=2", "hydra/launcher=submitit_local",

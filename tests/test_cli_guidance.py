@@ -251,6 +251,7 @@ def test_query_best_honours_metric_and_formats(nb201_cifar10, capsys):
 
 # ---------------------------------------------------------------------------------------------- item 11
 
+@pytest.mark.slow
 def test_custom_strategy_from_the_current_folder_with_its_own_config(data_home, tmp_path):
     (tmp_path / "my_greedy.py").write_text(GREEDY)
     proc = nas(["run", "strategy=my_greedy:Greedy", "strategy.n_init=3", "budget.evaluations=12",

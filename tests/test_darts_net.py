@@ -31,6 +31,7 @@ def test_darts_v2_parameter_count_equals_the_official_log():
     assert count_parameters(DartsNetwork(DARTS_V2, 10), include_auxiliary=True) == 3_349_342
 
 
+@pytest.mark.slow
 def test_forward_gives_logits_and_auxiliary_logits_when_asked():
     net = DartsNetwork(DARTS_V2, 10)
     x = torch.randn(2, 3, 32, 32)
@@ -54,6 +55,7 @@ def _one_step_loss(arch: str, seed: int, drop_path_prob: float = 0.0) -> float:
         return float(torch.nn.functional.cross_entropy(net(x), y))
 
 
+@pytest.mark.slow
 def test_small_network_trains_one_step_deterministically():
     first = _one_step_loss(DARTS_V2, seed=0)
     assert first == _one_step_loss(DARTS_V2, seed=0)

@@ -93,6 +93,7 @@ def _count_calls(net):
     return calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layers", [3, 5])
 def test_single_path_forward_runs_exactly_the_chosen_ops(layers):
     torch.manual_seed(0)
@@ -117,6 +118,7 @@ def test_single_path_forward_runs_exactly_the_chosen_ops(layers):
     assert calls == {op: 14 * layers for op in SUPER_OPS}
 
 
+@pytest.mark.slow
 def test_one_hot_weights_equal_the_single_path_and_gdas_gradient_reaches_chosen_weights():
     torch.manual_seed(0)
     net = DartsSupernet(5, C=2, layers=3).train()
@@ -201,6 +203,7 @@ def test_choice_of_arch_round_trips_through_derive_for_random_archs():
         assert derive_genotype(onehot) == arch
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", [16, 32])
 def test_output_shapes(side):
     torch.manual_seed(0)
@@ -214,6 +217,7 @@ def test_output_shapes(side):
     assert [cell.reduction for cell in net.cells] == [False, True, False, True, False]
 
 
+@pytest.mark.slow
 def test_chosen_path_is_the_trainers_network_with_inherited_weights():
     """Load the path's supernet weights into harness.trainer.darts_net.DartsNetwork of the same
     genotype: identical parameter count and identical logits."""

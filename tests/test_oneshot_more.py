@@ -306,6 +306,7 @@ def test_a_typo_in_a_one_shot_override_is_refused():
 
 
 # -- one-shot runs in the grid and in regress ------------------------------------------------------
+@pytest.mark.slow
 def test_oneshot_grid_runs_are_compared_by_epochs_in_regress(tmp_path):
     import os
     import subprocess

@@ -389,6 +389,7 @@ def test_folder_without_runs_is_refused_in_one_line(tmp_path):
         report_cli([str(tmp_path), "--budgets", "ten"])
 
 
+@pytest.mark.slow
 def test_screenshot_renders_the_plots(written, tmp_path):
     sys.path.insert(0, str(REPO / "scripts"))
     try:

@@ -143,8 +143,10 @@ def test_figures_show_the_trajectories(results, report):
     from harness.report.interactive import SEED_META, figures
 
     trajectories, methods = _trajectories(results), _method_of(results)
+    import plotly.graph_objects as go
+
     figs = figures(report)
-    fig = figs["curves_nb201_cifar10_evaluations"]
+    fig = go.Figure(figs["curves_nb201_cifar10_evaluations"])  # a plain dict (not validated when rendered): check it
     regret_axis = "y3" if report.tasks["nb201/cifar10"].has_test else "y2"
     seeds = [t for t in _seed_traces(fig) if t.yaxis == regret_axis]
     assert len(seeds) == len(trajectories)  # one curve per run in each panel

@@ -61,6 +61,7 @@ def _race_many(run_dir: Path, n: int = 8, hold_s: float = 0.3) -> list[bool]:
     return outcomes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start", ["free", "dead-pid", "foreign-expired"])
 def test_racing_processes_never_both_acquire(tmp_path, start):
     """Eight processes released at once: exactly one holds the run, also when they all find a stale
@@ -283,6 +284,7 @@ def test_bad_lock_timing_is_one_clear_line(tmp_path, env, message):
     assert rl.lock_timing({rl.HEARTBEAT_ENV: "10", rl.EXPIRY_ENV: "20"}) == rl.LockTiming(10.0, 20.0)
 
 
+@pytest.mark.slow
 def test_two_identical_grids_run_each_run_exactly_once(tmp_path, data_home):
     """`nas-harness run -m` twice at once on one folder: every run.log records one attempt."""
     cmd = [sys.executable, "-m", "harness", "run", "-m", "seed=range(0,16)", "strategy=rs,re",

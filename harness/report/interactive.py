@@ -284,7 +284,8 @@ def curve_figure(
     words = time_words(clocks) if axis == "time" else "evaluations"
     _layout(fig, f"{info.task}: anytime performance vs {words}", 470)
     fig.update_layout(updatemenus=_seed_menu(seed_idx))
-    return go.Figure(data=data, layout=fig.layout, _validate=False)
+    # A plain figure dict: plotly would build (and later deep-copy) an object per trace, thousands per task.
+    return {"data": data, "layout": fig.layout.to_plotly_json()}
 
 
 def hv_figure(info: TaskInfo, palette: dict[str, str]) -> Any:
@@ -365,7 +366,9 @@ def figure_html(fig: Any, stem: str) -> str:
     import plotly.io as pio
 
     config = {**CONFIG, "toImageButtonOptions": {"format": "svg", "filename": stem}}
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{stem}", config=config)
+    # A dict figure (curve_figure) was built from validated parts: plotly need not validate it again.
+    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=f"fig-{stem}", config=config,
+                       validate=not isinstance(fig, dict))
 
 
 def plotly_js() -> str:

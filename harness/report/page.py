@@ -148,14 +148,28 @@ class _Links:
         root = Path(report.result.root) if report is not None else Path(".")
         self.out = Path(out) if out is not None else root / "report"
         self.titles: dict[str, str] = {}
+        self._out_resolved = self.out.resolve()
+        self._folders: dict[str, str] = {}  # run path -> its relative link (a run is linked from many rows)
+        self._files: dict[tuple[str, str], bool] = {}
 
     def href(self, run, name: str = "") -> str:
-        rel = os.path.relpath(Path(run.path).resolve(), self.out.resolve()).replace(os.sep, "/")
+        """The escaped relative link from the report folder to the run's folder (or its file `name`)."""
+        key = str(run.path)
+        rel = self._folders.get(key)
+        if rel is None:
+            rel = os.path.relpath(Path(run.path).resolve(), self._out_resolved).replace(os.sep, "/")
+            self._folders[key] = rel
         return html.escape(quote(rel + "/" + name), quote=True)
+
+    def _has(self, run, name: str) -> bool:
+        key = (str(run.path), name)
+        if key not in self._files:
+            self._files[key] = (Path(run.path) / name).is_file()
+        return self._files[key]
 
     def file(self, run, name: str, text: str) -> str:
         """A link to the run's file `name`, or a grey "no ..." when the run left none (a killed run has no manifest)."""
-        if not (Path(run.path) / name).is_file():
+        if not self._has(run, name):
             return f'<span class="muted">no {html.escape(text)}</span>'
         return f'<a href="{self.href(run, name)}">{html.escape(text)}</a>'
 
