@@ -63,12 +63,13 @@ EVALUATIONS_PER_ARCH = 10
 _INT_COLUMNS = frozenset({"step", "arch_index", "seed_used"})
 _STR_COLUMNS = frozenset({"arch", "incumbent_arch"})
 
+BUDGET_COLUMN = "budget"
 TRAJECTORY_COLUMNS = [
     "step",
     "arch",
     "arch_index",
     "fidelity",
-    "budget",  # the budget the result counts at for the incumbent: its fidelity, or a nominal budget
+    "budget",  # only for strategies with nominal budgets (BUDGET_COLUMN): the level the incumbent counts at
     "seed_used",
     "valid",
     "valid_mean",
@@ -315,14 +316,14 @@ class _Columns:
         """Rows added so far."""
         return self._flushed + len(self._buffer)
 
-    def frame(self) -> pd.DataFrame:
-        """The trajectory as a DataFrame (numbers without a copy of the buffers, strings as str)."""
+    def frame(self, drop: frozenset[str] = frozenset()) -> pd.DataFrame:
+        """The trajectory as a DataFrame (numbers without a copy of the buffers, strings as str), less `drop`."""
         self.flush()
         if not self.rows:
-            return pd.DataFrame([], columns=TRAJECTORY_COLUMNS)
+            return pd.DataFrame([], columns=[c for c in TRAJECTORY_COLUMNS if c not in drop])
         data = {c: np.frombuffer(col, dtype=np.int64 if col.typecode == "q" else np.float64)
                 if isinstance(col, array) else col
-                for c, col in self.columns.items()}
+                for c, col in self.columns.items() if c not in drop}
         return pd.DataFrame(data)  # already in column order (columns= would cost a reindex: 40 % more)
 
 
@@ -503,6 +504,8 @@ def run_search(
     log.info("run of %s on %s stopped after %d evaluations: %s", strategy, bench.name, rows.rows, reason)
     rows.flush()
     _fill_seed_means(rows, inc_rows, valid_mean, test_mean, optimum, maximize)
-    trajectory = rows.frame()
+    # The `budget` column is written only where it can differ from `fidelity` (a strategy with nominal
+    # budgets): every other trajectory keeps the columns, and the bytes, it had before that column existed.
+    trajectory = rows.frame(frozenset() if not plain_budgets else frozenset({BUDGET_COLUMN}))
     trajectory.attrs["stop_reason"] = reason
     return trajectory

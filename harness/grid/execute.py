@@ -84,7 +84,7 @@ def _oneshot_trajectory(method: str, benchmark: str, seed: int, params: dict[str
     import numpy as np
     import pandas as pd
 
-    from harness.engine import TRAJECTORY_COLUMNS
+    from harness.engine import BUDGET_COLUMN, TRAJECTORY_COLUMNS
     from harness.oneshot import run_oneshot
     from tabular.store import MEAN_SEED
 
@@ -96,7 +96,6 @@ def _oneshot_trajectory(method: str, benchmark: str, seed: int, params: dict[str
             "arch": frame["arch"],
             "arch_index": frame["arch_index"],
             "fidelity": np.full(len(frame), np.nan),
-            "budget": np.full(len(frame), np.nan),
             "seed_used": np.full(len(frame), MEAN_SEED),
             "valid": frame["valid_acc"],
             "valid_mean": frame["valid_mean"],
@@ -109,7 +108,7 @@ def _oneshot_trajectory(method: str, benchmark: str, seed: int, params: dict[str
             "regret": frame["regret"],
             "wall_time": seconds,
         },
-        columns=TRAJECTORY_COLUMNS,
+        columns=[c for c in TRAJECTORY_COLUMNS if c != BUDGET_COLUMN],  # no nominal budgets here
     )
     extras = ("train_loss", "train_acc", "valid_loss", "tau", "score")
     for column in [c for c in frame.columns if c.startswith("op_") or c in extras]:
