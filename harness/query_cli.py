@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from tabular.errors import NasHarnessError
+from tabular.store import BenchmarkStore
 
 NB201_SEEDS = (777, 888, 999, 111)
 
@@ -46,7 +47,7 @@ def add_parser(sub: Any, func: Any) -> None:
 def seeds_with_values(store: Any, metric: str, fidelity: float | None) -> list[int]:
     """Seed labels whose column holds any value of `metric` at `fidelity` (all labels when the store cannot say)."""
     labels = [int(s) for s in np.asarray(store.seeds).tolist()]
-    if not hasattr(store, "metric_array"):
+    if not isinstance(store, BenchmarkStore):  # a surrogate answers every seed on demand
         return labels
     column = np.asarray(store.metric_array(metric)[:, :, store.fidelity_index(fidelity)], dtype=np.float64)
     return [label for label, has in zip(labels, ~np.all(np.isnan(column), axis=0), strict=True) if has]

@@ -110,6 +110,8 @@ class CategoricalKDE:
 
 @dataclass
 class BOHBConfig(HyperbandConfig):
+    """Hyperband's settings plus BOHB's density models (HpBandSter's names and defaults)."""
+
     bracket_rule: str = "hpbandster"  # HpBandSter's bracket sizes (harness.strategies.hyperband)
     kde_rule: str = "bounded"  # bounded kernels, or HpBandSter/statsmodels exactly (module docstring)
     min_points_in_model: int = 0  # 0: number of parameters + 1 (HpBandSter's default)
@@ -141,6 +143,9 @@ class BOHBConfig(HyperbandConfig):
 
 
 class BOHB(Hyperband[BOHBConfig]):
+    """BOHB (Falkner et al. 2018): Hyperband whose new configurations come from TPE-style KDEs of good and
+    bad results at the largest budget with enough of them."""
+
     name = "bohb"
     Config = BOHBConfig
 
@@ -162,6 +167,7 @@ class BOHB(Hyperband[BOHBConfig]):
         self._splits: dict[float, IncrementalSplit] = {}
 
     def observe(self, arch: str, budget: float, score: float) -> None:
+        """Add a result to the model data of its budget (losses, as HpBandSter minimises)."""
         code = self.table.encode([arch])[0]
         loss = -score if np.isfinite(score) else np.inf
         self._codes.setdefault(budget, []).append(code)
@@ -252,6 +258,7 @@ class BOHB(Hyperband[BOHBConfig]):
         return self.space.arch_at(int(index[int(np.argmin(finite))]))
 
     def sample_config(self, budget: float) -> tuple[str, bool]:
+        """A new configuration: from the model, or at random (random_fraction, no model yet); and which."""
         fitted = self.model()
         if fitted is None or self.rng.random() < self.config.random_fraction:
             return self.space.sample(self.rng), False

@@ -128,6 +128,9 @@ def snap_budget(budget: float, fidelities: Sequence[float], rounding: str = "up"
 
 @dataclass
 class HyperbandConfig(StrategyConfig):
+    """Hyperband's settings: the halving rate, the budget range (0 = the benchmark's fidelities), how
+    brackets are sized and budgets rounded, and whether budgets are nominal (docs/EXPERIMENTS.md)."""
+
     eta: float = 3.0
     min_budget: float = 0.0  # 0: the benchmark's smallest fidelity
     max_budget: float = 0.0  # 0: the benchmark's largest fidelity
@@ -293,6 +296,7 @@ class Hyperband(Strategy[HC]):
         return Proposal(arch, fidelity, (bracket.id, bracket.rung, slot, model_based, bracket.budget))
 
     def ask(self) -> Proposal | None:
+        """The next job of the oldest open bracket with one, else a new bracket (HpBandSter's Master)."""
         for bracket in self._open:  # oldest first, as HpBandSter's Master
             if bracket.has_job():
                 return self._job(bracket)
@@ -301,6 +305,7 @@ class Hyperband(Strategy[HC]):
         return self._job(self._open_bracket())
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
+        """Record a result in its bracket's rung (promoting the rung's best when it is full) and in the model."""
         bracket_id, rung, slot, _, budget = proposal.tag
         bracket = self._by_id.get(bracket_id)
         if bracket is None or bracket.rung != rung:
