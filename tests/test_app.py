@@ -37,6 +37,7 @@ def home(tmp_path_factory):
     return home
 
 
+@pytest.mark.slow
 def test_single_run_writes_a_self_describing_result(tmp_path, home):
     proc = nas(["run", "budget.evaluations=15", "seed=3", f"hydra.run.dir={tmp_path}"], REPO, home)
     assert proc.returncode == 0, proc.stderr
@@ -84,6 +85,7 @@ def test_config_errors_fail_before_running(tmp_path, home, override, message):
     assert not tmp_path.exists() or run_dirs(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_failed_runs_are_listed_and_the_grid_goes_on(tmp_path, home):
     proc = nas(["run", "-m", "hydra/launcher=basic", f"hydra.sweep.dir={tmp_path}", "budget.evaluations=5",
                 "benchmark.seed_policy=fixed", "benchmark.fixed_seed=0,7"], REPO, home)

@@ -39,6 +39,7 @@ def test_all_failing_grid_with_the_default_launcher(tmp_path, data_home):
     assert all(json.loads((log.parent / MANIFEST).read_text())["status"] == "failed" for log in logs)
 
 
+@pytest.mark.slow
 def test_all_failing_grid_whose_workers_cannot_see_the_ledger(tmp_path, data_home, monkeypatch, capsys):
     """Workers on other machines never see the driver's temporary ledger: simulate it by making
     every job's ledger write a no-op. The summary still lists every failure and exits 1."""

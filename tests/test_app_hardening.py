@@ -80,6 +80,7 @@ def _ray_cluster_running() -> bool:
     return pgrep is not None and subprocess.run([pgrep, "-f", "gcs_server"], capture_output=True).returncode == 0
 
 
+@pytest.mark.slow
 def test_ray_cluster_that_is_not_there_is_one_line(tmp_path, data_home):
     pytest.importorskip("hydra_plugins.hydra_ray_launcher")
     if _ray_cluster_running() or os.environ.get("RAY_ADDRESS"):
@@ -104,6 +105,7 @@ def test_multirun_flag_after_an_override(tmp_path, data_home):
     assert proc.returncode == 0 and "skipped 1" in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow
 def test_unknown_option_is_one_line_without_internal_arguments(tmp_path, data_home):
     line = _one_line_error(_nas(["run", "seed=0", "-m", "--no-such-option", f"hydra.sweep.dir={tmp_path}"]))
     assert "unknown option --no-such-option" in line and "NAS_HARNESS_LEDGER" not in line

@@ -203,6 +203,7 @@ def test_submitit_grid_runs_in_batches_and_its_resume_submits_nothing(tmp_path, 
     assert len(_submitit_jobs(root)) == 4
 
 
+@pytest.mark.slow
 def test_batch_size_on_the_local_launcher_and_a_bad_one(tmp_path, home):
     grid = ["run", "-m", "seed=range(0,7)", "budget.evaluations=2", "hydra.launcher.n_jobs=1"]
     ok = nas([*grid, "grid.batch_size=3", f"hydra.sweep.dir={tmp_path / 'a'}"], home)

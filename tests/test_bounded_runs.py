@@ -291,6 +291,7 @@ def test_an_infinite_budget_with_an_evaluation_limit_is_fine(tiny):
     assert len(trajectory) == 5
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_an_unbounded_budget_in_one_line(tmp_path, data_home):
     env = dict(os.environ, NAS_HARNESS_DATA=str(data_home))
     proc = subprocess.run([sys.executable, "-m", "harness", "run", "budget.evaluations=null", "budget.sim_seconds=inf",

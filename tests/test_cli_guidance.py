@@ -69,6 +69,7 @@ def runs(root: Path) -> list[Path]:
 
 # ---------------------------------------------------------------------------------------------- item 6
 
+@pytest.mark.slow
 def test_plus_typo_and_unknown_strategy_fail_in_one_line_before_any_run(data_home, tmp_path):
     """The judged cases, as a user types them: one line, exit != 0, no run folder, no Hydra hint."""
     out = tmp_path / "results"
@@ -119,6 +120,7 @@ def test_legitimate_overrides_pass_the_checks():
 
 # ---------------------------------------------------------------------------------------------- item 5
 
+@pytest.mark.slow
 def test_single_run_says_where_it_wrote_and_what_it_found(data_home, nb201_cifar10, tmp_path):
     out = tmp_path / "results"
     proc = nas(["run", "strategy=re", "budget.evaluations=25", f"hydra.run.dir={out}"], tmp_path, data_home)
@@ -139,6 +141,7 @@ def test_single_run_says_where_it_wrote_and_what_it_found(data_home, nb201_cifar
     assert f"valid {traj['best_valid'].iloc[-1]:.2f}" in second
 
 
+@pytest.mark.slow
 def test_grid_ends_with_a_method_by_benchmark_table(data_home, tmp_path):
     out = tmp_path / "grid"
     proc = nas(["run", "-m", "strategy=rs,ls", "seed=0,1,2", "budget.evaluations=12", "hydra/launcher=basic",
@@ -284,6 +287,7 @@ def test_progress_bars_stay_quiet_when_not_a_terminal(capsys):
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.slow
 def test_progress_bar_appears_on_a_terminal_only_after_three_seconds():
     """In a real pseudo-terminal: a 3.6 s wait gets its clock, a quick loop prints nothing."""
     pty = pytest.importorskip("pty")

@@ -161,6 +161,7 @@ def assert_matches_reference(
 
 
 # -- the official test vectors -----------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", fx.DATASETS)
 def test_nats_folder_reproduces_official_outputs(vector_folder, vectors, vector_archs, dataset):
     """Seed means of the stores equal the real-data get_more_info / get_cost_info outputs to 1e-9."""
@@ -457,6 +458,7 @@ def test_catalogue_builds_from_a_source_in_the_data_folder(tmp_path, monkeypatch
     assert store_path("nats-tss/imagenet16-120").is_file() and store_path("nats-tss/cifar10-valid-12ep").is_file()
 
 
+@pytest.mark.slow
 def test_cli_convert_writes_refuses_and_forces(tmp_path, monkeypatch, capsys, meta_archs, small_archs):
     from harness.cli import main
 

@@ -123,6 +123,7 @@ def test_joined_store_keeps_the_base_store(converted):
         assert list(joined.arch_strings) == list(base.arch_strings)
 
 
+@pytest.mark.slow
 def test_force_semantics(fixture_pickle, tmp_path, capsys):
     path = fixture_pickle[0]
     out = tmp_path / "out"
@@ -140,6 +141,7 @@ def test_force_semantics(fixture_pickle, tmp_path, capsys):
     assert sorted(p.name for p in (out / "nb201-hw").iterdir()) == ["cifar10.h5", "cifar100.h5", "imagenet16-120.h5"]
 
 
+@pytest.mark.slow
 def test_default_out_is_the_catalogue_store(fixture_pickle, tmp_path, capsys):
     assert main(["convert", "hwnasbench", str(fixture_pickle[0])]) == 0
     printed = capsys.readouterr().out.split()
@@ -304,6 +306,7 @@ def test_trailing_empty_column_is_dropped(tmp_path, space):
     assert metrics["latency@d"].values[[0, 1]].tolist() == [1.5, 2.5]
 
 
+@pytest.mark.slow
 def test_latency_table_cli_writes_three_stores_and_respects_force(tmp_path, capsys):
     path = tmp_path / "mine.csv"
     path.write_text("nb201_index,jetson_ms\n4,9.75\n")
@@ -335,6 +338,7 @@ def test_status_without_hw_file_says_where_to_put_it():
         load_benchmark("nb201-hw/cifar100")
 
 
+@pytest.mark.slow
 def test_catalogue_joins_every_source(fixture_pickle, tmp_path):
     folder = sources_dir() / "hw"
     folder.mkdir(parents=True)
@@ -373,6 +377,7 @@ def _help_rows() -> tuple[list[str], list[list[str]]]:
     return rows[0], rows[1:]
 
 
+@pytest.mark.slow
 def test_help_table_round_trip(tmp_path, space):
     header, rows = _help_rows()
     # What the file holds: two key columns, then one <device>_ms column per setting, nothing unnamed.
@@ -411,6 +416,7 @@ def test_help_index0_equals_published_hwnasbench_cifar10(space):
         assert abs(raw - published) <= tolerance * (1 + 1e-9), device
 
 
+@pytest.mark.slow
 def test_catalogue_store_is_rebuilt_when_hw_files_change(fixture_pickle, tmp_path, monkeypatch):
     """A store built from <data>/sources/hw is rebuilt after the user replaces a hardware file."""
     from harness.catalog.nb201_hw import hw_folder

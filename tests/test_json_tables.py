@@ -190,6 +190,7 @@ def _run_cli(tmp_path: Path, *args: str):
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=repo, env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_converted_structured_json_runs_in_a_grid_without_a_conf_file(tmp_path):
     """Item 8: `benchmark=mybench/mini` needs no conf/benchmark file; a store without a validation
     metric fails the run with the message the convert-time warning anticipates."""

@@ -28,6 +28,7 @@ def fresh(code: str, home: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_help_benchmarks_runs_and_workers_import_nothing_heavy(data_home, tmp_path):
     out = fresh(
         f"""
@@ -77,6 +78,7 @@ def test_help_benchmarks_runs_and_workers_import_nothing_heavy(data_home, tmp_pa
                                                                                                         "run")}
 
 
+@pytest.mark.slow
 def test_model_based_strategies_still_get_their_libraries(data_home):
     """The imports moved into functions still happen where they are needed (gpbo: scikit-learn)."""
     out = fresh("""

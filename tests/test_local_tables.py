@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from harness.benchmarks import benchmark_names, load_benchmark
 from harness.cli import main
@@ -32,6 +33,7 @@ def test_id_table_converts_lists_and_searches(tmp_path, monkeypatch):
     bench.store.close()
 
 
+@pytest.mark.slow
 def test_converted_table_is_a_grid_benchmark(tmp_path):
     """`benchmark=table/<stem>` works in `nas-harness run` without a file in conf/benchmark/."""
     import os

@@ -142,6 +142,7 @@ def test_12ep_view_is_the_12_epoch_slice(benches, data_home):
     view.close()
 
 
+@pytest.mark.slow
 def test_old_cached_store_is_rebuilt_and_user_stores_are_kept(tmp_path, monkeypatch):
     monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path))
     space = get_space("nb201")
@@ -178,6 +179,7 @@ def test_multi_fidelity_strategies_run_on_the_default_data(benches, strategy):
     assert set(default["fidelity"]) == {200.0}
 
 
+@pytest.mark.slow
 def test_two_fidelity_presets_compose(data_home, tmp_path):
     proc = _nas(["run", "strategy=hyperband_nb201_12_200", "benchmark=nb201/cifar10", "budget.evaluations=40",
                  f"hydra.run.dir={tmp_path}"], data_home)
@@ -307,6 +309,7 @@ def test_checklist_accepts_validation_selection(paper):
     assert "| yes |" in line and "nb201/cifar10-12ep (valid_acc vs test_acc)" in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["only_test", "copied"])
 def test_checklist_flags_selection_on_the_test_metric(tmp_path, monkeypatch, case):
     from harness.cli import main
@@ -343,6 +346,7 @@ def test_selection_problem_on_real_stores(benches, data_home):
         assert "described as test data" in _selection_problem(analog)
 
 
+@pytest.mark.slow
 def test_score_on_files_belong_to_the_report(paper, tmp_path):
     """transfer.* are listed in report.json, so a later report without --score-on removes them."""
     import json

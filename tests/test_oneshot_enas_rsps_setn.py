@@ -74,6 +74,7 @@ def test_log_probability_and_entropy_of_a_cell_equal_the_closed_form():
     assert ctl(greedy=True).genome == (3, 3, 0, 3)
 
 
+@pytest.mark.slow
 def test_controller_samples_follow_its_distribution():
     ctl = _constant_controller((5,), BIAS)
     gen = torch.Generator().manual_seed(0)
@@ -148,6 +149,7 @@ def test_top_templates_are_the_most_probable_cells_by_enumeration():
 
 
 # -- end to end ------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_each_method_picks_valid_cells_whose_table_values_are_in_the_trajectory(data_home, method):
     raw = _raw_nb201_cifar10()  # the raw package's per-seed values, independent of our store

@@ -158,6 +158,7 @@ def _agreement(published, names, n, batch, seed):
     return {p: stats.spearmanr(ours[p], theirs[p]).statistic for p in names}
 
 
+@pytest.mark.slow
 def test_synflow_ranks_like_the_published_values(published):
     threads = torch.get_num_threads()
     try:
@@ -167,6 +168,7 @@ def test_synflow_ranks_like_the_published_values(published):
     assert rho["synflow"] > 0.95
 
 
+@pytest.mark.slow
 def test_data_dependent_proxies_rank_like_the_published_values(published):
     threads = torch.get_num_threads()
     try:

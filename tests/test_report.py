@@ -354,6 +354,7 @@ def test_unused_runs_are_counted_and_listed(written):
     assert marker["complete"] and marker["counts"]["failed"] == 2
 
 
+@pytest.mark.slow
 def test_deterministic_numbers_and_output_folder_policy(grid, written, tmp_path):
     _, results = grid
     report = build_report(results, budgets=[20, 30])
@@ -508,6 +509,7 @@ def test_incumbent_at_time_equals_a_brute_force_scan(time_grid):
     assert short.index(Cut("sim_seconds", float(traj["sim_time"].iloc[4]) + 1))[1] == SHORT
 
 
+@pytest.mark.slow
 def test_time_budgeted_report_compares_at_the_time_budget(time_grid, tmp_path):
     timed, _ = time_grid
     report = build_report(timed, n_boot=100)

@@ -50,6 +50,7 @@ def quickstart(data_home, tmp_path_factory):
     return data_home, root, clean
 
 
+@pytest.mark.slow
 def test_stray_short_run_keeps_the_task_budget_and_warns(quickstart):
     home, root, _ = quickstart
     done = _nas(["report", "results"], home, root)

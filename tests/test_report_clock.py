@@ -65,6 +65,7 @@ def test_each_method_gets_its_clock(grid):
         assert run.clock == ("real" if run.strategy == "darts" else "simulated")
 
 
+@pytest.mark.slow
 def test_tables_have_a_clock_column(grid, tmp_path):
     assert report_cli([str(grid), "--out", str(tmp_path / "r"), "--bootstrap", "100", "--budgets", "2"]) == 0
     want = {"darts": "real", "rs": "simulated"}
@@ -95,6 +96,7 @@ def _time_lines(fig) -> dict[str, str]:
     return {line.get_label(): line.get_linestyle() for line in ax.get_lines() if not line.get_label().startswith("_")}
 
 
+@pytest.mark.slow
 def test_time_curves_mark_real_clock_methods(grid, tmp_path):
     report = build_report(grid, n_boot=100)
     info = report.tasks[TASK]

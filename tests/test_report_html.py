@@ -172,6 +172,7 @@ def test_figures_show_the_trajectories(results, report):
     assert got == [[{"visible": False}, indices], [{"visible": True}, indices]]
 
 
+@pytest.mark.slow
 def test_plotly_is_imported_only_to_render(tmp_path):
     code = textwrap.dedent(
         """
@@ -203,6 +204,7 @@ def _screenshot_module():
     return screenshot_report
 
 
+@pytest.mark.slow
 def test_page_works_in_headless_chromium(results, out):
     tool = _screenshot_module()
     dom = tool.dump_dom(out / "index.html", fragment="selftest", budget_ms=15000)

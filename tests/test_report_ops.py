@@ -173,6 +173,7 @@ def test_darts_space_ops_count_max_pool_as_parameter_free(grid, tmp_path):
     assert "none" not in report.op_histograms.table.columns
 
 
+@pytest.mark.slow
 def test_long_searches_are_thinned_in_the_page_but_not_in_the_csv(grid, tmp_path):
     """30 epochs (rows repeated from the real run, renumbered): the page shows 12 evenly spread epochs, first and last
     included; op_histograms.csv keeps all 30."""

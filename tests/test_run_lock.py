@@ -158,6 +158,7 @@ def _hold_as_foreign_host(run_dir: str, ready, hold_s: float) -> None:
         time.sleep(hold_s)
 
 
+@pytest.mark.slow
 def test_heartbeat_keeps_a_long_run_locked_and_a_killed_holder_expires(tmp_path):
     """A holder on "another host" (its pid cannot be checked here) runs for longer than the expiry:
     its heartbeat keeps the lock. Killed like a Slurm job at its time limit, its lock expires."""

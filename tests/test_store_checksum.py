@@ -182,6 +182,7 @@ def test_cli_prints_one_line_for_a_corrupted_store(store_file, capsys):
     assert err.startswith("nas-harness: error: ") and "corrupted" in err and "\n" not in err
 
 
+@pytest.mark.slow
 def test_corrupted_cached_store_is_refused_then_rebuilt_once_deleted(tmp_path, monkeypatch):
     """A catalogue store in $NAS_HARNESS_DATA: refused while corrupted, rebuilt from its source when deleted."""
     from harness.benchmarks import load_benchmark

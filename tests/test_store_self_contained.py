@@ -205,6 +205,7 @@ def test_query_and_load_refuse_a_catalogue_store_in_one_line(tmp_path, monkeypat
         load_benchmark("nbgraph/cora")
 
 
+@pytest.mark.slow
 def test_run_refuses_a_catalogue_store_with_an_external_link(tmp_path, monkeypatch):
     """The grid (`nas-harness run`) exits non-zero with the one-line reason and writes no result."""
     monkeypatch.setenv("NAS_HARNESS_DATA", str(tmp_path / "data"))

@@ -183,6 +183,7 @@ def _synthetic_targets(space: NB201Space, indices: np.ndarray) -> np.ndarray:
     return effect[codes].sum(axis=1) + 2.0 * (codes[:, 3] == 3) * (codes[:, 5] == 3)
 
 
+@pytest.mark.slow
 def test_predictor_fit_is_deterministic_given_the_seed_and_learns():
     space = NB201Space()
     idx = np.random.default_rng(0).choice(space.size, size=260, replace=False)
@@ -224,6 +225,7 @@ def _synthetic(index: int) -> float:
     return float(_synthetic_targets(SPACE, np.array([index]))[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, hp", [("bananas", FAST_BANANAS), ("gpbo", {})])
 def test_same_seed_same_proposals(name, hp):
     _, a = _drive(name, hp, 30, _synthetic, seed=3)
@@ -264,6 +266,7 @@ def test_nan_results_are_skipped_but_never_reproposed(name, hp):
     assert strat.n_fits > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, hp", [("bananas", FAST_BANANAS), ("gpbo", {})])
 def test_several_workers_never_duplicate_pending_proposals(name, hp):
     _, proposed = _drive(name, hp, 40, _synthetic, workers=4)
@@ -333,6 +336,7 @@ def test_bad_hyperparameters_are_refused():
 
 
 # ---------------------------------------------------------------------------- end to end
+@pytest.mark.slow
 @pytest.mark.parametrize("name, hp", [("bananas", {}), ("gpbo", {})])
 def test_run_search_on_nb201_cifar10(nb201_cifar10, name, hp):
     from harness.engine import Budget, run_search
@@ -348,6 +352,7 @@ def test_run_search_on_nb201_cifar10(nb201_cifar10, name, hp):
     assert len(parallel) == 40 and parallel["arch_index"].is_unique
 
 
+@pytest.mark.slow
 def test_model_based_search_beats_random_search(nb201_cifar10):
     """At 50 evaluations both model-based searches end far closer to the optimum than random search.
 
@@ -392,6 +397,7 @@ def test_bananas_bounded_fit_is_the_unbounded_one_while_the_data_is_small():
     assert long_bounded != unbounded  # a tighter bound does change the fits (the key is wired)
 
 
+@pytest.mark.slow
 def test_gpbo_default_equals_the_unbounded_gp_up_to_max_train():
     """max_train=200 changes nothing while at most 200 results are measured (max_train=0, refit_every=1
     is the pre-issue-20 GP)."""

@@ -77,6 +77,7 @@ def test_run_search_refuses_without_evaluating(nb201_cifar10, monkeypatch):
     assert calls == []
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_in_one_line_and_writes_no_trajectory(tmp_path, data_home):
     env = dict(os.environ, NAS_HARNESS_DATA=str(data_home))
     results = tmp_path / "results"
@@ -90,6 +91,7 @@ def test_the_cli_refuses_in_one_line_and_writes_no_trajectory(tmp_path, data_hom
     assert not list(results.rglob("trajectory.parquet"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("multirun", [False, True])
 def test_impossible_hyperparameters_make_no_run_folder(tmp_path, data_home, multirun):
     """The check runs while the run (or the whole grid) is planned: no folder, no failed manifest."""

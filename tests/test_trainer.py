@@ -90,6 +90,7 @@ def test_nb201_flops_and_params_equal_official_cost_info():
         assert round(count_parameters(net) / 1e6, 6) == pytest.approx(v["get_cost_info"]["params"], abs=1e-12)
 
 
+@pytest.mark.slow
 def test_nb101_parameter_counts_equal_official_trainable_parameters():
     """All 52 real cells: the official API's `trainable_parameters` (CIFAR-10, official settings)."""
     from harness.trainer.nb101_net import NB101Network
