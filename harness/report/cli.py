@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.progress import stages
     from harness.report import build_report, parse_budgets, parse_time_budgets
-    from harness.report.progress import stages
     from harness.report.render import check_out_dir, render_files, write_report
     from harness.report.transfer import parse_score_on, transfer_files, transfer_table
 
