@@ -52,3 +52,21 @@ def nb201_cifar10(data_home):
     bench = load_benchmark("nb201/cifar10")
     yield bench
     bench.store.close()
+
+
+def assert_preset_composes(preset: str, expected: dict) -> dict:
+    """Compose `strategy=<preset>` through Hydra as `nas-harness run` does, check each expected setting and that
+    the one-shot config accepts the result; returns the composed strategy node."""
+    from hydra import compose, initialize_config_dir
+
+    from harness.config import register_configs
+    from harness.oneshot import OneShotConfig
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
+        cfg = compose(config_name="config", overrides=[f"strategy={preset}"])
+    strategy = dict(cfg.strategy)
+    for key, value in expected.items():
+        assert strategy[key] == value, key
+    OneShotConfig(**{k: v for k, v in strategy.items() if k != "name"}).check()
+    return strategy

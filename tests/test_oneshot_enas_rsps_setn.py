@@ -29,7 +29,7 @@ from harness.spaces import darts
 from harness.spaces.nb201 import N_OPS, OPS, parse
 from harness.trainer.train import deterministic
 from tabular.errors import NasHarnessError
-from tests.conftest import REPO
+from tests.conftest import REPO, assert_preset_composes
 from tests.test_oneshot import _raw_nb201_cifar10
 
 METHODS = ("enas", "rsps", "setn")
@@ -230,17 +230,7 @@ def test_bad_settings_and_setn_on_the_darts_space_are_one_line_errors(data_home)
                           "grad_clip": 0.0}),
 ])
 def test_paper_presets_compose_with_the_authors_settings(preset, expected):
-    from hydra import compose, initialize_config_dir
-
-    from harness.config import register_configs
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
-        cfg = compose(config_name="config", overrides=[f"strategy={preset}"])
-    strategy = dict(cfg.strategy)
-    for key, value in expected.items():
-        assert strategy[key] == value, key
-    OneShotConfig(**{k: v for k, v in strategy.items() if k != "name"}).check()
+    assert_preset_composes(preset, expected)
     assert "f46486e21b71ae6459a700be720d7648b5429569" in (REPO / "conf" / "strategy" / f"{preset}.yaml").read_text()
 
 

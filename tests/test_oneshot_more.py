@@ -15,7 +15,7 @@ from harness.oneshot.search import _load_data, _supernet_rows, unrolled_alpha_gr
 from harness.oneshot.supernet import NB201Supernet
 from harness.spaces import darts
 from tabular.errors import NasHarnessError, SourceMissingError
-from tests.conftest import REPO, shared_file
+from tests.conftest import REPO, assert_preset_composes, shared_file
 
 TINY = {"C": 2, "N": 1, "layers": 3, "epochs": 2, "batch_size": 32, "input_size": 8, "data_limit": 96,
         "spos_population": 4, "spos_iterations": 2, "spos_topk": 2, "zerocost_samples": 3}
@@ -280,17 +280,7 @@ def test_cifar10_batches_train_the_supernet(data_home, tmp_path):
     ("zerocost_nb201_paper", {"name": "zerocost", "C": 16, "N": 5, "zerocost_samples": 1000}),
 ])
 def test_paper_presets_compose_with_their_published_settings(preset, expected):
-    from hydra import compose, initialize_config_dir
-
-    from harness.config import register_configs
-
-    register_configs()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base=None):
-        cfg = compose(config_name="config", overrides=[f"strategy={preset}"])
-    strategy = dict(cfg.strategy)
-    for key, value in expected.items():
-        assert strategy[key] == value, key
-    OneShotConfig(**{k: v for k, v in strategy.items() if k != "name"}).check()
+    assert_preset_composes(preset, expected)
 
 
 def test_a_typo_in_a_one_shot_override_is_refused():

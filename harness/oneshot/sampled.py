@@ -44,7 +44,7 @@ from torch.nn import functional as F
 
 from harness.oneshot.controller import Controller, reinforce_loss, sample_templates, top_templates
 from harness.oneshot.search import _batches, _generator, _lr, _Search
-from harness.trainer.train import epoch_generator, seeded_init
+from harness.trainer.train import seeded_init
 from tabular.errors import NasHarnessError
 
 log = logging.getLogger(__name__)
@@ -137,11 +137,8 @@ class SampledSearch(_Search):
         optimizer.step()
 
     def epoch(self, epoch: int) -> dict[str, Any]:
-        cfg, s = self.cfg, self.splits
-        shuffle = epoch_generator(self.seed, epoch)
-        sampler = _generator(self.seed, epoch, "arch")
-        train_batches = _batches(len(s.y_train), cfg.batch_size, shuffle)
-        valid_batches = _batches(len(s.y_valid), cfg.batch_size, shuffle)
+        cfg = self.cfg
+        sampler, train_batches, valid_batches = self.epoch_streams(epoch)
         self.model.train()
         if self.controller is not None:
             self.controller.eval()

@@ -247,12 +247,19 @@ class _Search:
     def _momentum_buffers(self) -> list[torch.Tensor | None]:
         return [self.w_opt.state.get(p, {}).get("momentum_buffer") for p in self.model.parameters() if p.requires_grad]
 
-    def epoch(self, epoch: int) -> dict[str, Any]:
+    def epoch_streams(self, epoch: int) -> tuple[np.random.Generator, list, list]:
+        """An epoch's random streams, all functions of (seed, epoch): the architecture sampler, then the
+        training and validation batches from the epoch's shuffle (drawn in that order)."""
         cfg, s = self.cfg, self.splits
         shuffle = epoch_generator(self.seed, epoch)
         sampler = _generator(self.seed, epoch, "arch")
         train_batches = _batches(len(s.y_train), cfg.batch_size, shuffle)
         valid_batches = _batches(len(s.y_valid), cfg.batch_size, shuffle)
+        return sampler, train_batches, valid_batches
+
+    def epoch(self, epoch: int) -> dict[str, Any]:
+        cfg = self.cfg
+        sampler, train_batches, valid_batches = self.epoch_streams(epoch)
         tau = tau_at(cfg, epoch)
         self.model.train()
         loss_sum, correct, seen = 0.0, 0, 0
