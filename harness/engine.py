@@ -193,23 +193,29 @@ class _Evaluator:
         else:
             self._reader = _QueryReader(store, self.valid_metric, reads, seed_policy, rng, self.fixed_seed)
         self._fi: dict[float, int] = {}
+        self._index_of = bench.space.index_of  # bound once: the hot path calls both per evaluation
+        self._read = self._reader.read
 
     def evaluate(self, proposal: Proposal) -> _Result:
         """Observe one proposal: the validation value under the seed policy, the other objectives and
         the cost from that same seed (an unmeasured cost is free); repeats may be free of charge."""
-        row = self.space.index_of(proposal.arch)
-        fidelity = self.top_fidelity if proposal.fidelity is None else float(proposal.fidelity)
+        row = self._index_of(proposal.arch)
+        fidelity = proposal.fidelity
+        fidelity = self.top_fidelity if fidelity is None else float(fidelity)
         key = (row, fidelity)
         old = self._seen.get(key)
-        self.last_was_new = old is None
-        if old is None and fidelity == self.top_fidelity:
-            self.n_top += 1
-        if not self.charge_repeats and old is not None:
-            return _Result(row, fidelity, old.seed_used, old.values, 0.0)
+        if old is None:
+            self.last_was_new = True
+            if fidelity == self.top_fidelity:
+                self.n_top += 1
+        else:
+            self.last_was_new = False
+            if not self.charge_repeats:
+                return _Result(row, fidelity, old.seed_used, old.values, 0.0)
         fi = self._fi.get(fidelity)
         if fi is None:
             fi = self._fi[fidelity] = self.store.fidelity_index(fidelity)  # refuses a fidelity the store lacks
-        seed, read = self._reader.read(row, fi)
+        seed, read = self._read(row, fi)
         if self._static:  # in objective order, static metrics read from their per-architecture column
             values = {name: read[i] if column is None else float(column[row]) for name, i, column in self._plan}
         elif self._single:

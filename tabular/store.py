@@ -126,6 +126,7 @@ class BenchmarkStore:
         self._attrs: dict[str, dict[str, Any]] = {}
         self._seed_mean: dict[tuple[str, int], np.ndarray] = {}
         self._sampling: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._flat: dict[tuple[str, int], np.ndarray] = {}
         self._verified = False
         try:
             _ = self.provenance  # parsed now: a damaged provenance attribute is a one-line error at open
@@ -329,14 +330,24 @@ class BenchmarkStore:
         """
         key = (metric, fi)
         if key not in self._sampling:
-            values = np.ascontiguousarray(self.metric_array(metric)[:, :, fi], dtype=np.float64)
-            measured = ~np.isnan(values)
+            values = self._flat_values(metric, fi)
+            measured = ~np.isnan(values.reshape(self.n_archs, len(self.seeds)))
             # Stable argsort of "not measured" lists each row's measured columns first, in order.
             order = np.argsort(~measured, axis=1, kind="stable").astype(np.int8)
             counts = measured.sum(axis=1).astype(np.int8)
-            values.setflags(write=False)
-            self._sampling[key] = (values.reshape(-1), order.reshape(-1), counts)
+            self._sampling[key] = (values, order.reshape(-1), counts)
         return self._sampling[key]
+
+    def _flat_values(self, metric: str, fi: int) -> np.ndarray:
+        """One metric at one fidelity position as a read-only float64 array, row-major over
+        (architecture, seed): the value of row r, seed column c is at r * len(seeds) + c. Built once."""
+        key = (metric, fi)
+        flat = self._flat.get(key)
+        if flat is None:
+            flat = np.ascontiguousarray(self.metric_array(metric)[:, :, fi], dtype=np.float64).reshape(-1)
+            flat.setflags(write=False)  # shared cache: a caller must not change later answers
+            self._flat[key] = flat
+        return flat
 
     # -- queries -------------------------------------------------------------------------------
     def query(
@@ -427,6 +438,16 @@ def open_store(path: str | Path, *, verify: Verify = "open") -> BenchmarkStore:
     return BenchmarkStore(path, verify=verify)
 
 
+def _memory(array: np.ndarray) -> memoryview:
+    """A memoryview of a 1-D array whose items are native Python numbers: memoryview cannot index a
+    format with an explicit byte order ('<d', as arrays read from a store file are typed), so the
+    bytes are viewed under the plain one-letter format (a foreign byte order is converted first)."""
+    array = np.ascontiguousarray(array)
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    return memoryview(array).cast("B").cast(array.dtype.char)
+
+
 class EvaluationReader:
     """Reads one evaluation of a BenchmarkStore per call, bit for bit what `query` would answer.
 
@@ -452,11 +473,10 @@ class EvaluationReader:
         self.seed_labels = [int(s) for s in store.seeds.tolist()]
         self.seed = None if seed is None or self.policy != "fixed" else int(seed)
         self.seed_pos = store.seed_index(self.seed) if self.seed is not None else -1
-        self._arrays = {m: np.asarray(store.metric_array(m)) for m in (primary, *self.same_seed)}
         self._means: dict[tuple[str, int], np.ndarray] = {}
-        self._tables: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._sample = self.policy == "sample"
-        self._same_arrays = [self._arrays[m] for m in self.same_seed]
+        self._fixed = self.policy == "fixed"
+        self._views: dict[int, tuple[Any, ...]] = {}
 
     def _mean(self, metric: str, fi: int) -> np.ndarray:
         key = (metric, fi)
@@ -464,6 +484,26 @@ class EvaluationReader:
         if means is None:
             means = self._means[key] = self.store.seed_mean(metric, float(self.store.fidelities[fi]))
         return means
+
+    def _views_at(self, fi: int) -> tuple[Any, ...]:
+        """What one fidelity position's reads index, as memoryviews of the store's cached arrays:
+        indexing a memoryview gives a Python float or int directly, where indexing an ndarray builds
+        a numpy scalar first (several times slower, and a run reads a few values per evaluation).
+        `sample`: (values, seed order, seed counts, [other metrics]); `fixed`: every metric flat
+        over (row, seed); `mean`: every metric's seed means."""
+        store = self.store
+        names = (self.primary, *self.same_seed)
+        views: tuple[Any, ...]
+        if self._sample:
+            values, order, counts = store._sampling_tables(self.primary, fi)
+            views = (_memory(values), _memory(order), _memory(counts),
+                     [_memory(store._flat_values(m, fi)) for m in self.same_seed])
+        elif self._fixed:
+            views = tuple(_memory(store._flat_values(m, fi)) for m in names)
+        else:
+            views = tuple(_memory(self._mean(m, fi)) for m in names)
+        self._views[fi] = views
+        return views
 
     def read(self, row: int, fi: int) -> tuple[int, list[float]]:
         """(seed label used, [primary, *same_seed]) for architecture row `row` at fidelity position `fi`.
@@ -474,26 +514,25 @@ class EvaluationReader:
             raise StoreError(f"architecture index out of range [0, {self.n_archs}) in store {self.store.name!r}")
         if self._sample:
             return self._read_sample(row, fi)
-        if self.policy == "fixed":
-            si = self.seed_pos
-            return self.seed_labels[si], [float(self._arrays[m][row, si, fi]) for m in (self.primary, *self.same_seed)]
-        return MEAN_SEED, [float(self._mean(m, fi)[row]) for m in (self.primary, *self.same_seed)]
+        views = self._views.get(fi) or self._views_at(fi)
+        if self._fixed:
+            at = row * self.n_seeds + self.seed_pos
+            return self.seed_labels[self.seed_pos], [view[at] for view in views]
+        return MEAN_SEED, [view[row] for view in views]
 
     def _read_sample(self, row: int, fi: int) -> tuple[int, list[float]]:
         """The `sample` policy, exactly as BenchmarkStore._sample draws it (one double per evaluation)."""
-        tables = self._tables.get(fi)
-        if tables is None:
-            tables = self._tables[fi] = self.store._sampling_tables(self.primary, fi)
-        values, order, counts = tables
-        count = int(counts[row])
+        values, order, counts, same = self._views.get(fi) or self._views_at(fi)
+        count = counts[row]
         # floor(u * max(count, 1)) with u from the same stream: rng.random() is the double rng.random(1) holds
         rank = int(self.rng.random() * (count if count > 1 else 1))  # type: ignore[union-attr]
         base = row * self.n_seeds
-        col = int(order[base + rank])
-        out = [float(values[base + col])]
+        col = order[base + rank]
+        at = base + col
+        out = [values[at]]
         if count > 0:
-            for array in self._same_arrays:
-                out.append(float(array[row, col, fi]))
+            for view in same:
+                out.append(view[at])
             return self.seed_labels[col], out
         for metric in self.same_seed:  # no measured seed: NaN value, the other metrics' seed means
             out.append(float(self._mean(metric, fi)[row]))

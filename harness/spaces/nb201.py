@@ -153,6 +153,8 @@ class NB201Space(SearchSpace):
 
     def arch_at(self, index: int) -> str:
         """The architecture string at an official NB201 index."""
+        if type(index) is int and 0 <= index < SIZE:  # the hot path: a valid Python int
+            return self._strings[index]
         return self._strings[self.check_index(index)]
 
     @cached_property
@@ -164,9 +166,15 @@ class NB201Space(SearchSpace):
             first.setdefault(key, i)
         return np.asarray([first[k] for k in keys], dtype=np.int64)
 
+    @cached_property
+    def _canonical_strings(self) -> list[str]:
+        """For every index, the string of its class representative (a run asks once per evaluation)."""
+        strings = self._strings
+        return [strings[r] for r in self._class_representative.tolist()]
+
     def canonical(self, arch: str) -> str:
         """The representative of the architecture's isomorphism class (its lowest index)."""
-        return self.arch_at(int(self._class_representative[self.index_of(arch)]))
+        return self._canonical_strings[self.index_of(arch)]
 
     def canonical_index(self, index: int) -> int:
         """Index of the representative of an index's isomorphism class."""
@@ -177,16 +185,30 @@ class NB201Space(SearchSpace):
         """Number of isomorphism classes among the 15,625 strings."""
         return int(np.unique(self._class_representative).size)
 
+    @cached_property
+    def _code_lists(self) -> list[tuple[int, ...]]:
+        return [tuple(row) for row in self.op_codes.tolist()]
+
+    @cached_property
+    def _index_of_gen_list(self) -> list[int]:
+        return self._index_of_gen.tolist()
+
+    @cached_property
+    def _gen_of_index_list(self) -> list[int]:
+        return self._gen_of_index.tolist()
+
     def _codes_of(self, arch: str) -> list[int]:
-        return self.op_codes[self.index_of(arch)].tolist()
+        return list(self._code_lists[self.index_of(arch)])
 
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
         """Replace the op on one random edge by a different op (NB201's R-EA mutation)."""
-        codes = self._codes_of(arch)
+        index = self.index_of(arch)
         edge = int(rng.integers(N_EDGES))
         shift = int(rng.integers(1, N_OPS))  # never the current op
-        codes[edge] = (codes[edge] + shift) % N_OPS
-        return format_arch(codes)
+        old = self._code_lists[index][edge]
+        # The child's generator number differs from the parent's in one base-5 digit (edge 0 most significant).
+        gen = self._gen_of_index_list[index] + ((old + shift) % N_OPS - old) * N_OPS ** (N_EDGES - 1 - edge)
+        return self._strings[self._index_of_gen_list[gen]]
 
     def neighbours(self, arch: str) -> list[str]:
         """Every single-op change: 6 edges x 4 other ops, in edge-then-op order."""

@@ -30,29 +30,32 @@ class RandomSearch(Strategy[RandomSearchConfig]):
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: RandomSearchConfig):
         super().__init__(space, problem, rng, config)
-        self._order: np.ndarray | None = None
+        self._order: memoryview | None = None  # indexing a memoryview gives a Python int directly
         self._next = 0
         self._drawn: set[str] = set()
+        self._size = int(space.size)
 
     def ask(self) -> Proposal | None:
         """The next architecture of a lazily drawn permutation (or a uniform draw with replacement); None
         when every architecture was drawn."""
+        order = self._order
+        if order is not None:  # the hot path: the permutation is drawn, one more of it
+            position = self._next
+            if position >= self._size:
+                return None  # every architecture has been proposed
+            self._next = position + 1
+            return Proposal(self.space.arch_at(order[position]))
         if self.config.replace:
             return Proposal(self.space.sample(self.rng))
-        if self.space.size > _PERMUTATION_MAX:
+        if self._size > _PERMUTATION_MAX:
             # A space too large to permute (DARTS: 10^18 cells): draw uniformly and redraw repeats.
             while True:
                 arch = self.space.sample(self.rng)
                 if arch not in self._drawn:
                     self._drawn.add(arch)
                     return Proposal(arch)
-        if self._order is None:
-            self._order = self.rng.permutation(self.space.size)
-        if self._next >= self.space.size:
-            return None  # every architecture has been proposed
-        index = int(self._order[self._next])
-        self._next += 1
-        return Proposal(self.space.arch_at(index))
+        self._order = memoryview(self.rng.permutation(self._size).astype(np.int64, copy=False))
+        return self.ask()
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
         """Random search learns nothing from results."""
