@@ -20,6 +20,7 @@ import h5py
 import numpy as np
 
 from tabular.errors import StoreError
+from tabular.evaluation_reader import EvaluationReader
 from tabular.hashing import sha256_file
 from tabular.protocol import MEAN_SEED, SEED_POLICIES, SeedPolicy, check_seed_policy
 from tabular.schema import (
@@ -436,104 +437,3 @@ def open_store(path: str | Path, *, verify: Verify = "open") -> BenchmarkStore:
     is read (`verify="lazy"`, for metadata-only callers such as catalogue listings).
     """
     return BenchmarkStore(path, verify=verify)
-
-
-def _memory(array: np.ndarray) -> memoryview:
-    """A memoryview of a 1-D array whose items are native Python numbers: memoryview cannot index a
-    format with an explicit byte order ('<d', as arrays read from a store file are typed), so the
-    bytes are viewed under the plain one-letter format (a foreign byte order is converted first)."""
-    array = np.ascontiguousarray(array)
-    if not array.dtype.isnative:
-        array = array.astype(array.dtype.newbyteorder("="))
-    return memoryview(array).cast("B").cast(array.dtype.char)
-
-
-class EvaluationReader:
-    """Reads one evaluation of a BenchmarkStore per call, bit for bit what `query` would answer.
-
-    Why: a search engine reads a handful of values per evaluation, thousands of times per run; going
-    through `query` costs argument checks, 1-element arrays and memmap indexing each time (about 70 us
-    per evaluation, issue 20). Everything that can be checked is checked here, once: the seed policy,
-    the seed label, the metric names. Rows come from the search space (checked against `n_archs`),
-    fidelity positions from `BenchmarkStore.fidelity_index`. Arrays are plain ndarray views of the
-    memory maps (indexing a memmap subclass is several times slower).
-    """
-
-    def __init__(self, store: BenchmarkStore, primary: str, same_seed: list[str] | tuple[str, ...], *,
-                 seed_policy: SeedPolicy = "mean", seed: int | None = None, rng: np.random.Generator | None = None):
-        self.policy = check_seed_policy(seed_policy, seed, rng, available=store.seeds)
-        for metric in (primary, *same_seed):
-            store._check_metric(metric)
-        self.store = store
-        self.primary = primary
-        self.same_seed = tuple(same_seed)
-        self.rng = rng
-        self.n_archs = store.n_archs
-        self.n_seeds = len(store.seeds)
-        self.seed_labels = [int(s) for s in store.seeds.tolist()]
-        self.seed = None if seed is None or self.policy != "fixed" else int(seed)
-        self.seed_pos = store.seed_index(self.seed) if self.seed is not None else -1
-        self._means: dict[tuple[str, int], np.ndarray] = {}
-        self._sample = self.policy == "sample"
-        self._fixed = self.policy == "fixed"
-        self._views: dict[int, tuple[Any, ...]] = {}
-
-    def _mean(self, metric: str, fi: int) -> np.ndarray:
-        key = (metric, fi)
-        means = self._means.get(key)
-        if means is None:
-            means = self._means[key] = self.store.seed_mean(metric, float(self.store.fidelities[fi]))
-        return means
-
-    def _views_at(self, fi: int) -> tuple[Any, ...]:
-        """What one fidelity position's reads index, as memoryviews of the store's cached arrays:
-        indexing a memoryview gives a Python float or int directly, where indexing an ndarray builds
-        a numpy scalar first (several times slower, and a run reads a few values per evaluation).
-        `sample`: (values, seed order, seed counts, [other metrics]); `fixed`: every metric flat
-        over (row, seed); `mean`: every metric's seed means."""
-        store = self.store
-        names = (self.primary, *self.same_seed)
-        views: tuple[Any, ...]
-        if self._sample:
-            values, order, counts = store._sampling_tables(self.primary, fi)
-            views = (_memory(values), _memory(order), _memory(counts),
-                     [_memory(store._flat_values(m, fi)) for m in self.same_seed])
-        elif self._fixed:
-            views = tuple(_memory(store._flat_values(m, fi)) for m in names)
-        else:
-            views = tuple(_memory(self._mean(m, fi)) for m in names)
-        self._views[fi] = views
-        return views
-
-    def read(self, row: int, fi: int) -> tuple[int, list[float]]:
-        """(seed label used, [primary, *same_seed]) for architecture row `row` at fidelity position `fi`.
-
-        The seed label is MEAN_SEED for the `mean` policy and for a `sample` row with no measured seed.
-        """
-        if not 0 <= row < self.n_archs:
-            raise StoreError(f"architecture index out of range [0, {self.n_archs}) in store {self.store.name!r}")
-        if self._sample:
-            return self._read_sample(row, fi)
-        views = self._views.get(fi) or self._views_at(fi)
-        if self._fixed:
-            at = row * self.n_seeds + self.seed_pos
-            return self.seed_labels[self.seed_pos], [view[at] for view in views]
-        return MEAN_SEED, [view[row] for view in views]
-
-    def _read_sample(self, row: int, fi: int) -> tuple[int, list[float]]:
-        """The `sample` policy, exactly as BenchmarkStore._sample draws it (one double per evaluation)."""
-        values, order, counts, same = self._views.get(fi) or self._views_at(fi)
-        count = counts[row]
-        # floor(u * max(count, 1)) with u from the same stream: rng.random() is the double rng.random(1) holds
-        rank = int(self.rng.random() * (count if count > 1 else 1))  # type: ignore[union-attr]
-        base = row * self.n_seeds
-        col = order[base + rank]
-        at = base + col
-        out = [values[at]]
-        if count > 0:
-            for view in same:
-                out.append(view[at])
-            return self.seed_labels[col], out
-        for metric in self.same_seed:  # no measured seed: NaN value, the other metrics' seed means
-            out.append(float(self._mean(metric, fi)[row]))
-        return MEAN_SEED, out

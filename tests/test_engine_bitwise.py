@@ -116,6 +116,22 @@ def test_digest_sees_a_one_ulp_change(nb201_cifar10):
     assert trajectory_digest(changed) == before
 
 
+@pytest.mark.parametrize("name", ["rs-sample-w1", "nsga2-fixed-w4", "hyperband-sample-w1"])
+def test_frame_from_blocks_equals_the_dict_constructor(nb201_cifar10, name, monkeypatch):
+    """The trajectory frame built from its blocks (pandas >= 3) is the frame pd.DataFrame(dict) builds:
+    same columns, dtypes, values and block layout (what a Parquet writer sees)."""
+    import harness.engine.columns as columns
+
+    fast = run_case(nb201_cifar10, name)
+    monkeypatch.setattr(columns, "_from_blocks", None)
+    plain = run_case(nb201_cifar10, name)
+    assert list(fast.columns) == list(plain.columns)
+    assert list(fast.dtypes) == list(plain.dtypes)
+    assert fast.attrs == plain.attrs
+    pd.testing.assert_frame_equal(fast.drop(columns="wall_time"), plain.drop(columns="wall_time"), check_exact=True)
+    assert [b.dtype for b in fast._mgr.blocks] == [b.dtype for b in plain._mgr.blocks]
+
+
 if __name__ == "__main__":  # record: prints the DIGESTS dict for the engine as it is now
     from harness.benchmarks import load_benchmark
 

@@ -139,6 +139,23 @@ def _seed_traces(fig) -> list:
     return [t for t in fig.data if t.meta == "seed"]
 
 
+def _values(array) -> np.ndarray:
+    """The numbers plotly.js reads from a trace array: a typed array {"dtype", "bdata", "shape"} or a plain list."""
+    if isinstance(array, dict):
+        import base64
+
+        values = np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]).newbyteorder("<"))
+        shape = array.get("shape")
+        return values.reshape([int(n) for n in shape.split(",")]) if shape else values
+    return np.array([np.nan if v is None else v for v in array], dtype=float) if array is not None else None
+
+
+def _incumbent_valid(traj: pd.DataFrame) -> np.ndarray:
+    """Independent: each step's incumbent's valid_mean, from the first row that evaluated that architecture."""
+    first = traj.drop_duplicates("arch").set_index("arch")["valid_mean"]
+    return traj["incumbent_arch"].map(first).to_numpy(dtype=float)
+
+
 def test_figures_show_the_trajectories(results, report):
     from harness.report.interactive import SEED_META, figures
 
@@ -153,11 +170,12 @@ def test_figures_show_the_trajectories(results, report):
     for trace in seeds:
         run = re.search(r"\(([0-9a-f]{16})\)", trace.name).group(1)
         regret = trajectories[run]["regret"].to_numpy()
-        steps = np.asarray(trace.x, dtype=float).astype(int)
-        np.testing.assert_allclose(trace.customdata, regret[steps - 1], rtol=1e-5)
+        steps = _values(trace.x).astype(int)
+        np.testing.assert_array_equal(_values(trace.customdata), regret[steps - 1])  # exact float64 values
         # drawn as steps, the change points alone reproduce every evaluation's value
-        full = np.asarray(trace.customdata)[np.searchsorted(steps, np.arange(1, len(regret) + 1), side="right") - 1]
-        np.testing.assert_allclose(full, regret, rtol=1e-5)
+        full = _values(trace.customdata)[np.searchsorted(steps, np.arange(1, len(regret) + 1), side="right") - 1]
+        np.testing.assert_array_equal(full, regret)
+        assert steps.size <= len(regret)  # never more points than the run has steps
     for name in ("rs", "re"):
         runs = [r for r, m in methods.items() if m == name]
         truth = np.mean([trajectories[r]["regret"].to_numpy()[:EVALUATIONS] for r in runs], axis=0)
@@ -165,11 +183,86 @@ def test_figures_show_the_trajectories(results, report):
             t for t in fig.data
             if t.yaxis == regret_axis and t.legendgroup == name and t.customdata is not None and t.meta != SEED_META
         ]  # fmt: skip
-        np.testing.assert_allclose(np.asarray(mean.customdata)[:, 0], truth, rtol=1e-5)
+        np.testing.assert_allclose(_values(mean.customdata)[:, 0], truth, rtol=1e-12)
     (menu,) = fig.layout.updatemenus
     indices = [i for i, t in enumerate(fig.data) if t.meta == SEED_META]
     got = [[b.args[0], list(b.args[1])] for b in menu.buttons]
     assert got == [[{"visible": False}, indices], [{"visible": True}, indices]]
+
+
+def test_seed_curves_equal_each_runs_values_exactly(results, report):
+    """Every per-seed curve of both figures, decoded as plotly.js reads it, is the run's own values (no rounding)."""
+    from harness.report.interactive import figures
+
+    trajectories = _trajectories(results)
+    info = report.tasks["nb201/cifar10"]
+    figs = figures(report)
+    panels = ["valid", "test", "regret"] if info.has_test else ["valid", "regret"]
+    truth = {run: {"valid": _incumbent_valid(t), "test": t["incumbent_test_mean"].to_numpy(dtype=float),
+                   "regret": t["regret"].to_numpy(dtype=float), "sim_time": t["sim_time"].to_numpy(dtype=float)}
+             for run, t in trajectories.items()}  # fmt: skip
+    runs = {r.run_id: r for r in report.result.runs}
+    checked = 0
+    for axis in ("evaluations", "time"):
+        fig = figs[f"curves_nb201_cifar10_{axis}"]
+        seeds = [t for t in fig["data"] if t.get("meta") == "seed"]
+        assert len(seeds) == len(panels) * len(trajectories)
+        for trace in seeds:
+            run = re.search(r"\(([0-9a-f]{16})\)", trace["name"]).group(1)
+            panel = panels[0 if trace["yaxis"] == "y" else int(trace["yaxis"][1:]) - 1]
+            y = _values(trace["customdata"] if panel == "regret" else trace["y"])
+            x = _values(trace["x"])
+            if axis == "evaluations":
+                assert x.dtype.kind == "i"  # evaluation counts
+                values = truth[run][panel]
+                full = y[np.searchsorted(x, np.arange(1, values.size + 1), side="right") - 1]
+            else:  # on the time grid (GPU-hours): the value after the last completion at or before each point
+                grid, scale = info.time_grid, 1 / 3600.0  # every method here is on the simulated clock
+                assert np.isin(x, grid * scale).all()  # drawn at grid points only
+                idx = np.searchsorted(truth[run]["sim_time"], grid, side="right") - 1
+                values = np.where(idx >= 0, truth[run][panel][np.clip(idx, 0, None)], np.nan)
+                values[grid > runs[run].horizon] = np.nan  # nothing is known past the run's time horizon
+                drawn = np.searchsorted(x, grid * scale, side="right") - 1
+                full = np.where(drawn >= 0, y[np.clip(drawn, 0, None)], np.nan)
+            np.testing.assert_array_equal(full, values)
+            checked += 1
+    assert checked == 2 * len(panels) * len(trajectories)
+
+
+def test_curve_figure_layout_is_plotlys_own(report):
+    """The hand-written layout of a curve figure is what plotly.py's make_subplots and template="plotly_white"
+    give, and the figure passes plotly.py's validators."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from harness.report.interactive import SPACING, figures
+
+    for stem, fig in figures(report).items():
+        layout = fig["layout"]
+        titles = [a["text"] for a in layout["annotations"]]
+        ref = make_subplots(rows=1, cols=len(titles), horizontal_spacing=SPACING, subplot_titles=titles)
+        ref.update_layout(template="plotly_white")
+        ref = ref.layout.to_plotly_json()
+        assert layout["annotations"] == ref["annotations"], stem
+        assert layout["template"] == ref["template"], stem
+        for key in [k for k in ref if k.startswith(("xaxis", "yaxis"))]:
+            assert {k: layout[key][k] for k in ("anchor", "domain")} == ref[key], (stem, key)
+        go.Figure(fig)  # raises on any property plotly.js does not know
+
+
+def test_plain_lists_for_an_older_plotly_js():
+    """Without typed arrays (plotly.js < 2.28) numbers are JSON lists, None where a value is missing."""
+    from harness.report.interactive import _arr, typed_arrays
+
+    values = np.array([0.1, np.nan, 1 / 3, np.inf, 92.123456789])
+    listed = _arr(values, typed=False)
+    assert listed == [0.1, None, 1 / 3, None, 92.123456789]
+    np.testing.assert_array_equal(_values(_arr(values, typed=True)), values)  # exact, NaN and inf kept
+    assert _arr(np.arange(1, 4), typed=True)["dtype"] == "i4" and _arr(np.arange(1, 4), typed=False) == [1, 2, 3]
+    from plotly.offline import get_plotlyjs_version
+
+    major, minor = (int(p) for p in get_plotlyjs_version().split(".")[:2])
+    assert typed_arrays() == ((major, minor) >= (2, 28))
 
 
 @pytest.mark.slow
@@ -191,6 +284,32 @@ def test_plotly_is_imported_only_to_render(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.slow
+def test_report_help_imports_no_builder(tmp_path):
+    """`nas-harness report --help` builds its parser without the builder's pandas, scipy or matplotlib: the
+    package harness.report imports build_report and the model only when asked for them."""
+    code = textwrap.dedent(
+        """
+        import contextlib, io, json, sys
+        from harness.cli import main
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                main(["report", "--help"])
+            except SystemExit:
+                pass
+        heavy = {"pandas", "scipy", "matplotlib", "plotly", "pyarrow"}
+        found = sorted(m for m in sys.modules if m.split(".")[0] in heavy or m == "harness.report.build")
+        import harness.report
+        build = harness.report.build_report  # the lazy name still resolves
+        print(json.dumps([found, build.__module__]))
+        """
+    )
+    env = dict(os.environ, NAS_HARNESS_DATA=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [[], "harness.report.build"]
 
 
 def _screenshot_module():
@@ -228,6 +347,19 @@ def test_page_works_in_headless_chromium(results, out):
     down = [final[r] for r in descending[:-1]]
     assert up == sorted(up) and down == sorted(down, reverse=True)
     assert got["before"] != ascending  # the click did reorder the rows
+
+
+def test_report_command_leaves_the_collector_as_it_found_it(results, tmp_path):
+    """`nas-harness report` freezes long-lived objects out of the garbage collector while it runs (CPU), and
+    gives them back: a caller's process (tests, the app) keeps a normal collector."""
+    import gc
+
+    from harness.cli import main
+
+    before = gc.get_freeze_count()
+    assert main(["report", str(results), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "index.html").is_file()
+    assert gc.get_freeze_count() == before and gc.isenabled()
 
 
 def test_pareto_and_hypervolume_figures(data_home, tmp_path):

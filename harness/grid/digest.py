@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from harness.results import TRAJECTORY, read_manifest, read_trajectory
 from tabular.errors import NasHarnessError
 
@@ -70,17 +72,34 @@ def run_lines(run_dir: Path, status: str) -> list[str]:
     return lines
 
 
-def grid_lines(run_dirs: Sequence[Path]) -> list[str]:
-    """A method x benchmark table: runs with a result and their mean final regret."""
+def final_regret(parquet: pq.ParquetFile) -> float | None:
+    """The last row's regret of a trajectory opened as `parquet` (NaN for no rows), or None when the
+    column cannot be read as numbers: only that column is read, without pandas."""
+    try:
+        column = parquet.read(columns=["regret"], use_threads=False).column(0)
+        last = column[len(column) - 1].as_py() if len(column) else None
+        return math.nan if last is None else float(last)
+    except Exception:  # a damaged or non-numeric column: the run is left out of the table, as before
+        return None
+
+
+def grid_lines(entries: Sequence[dict[str, Any]]) -> list[str]:
+    """A method x benchmark table: runs with a result and their mean final regret (from each entry's
+    `found`, set by harness.grid.summary.grid_outcomes; read from the run folder when absent)."""
     cells: dict[tuple[str, str], list[float]] = {}
-    for run_dir in run_dirs:
-        read = _read(run_dir, ("regret",))  # the table needs one column: read no more (a grid has many runs)
-        if read is None:
+    for entry in entries:
+        found = entry.get("found")
+        if found is None:
+            read = _read(Path(entry["log"]).parent, ("regret",))  # the table needs one column: read no more
+            if read is None:
+                continue
+            manifest, frame = read
+            found = (str(manifest.get("strategy")), str(manifest.get("benchmark")),
+                     float(frame["regret"].iloc[-1]) if len(frame) else math.nan)
+        method, bench, regret = found
+        if regret is None:
             continue
-        manifest, frame = read
-        key = (str(manifest.get("strategy")), str(manifest.get("benchmark")))
-        regret = float(frame["regret"].iloc[-1]) if len(frame) else math.nan
-        cells.setdefault(key, []).append(regret)
+        cells.setdefault((method, bench), []).append(regret)
     if not cells:
         return []
     rows = [("method", "benchmark", "runs", "mean final regret")]
@@ -95,12 +114,12 @@ def grid_lines(run_dirs: Sequence[Path]) -> list[str]:
 
 def digest(entries: Sequence[dict[str, Any]]) -> None:
     """Print (stdout) what the runs with a result found: one run's lines, or the grid's table."""
-    done = [Path(e["log"]).parent for e in entries if e.get("status") in HAS_RESULT and e.get("log")]
-    if not done:
+    with_result = [e for e in entries if e.get("status") in HAS_RESULT and e.get("log")]
+    if not with_result:
         return
     if len(entries) == 1:
-        lines = run_lines(done[0], str(entries[0]["status"]))
+        lines = run_lines(Path(with_result[0]["log"]).parent, str(entries[0]["status"]))
     else:
-        roots = sorted({str(_shown(d.parent)) for d in done})
-        lines = [f"results in {', '.join(roots)}: {len(done)} run(s) with a result", *grid_lines(done)]
+        roots = sorted({str(_shown(parent)) for parent in {Path(e["log"]).parent.parent for e in with_result}})
+        lines = [f"results in {', '.join(roots)}: {len(with_result)} run(s) with a result", *grid_lines(with_result)]
     print("\n".join(lines), flush=True)

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.grid.digest import digest
+from harness.grid.digest import digest, final_regret
 from harness.grid.run_folder import ELSEWHERE, linked_path
-from harness.results import LOG, read_manifest, result_problem
+from harness.results import LOG, read_manifest
+from harness.results.manifest import MANIFEST, ManifestError, result_check
 from harness.run_lock import lock_holder
 from tabular.errors import NasHarnessError
 
@@ -42,12 +43,15 @@ def grid_outcomes(results_root: Path, jobs: list[dict[str, Any]]) -> list[dict[s
         run_dir = Path(results_root) / rid
         entry = {"run_id": rid, "overrides": job.get("overrides") or [], "log": str(run_dir / LOG), "error": ""}
         link = linked_path(run_dir)
-        problem = "no run folder" if not run_dir.is_dir() else result_problem(run_dir)
+        problem, manifest, parquet = ("no run folder", None, None) if not run_dir.is_dir() else _result(run_dir)
         if link is not None:
             entry["status"] = "failed"
             entry["error"] = str(job.get("error") or f"{link} is a symbolic link; remove it and run the grid again")
         elif problem is None:
             entry["status"] = "skipped" if reported in ("skipped", ELSEWHERE) else "complete"
+            assert manifest is not None and parquet is not None
+            # What the closing table needs, from the files just checked (a grid of thousands must not read them twice).
+            entry["found"] = (str(manifest.get("strategy")), str(manifest.get("benchmark")), final_regret(parquet))
         elif reported in (ELSEWHERE, None) and lock_holder(run_dir) is not None:  # None: its job did not return
             entry["status"] = ELSEWHERE
         else:
@@ -67,6 +71,19 @@ def grid_outcomes(results_root: Path, jobs: list[dict[str, Any]]) -> list[dict[s
                     entry["error"] += ": is hydra.sweep.dir an absolute path on a file system the workers share?"
         out.append(entry)
     return out
+
+
+def _result(run_dir: Path) -> tuple[str | None, dict[str, Any] | None, Any]:
+    """(what is wrong with the run's result or None, its manifest, its trajectory opened as a ParquetFile):
+    harness.results.result_problem's verdict, keeping what it read."""
+    if not (run_dir / MANIFEST).is_file():
+        return "no manifest", None, None
+    try:
+        manifest = read_manifest(run_dir)
+    except ManifestError:
+        return "damaged manifest", None, None
+    problem, parquet = result_check(run_dir, manifest)
+    return problem, manifest, parquet
 
 
 def summarise(entries: list[dict[str, Any]]) -> int:

@@ -16,8 +16,40 @@ number the report shows.
 """
 from __future__ import annotations
 
-from harness.report.build import build_report, choose_budgets, clock_notes, parse_budgets, parse_time_budgets
-from harness.report.model import REFERENCE_LABEL, Leaderboard, Report, TaskInfo
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.report.build import build_report, choose_budgets, clock_notes, parse_budgets, parse_time_budgets
+    from harness.report.model import REFERENCE_LABEL, Leaderboard, Report, TaskInfo
+
+# Public name -> the module that defines it, imported on first use (PEP 562): `nas-harness report --help`
+# and other importers of a submodule (harness.report.cli) do not pay for the builder's pandas and scipy.
+_EXPORTS = {
+    "build_report": "harness.report.build",
+    "choose_budgets": "harness.report.build",
+    "clock_notes": "harness.report.build",
+    "parse_budgets": "harness.report.build",
+    "parse_time_budgets": "harness.report.build",
+    "REFERENCE_LABEL": "harness.report.model",
+    "Leaderboard": "harness.report.model",
+    "Report": "harness.report.model",
+    "TaskInfo": "harness.report.model",
+}
 
 __all__ = ["REFERENCE_LABEL", "Leaderboard", "Report", "TaskInfo", "build_report", "choose_budgets", "clock_notes",
            "parse_budgets", "parse_time_budgets"]
+
+
+def __getattr__(name: str) -> Any:
+    """The package's public names, each imported from its module when first asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # asked once: later lookups are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -34,8 +34,16 @@ from harness.report.model import Report, TaskInfo
 from harness.report.ops import op_histograms
 from harness.report.stats import BOOTSTRAP_METHOD
 from harness.report.taskinfo import hv_table, multi_objective, task_info
-from harness.results import ResultSet, budget_text, load_results, value_text
+from harness.results import SIMULATED_CLOCK, ResultSet, Run, budget_text, load_results, value_text
 from tabular.errors import NasHarnessError
+
+
+def _cost(run: Run) -> float:
+    """The run's summed cost as pandas' Series.sum gives it (NaN counted as 0, then numpy's sum, in the same
+    order), without building a Series: numpy's sum of the column, or np.nansum when that sum is NaN."""
+    cost = run.column("cost")
+    total = cost.sum()
+    return float(np.nansum(cost) if np.isnan(total) else total)
 
 
 def _runs_table(result: ResultSet) -> pd.DataFrame:
@@ -54,7 +62,7 @@ def _runs_table(result: ResultSet) -> pd.DataFrame:
                 "clock": r.clock,
                 "seed": r.seed,
                 "budget": budget_text(r) if r.manifest else "",
-                "evaluations": len(r.trajectory) if r.trajectory is not None else None,
+                "evaluations": r.n_rows if r.traj is not None else None,
                 "wall_seconds": (r.manifest or {}).get("wall_seconds"),
                 "reason": r.reason,
             }
@@ -65,17 +73,17 @@ def _runs_table(result: ResultSet) -> pd.DataFrame:
     return table
 
 
-def _budgets_table(result: ResultSet) -> pd.DataFrame:
+def _budgets_table(result: ResultSet, cells: dict[tuple[str, str], list[Run]]) -> pd.DataFrame:
     rows = []
     for (task, method), texts in result.budgets().items():
-        cell = result.cell(task, method)
-        lengths = [len(r.trajectory) for r in cell]
-        ends = [float(r.trajectory["sim_time"].iloc[-1]) for r in cell]
+        cell = cells[(task, method)]
+        lengths = [r.n_rows for r in cell]
+        ends = [float(r.column("sim_time")[-1]) for r in cell]
         rows.append(
             {
                 "task": task,
                 "method": method,
-                "clock": result.clock(task, method),
+                "clock": next((r.clock for r in cell), SIMULATED_CLOCK),
                 "budget": "; ".join(texts),
                 "runs": len(cell),
                 "seeds": seed_ranges([r.seed for r in cell]),
@@ -89,8 +97,10 @@ def _budgets_table(result: ResultSet) -> pd.DataFrame:
 
 
 def _hyperparameters(result: ResultSet) -> pd.DataFrame:
-    rows = {}
+    rows: dict[str, dict[str, str]] = {}
     for r in result.complete:
+        if r.method in rows:  # the first run of each method describes it
+            continue
         cfg = {k: v for k, v in (r.config.get("strategy") or {}).items() if k != "name"}
         rows.setdefault(
             r.method,
@@ -127,7 +137,7 @@ def choose_budgets(
     warnings: list[str] = []
     if budgets is None and time_budgets is None:
         runs = {
-            t: [RunBudget(r.budget, len(r.trajectory), r.horizon, r.method) for r in result.task_runs(t)] for t in tasks
+            t: [RunBudget(r.budget, r.n_rows, r.horizon, r.method) for r in result.task_runs(t)] for t in tasks
         }
         budget, lines, mixed = default_budget(runs)
         if budget.uniform is None:
@@ -194,13 +204,12 @@ def build_report(
     if n_boot < 100:
         raise NasHarnessError(f"--bootstrap must be at least 100 resamples, got {n_boot}")
     result = load_results(results_dir)
+    cells = result.cells()  # one pass: result.cell per (task, method) scans every run each time
     curves: dict[tuple[str, str], list[RunCurves]] = {}
     by_id: dict[str, RunCurves] = {}
-    for task in result.tasks():
-        for method in result.methods(task):
-            cell = result.cell(task, method)
-            curves[(task, method)] = [run_curves(r.trajectory, r.horizon) for r in cell]
-            by_id.update({r.run_id: c for r, c in zip(cell, curves[(task, method)], strict=True)})
+    for (task, method), cell in cells.items():
+        curves[(task, method)] = [run_curves(r, r.horizon) for r in cell]
+        by_id.update({r.run_id: c for r, c in zip(cell, curves[(task, method)], strict=True)})
     chosen, budgets_note, budget_warnings = choose_budgets(result, curves, budgets, time_budgets)
     store_cache: dict = {}
     tasks: dict[str, TaskInfo] = {}
@@ -218,8 +227,9 @@ def build_report(
     boards = [leaderboard(final, b, so_tasks, alpha, values) for b in chosen] if so_tasks else []
     final = with_ranks(final, boards)
     total_wall = float(sum(float((r.manifest or {}).get("wall_seconds") or 0.0) for r in result.runs))
-    total_gpu_h = float(sum(float(r.trajectory["cost"].sum()) for r in result.complete if not r.is_real_clock) / 3600.0)
-    total_real_h = float(sum(float(r.trajectory["cost"].sum()) for r in result.complete if r.is_real_clock) / 3600.0)
+    # np.nansum is pandas' Series.sum (NaN as 0, then numpy's sum): the same number, without a Series per run
+    total_gpu_h = float(sum(_cost(r) for r in result.complete if not r.is_real_clock) / 3600.0)
+    total_real_h = float(sum(_cost(r) for r in result.complete if r.is_real_clock) / 3600.0)
     store_sha = {info.benchmark: info.store_sha for info in tasks.values()}
     time_axis = {t: info.time_grid is not None for t, info in tasks.items()}
     checklist = build_checklist(
@@ -251,7 +261,7 @@ def build_report(
         seed,
         tasks,
         _runs_table(result),
-        _budgets_table(result),
+        _budgets_table(result, cells),
         final,
         search_cost(result, curves, tasks),
         hv_table(mo_rows, chosen, by_id),

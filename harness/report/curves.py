@@ -12,12 +12,14 @@ harness.report.budgets). A run is never extrapolated past what it recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from harness.report.budgets import OK, Cut, cut_index, majority_value
-from harness.report.stats import IncrementalFront2D, bootstrap_band, hypervolume
+from harness.report.stats import IncrementalFront2D, bootstrap_band, hypervolume, resample_counts
 
 METRICS = ("valid", "test", "regret")
 DELTAS = (0.1, 0.5, 1.0)
@@ -66,21 +68,50 @@ def _key(value: object) -> object:
     return None if value is None or value is pd.NA or (isinstance(value, float) and value != value) else value
 
 
-def run_curves(traj: pd.DataFrame, horizon: float | None = None) -> RunCurves:
-    """A run's anytime curves; the incumbent's validation value is the valid_mean of the first row that
-    evaluated it (NaN when no row did). A dict per run: a report reads thousands of runs, and a pandas
-    map per run cost more than everything else it does with them."""
+class ColumnSource(Protocol):
+    """Anything with numpy columns by name: a harness.results.Run, a harness.results.trajectory.Trajectory."""
+
+    def column(self, name: str) -> np.ndarray: ...
+
+
+def column_of(source: pd.DataFrame | ColumnSource, name: str) -> np.ndarray:
+    """Column `name` of a DataFrame or of a run (Run.column: no DataFrame built) as a numpy array."""
+    if isinstance(source, pd.DataFrame):
+        return source[name].to_numpy()
+    return source.column(name)
+
+
+def _first_values(archs: list, values: list[float]) -> dict[object, float]:
+    """Architecture -> value of its first row. Built backwards so that the first row wins, in one C-level pass;
+    when any architecture is missing (None, NaN, pd.NA) every missing one becomes one key, as in pandas."""
+    first = dict(zip(reversed(archs), reversed(values), strict=True))
+    if set(map(type, first)) <= {str}:
+        return first
     valid_of: dict[object, float] = {}
-    archs, values = traj["arch"].tolist(), traj["valid_mean"].to_numpy(dtype=np.float64).tolist()
-    for arch, value in zip(archs, values, strict=True):  # two columns of one frame
+    for arch, value in zip(archs, values, strict=True):
         valid_of.setdefault(_key(arch), value)
+    return valid_of
+
+
+def run_curves(traj: pd.DataFrame | ColumnSource, horizon: float | None = None) -> RunCurves:
+    """A run's anytime curves from its trajectory (a DataFrame, or a Run read through `Run.column`); the
+    incumbent's validation value is the valid_mean of the first row that evaluated it (NaN when no row did).
+    A dict per run and no pandas: a report reads thousands of runs, and pandas' per-column cost there was
+    more than everything else it does with them."""
+    archs = column_of(traj, "arch").tolist()
+    values = np.asarray(column_of(traj, "valid_mean"), dtype=np.float64).tolist()
+    valid_of = _first_values(archs, values)
     nan = float("nan")
-    inc_valid = np.array([valid_of.get(_key(a), nan) for a in traj["incumbent_arch"].tolist()], dtype=np.float64)
+    incumbents = column_of(traj, "incumbent_arch").tolist()
+    if set(map(type, valid_of)) <= {str} and set(map(type, incumbents)) <= {str}:
+        found = list(map(valid_of.get, incumbents, repeat(nan)))
+    else:
+        found = [valid_of.get(_key(a), nan) for a in incumbents]
     return RunCurves(
-        valid=inc_valid,
-        test=traj["incumbent_test_mean"].to_numpy(dtype=np.float64),
-        regret=traj["regret"].to_numpy(dtype=np.float64),
-        sim_time=traj["sim_time"].to_numpy(dtype=np.float64),
+        valid=np.array(found, dtype=np.float64),
+        test=np.asarray(column_of(traj, "incumbent_test_mean"), dtype=np.float64),
+        regret=np.asarray(column_of(traj, "regret"), dtype=np.float64),
+        sim_time=np.asarray(column_of(traj, "sim_time"), dtype=np.float64),
         horizon=horizon,
     )
 
@@ -96,14 +127,20 @@ class Band:
     n: int
 
 
-def band(x: np.ndarray, values: np.ndarray, *, n_boot: int, seed: int) -> Band | None:
-    """Band over the columns of `values` (runs x points) where every run is finite; None if none."""
+def band(x: np.ndarray, values: np.ndarray, *, n_boot: int, seed: int, counts: np.ndarray | None = None) -> Band | None:
+    """Band over the columns of `values` (runs x points) where every run is finite; None if none.
+    `counts`: the resampling of these runs (harness.report.stats.resample_counts), when already drawn."""
     y = np.asarray(values, dtype=np.float64)
     ok = np.all(np.isfinite(y), axis=0)
     if not ok.any():
         return None
-    mean, lo, hi = bootstrap_band(y[:, ok], n_boot=n_boot, seed=seed)
+    mean, lo, hi = bootstrap_band(y[:, ok], n_boot=n_boot, seed=seed, counts=counts)
     return Band(np.asarray(x)[ok], mean, lo, hi, int(y.shape[0]))
+
+
+def _counts(runs: int, n_boot: int, seed: int) -> np.ndarray | None:
+    """The resampling of `runs` runs shared by several bands (None for one run: nothing to resample)."""
+    return resample_counts(runs, n_boot=n_boot, seed=seed) if runs > 1 else None
 
 
 def majority_runs(curves: list[RunCurves], reach: list[float]) -> tuple[list[RunCurves], float]:
@@ -116,10 +153,19 @@ def majority_runs(curves: list[RunCurves], reach: list[float]) -> tuple[list[Run
 
 def by_evaluations(curves: list[RunCurves], metric: str, *, n_boot: int, seed: int) -> Band | None:
     """Mean and band over evaluations 1..N, N = the length more than half of the runs reached (those runs)."""
+    return bands_by_evaluations(curves, (metric,), n_boot=n_boot, seed=seed)[metric]
+
+
+def bands_by_evaluations(
+    curves: list[RunCurves], metrics: tuple[str, ...] | list[str], *, n_boot: int, seed: int
+) -> dict[str, Band | None]:
+    """`by_evaluations` of several metrics of the same runs, drawing their bootstrap resampling once."""
     kept, target = majority_runs(curves, [float(len(c)) for c in curves])
     length = int(target)
-    y = np.vstack([c.metric(metric)[:length] for c in kept])
-    return band(np.arange(1, length + 1), y, n_boot=n_boot, seed=seed)
+    x = np.arange(1, length + 1)
+    counts = _counts(len(kept), n_boot, seed)
+    return {m: band(x, np.vstack([c.metric(m)[:length] for c in kept]), n_boot=n_boot, seed=seed, counts=counts)
+            for m in metrics}
 
 
 def time_grid(curves: list[RunCurves], n_points: int = 200) -> np.ndarray | None:
@@ -140,21 +186,41 @@ def time_grid(curves: list[RunCurves], n_points: int = 200) -> np.ndarray | None
 def on_grid(curve: RunCurves, metric: str, grid: np.ndarray) -> np.ndarray:
     """Step function of the run on `grid`: the value after the last completion at or before t;
     NaN before the first completion and after the run's time horizon (`RunCurves.end`)."""
+    return _on_grid(curve, (metric,), grid)[metric]
+
+
+def _on_grid(curve: RunCurves, metrics: tuple[str, ...] | list[str], grid: np.ndarray) -> dict[str, np.ndarray]:
+    """`on_grid` of several metrics of one run, locating the grid points in its time once."""
     idx = np.searchsorted(curve.sim_time, grid, side="right") - 1
-    y = curve.metric(metric)
-    out = np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
-    out[grid > curve.end] = np.nan
+    before = idx < 0
+    after = grid > curve.end
+    at = np.clip(idx, 0, None)
+    out = {}
+    for metric in metrics:
+        values = curve.metric(metric)[at]
+        values[before] = np.nan
+        values[after] = np.nan
+        out[metric] = values
     return out
 
 
 def by_time(curves: list[RunCurves], metric: str, grid: np.ndarray, *, n_boot: int, seed: int) -> Band | None:
     """Mean and band on `grid` over the runs that reached the length or the time horizon that more than
     half of them reached (horizons of evaluation-budgeted runs all differ; a stray short run reaches neither)."""
+    return bands_by_time(curves, (metric,), grid, n_boot=n_boot, seed=seed)[metric]
+
+
+def bands_by_time(
+    curves: list[RunCurves], metrics: tuple[str, ...] | list[str], grid: np.ndarray, *, n_boot: int, seed: int
+) -> dict[str, Band | None]:
+    """`by_time` of several metrics of the same runs: each run located on the grid once, resampled once."""
     long_enough = majority_value([float(len(c)) for c in curves])
     late_enough = majority_value([float(c.end) for c in curves])
     kept = [c for c in curves if len(c) >= long_enough or c.end >= late_enough]
-    y = np.vstack([on_grid(c, metric, grid) for c in kept])
-    return band(grid, y, n_boot=n_boot, seed=seed)
+    points = [_on_grid(c, metrics, grid) for c in kept]
+    counts = _counts(len(kept), n_boot, seed)
+    return {m: band(grid, np.vstack([p[m] for p in points]), n_boot=n_boot, seed=seed, counts=counts)
+            for m in metrics}
 
 
 def reach(curve: RunCurves, delta: float) -> tuple[int, float] | None:
@@ -172,13 +238,16 @@ def reach(curve: RunCurves, delta: float) -> tuple[int, float] | None:
 
 # -- multi-objective -----------------------------------------------------------------------------
 def objective_points(
-    traj: pd.DataFrame, objectives: list[str], maximize: list[bool], max_fidelity: float
+    traj: pd.DataFrame | ColumnSource, objectives: list[str], maximize: list[bool], max_fidelity: float
 ) -> np.ndarray:
     """(steps, d) objective values in minimisation form; NaN rows for evaluations that cannot enter
     the front (below the highest fidelity, or with an unmeasured objective)."""
     cols = [f"obj_{name}" for name in objectives]
-    pts = traj[cols].to_numpy(dtype=np.float64) * np.where(maximize, -1.0, 1.0)
-    keep = (traj["fidelity"].to_numpy(dtype=np.float64) == max_fidelity) & np.all(np.isfinite(pts), axis=1)
+    fidelity = np.asarray(column_of(traj, "fidelity"), dtype=np.float64)
+    values = [np.asarray(column_of(traj, c), dtype=np.float64) for c in cols]
+    raw = np.column_stack(values) if values else np.empty((fidelity.size, 0))
+    pts = raw * np.where(maximize, -1.0, 1.0)
+    keep = (fidelity == max_fidelity) & np.all(np.isfinite(pts), axis=1)
     pts[~keep] = np.nan
     return pts
 

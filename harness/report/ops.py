@@ -61,9 +61,10 @@ class OpHistograms:
         return self.table[self.table["step"] == last].reset_index(drop=True)
 
 
-def op_columns(traj: pd.DataFrame) -> list[str]:
-    """The `op_<name>` columns of a trajectory, in its order."""
-    return [c for c in traj.columns if isinstance(c, str) and c.startswith(OP_PREFIX)]
+def op_columns(traj: pd.DataFrame | Run) -> list[str]:
+    """The `op_<name>` columns of a trajectory (a DataFrame, or a run's, read without building its frame), in order."""
+    names = traj.columns if isinstance(traj, pd.DataFrame) else traj.column_names
+    return [c for c in names if isinstance(c, str) and c.startswith(OP_PREFIX)]
 
 
 def is_param_free(op: str) -> bool:
@@ -117,14 +118,14 @@ def op_histograms(result: ResultSet) -> OpHistograms:
     for task in result.tasks():
         for method in result.methods(task):
             cell = result.cell(task, method)
-            with_ops = [r for r in cell if op_columns(r.trajectory)]
+            with_ops = [r for r in cell if op_columns(r)]
             if not with_ops:
                 continue
-            sets = Counter(tuple(op_columns(r.trajectory)) for r in with_ops)
+            sets = Counter(tuple(op_columns(r)) for r in with_ops)
             columns = list(sets.most_common(1)[0][0])  # ties: the op set of the lowest seed
             used: list[Run] = []
             for r in cell:
-                own = op_columns(r.trajectory)
+                own = op_columns(r)
                 if not own:
                     why = "its trajectory has no op_ columns"
                 elif set(own) != set(columns):

@@ -140,7 +140,11 @@ def _svg_inline(svg: bytes) -> str:
 
 
 class _Links:
-    """Relative links from the report's folder to run folders, and which runs a table row stands for."""
+    """Relative links from the report's folder to run folders, and which runs a table row stands for.
+
+    A run is linked from many rows (the leaderboards, the per-budget tables, the run table): its link,
+    its files' presence and its list item are computed once, and the report folder is resolved once.
+    """
 
     def __init__(self, report, out: Path | None) -> None:
         self.runs = list(report.result.runs) if report is not None else []
@@ -148,24 +152,41 @@ class _Links:
         root = Path(report.result.root) if report is not None else Path(".")
         self.out = Path(out) if out is not None else root / "report"
         self.titles: dict[str, str] = {}
-        self._out_resolved = self.out.resolve()
-        self._folders: dict[str, str] = {}  # run path -> its relative link (a run is linked from many rows)
+        self._out_resolved = os.path.realpath(self.out)
+        self._parents: dict[str, str] = {}  # a run folder's parent (the results folder) -> its real path
+        self._folders: dict[str, str] = {}  # run path -> its folder relative to the report's
+        self._hrefs: dict[tuple[str, str], str] = {}  # (run path, file name) -> escaped relative link
         self._files: dict[tuple[str, str], bool] = {}
+        self._items: dict[str, str] = {}  # run path -> its <li>
+
+    def _real(self, path: str) -> str:
+        """The real path of a run folder: its parent resolved once for all runs, unless the folder is a link."""
+        parent, name = os.path.split(path)
+        if not name or os.path.islink(path):
+            return os.path.realpath(path)
+        real_parent = self._parents.get(parent)
+        if real_parent is None:
+            real_parent = self._parents[parent] = os.path.realpath(parent)
+        return os.path.join(real_parent, name)
 
     def href(self, run, name: str = "") -> str:
         """The escaped relative link from the report folder to the run's folder (or its file `name`)."""
-        key = str(run.path)
-        rel = self._folders.get(key)
-        if rel is None:
-            rel = os.path.relpath(Path(run.path).resolve(), self._out_resolved).replace(os.sep, "/")
-            self._folders[key] = rel
-        return html.escape(quote(rel + "/" + name), quote=True)
+        key = (str(run.path), name)
+        link = self._hrefs.get(key)
+        if link is None:
+            rel = self._folders.get(key[0])
+            if rel is None:
+                rel = os.path.relpath(self._real(key[0]), self._out_resolved).replace(os.sep, "/")
+                self._folders[key[0]] = rel
+            link = self._hrefs[key] = html.escape(quote(rel + "/" + name), quote=True)
+        return link
 
     def _has(self, run, name: str) -> bool:
         key = (str(run.path), name)
-        if key not in self._files:
-            self._files[key] = (Path(run.path) / name).is_file()
-        return self._files[key]
+        found = self._files.get(key)
+        if found is None:
+            found = self._files[key] = os.path.isfile(os.path.join(key[0], name))
+        return found
 
     def file(self, run, name: str, text: str) -> str:
         """A link to the run's file `name`, or a grey "no ..." when the run left none (a killed run has no manifest)."""
@@ -174,12 +195,17 @@ class _Links:
         return f'<a href="{self.href(run, name)}">{html.escape(text)}</a>'
 
     def item(self, run) -> str:
+        """The run's entry in a row's list of runs: seed, folder, manifest, log (and status if not complete)."""
+        cached = self._items.get(str(run.path))
+        if cached is not None:
+            return cached
         seed = "?" if run.seed is None else str(run.seed)
         status = "" if run.status == "complete" else f' <span class="muted">({html.escape(run.status)})</span>'
-        return (
+        item = self._items[str(run.path)] = (
             f'<li>seed {html.escape(seed)}: <a href="{self.href(run)}">{html.escape(run.run_id)}</a> · '
             f'{self.file(run, "manifest.json", "manifest")} · {self.file(run, "run.log", "log")}{status}</li>'
         )
+        return item
 
     def names(self, run) -> tuple[str, str]:
         """How a table may name the run's method: its label (`re`) or its title ("Regularized evolution")."""
@@ -241,11 +267,18 @@ def _table(block: Block, links: _Links, task: str | None, table_id: str = "") ->
 
 
 def _final(run, column: str) -> tuple[str, str]:
-    """(text, sort key) of a run's last value in `column`; an en dash when it has none."""
-    traj = run.trajectory
-    if traj is None or len(traj) == 0 or column not in traj:
+    """(text, sort key) of a run's last value in `column`; an en dash when it has none.
+
+    Read through `Run.column` (a numpy array), not the trajectory's DataFrame: building one per run
+    for a single value cost more than the rest of the page.
+    """
+    try:
+        values = run.column(column)
+    except KeyError:  # no trajectory, or no such column
         return "–", ""
-    value = float(traj[column].iloc[-1])
+    if values.size == 0:
+        return "–", ""
+    value = float(values[-1])
     return ("–", "") if not math.isfinite(value) else (f"{value:.4g}", repr(value))
 
 
@@ -260,7 +293,7 @@ def _runs_section(links: _Links) -> list[str]:
     for r in sorted(links.runs, key=lambda r: (r.task, r.method, -1 if r.seed is None else r.seed, r.run_id)):
         regret, regret_key = _final(r, "regret")
         test, test_key = _final(r, "incumbent_test_mean")
-        n = "–" if r.trajectory is None else str(len(r.trajectory))
+        n = str(r.n_rows) if r.column_names else "–"  # no trajectory: no count
         cells = [
             f'<td><a href="{links.href(r)}"><code>{html.escape(r.run_id)}</code></a></td>',
             f"<td>{html.escape(r.status)}</td>",

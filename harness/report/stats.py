@@ -22,14 +22,27 @@ BOOTSTRAP_METHOD = "vectorised percentile bootstrap over seeds"
 
 
 # -- bootstrap ----------------------------------------------------------------------------------
+def resample_counts(n: int, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """(n_boot, n) float matrix: how often bootstrap resample b drew run j (what `bootstrap_band` draws for n runs).
+
+    Apart so that bands over the same runs (one method's validation, test and regret curves) draw once.
+    One bincount: exact small integers, as np.add.at gave them, at a fraction of its cost.
+    """
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, n, size=(n_boot, n))
+    flat = (np.arange(n_boot)[:, None] * n + picks).ravel()
+    return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
+
+
 def bootstrap_band(
-    values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+    values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0, counts: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean over runs and a percentile bootstrap band of that mean, per column.
 
     `values` is (runs, points) without NaN. Resampling runs with replacement is done as a
     (n_boot, runs) matrix of multinomial counts, so memory is n_boot x points however many runs
     there are. With one run the band collapses onto the value (there is no spread to estimate).
+    `counts` is `resample_counts(runs, n_boot=n_boot, seed=seed)` when the caller has it already.
     """
     y = np.asarray(values, dtype=np.float64)
     if y.ndim == 1:
@@ -40,10 +53,8 @@ def bootstrap_band(
     mean = y.mean(axis=0)
     if n == 1:
         return mean, mean.copy(), mean.copy()
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n, size=(n_boot, n))
-    counts = np.zeros((n_boot, n))
-    np.add.at(counts, (np.repeat(np.arange(n_boot), n), picks.ravel()), 1.0)
+    if counts is None:
+        counts = resample_counts(n, n_boot=n_boot, seed=seed)
     boot = counts @ y / n
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)

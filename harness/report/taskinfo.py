@@ -17,8 +17,8 @@ from harness.report.curves import (
     METRICS,
     RunCurves,
     band,
-    by_evaluations,
-    by_time,
+    bands_by_evaluations,
+    bands_by_time,
     hv_curve,
     objective_points,
     time_grid,
@@ -127,20 +127,27 @@ def task_info(
                 note + "; " if note else ""
             ) + "runs use different seed policies; no single reference curve"
     for method, cs in sorted(curves.items()):
-        info.eval_bands[method] = {m: by_evaluations(cs, m, n_boot=n_boot, seed=seed) for m in METRICS}
+        info.eval_bands[method] = bands_by_evaluations(cs, METRICS, n_boot=n_boot, seed=seed)
     grid = time_grid(all_curves)
     if grid is not None and grid.size > 1:
         info.time_grid = grid
         for method, cs in sorted(curves.items()):
-            info.time_bands[method] = {m: by_time(cs, m, grid, n_boot=n_boot, seed=seed) for m in METRICS}
+            info.time_bands[method] = bands_by_time(cs, METRICS, grid, n_boot=n_boot, seed=seed)
     return info
+
+
+def _nan_max(values: np.ndarray) -> float:
+    """The largest non-NaN value (NaN when there is none), as pandas' Series.max gives it, without a Series."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    return float(x.max()) if x.size else float("nan")
 
 
 def multi_objective(info: TaskInfo, result: ResultSet, n_boot: int, seed: int) -> list[dict]:
     """Normalised hypervolume curves and final fronts; returns rows for the HV table input."""
     runs = result.task_runs(info.task)
-    max_fid = max(float(r.trajectory["fidelity"].max()) for r in runs)
-    pts = {r.run_id: objective_points(r.trajectory, info.objectives, info.obj_maximize, max_fid) for r in runs}
+    max_fid = max(_nan_max(r.column("fidelity")) for r in runs)
+    pts = {r.run_id: objective_points(r, info.objectives, info.obj_maximize, max_fid) for r in runs}
     stacked = np.vstack(list(pts.values()))
     finite = stacked[np.all(np.isfinite(stacked), axis=1)]
     if finite.size == 0:

@@ -67,23 +67,23 @@ def parse_score_on(text: str | None) -> list[str]:
 
 def pick_row(run: Run, maximize: bool) -> int:
     """Benchmark row of the architecture `run` returns at the end of its trajectory (see module doc)."""
-    traj = run.trajectory
-    if traj is None or len(traj) == 0:
+    if run.traj is None or run.n_rows == 0:
         raise NasHarnessError(f"run {run.run_id} has no evaluations to pick from")
-    if "arch_index" not in traj.columns:
+    names = run.column_names
+    if "arch_index" not in names:
         raise NasHarnessError(
             f"run {run.run_id}: its trajectory has no arch_index column (written by an older nas-harness); "
             "run it again to score its pick on other benchmarks"
         )
-    fidelity = traj["fidelity"].to_numpy(dtype=np.float64)
+    fidelity = np.asarray(run.column("fidelity"), dtype=np.float64)
     if run.is_oneshot or np.isnan(fidelity).all():
-        return int(traj["arch_index"].iloc[-1])
-    if "budget" in traj.columns:  # the engine's incumbent level: the fidelity, or a strategy's nominal budget
-        fidelity = traj["budget"].to_numpy(dtype=np.float64)
+        return int(run.column("arch_index")[-1])
+    if "budget" in names:  # the engine's incumbent level: the fidelity, or a strategy's nominal budget
+        fidelity = np.asarray(run.column("budget"), dtype=np.float64)
     candidates = np.flatnonzero(fidelity == np.nanmax(fidelity))
-    observed = traj["valid"].to_numpy(dtype=np.float64)[candidates]
+    observed = np.asarray(run.column("valid"), dtype=np.float64)[candidates]
     signed = np.where(np.isnan(observed), -np.inf, observed if maximize else -observed)
-    return int(traj["arch_index"].iloc[candidates[int(np.argmax(signed))]])
+    return int(run.column("arch_index")[candidates[int(np.argmax(signed))]])
 
 
 def _target(bench, name: str) -> Target:
@@ -123,8 +123,8 @@ def transfer_table(result: ResultSet, score_on: list[str]) -> tuple[pd.DataFrame
             maximize = src.store.higher_is_better(src.store.valid_metric)
             row = pick_row(run, maximize)
             arch = src.space.arch_at(row)
-            if not run.is_oneshot and "incumbent_arch" in run.trajectory.columns:
-                recorded = str(run.trajectory["incumbent_arch"].iloc[-1])
+            if not run.is_oneshot and "incumbent_arch" in run.column_names:
+                recorded = str(run.column("incumbent_arch")[-1])
                 if src.space.canonical(arch) != recorded:
                     raise NasHarnessError(
                         f"run {run.run_id}: the pick found by the incumbent rule ({arch}) is not the incumbent its "

@@ -75,9 +75,15 @@ class ResultSet:
         return sorted(runs, key=lambda r: (r.seed if r.seed is not None else -1, r.run_id))
 
     def cells(self) -> dict[tuple[str, str], list[Run]]:
-        """(task, method) -> complete runs ordered by seed, for every cell that has one."""
-        keys = sorted({(r.task, r.method) for r in self.complete})
-        return {key: self.cell(*key) for key in keys}
+        """(task, method) -> complete runs ordered by seed (as `cell`), for every cell that has one, sorted by key.
+
+        One pass over the runs: a report asks for every cell of thousands of runs.
+        """
+        groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
+        for r in self.complete:
+            groups[(r.task, r.method)].append(r)
+        return {key: sorted(groups[key], key=lambda r: (r.seed if r.seed is not None else -1, r.run_id))
+                for key in sorted(groups)}
 
     def benchmark_of(self, task: str) -> str:
         """The benchmark name behind a task label."""
@@ -193,18 +199,18 @@ def mark_duplicates(runs: list[Run]) -> None:
     """Keep the longest complete run of each (task, method, seed); mark the others `duplicate`."""
     groups: dict[tuple[str, str, int], list[Run]] = defaultdict(list)
     for r in runs:
-        if r.status == COMPLETE and r.seed is not None and r.trajectory is not None:
+        if r.status == COMPLETE and r.seed is not None and r.traj is not None:
             groups[(r.task, r.method, r.seed)].append(r)
     for group in groups.values():
         if len(group) < 2:
             continue
-        keep = max(group, key=lambda r: (len(r.trajectory) if r.trajectory is not None else 0, r.run_id))
-        assert keep.trajectory is not None
+        keep = max(group, key=lambda r: (r.n_rows, r.run_id))
+        assert keep.traj is not None
         for r in group:
-            if r is keep or r.trajectory is None:
+            if r is keep or r.traj is None:
                 continue
-            n = len(r.trajectory)
-            same = r.trajectory["arch"].tolist() == keep.trajectory["arch"].iloc[:n].tolist()
+            n = r.n_rows
+            same = r.column("arch").tolist() == keep.column("arch")[:n].tolist()
             r.status = DUPLICATE
             detail = ("its first evaluations are identical to this run's, so the longer run is used" if same else
                       "WARNING: the two trajectories differ (code or data changed between them?); "

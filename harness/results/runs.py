@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.oneshot.registry import ONESHOT_METHODS
@@ -42,7 +43,7 @@ from harness.results.manifest import (
     read_manifest,
     result_check,
 )
-from harness.results.trajectory import TrajectoryError, TrajectoryTypeError, read_parquet_trajectory
+from harness.results.trajectory import Trajectory, TrajectoryError, TrajectoryTypeError, read_checked_trajectory
 from harness.run_lock import lock_holder
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,13 @@ KILLED = "no manifest: the run was killed before it finished"
 
 @dataclass
 class Run:
-    """One RUN_ID folder and what could be learnt from it (labels are set by harness.results.resultset)."""
+    """One RUN_ID folder and what could be learnt from it (labels are set by harness.results.resultset).
+
+    The trajectory of a complete (or duplicate) run is held as a harness.results.trajectory.Trajectory
+    (`traj`): `column(name)` gives one column as a numpy array without building a DataFrame, which is
+    what the report and scores need for thousands of runs; `trajectory` is the DataFrame, built on first
+    use, for every caller that wants one.
+    """
 
     run_id: str
     path: Path
@@ -73,8 +80,36 @@ class Run:
     seed: int | None = None
     method: str = "?"
     task: str = "?"
-    trajectory: pd.DataFrame | None = None
+    traj: Trajectory | None = None
     clock: str = SIMULATED_CLOCK  # "simulated", or "real" (REAL_CLOCK): what sim_time and cost count
+
+    @property
+    def trajectory(self) -> pd.DataFrame | None:
+        """The trajectory as a DataFrame sorted by step (None without one); built once, shared: do not modify."""
+        return None if self.traj is None else self.traj.frame
+
+    @trajectory.setter
+    def trajectory(self, frame: pd.DataFrame | None) -> None:
+        self.traj = None if frame is None else Trajectory(frame=frame)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of evaluations (rows) in the trajectory; 0 without one."""
+        return 0 if self.traj is None else self.traj.num_rows
+
+    @property
+    def column_names(self) -> list[str]:
+        """The trajectory's columns in file order ([] without one)."""
+        return [] if self.traj is None else list(self.traj.names)
+
+    def column(self, name: str) -> np.ndarray:
+        """One trajectory column as a read-only numpy array, equal to `trajectory[name].to_numpy()`.
+
+        Raises KeyError when the column is absent or the run has no trajectory.
+        """
+        if self.traj is None:
+            raise KeyError(f"run {self.run_id} has no trajectory")
+        return self.traj.column(name)
 
     @property
     def is_real_clock(self) -> bool:
@@ -103,11 +138,11 @@ class Run:
         A one-shot search ignores config.budget and always runs to completion, so its final pick
         stands for ever, like a strategy that ran out of proposals.
         """
-        if self.trajectory is None or len(self.trajectory) == 0:
+        if self.traj is None or self.traj.num_rows == 0:
             return float("nan")
         if self.is_oneshot and self.is_real_clock:
             return float("inf")
-        return time_horizon(self.budget, len(self.trajectory), float(self.trajectory["sim_time"].iloc[-1]))
+        return time_horizon(self.budget, self.traj.num_rows, float(self.traj.column("sim_time")[-1]))
 
     @property
     def n_workers(self) -> int:
@@ -240,31 +275,36 @@ def classify(run_dir: Path) -> Run:
 def _read_complete(run: Run, parquet: pq.ParquetFile) -> None:
     """Read the trajectory of a run whose manifest and trajectory agree; mark it damaged if unusable."""
     try:
-        traj = read_parquet_trajectory(parquet, run.path / TRAJECTORY)
+        traj = read_checked_trajectory(parquet, run.path / TRAJECTORY)
     except TrajectoryTypeError:
         raise
     except TrajectoryError as exc:
         run.status, run.reason = DAMAGED, f"trajectory {exc.problem}"
         return
-    missing = [c for c in REQUIRED_COLUMNS if c not in traj.columns]
-    clock, clock_problem = trajectory_clock(traj, run.strategy)
+    names = set(traj.names)
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    clock, clock_problem = _clock_of(traj, run.strategy)
     if missing:
         run.status, run.reason = DAMAGED, f"trajectory lacks columns {', '.join(missing)}"
-    elif len(traj) == 0:
+    elif traj.num_rows == 0:
         run.status, run.reason = DAMAGED, "trajectory has no rows"
     elif clock_problem:
         run.status, run.reason = DAMAGED, clock_problem
     else:
-        run.trajectory = _by_step(traj)
+        run.traj = traj.sorted_by_step()
         run.clock = clock
 
 
-def _by_step(traj: pd.DataFrame) -> pd.DataFrame:
-    """`traj` ordered by step (stable), with a fresh 0..n-1 index; the engine writes it in that order
-    already, and then it is returned as it is (the sort and copy cost more than reading the file)."""
-    index = traj.index
-    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
-        step = traj["step"].to_numpy()
-        if step.dtype.kind in "iu" and bool(np.all(step[1:] >= step[:-1])):
-            return traj
-    return traj.sort_values("step", kind="stable").reset_index(drop=True)
+def _clock_of(traj: Trajectory, strategy: str) -> tuple[str, str]:
+    """trajectory_clock without building the frame when the clock column is plain text (no nulls)."""
+    if CLOCK_COLUMN not in traj.names:
+        return fallback_clock(strategy), ""
+    table = traj.table
+    if table is not None:
+        column = table.column(CLOCK_COLUMN)
+        if (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) and column.null_count == 0:
+            values = sorted(set(column.to_pylist()))
+            if len(values) == 1 and values[0] in (REAL_CLOCK, SIMULATED_CLOCK):
+                return values[0], ""
+    return trajectory_clock(traj.frame, strategy)
+

@@ -143,13 +143,13 @@ def score_run(run: Run, budget: int | None = None, time_budget: float | None = N
     """
     if budget is not None and time_budget is not None:
         raise NasHarnessError("give --budget (evaluations) or --time-budget (simulated seconds), not both")
-    if run.trajectory is None:
+    if run.traj is None:
         raise ScoreSkip(run.reason or run.status)
     budget_cfg = run.budget
     planned = budget_cfg.get("evaluations")
     sim_seconds = budget_cfg.get("sim_seconds")
-    sim_time = run.trajectory["sim_time"].to_numpy(dtype=np.float64)
-    regret = run.trajectory["regret"].to_numpy(dtype=np.float64)
+    sim_time = np.asarray(run.column("sim_time"), dtype=np.float64)
+    regret = np.asarray(run.column("regret"), dtype=np.float64)
     padded = 0
     kind: str
     value: float

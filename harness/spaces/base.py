@@ -46,6 +46,17 @@ class SearchSpace(ABC):
     def canonical(self, arch: str) -> str:
         """A representative string of the architecture's isomorphism class (equal iff isomorphic)."""
 
+    def canonical_at(self, index: int) -> str:
+        """`canonical(arch_at(index))`: for every string `a` of the space, `canonical_at(index_of(a))`
+        equals `canonical(a)` (isomorphic spellings share their row's class). Spaces with a cheaper way
+        override it; the engine's batched loop names each evaluated row this way."""
+        return self.canonical(self.arch_at(index))
+
+    def indices_of(self, archs: list[str]) -> list[int]:
+        """`[index_of(a) for a in archs]` (spaces may answer a batch faster; the same errors for bad strings)."""
+        index_of = self.index_of
+        return [index_of(arch) for arch in archs]
+
     @abstractmethod
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
         """One random single-edit change of `arch` (the space's mutation rule)."""

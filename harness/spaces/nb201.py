@@ -176,6 +176,23 @@ class NB201Space(SearchSpace):
         """The representative of the architecture's isomorphism class (its lowest index)."""
         return self._canonical_strings[self.index_of(arch)]
 
+    def canonical_at(self, index: int) -> str:
+        """The representative string of the class of the architecture at `index` (one list lookup)."""
+        if type(index) is int and 0 <= index < SIZE:  # the hot path: a valid Python int
+            return self._canonical_strings[index]
+        return self._canonical_strings[self.check_index(index)]
+
+    def indices_of(self, archs: list[str]) -> list[int]:
+        """Official indices of many strings: dictionary lookups, `index_of` only to explain a bad string."""
+        get = self._index_by_string.get
+        try:
+            out = [get(arch) for arch in archs]
+        except TypeError:  # an unhashable "architecture": index_of says what is wrong with it
+            out = [None]
+        if None in out:
+            return [self.index_of(arch) for arch in archs]
+        return out  # type: ignore[return-value]
+
     def canonical_index(self, index: int) -> int:
         """Index of the representative of an index's isomorphism class."""
         return int(self._class_representative[self.check_index(index)])

@@ -50,7 +50,7 @@ class Problem:
         return self.fidelities[-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: one is built per evaluation
 class Proposal:
     """An architecture to evaluate, at a fidelity (None: the highest). `tag` is the strategy's own."""
 
@@ -59,7 +59,7 @@ class Proposal:
     tag: Any = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Observation:
     """What an evaluation showed: raw objective values by name, the fidelity and its cost."""
 
@@ -111,6 +111,10 @@ class Strategy(ABC, Generic[C]):
     multi_fidelity: ClassVar[bool] = False
     min_objectives: ClassVar[int] = 1
     max_objectives: ClassVar[int] = 1
+    # False for a strategy whose proposals never depend on results (random search): the engine may
+    # then take many proposals at once from `ask_many` and read them from a table together, and it
+    # never calls `tell` (the trajectory is the one asking and telling one by one would give).
+    adaptive: ClassVar[bool] = True
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: C):
         self.space = space
@@ -126,6 +130,20 @@ class Strategy(ABC, Generic[C]):
     @abstractmethod
     def tell(self, proposal: Proposal, observation: Observation) -> None:
         """Record the result of a proposal this strategy made."""
+
+    def ask_many(self, n: int) -> list[Proposal]:
+        """The next `n` proposals, as `n` calls of `ask` would make them (fewer when `ask` returns None).
+
+        Only the engine's path for non-adaptive strategies calls it; such a strategy may override it
+        to draw a batch at once, as long as the proposals and its random stream stay the same.
+        """
+        out: list[Proposal] = []
+        for _ in range(n):
+            proposal = self.ask()
+            if proposal is None:
+                break
+            out.append(proposal)
+        return out
 
     def incumbent_budget(self, proposal: Proposal, observation: Observation) -> float:
         """The budget a result counts at when the engine picks the incumbent (the best result among

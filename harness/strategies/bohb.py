@@ -58,6 +58,8 @@ density) serves the `hpbandster` rule and code tables too large to count.
 from __future__ import annotations
 
 import logging
+import math
+from bisect import insort
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,35 +79,104 @@ _TINY = 1e-32  # HpBandSter's floor for l(x) and g(x) in the ratio g / l
 KDE_RULES = ("bounded", "hpbandster")
 
 
+def _generic_lookup(table: CodeTable) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(lookup, radix, n_choices) of the generic CodeTable, read directly: `CodeTable.indices` costs a
+    dozen numpy calls, as much as the rest of a model step (issue 20); None for a space's own table."""
+    lookup, radix = getattr(table, "_lookup", None), getattr(table, "_radix", None)
+    if type(table) is not CodeTable or not isinstance(lookup, np.ndarray) or not isinstance(radix, np.ndarray):
+        return None
+    return lookup, radix, table.n_choices
+
+
 class CategoricalKDE:
     """Product Aitchison-Aitken KDE over categorical codes, normal-reference bandwidths; `rule` as
-    BOHBConfig.kde_rule (module docstring)."""
+    BOHBConfig.kde_rule (module docstring).
+
+    BOHB fits two of these after nearly every result (tens of thousands in a 500-seed grid, issue 20),
+    on a few dozen rows: the cost is numpy's per-call overhead, not arithmetic. So the standard deviation
+    is numpy's `std(axis=0)` spelled as the same ufunc calls (`column_std`), the distinct values per
+    column from Python sets, and the kernel values once per bandwidth (a table of them for `pdf_codes`); every float is
+    the one the plain expressions give (tests/test_strategy_speed_bitwise.py checks the bits).
+    """
 
     def __init__(self, data: np.ndarray, n_choices: np.ndarray, min_bandwidth: float, rule: str = "bounded"):
         self.data = np.asarray(data, dtype=np.int64)
         n, d = self.data.shape
         self.n_choices = np.asarray(n_choices, dtype=np.int64)
         self.rule = rule
-        bw = np.maximum(1.06 * self.data.std(axis=0) * n ** (-1.0 / (4 + d)), min_bandwidth)
+        bw = np.maximum(1.06 * column_std(self.data) * n ** (-1.0 / (4 + d)), min_bandwidth)
         if rule == "hpbandster":  # statsmodels: uncapped, levels = distinct values in the data
             self.bw = bw
-            self.levels = np.array([np.unique(self.data[:, j]).size for j in range(d)], dtype=np.int64)
+            self.levels = distinct_per_column(self.data)
         else:
             cap = (self.n_choices - 1) / np.maximum(self.n_choices, 1)
             self.bw = np.minimum(bw, cap)
             self.levels = self.n_choices
+        self._kernel: tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None = None  # (bw, match, other, finite)
+        self._table: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (bw, kernel table, position rows)
 
-    def pdf(self, points: np.ndarray) -> np.ndarray:
-        """Density at each row of `points` (m, d): mean over data of the product of kernels."""
-        points = np.asarray(points, dtype=np.int64).reshape(-1, self.data.shape[1])
-        match = points[:, None, :] == self.data[None, :, :]  # (m, n, d)
+    def _kernel_values(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(value on a match, value otherwise, both finite) for the current `bw` (recomputed if it was set)."""
+        cached = self._kernel
+        if cached is not None and cached[0] is self.bw:
+            return cached[1], cached[2], cached[3]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if self.rule == "hpbandster":  # h / (levels - 1): infinite for a constant column, as statsmodels
                 other = self.bw / (self.levels - 1)
             else:
                 other = np.where(self.levels > 1, self.bw / np.maximum(self.levels - 1, 1), 0.0)
-            kernel = np.where(match, 1.0 - self.bw, other)
-            return kernel.prod(axis=2).mean(axis=1)
+            match = 1.0 - self.bw
+        finite = bool(np.isfinite(other).all() and np.isfinite(match).all())
+        self._kernel = (self.bw, match, other, finite)
+        return match, other, finite
+
+    def keep_probability(self) -> np.ndarray:
+        """1 - bw: the probability that a draw from this KDE keeps a coordinate of its data point."""
+        return self._kernel_values()[0]
+
+    def pdf_codes(self, points: np.ndarray) -> np.ndarray:
+        """`pdf` of (m, d) int64 rows whose codes are all in [0, max(n_choices)), from a table of the kernel
+        values, kernel[j, v, i] = K_j(v, data[i, j]): one gather instead of a comparison and a selection
+        over (m, n, d). The product over positions is taken in the same order, so the bits are pdf's."""
+        match, other, finite = self._kernel_values()
+        table = self._table
+        if table is None or table[0] is not self.bw:
+            values = np.arange(int(self.n_choices.max(initial=1)))[None, :, None]
+            kernel = np.where(values == self.data.T[:, None, :], match[:, None, None], other[:, None, None])
+            table = self._table = (self.bw, kernel, np.arange(self.data.shape[1])[None, :])
+        if finite:
+            return np.add.reduce(np.multiply.reduce(table[1][table[2], points], axis=1), axis=1) / self.data.shape[0]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.add.reduce(np.multiply.reduce(table[1][table[2], points], axis=1), axis=1) / self.data.shape[0]
+
+    def pdf(self, points: np.ndarray) -> np.ndarray:
+        """Density at each row of `points` (m, d): mean over data of the product of kernels."""
+        points = np.asarray(points, dtype=np.int64).reshape(-1, self.data.shape[1])
+        match, other, finite = self._kernel_values()
+        kernel = np.where(points[:, None, :] == self.data[None, :, :], match, other)  # (m, n, d)
+        if finite:  # no inf or nan can arise: skip the errstate context (a few us per call)
+            return np.add.reduce(np.multiply.reduce(kernel, axis=2), axis=1) / self.data.shape[0]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return np.add.reduce(np.multiply.reduce(kernel, axis=2), axis=1) / self.data.shape[0]
+
+
+def column_std(data: np.ndarray) -> np.ndarray:
+    """`data.std(axis=0)` for an (n, d) int64 array, bit for bit: numpy's own `_var` steps (float64 sum,
+    divide, subtract, square, sum, divide, sqrt) without its wrapper's overhead (issue 20)."""
+    n = data.shape[0]
+    mean = np.add.reduce(data, axis=0, dtype=np.float64, keepdims=True)
+    np.true_divide(mean, n, out=mean)
+    deviation = np.subtract(data, mean)
+    np.square(deviation, out=deviation)
+    var = np.add.reduce(deviation, axis=0, dtype=np.float64)
+    np.true_divide(var, n, out=var)
+    return np.sqrt(var, out=var)
+
+
+def distinct_per_column(data: np.ndarray) -> np.ndarray:
+    """Number of distinct values in each column of an (n, d) integer array (statsmodels' levels); Python
+    sets on a few dozen codes cost less than numpy's sorts (issue 20)."""
+    return np.array([len(set(column)) for column in data.T.tolist()], dtype=np.int64).reshape(data.shape[1])
 
 
 @dataclass
@@ -165,13 +236,38 @@ class BOHB(Hyperband[BOHBConfig]):
         self._incremental = (config.kde_counts and config.kde_rule == "bounded"
                              and IncrementalSplit.usable(self.table.n_choices))
         self._splits: dict[float, IncrementalSplit] = {}
+        # Bookkeeping that makes a model step cheap (issue 20) without changing any result: the budgets in
+        # model() order, each budget's observations ranked by (loss, time) as a stable argsort ranks them
+        # and its code rows as one array, the count at which a budget last failed to carry a model, the
+        # last KDE fitted on each (budget, good/bad) with the rows it was fitted on, and the codes of the
+        # architectures this run proposed from the model (so observe() need not parse their strings).
+        self._budgets: list[float] = []
+        self._ranked: dict[float, list[tuple[float, int]]] = {}
+        self._rows: dict[float, np.ndarray] = {}
+        self._unfit: dict[float, int] = {}
+        self._fits: dict[tuple[float, bool], tuple[list[int], CategoricalKDE]] = {}
+        self._code_of: dict[str, np.ndarray] = {}
+        self._lookup = _generic_lookup(self.table)
+        self._in_range: tuple[Any, bool] = (None, False)
 
     def observe(self, arch: str, budget: float, score: float) -> None:
         """Add a result to the model data of its budget (losses, as HpBandSter minimises)."""
-        code = self.table.encode([arch])[0]
-        loss = -score if np.isfinite(score) else np.inf
-        self._codes.setdefault(budget, []).append(code)
-        self._losses.setdefault(budget, []).append(loss)
+        code = self._code_of.get(arch)
+        if code is None:
+            code = self.table.encode([arch])[0]
+        loss = -score if math.isfinite(score) else np.inf
+        if budget not in self._losses:
+            self._codes[budget], self._losses[budget], self._ranked[budget] = [], [], []
+            self._rows[budget] = np.empty((8, self.table.dim), dtype=np.int64)
+            self._budgets = sorted(self._losses, reverse=True)
+        t = len(self._losses[budget])
+        self._codes[budget].append(code)
+        self._losses[budget].append(loss)
+        insort(self._ranked[budget], (loss, t))  # no NaN losses: this is numpy's stable argsort order
+        rows = self._rows[budget]
+        if t == rows.shape[0]:
+            rows = self._rows[budget] = np.concatenate([rows, np.empty_like(rows)])
+        rows[t] = code
         if self._incremental:
             if budget not in self._splits:
                 self._splits[budget] = IncrementalSplit(self.table.n_choices, self.min_points,
@@ -181,81 +277,149 @@ class BOHB(Hyperband[BOHBConfig]):
     # -- model ----------------------------------------------------------------------------------
     def _split(self, budget: float) -> tuple[np.ndarray, np.ndarray] | None:
         """Good and bad training sets of a budget, or None when it cannot carry a model yet."""
-        losses = np.asarray(self._losses[budget])
-        n = losses.size
+        order = self._split_order(budget)
+        if order is None:
+            return None
+        rows = self._rows[budget]
+        return rows[order[0]], rows[order[1]]
+
+    def _split_order(self, budget: float) -> tuple[list[int], list[int]] | None:
+        """The times of the good and the bad observations of a budget, best first, or None (no model yet)."""
+        ranked = self._ranked[budget]
+        n = len(ranked)
         d = self.table.dim
         if n < self.min_points:
             return None
         top = self.config.top_n_percent
         n_good = max(self.min_points, (top * n) // 100)
         n_bad = max(self.min_points, ((100 - top) * n) // 100)
-        order = np.argsort(losses, kind="stable")
-        codes = np.asarray(self._codes[budget])
-        good, bad = codes[order[:n_good]], codes[order[n_good:n_good + n_bad]]
-        if good.shape[0] <= d or bad.shape[0] <= d:
+        good = [t for _, t in ranked[:n_good]]
+        bad = [t for _, t in ranked[n_good:n_good + n_bad]]
+        if len(good) <= d or len(bad) <= d:
             return None
         return good, bad
 
+    def _fit(self, budget: float, good: bool, times: list[int]) -> CategoricalKDE:
+        """The direct KDE of these observations, reused when the set (in rank order) did not change."""
+        key = (budget, good)
+        cached = self._fits.get(key)
+        if cached is not None and cached[0] == times:
+            return cached[1]
+        kde = CategoricalKDE(self._rows[budget][times], self.table.n_choices, self.config.min_bandwidth,
+                             self.config.kde_rule)
+        self._fits[key] = (times, kde)
+        return kde
+
     def model(self) -> tuple[float, Any, Any] | None:
         """(budget, l, g) on the largest budget that has enough data; refitted only when it grew."""
-        for budget in sorted(self._losses, reverse=True):
+        for budget in self._budgets:
             n = len(self._losses[budget])
             if self._model is not None and self._model[0] == budget and self._model[1] == n:
                 return budget, self._model[2], self._model[3]
+            if self._unfit.get(budget) == n:
+                continue  # no model on this budget at this count (checked before; the data did not change)
             good: Any
             bad: Any
             if self._incremental:
                 counts = self._splits[budget]
                 if n < self.min_points or counts.good.n <= self.table.dim or counts.bad.n <= self.table.dim:
+                    self._unfit[budget] = n
                     continue
                 good = CountsKDE(counts, counts.good, self.config.min_bandwidth, good=True)
                 bad = CountsKDE(counts, counts.bad, self.config.min_bandwidth, good=False)
             else:
-                split = self._split(budget)
-                if split is None:
+                order = self._split_order(budget)
+                if order is None:
+                    self._unfit[budget] = n
                     continue
-                rule = self.config.kde_rule
-                good = CategoricalKDE(split[0], self.table.n_choices, self.config.min_bandwidth, rule)
-                bad = CategoricalKDE(split[1], self.table.n_choices, self.config.min_bandwidth, rule)
+                good, bad = self._fit(budget, True, order[0]), self._fit(budget, False, order[1])
             self._model = (budget, n, good, bad)
             return budget, good, bad
         return None
+
+    def _indices(self, candidates: np.ndarray, in_range: bool = False) -> np.ndarray:
+        """Space index of each candidate row (-1: no architecture), as CodeTable.indices; `in_range`: every
+        code is known to be within its position's choices."""
+        if self._lookup is None:
+            return self.table.indices(candidates)
+        lookup, radix, n_choices = self._lookup
+        if not in_range and ((candidates < 0) | (candidates >= n_choices)).any():
+            return self.table.indices(candidates)
+        return lookup[candidates @ radix]
+
+    def _codes_in_range(self, kde: Any) -> bool:
+        """Whether every row of a KDE's data is a code within the choices (checked once per KDE): then
+        its candidates are too, as their other coordinates are drawn within the choices."""
+        if not isinstance(kde, CategoricalKDE):
+            return False  # pattern counts: their rows are observed codes, but reading them all costs O(N)
+        if kde is not self._in_range[0]:
+            data = kde.data
+            self._in_range = (kde, bool(((data >= 0) & (data < self.table.n_choices)).all()))
+        return self._in_range[1]
 
     def model_sample(self, good: Any, bad: Any) -> str | None:
         """The candidate with the smallest g/l among `num_samples` draws from the good KDE."""
         s, d = self.config.num_samples, self.table.dim
         datum = good.data[self.rng.integers(good.data.shape[0], size=s)]
-        keep = self.rng.random((s, d)) < 1.0 - good.bw
+        keep_p = good.keep_probability() if isinstance(good, CategoricalKDE) else 1.0 - good.bw
+        keep = self.rng.random((s, d)) < keep_p
         fresh = self.rng.integers(0, self.table.n_choices, size=(s, d))
         candidates = np.where(keep, datum, fresh)
-        index = self.table.indices(candidates)
-        valid = index >= 0
-        if not valid.any():
-            return None
+        in_range = self._codes_in_range(good)
+        index = self._indices(candidates, in_range)
         if self.config.kde_rule == "hpbandster":
-            return self._hpbandster_pick(candidates, index, good, bad)
-        ratio = np.maximum(bad.pdf(candidates), _TINY) / np.maximum(good.pdf(candidates), _TINY)
-        ratio[~valid] = np.inf
-        return self.space.arch_at(int(index[int(np.argmin(ratio))]))
+            k = self._hpbandster_row(candidates, index, good, bad, in_range)
+        else:
+            valid = index >= 0
+            if not valid.any():
+                return None
+            ratio = np.maximum(bad.pdf(candidates), _TINY) / np.maximum(good.pdf(candidates), _TINY)
+            ratio[~valid] = np.inf
+            k = int(np.argmin(ratio))
+        if k is None:
+            return None
+        arch = self.space.arch_at(int(index[k]))
+        if self._lookup is not None:
+            self._code_of[arch] = candidates[k]
+        return arch
 
     def _hpbandster_pick(self, candidates: np.ndarray, index: np.ndarray, good: CategoricalKDE,
                          bad: CategoricalKDE) -> str | None:
         """HpBandSter's choice among the candidates, in its loop order (module docstring)."""
-        l_raw, g_raw = good.pdf(candidates), bad.pdf(candidates)
-        # HpBandSter's max(1e-32, g(x)) / max(l(x), 1e-32): Python's max keeps its first argument unless the
-        # second is larger, so a NaN g counts as 1e-32 while a NaN l stays NaN
-        g_val = np.where(g_raw > _TINY, g_raw, _TINY)
-        l_val = np.where(np.isnan(l_raw) | (l_raw > _TINY), l_raw, _TINY)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = g_val / l_val
-        ok = index >= 0
-        take = np.flatnonzero(ok & ~np.isfinite(ratio) & np.isfinite(l_raw))
-        if take.size:
-            return self.space.arch_at(int(index[take[0]]))
-        finite = np.where(ok & np.isfinite(ratio), ratio, np.inf)
-        if not np.isfinite(finite).any():
+        k = self._hpbandster_row(candidates, index, good, bad)
+        return None if k is None else self.space.arch_at(int(index[k]))
+
+    def _hpbandster_row(self, candidates: np.ndarray, index: np.ndarray, good: CategoricalKDE,
+                        bad: CategoricalKDE, in_range: bool = False) -> int | None:
+        """The row of HpBandSter's choice among the candidates (`_hpbandster_pick`), or None.
+
+        A loop over the few candidates with Python floats (the same IEEE operations as numpy's on each
+        element) instead of a dozen array calls (issue 20)."""
+        where = index.tolist()
+        if max(where) < 0:
             return None
-        return self.space.arch_at(int(index[int(np.argmin(finite))]))
+        if in_range and isinstance(bad, CategoricalKDE) and bad.n_choices is good.n_choices is self.table.n_choices:
+            # the candidates' codes are within the choices both KDEs were built for
+            l_raw, g_raw = good.pdf_codes(candidates).tolist(), bad.pdf_codes(candidates).tolist()
+        else:
+            l_raw, g_raw = good.pdf(candidates).tolist(), bad.pdf(candidates).tolist()
+        best, best_ratio = None, math.inf
+        for k, i in enumerate(where):
+            if i < 0:
+                continue
+            l_k, g_k = l_raw[k], g_raw[k]
+            # HpBandSter's max(1e-32, g(x)) / max(l(x), 1e-32): Python's max keeps its first argument unless the
+            # second is larger, so a NaN g counts as 1e-32 while a NaN l stays NaN
+            g_val = g_k if g_k > _TINY else _TINY
+            l_val = l_k if (l_k != l_k or l_k > _TINY) else _TINY
+            ratio = g_val / l_val  # l_val is never 0: no ZeroDivisionError
+            if not math.isfinite(ratio):
+                if math.isfinite(l_k):
+                    return k  # the first candidate with a non-finite ratio and a finite l: taken at once
+                continue
+            if ratio < best_ratio:  # the smallest ratio, the first on ties
+                best, best_ratio = k, ratio
+        return best
 
     def sample_config(self, budget: float) -> tuple[str, bool]:
         """A new configuration: from the model, or at random (random_fraction, no model yet); and which."""

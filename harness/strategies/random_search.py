@@ -27,6 +27,7 @@ class RandomSearch(Strategy[RandomSearchConfig]):
     """Uniform random search over architecture strings (module docstring)."""
     name = "rs"
     Config = RandomSearchConfig
+    adaptive = False  # results never change what it proposes: the engine may evaluate it in batches
 
     def __init__(self, space: SearchSpace, problem: Problem, rng: np.random.Generator, config: RandomSearchConfig):
         super().__init__(space, problem, rng, config)
@@ -54,8 +55,25 @@ class RandomSearch(Strategy[RandomSearchConfig]):
                 if arch not in self._drawn:
                     self._drawn.add(arch)
                     return Proposal(arch)
-        self._order = memoryview(self.rng.permutation(self._size).astype(np.int64, copy=False))
+        self._order = self._permutation()
         return self.ask()
+
+    def _permutation(self) -> memoryview:
+        """The order architectures are proposed in without replacement, drawn at the first proposal."""
+        return memoryview(self.rng.permutation(self._size).astype(np.int64, copy=False))
+
+    def ask_many(self, n: int) -> list[Proposal]:
+        """The next `n` architectures of the permutation in one slice (what `n` asks give), else `ask`'s way."""
+        if self.config.replace or self._size > _PERMUTATION_MAX:
+            return super().ask_many(n)
+        if self._order is None:
+            self._order = self._permutation()
+        order = self._order
+        start = self._next
+        stop = min(start + max(n, 0), self._size)
+        self._next = stop
+        arch_at = self.space.arch_at
+        return [Proposal(arch_at(index)) for index in order[start:stop].tolist()]
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
         """Random search learns nothing from results."""

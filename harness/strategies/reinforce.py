@@ -37,6 +37,9 @@ NAS-Bench-Graph), and other spaces get a StrategyError.
 """
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +65,39 @@ def softmax_rows(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def code_decoder(table: CodeTable) -> Callable[[tuple[int, ...]], str | None]:
+    """A function from one code vector (a tuple of ints) to its architecture (`table.decode`), None
+    where `decode` refuses it.
+
+    Why: `CodeTable.decode` costs ~10 us of numpy calls per vector, as much as the rest of a REINFORCE
+    step (issue 20). The generic table's lookup array read with Python ints gives the same architecture
+    in about 1 us; a table of another kind (a space's own, which may project a vector onto a listed
+    architecture) goes through its public `decode`.
+    """
+    lookup, radix = getattr(table, "_lookup", None), getattr(table, "_radix", None)
+    if type(table) is not CodeTable or not isinstance(lookup, np.ndarray) or not isinstance(radix, np.ndarray):
+        def decode(codes: tuple[int, ...]) -> str | None:
+            try:
+                return table.decode(np.asarray(codes, dtype=np.int64))
+            except ArchitectureError:
+                return None
+
+        return decode
+    item, weights, sizes = lookup.item, radix.tolist(), table.n_choices.tolist()
+    arch_at = table.space.arch_at
+
+    def lookup_decode(codes: tuple[int, ...]) -> str | None:
+        key = 0
+        for code, weight, size in zip(codes, weights, sizes, strict=True):
+            if not 0 <= code < size:
+                return None
+            key += code * weight
+        index = item(key)
+        return None if index < 0 else arch_at(index)
+
+    return lookup_decode
 
 
 @dataclass
@@ -94,18 +130,49 @@ class Reinforce(Strategy[ReinforceConfig]):
         self._mask = self.view.mask()
         shape = self._mask.shape
         self.logits = np.where(self._mask, config.init_scale * rng.standard_normal(shape), -np.inf)
-        self._m = np.zeros(shape)
-        self._v = np.zeros(shape)
+        self._mv = np.zeros((2, *shape))  # Adam's first and second moments, m = _mv[0], v = _mv[1]
+        self._decay = np.array([config.adam_beta1, config.adam_beta2])[:, None, None]
+        self._fresh = np.array([1 - config.adam_beta1, 1 - config.adam_beta2])[:, None, None]
         self._t = 0
         self._ema_num = 0.0
         self._ema_den = 0.0
         self.skipped = 0  # -inf rewards left out of the update
         self._rows = np.arange(shape[0])
+        # Speed (issue 20: a grid runs thousands of searches): the softmax and its row-wise cumulative sums
+        # are computed once per logits update and shared by ask() and tell() (the same arrays the plain
+        # computation gives); decoded code vectors are remembered for the run; the Adam update skips the
+        # -inf mask when every category exists.
+        self._tops = [c - 1 for c in self.view.cardinalities]
+        self._tops_array = np.asarray(self.view.cardinalities) - 1
+        self._full = bool(self._mask.all())
+        self._policy: tuple[np.ndarray, np.ndarray, list[list[float]] | None] | None = None
+        self._decode = code_decoder(self.view)
 
     # -- policy ---------------------------------------------------------------------------------
+    @property
+    def logits(self) -> np.ndarray:
+        """(positions, max_cardinality) policy logits (-inf for absent categories)."""
+        return self._logits
+
+    @logits.setter
+    def logits(self, value: np.ndarray) -> None:
+        """Setting the logits drops the cached policy (computed again from them when next needed)."""
+        self._logits = value
+        self._policy = None
+
     def probabilities(self) -> np.ndarray:
         """(positions, max_cardinality) current action probabilities (0 for absent categories)."""
-        return softmax_rows(self.logits)
+        return self._current()[0].copy()
+
+    def _current(self) -> tuple[np.ndarray, np.ndarray, list[list[float]] | None]:
+        """(softmax, its row-wise cumsum, the cumsum as Python rows or None if it has a NaN) of the current
+        logits, computed once per update: ask() and the next tell() read the same policy."""
+        if self._policy is None:
+            probs = softmax_rows(self.logits)
+            cum = np.cumsum(probs, axis=1)
+            rows = None if np.isnan(cum).any() else cum.tolist()
+            self._policy = (probs, cum, rows)
+        return self._policy
 
     def log_prob(self, codes: np.ndarray) -> float:
         """log pi(codes) under the current logits."""
@@ -115,7 +182,7 @@ class Reinforce(Strategy[ReinforceConfig]):
 
     def grad_log_prob(self, codes: np.ndarray) -> np.ndarray:
         """d log pi(codes) / d logits: onehot(codes) - softmax(logits), row by row."""
-        grad = -self.probabilities()
+        grad = -self._current()[0]
         grad[self._rows, codes] += 1.0
         return grad
 
@@ -127,37 +194,54 @@ class Reinforce(Strategy[ReinforceConfig]):
     # -- ask/tell -------------------------------------------------------------------------------
     def ask(self) -> Proposal | None:
         """An architecture sampled from the current policy (invalid codes redrawn)."""
-        probs = self.probabilities()
-        cum = np.cumsum(probs, axis=1)
+        _, cum, rows = self._current()
         for _ in range(_MAX_INVALID_DRAWS):
             u = self.rng.random(len(self._rows))
-            codes = np.minimum((cum < u[:, None]).sum(axis=1), np.asarray(self.view.cardinalities) - 1)
-            try:
-                arch = self.view.decode(codes)
-            except ArchitectureError:
+            if rows is not None:  # the count of cumulative sums below u: bisect on a non-decreasing row
+                draws = zip(rows, u.tolist(), self._tops, strict=True)
+                tag = tuple([min(bisect_left(row, x), top) for row, x, top in draws])
+            else:
+                codes = np.minimum((cum < u[:, None]).sum(axis=1), self._tops_array)
+                tag = tuple(int(c) for c in codes)
+            arch = self._decode(tag)
+            if arch is None:
                 continue  # not an architecture of the space: draw again
-            return Proposal(arch, tag=tuple(int(c) for c in codes))
+            return Proposal(arch, tag=tag)
         raise StrategyError(f"reinforce drew {_MAX_INVALID_DRAWS} invalid architectures in a row; the policy has "
                             "collapsed onto invalid codes")
 
     def tell(self, proposal: Proposal, observation: Observation) -> None:
-        """One policy-gradient step with the reward minus the moving-average baseline."""
+        """One policy-gradient step with the reward minus the moving-average baseline.
+
+        Written with in-place numpy operations (issue 20); each array value is computed by the same
+        floating-point operations, in the same order, as the textbook form in the comments."""
         reward = observation.score(self.problem)
-        if not np.isfinite(reward):
+        if not math.isfinite(reward):
             self.skipped += 1
             return
-        codes = np.asarray(proposal.tag, dtype=np.int64)
         beta = self.config.ema_momentum
         self._ema_num = beta * self._ema_num + (1 - beta) * reward
         self._ema_den = beta * self._ema_den + (1 - beta)
         advantage = reward - self.baseline
-        # Adam on the loss -advantage * log pi(a): its gradient is -advantage * grad log pi(a).
-        grad = -advantage * self.grad_log_prob(codes)
+        # Adam on the loss -advantage * log pi(a): its gradient is -advantage * grad log pi(a), where
+        # grad log pi(a) = onehot(a) - softmax(logits) (grad_log_prob).
+        grad = np.negative(self._current()[0])
+        for row, code in enumerate(proposal.tag):
+            grad[row, code] += 1.0
+        np.multiply(grad, -advantage, out=grad)
         cfg = self.config
         self._t += 1
-        self._m = cfg.adam_beta1 * self._m + (1 - cfg.adam_beta1) * grad
-        self._v = cfg.adam_beta2 * self._v + (1 - cfg.adam_beta2) * grad * grad
-        m_hat = self._m / (1 - cfg.adam_beta1**self._t)
-        v_hat = self._v / (1 - cfg.adam_beta2**self._t)
-        step = cfg.learning_rate * m_hat / (np.sqrt(v_hat) + cfg.adam_eps)
-        self.logits = np.where(self._mask, self.logits - step, -np.inf)
+        # Adam, with the moments stacked as mv = (m, v) so that each line below is one numpy call for both:
+        # m = b1 * m + (1 - b1) * grad;  v = b2 * v + (1 - b2) * grad * grad
+        mv = self._mv
+        np.multiply(mv, self._decay, out=mv)
+        fresh = np.multiply(self._fresh, grad)  # ((1 - b1) * grad, (1 - b2) * grad)
+        np.multiply(fresh[1], grad, out=fresh[1])
+        np.add(mv, fresh, out=mv)
+        # step = lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+        corrected = np.divide(mv, np.array([1 - cfg.adam_beta1**self._t, 1 - cfg.adam_beta2**self._t])[:, None, None])
+        step = np.multiply(corrected[0], cfg.learning_rate)
+        root = np.sqrt(corrected[1], out=corrected[1])
+        np.add(root, cfg.adam_eps, out=root)
+        np.divide(step, root, out=step)
+        self.logits = self.logits - step if self._full else np.where(self._mask, self.logits - step, -np.inf)
