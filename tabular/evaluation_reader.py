@@ -26,7 +26,7 @@ def _memory(array: np.ndarray) -> memoryview:
     array = np.ascontiguousarray(array)
     if not array.dtype.isnative:
         array = array.astype(array.dtype.newbyteorder("="))
-    return memoryview(array).cast("B").cast(array.dtype.char)
+    return memoryview(array).cast("B").cast(array.dtype.char)  # type: ignore[arg-type,return-value]
 
 
 class EvaluationReader:

@@ -183,6 +183,26 @@ def test_bootstrap_band_is_deterministic_and_contains_the_mean():
     assert not np.array_equal(lo, lo3)
 
 
+def test_bootstrap_sums_are_exact_whatever_the_order():
+    """The resampled means are exact sums (harness.report.stats.exact_sum_grid), so BLAS's summation
+    order (kernel, threads) cannot change a band's bits: checked against exact rational arithmetic."""
+    from fractions import Fraction
+
+    from harness.report.stats import exact_sum_grid, resample_counts
+
+    rng = np.random.default_rng(11)
+    n = 500
+    y = rng.normal(size=(n, 6)) * np.array([1e-6, 1e-2, 1.0, 50.0, 1e3, 0.0])
+    grid = exact_sum_grid(y, n)
+    assert np.all(np.abs(grid - y) <= 2.0 ** -42 * np.abs(y).max(axis=0))  # a negligible move
+    counts = resample_counts(n, n_boot=50, seed=2)
+    sums = counts @ grid
+    np.testing.assert_array_equal(sums, counts[:, ::-1] @ grid[::-1])  # reversed order: same bits
+    for b, k in [(0, 0), (3, 2), (49, 4)]:
+        exact = sum(Fraction(int(c)) * Fraction(float(v)) for c, v in zip(counts[b], grid[:, k], strict=True))
+        assert sums[b, k] == float(exact)
+
+
 def test_time_step_function_and_search_cost():
     c = RunCurves(
         valid=np.array([1.0, 2.0, 3.0]),

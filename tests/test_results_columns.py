@@ -14,7 +14,7 @@ import pytest
 
 from harness.app import run_config
 from harness.report.curves import bands_by_evaluations, bands_by_time, by_evaluations, by_time, run_curves, time_grid
-from harness.report.stats import bootstrap_band, resample_counts
+from harness.report.stats import bootstrap_band, exact_sum_grid, resample_counts
 from harness.results import MANIFEST, TRAJECTORY, classify, load_results
 
 
@@ -127,7 +127,7 @@ def test_shared_resampling_equals_the_former_bootstrap():
     np.add.at(counts, (np.repeat(np.arange(n_boot), n), picks.ravel()), 1.0)
     np.testing.assert_array_equal(resample_counts(n, n_boot=n_boot, seed=seed), counts)
     y = np.random.default_rng(0).normal(size=(n, 9))
-    boot = counts @ y / n
+    boot = counts @ exact_sum_grid(y, n) / n
     alpha = (1.0 - 0.95) / 2.0  # the band's level, as bootstrap_band computes it
     lo, hi = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
     mean, lo2, hi2 = bootstrap_band(y, n_boot=n_boot, seed=seed)

@@ -54,7 +54,7 @@ from harness.engine.stops import (
     STOP_SIM_SECONDS,
     STOP_STALLED,
     STOP_STRATEGY,
-    stop_reason,
+    RunLimits,
 )
 from harness.spaces import SearchSpace
 from harness.strategies import Objective, Observation, Problem, Proposal, Strategy, StrategyError, make_strategy
@@ -150,9 +150,8 @@ def evaluation_cap(bench: Benchmark) -> int:
 
 
 def _ask_tell(strat: Strategy[Any], evaluator: _Evaluator, space: SearchSpace, problem: Problem, rows: _Columns,
-              inc_rows: array, *, strategy: str, n_workers: int, plain_budgets: bool, wall_start: float, limit: int,
-              max_evaluations: int | None, free_limit: float, sim_seconds: float | None, cap: int, size: int,
-              max_repeats: int) -> str | None:
+              inc_rows: array, limits: RunLimits, *, strategy: str, n_workers: int, plain_budgets: bool,
+              wall_start: float) -> str | None:
     """The run loop for any strategy: `n_workers` simulated workers ask, evaluate and tell, results
     arriving in order of their simulated finishing times; fills `rows` and `inc_rows` and returns why
     proposing stopped (None: the strategy had nothing more to propose)."""
@@ -175,6 +174,7 @@ def _ask_tell(strat: Strategy[Any], evaluator: _Evaluator, space: SearchSpace, p
     inc_valid = math.nan
     primary = objs[0].name
     max_fidelity = problem.max_fidelity
+    sim_seconds = limits.sim_seconds
     # Bound once: the loop below runs once per evaluation, and attribute lookups are a good part of it.
     perf_counter = time.perf_counter
     heappush, heappop = heapq.heappush, heapq.heappop
@@ -194,8 +194,8 @@ def _ask_tell(strat: Strategy[Any], evaluator: _Evaluator, space: SearchSpace, p
             started += 1
             repeats = 0 if evaluator.last_was_new else repeats + 1
             free = 0 if cost > 0 else free + 1
-            if started >= limit or evaluator.n_top >= size or repeats >= max_repeats or free >= free_limit:
-                stop = stop_reason(started, max_evaluations, evaluator.n_top >= size, repeats >= max_repeats, cap)
+            if limits.reached(started, evaluator.n_top, repeats, free):
+                stop = limits.reason(started, evaluator.n_top, repeats)
                 return
 
     fill()
@@ -300,19 +300,19 @@ def run_search(
     # The base Strategy.incumbent_budget is the observation's fidelity: skip the call unless overridden.
     plain_budgets = type(strat).incumbent_budget is Strategy.incumbent_budget
     max_evaluations = budget.evaluations
-    limits = {
-        "limit": cap if max_evaluations is None else min(int(max_evaluations), cap),
-        "max_evaluations": max_evaluations,
-        "free_limit": MAX_REPEATS if max_evaluations is None else math.inf,  # an evaluation budget always ends
-        "sim_seconds": budget.sim_seconds, "cap": cap, "size": size, "max_repeats": MAX_REPEATS,
-    }
+    limits = RunLimits(
+        limit=cap if max_evaluations is None else min(int(max_evaluations), cap),
+        max_evaluations=max_evaluations,
+        free_limit=MAX_REPEATS if max_evaluations is None else math.inf,  # an evaluation budget always ends
+        sim_seconds=budget.sim_seconds, cap=cap, size=size, max_repeats=MAX_REPEATS,
+    )
     wall_start = time.perf_counter()
     if not strat.adaptive and n_workers == 1 and not multi and plain_budgets and evaluator.batchable:
-        stop = run_batched(strat, evaluator, space, rows, inc_rows, strategy=strategy, maximize=maximize,
-                           wall_start=wall_start, **limits)
+        stop = run_batched(strat, evaluator, space, rows, inc_rows, limits, strategy=strategy, maximize=maximize,
+                           wall_start=wall_start)
     else:
-        stop = _ask_tell(strat, evaluator, space, problem, rows, inc_rows, strategy=strategy, n_workers=n_workers,
-                         plain_budgets=plain_budgets, wall_start=wall_start, **limits)
+        stop = _ask_tell(strat, evaluator, space, problem, rows, inc_rows, limits, strategy=strategy,
+                         n_workers=n_workers, plain_budgets=plain_budgets, wall_start=wall_start)
     reason = stop or STOP_STRATEGY
     log.info("run of %s on %s stopped after %d evaluations: %s", strategy, bench.name, rows.rows, reason)
     rows.flush()

@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.engine.columns import _Columns
 from harness.engine.evaluation import _Evaluator
-from harness.engine.stops import STOP_SIM_SECONDS, stop_reason
+from harness.engine.stops import STOP_SIM_SECONDS, RunLimits
 from harness.spaces import SearchSpace
 from harness.strategies import Strategy, StrategyError
 
@@ -32,9 +32,7 @@ BATCH = 256  # proposals asked at a time: a budget of 200 is one batch, and a ti
 
 
 def run_batched(strat: Strategy[Any], evaluator: _Evaluator, space: SearchSpace, columns: _Columns,
-                inc_rows: array, *, strategy: str, limit: int, max_evaluations: int | None, free_limit: float,
-                sim_seconds: float | None, cap: int, size: int, max_repeats: int, maximize: bool,
-                wall_start: float) -> str | None:
+                inc_rows: array, limits: RunLimits, *, strategy: str, maximize: bool, wall_start: float) -> str | None:
     """Run `strat` to its end, filling `columns` and `inc_rows` as the ask/tell loop would; returns why
     proposing stopped (None: the strategy had nothing more to propose)."""
     n_fidelities = len(evaluator.store.fidelities)
@@ -45,7 +43,7 @@ def run_batched(strat: Strategy[Any], evaluator: _Evaluator, space: SearchSpace,
     incumbent = _Incumbent(space, maximize)
     canonical_at = space.canonical_at  # canonical(proposal.arch), by the row the proposal was read from
     while True:
-        proposals = strat.ask_many(min(BATCH, limit - started))
+        proposals = strat.ask_many(min(BATCH, limits.limit - started))
         if not proposals:
             if started == 0:
                 raise StrategyError(f"strategy {strategy!r} proposed nothing at the start of the run")
@@ -64,7 +62,9 @@ def run_batched(strat: Strategy[Any], evaluator: _Evaluator, space: SearchSpace,
         free_run = _runs(~(costs > 0), free)
         top_count = n_top + np.cumsum(new & (fidelities == top))
         count = started + np.arange(1, n + 1)
-        limited = (count >= limit) | (top_count >= size) | (repeat_run >= max_repeats) | (free_run >= free_limit)
+        limited = ((count >= limits.limit) | (top_count >= limits.size) | (repeat_run >= limits.max_repeats)
+                   | (free_run >= limits.free_limit))
+        sim_seconds = limits.sim_seconds
         cut = np.flatnonzero(finish > sim_seconds) if sim_seconds is not None else np.empty(0, dtype=np.int64)
         stops = np.flatnonzero(limited)
         end, stop = n, None
@@ -72,8 +72,7 @@ def run_batched(strat: Strategy[Any], evaluator: _Evaluator, space: SearchSpace,
             end, stop = int(cut[0]), STOP_SIM_SECONDS  # whatever else stopped the proposals, the clock cut the run
         elif stops.size:
             k = int(stops[0])
-            end, stop = k + 1, stop_reason(int(count[k]), max_evaluations, bool(top_count[k] >= size),
-                                           bool(repeat_run[k] >= max_repeats), cap)
+            end, stop = k + 1, limits.reason(int(count[k]), int(top_count[k]), int(repeat_run[k]))
         if stop is None:  # the counts go on into the next batch
             started, repeats, free, n_top = int(count[-1]), int(repeat_run[-1]), int(free_run[-1]), int(top_count[-1])
         if end:

@@ -146,7 +146,7 @@ class _Evaluator:
             if fi is None:
                 fi = self._fi[fidelity] = self.store.fidelity_index(fidelity)  # refuses a fidelity the store lacks
             fis[fidelities == fidelity] = fi
-        row_array = np.asarray(rows, dtype=np.int64)
+        row_array = np.asarray(rows, dtype=np.int64)  # a space may answer a list or an int64 array
         seeds, read = self._reader.read_many(row_array, fis)
         if self._has_cost:
             cost = read[-1]

@@ -5,6 +5,8 @@ which must stop at the same evaluation for the same reason.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # Why a run stopped (trajectory.attrs["stop_reason"]).
 STOP_EVALUATIONS = "budget.evaluations"  # the evaluation budget is spent
 STOP_SIM_SECONDS = "budget.sim_seconds"  # the next result would arrive after the time budget
@@ -35,3 +37,25 @@ def stop_reason(started: int, max_evaluations: int | None, exhausted: bool, stal
     if started >= cap:
         return STOP_CAP
     return STOP_FREE
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """Where one run stops proposing, as both loops test it after starting each evaluation."""
+
+    limit: int  # evaluations: the budget's, or the cap when the budget is a time
+    max_evaluations: int | None  # budget.evaluations
+    free_limit: float  # costless evaluations in a row that end a time-only run (inf with an evaluation budget)
+    sim_seconds: float | None  # budget.sim_seconds: results finishing later are not recorded
+    cap: int  # EVALUATIONS_PER_ARCH x architectures x fidelities
+    size: int  # architectures in the space: all evaluated at the top fidelity = exhausted
+    max_repeats: int  # repeated (architecture, fidelity) pairs in a row that stall a run
+
+    def reached(self, started: int, n_top: int, repeats: int, free: int) -> bool:
+        """Whether proposing stops after the evaluation that made these counts."""
+        return (started >= self.limit or n_top >= self.size or repeats >= self.max_repeats
+                or free >= self.free_limit)
+
+    def reason(self, started: int, n_top: int, repeats: int) -> str:
+        """Why, once `reached` (stop_reason's precedence)."""
+        return stop_reason(started, self.max_evaluations, n_top >= self.size, repeats >= self.max_repeats, self.cap)

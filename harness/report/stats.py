@@ -34,6 +34,28 @@ def resample_counts(n: int, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
     return np.bincount(flat, minlength=n_boot * n).reshape(n_boot, n).astype(np.float64)
 
 
+def exact_sum_grid(y: np.ndarray, n: int) -> np.ndarray:
+    """`y` with each column rounded to a grid of 2^q fine enough to keep its largest value to
+    53 - 1 - ceil(log2(n)) significant bits, coarse enough that any sum of n of its values, each
+    counted a whole number of times, is exact in float64.
+
+    Why: a resampled mean is `counts @ y`, which BLAS sums in an order that depends on its kernel and
+    thread count, so the last bits of a band differed between machines (about 3e-14): the report's
+    curves.csv must be the same bit for bit anywhere. On the grid every partial sum is an exact multiple
+    of 2^q below 2^53 * 2^q, so every order gives the same sum. The rounding moves a value by at most
+    2^-(53 - ceil(log2 n)) of its column's largest magnitude (about 2e-13 for 500 runs).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.size == 0:
+        return y
+    top = np.max(np.abs(y), axis=0)
+    bits = 52 - max(1, math.ceil(math.log2(max(n, 2))))
+    exponent = np.frexp(top)[1]  # top = m * 2^exponent with 0.5 <= m < 1
+    scale = np.where(np.isfinite(top) & (top > 0), exponent - bits, 0).astype(np.int64)
+    on_grid = np.ldexp(np.round(np.ldexp(y, -scale)), scale)
+    return np.where(np.isfinite(y), on_grid, y)
+
+
 def bootstrap_band(
     values: np.ndarray, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0, counts: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,7 +77,7 @@ def bootstrap_band(
         return mean, mean.copy(), mean.copy()
     if counts is None:
         counts = resample_counts(n, n_boot=n_boot, seed=seed)
-    boot = counts @ y / n
+    boot = counts @ exact_sum_grid(y, n) / n
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(boot, [alpha, 1.0 - alpha], axis=0)
     return mean, lo, hi

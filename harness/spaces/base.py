@@ -7,6 +7,7 @@ Architectures travel as strings; `index_of`/`arch_at` map them to the rows of th
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,10 +53,9 @@ class SearchSpace(ABC):
         override it; the engine's batched loop names each evaluated row this way."""
         return self.canonical(self.arch_at(index))
 
-    def indices_of(self, archs: list[str]) -> list[int]:
-        """`[index_of(a) for a in archs]` (spaces may answer a batch faster; the same errors for bad strings)."""
-        index_of = self.index_of
-        return [index_of(arch) for arch in archs]
+    def indices_of(self, archs: Iterable[str]) -> np.ndarray:
+        """`index_of` of each architecture, as int64 (spaces may answer a batch faster; the same errors)."""
+        return np.fromiter((self.index_of(arch) for arch in archs), dtype=np.int64)
 
     @abstractmethod
     def mutate(self, arch: str, rng: np.random.Generator) -> str:

@@ -9,7 +9,9 @@ in the tests).
 """
 from __future__ import annotations
 
+import functools
 import random
+from collections.abc import Iterable
 from functools import cached_property
 from itertools import product
 
@@ -86,19 +88,70 @@ def unique_str(codes: tuple[int, ...]) -> str:
     """
     nodes = ["0"]
     for node in (1, 2, 3):
-        terms = []
-        for pos, (to, src) in enumerate(EDGES):
-            if to != node:
-                continue
-            op = OPS[codes[pos]]
-            if op == "none" or nodes[src] == "#":
-                terms.append("#")
-            elif op == "skip_connect":
-                terms.append(nodes[src])
-            else:
-                terms.append("(" + nodes[src] + ")@" + op)
-        nodes.append("+".join(sorted(terms)))
+        nodes.append(_node_str(node, codes, nodes))
     return nodes[3]
+
+
+def _node_str(node: int, codes: tuple[int, ...] | list[int], nodes: list[str]) -> str:
+    """One node's string in `unique_str`, from its input edges' ops and its input nodes' strings."""
+    terms = []
+    for pos, (to, src) in enumerate(EDGES):
+        if to != node:
+            continue
+        op = OPS[codes[pos]]
+        if op == "none" or nodes[src] == "#":
+            terms.append("#")
+        elif op == "skip_connect":
+            terms.append(nodes[src])
+        else:
+            terms.append("(" + nodes[src] + ")@" + op)
+    return "+".join(sorted(terms))
+
+
+def _unique_strs(rows: list[list[int]]) -> list[str]:
+    """`unique_str` of every row: node 1 depends on edge 0 alone and node 2 on edges 0-2, so their
+    strings are built once per distinct prefix (5 and 125 of them) instead of once per row."""
+    first: dict[int, list[str]] = {}
+    second: dict[tuple[int, int, int], list[str]] = {}
+    out = []
+    for row in rows:
+        nodes = first.get(row[0])
+        if nodes is None:
+            nodes = first[row[0]] = ["0", _node_str(1, row, ["0"])]
+        prefix = (row[0], row[1], row[2])
+        three = second.get(prefix)
+        if three is None:
+            three = second[prefix] = [*nodes, _node_str(2, row, nodes)]
+        out.append(_node_str(3, row, three))
+    return out
+
+
+@functools.cache
+def _official_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], dict[str, int]]:
+    """(generator number of each index, index of each generator number, op codes, strings, index by string),
+    built once per process: every NB201 space (one per loaded benchmark) shares them, read-only."""
+    gen = official_order()
+    inverse = np.empty(SIZE, dtype=np.int64)
+    inverse[gen] = np.arange(SIZE)
+    codes = np.stack([(gen // N_OPS ** (N_EDGES - 1 - k)) % N_OPS for k in range(N_EDGES)], axis=1)
+    for array in (gen, inverse, codes):
+        array.setflags(write=False)
+    strings = [format_arch(row) for row in codes.tolist()]
+    return gen, inverse, codes, strings, {text: i for i, text in enumerate(strings)}
+
+
+@functools.cache
+def _class_tables() -> tuple[np.ndarray, list[str]]:
+    """(lowest official index of each index's isomorphism class, that representative's string), once per process."""
+    _, _, codes, strings, _ = _official_tables()
+    keys = _unique_strs(codes.tolist())
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    representative = [first[key] for key in keys]
+    array = np.asarray(representative, dtype=np.int64)
+    array.setflags(write=False)
+    return array, [strings[r] for r in representative]
 
 
 class NB201Space(SearchSpace):
@@ -114,28 +167,24 @@ class NB201Space(SearchSpace):
 
     @cached_property
     def _gen_of_index(self) -> np.ndarray:
-        return official_order()
+        return _official_tables()[0]
 
     @cached_property
     def _index_of_gen(self) -> np.ndarray:
-        inverse = np.empty(SIZE, dtype=np.int64)
-        inverse[self._gen_of_index] = np.arange(SIZE)
-        return inverse
+        return _official_tables()[1]
 
     @cached_property
     def op_codes(self) -> np.ndarray:
-        """(15625, 6) op indices of every architecture, in official index order."""
-        gen = self._gen_of_index
-        digits = [(gen // N_OPS ** (N_EDGES - 1 - k)) % N_OPS for k in range(N_EDGES)]
-        return np.stack(digits, axis=1)
+        """(15625, 6) op indices of every architecture, in official index order (read-only)."""
+        return _official_tables()[2]
 
     @cached_property
     def _strings(self) -> list[str]:
-        return [format_arch(row) for row in self.op_codes.tolist()]
+        return _official_tables()[3]
 
     @cached_property
     def _index_by_string(self) -> dict[str, int]:
-        return {s: i for i, s in enumerate(self._strings)}
+        return _official_tables()[4]
 
     def index_of(self, arch: str) -> int:
         # A dict hit is the hot path of every evaluation; parse() only runs to explain a bad string.
@@ -160,17 +209,12 @@ class NB201Space(SearchSpace):
     @cached_property
     def _class_representative(self) -> np.ndarray:
         """For every index, the lowest official index with the same isomorphism class."""
-        keys = [unique_str(tuple(row)) for row in self.op_codes.tolist()]
-        first: dict[str, int] = {}
-        for i, key in enumerate(keys):
-            first.setdefault(key, i)
-        return np.asarray([first[k] for k in keys], dtype=np.int64)
+        return _class_tables()[0]
 
     @cached_property
     def _canonical_strings(self) -> list[str]:
         """For every index, the string of its class representative (a run asks once per evaluation)."""
-        strings = self._strings
-        return [strings[r] for r in self._class_representative.tolist()]
+        return _class_tables()[1]
 
     def canonical(self, arch: str) -> str:
         """The representative of the architecture's isomorphism class (its lowest index)."""
@@ -182,16 +226,17 @@ class NB201Space(SearchSpace):
             return self._canonical_strings[index]
         return self._canonical_strings[self.check_index(index)]
 
-    def indices_of(self, archs: list[str]) -> list[int]:
+    def indices_of(self, archs: Iterable[str]) -> np.ndarray:
         """Official indices of many strings: dictionary lookups, `index_of` only to explain a bad string."""
+        archs = list(archs)
         get = self._index_by_string.get
         try:
-            out = [get(arch) for arch in archs]
+            found = [get(arch) for arch in archs]
         except TypeError:  # an unhashable "architecture": index_of says what is wrong with it
-            out = [None]
-        if None in out:
-            return [self.index_of(arch) for arch in archs]
-        return out  # type: ignore[return-value]
+            found = [None]
+        if None in found:
+            return np.asarray([self.index_of(arch) for arch in archs], dtype=np.int64)
+        return np.asarray(found, dtype=np.int64)
 
     def canonical_index(self, index: int) -> int:
         """Index of the representative of an index's isomorphism class."""

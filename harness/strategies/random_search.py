@@ -60,7 +60,7 @@ class RandomSearch(Strategy[RandomSearchConfig]):
 
     def _permutation(self) -> memoryview:
         """The order architectures are proposed in without replacement, drawn at the first proposal."""
-        return memoryview(self.rng.permutation(self._size).astype(np.int64, copy=False))
+        return memoryview(self.rng.permutation(self._size).astype(np.int64, copy=False))  # type: ignore[arg-type]
 
     def ask_many(self, n: int) -> list[Proposal]:
         """The next `n` architectures of the permutation in one slice (what `n` asks give), else `ask`'s way."""
