@@ -6,8 +6,12 @@ salt and no date, so the same results give byte-identical PNG and SVG files.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import math
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -62,6 +66,25 @@ def _save(fig, stem: str) -> dict[str, bytes]:
             fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt == "svg" else {"Software": None})
             out[f"{PLOTS}/{stem}.{fmt}"] = buf.getvalue()
     return out
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while matplotlib builds and draws the figures.
+
+    Why: matplotlib's import and each figure allocate ~10^5 container objects, enough to trigger full
+    collections that walk the report's whole heap: ~0.1-0.2 s CPU of the ~1.1 s the plots of the 2,000-run
+    paper grid took. Nothing drawn changes. The previous state is restored afterwards, and `_make_plots`
+    frees each finished figure's cycles with a young-generation collection, so garbage never exceeds one
+    figure.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _colours(methods: list[str]) -> dict[str, Any]:
@@ -174,7 +197,6 @@ def _curve_panels(info: TaskInfo, bands: dict[str, dict], colours: dict[str, Any
     titles = _panel_titles(info)
     unit = f" ({info.unit})" if info.unit else ""
     for ax, metric in zip(axes, ("valid", "test", "regret"), strict=False):
-        ax.set_title(titles[metric], fontsize=FONT_TITLE)
         ax.tick_params(labelsize=FONT_TICK)
         if metric == "test" and not info.has_test:
             _message(ax, f"no test metric in {info.benchmark}:\nnothing to plot")
@@ -217,7 +239,55 @@ def _curve_panels(info: TaskInfo, bands: dict[str, dict], colours: dict[str, Any
         f"{info.task}: anytime performance vs {time_words(clocks) if axis == 'time' else 'evaluations'}",
         fontsize=FONT_TITLE + 1,
     )
+    for ax, metric in zip(axes, ("valid", "test", "regret"), strict=False):
+        ax.set_title(titles[metric], fontsize=FONT_TITLE, y=_title_y(ax))  # last: needs the final axes
+        _merge_minor_xticks(ax)
     return fig
+
+
+def _title_y(ax) -> float | None:
+    """1.0, where matplotlib's automatic placement puts an axes title here, when that is certain; else None.
+
+    Why: automatic placement (y None) measures the y axis's tick labels again on every draw, ~5 % of the
+    plots' CPU, only to lift the title over a y offset text ("+9.34e1") that these axes show just for very
+    narrow ranges; x ticks are never on top here. So the formatter is asked for its offset at the final
+    limits and ticks: none means the title's automatic place is exactly y = 1.0.
+    """
+    formatter = ax.yaxis.get_major_formatter()
+    formatter.set_locs(ax.yaxis.get_majorticklocs())
+    return None if formatter.get_offset() else 1.0
+
+
+def _merge_minor_xticks(ax) -> None:
+    """Draw a log x axis's minor tick marks as one marker line instead of one `Tick` object each.
+
+    Why: matplotlib builds a `Tick` (three lines, two texts) per minor tick and draws each separately; the
+    log-scaled time panels have ~18 minor ticks per panel, ~8 % of the plots' CPU. One `Line2D` copying
+    the first minor tick's marker style, at the locations matplotlib would draw (its locator, overlaps with
+    major ticks removed, kept when inside the view interval), puts the same marks on the same pixels. Call it
+    last, once the axes' data, limits and size are final.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullLocator
+
+    xaxis = ax.xaxis
+    if ax.get_xscale() != "log" or isinstance(xaxis.get_minor_locator(), NullLocator):
+        return
+    locs = np.asarray(xaxis.get_minorticklocs(), dtype=np.float64)
+    lo_t, hi_t = sorted(xaxis.get_transform().transform(np.asarray(ax.get_xlim(), dtype=np.float64)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        locs_t = xaxis.get_transform().transform(locs)
+    tol = (hi_t - lo_t) * 1e-10  # matplotlib's own tolerance for ticks at the view's ends
+    locs = locs[np.isfinite(locs_t) & (locs_t >= lo_t - tol) & (locs_t <= hi_t + tol)]
+    proto = xaxis.get_minor_ticks(1)[0]
+    if locs.size and proto.tick1line.get_visible():
+        marks = Line2D(locs, np.zeros(locs.size))
+        marks.update_from(proto.tick1line)
+        marks.set_zorder(xaxis.get_zorder())
+        marks.set_label("_minor_xticks")  # leading underscore: matplotlib's mark for "not a data line / legend entry"
+        ax.add_artist(marks)
+        marks.set_clip_on(False)
+    xaxis.set_minor_locator(NullLocator())
 
 
 def _legend_below(fig, ax) -> None:
@@ -349,7 +419,7 @@ def _op_colours(ops: list[str]) -> dict[str, Any]:
 
     cmap = colormaps["tab10"]
     weighted = [o for o in ops if not is_param_free(o)]
-    out = {o: cmap(i % cmap.N) for i, o in enumerate(weighted)}
+    out: dict[str, Any] = {o: cmap(i % cmap.N) for i, o in enumerate(weighted)}
     out.update({o: PARAM_FREE_COLOURS.get(o, "0.5") for o in ops if is_param_free(o)})
     return out
 
@@ -426,36 +496,51 @@ def _ops_figure(report: Report, hist: OpHistograms) -> Any:
 
 
 def make_plots(report: Report) -> tuple[dict[str, bytes], dict[str, list[str]]]:
-    """All plot files (path -> bytes) and, per section key, the plot stems in display order."""
+    """All plot files (path -> bytes) and, per section key, the plot stems in display order.
+
+    Drawn with the garbage collector paused (see `_gc_paused`): the same figures and bytes, less CPU.
+    """
+    with _gc_paused():
+        return _make_plots(report)
+
+
+def _make_plots(report: Report) -> tuple[dict[str, bytes], dict[str, list[str]]]:
     files: dict[str, bytes] = {}
     stems: dict[str, list[str]] = {}
+
+    def add(stem: str, build: Callable[[], Any]) -> None:
+        files.update(_save(build(), stem))
+        # The figure is garbage now; its reference cycles are all young objects, so a generation-0
+        # collection frees them cheaply without walking the report's heap.
+        gc.collect(0)
+
     colours = _colours(report.result.methods())
     for task, info in report.tasks.items():
         names = []
         if not info.multi_objective:
             stem = f"curves_{slug(task)}_evaluations"
-            files.update(_save(_curve_panels(info, info.eval_bands, colours, "evaluations"), stem))
+            add(stem, partial(_curve_panels, info, info.eval_bands, colours, "evaluations"))
             names.append(stem)
             if info.time_grid is not None:
                 stem = f"curves_{slug(task)}_time"
-                files.update(_save(_curve_panels(info, info.time_bands, colours, "time"), stem))
+                add(stem, partial(_curve_panels, info, info.time_bands, colours, "time"))
                 names.append(stem)
         else:
             if info.fronts and len(info.objectives) >= 2:
                 stem = f"pareto_{slug(task)}"
-                files.update(_save(_pareto_figure(info, colours), stem))
+                add(stem, partial(_pareto_figure, info, colours))
                 names.append(stem)
             if info.hv_bands:
                 stem = f"hypervolume_{slug(task)}"
-                files.update(_save(_hv_figure(info, colours), stem))
+                add(stem, partial(_hv_figure, info, colours))
                 names.append(stem)
         stems[task] = names
     for lb in report.leaderboards:
         if lb.cd is not None:
             stem = f"cd_{lb.budget.stem}"
-            files.update(_save(_cd_figure(lb, report.alpha, report.result.clocks()), stem))
+            add(stem, partial(_cd_figure, lb, report.alpha, report.result.clocks()))
             stems[stem] = [stem]
     if report.op_histograms is not None and not report.op_histograms.empty:
-        files.update(_save(_ops_figure(report, report.op_histograms), OPS_STEM))
+        add(OPS_STEM, partial(_ops_figure, report, report.op_histograms))
         stems[OPS_STEM] = [OPS_STEM]
     return files, stems
