@@ -142,8 +142,9 @@ class EvaluationReader:
         out = [np.empty(rows.size, dtype=np.float64) for _ in range(n_metrics)]
         seeds = np.empty(rows.size, dtype=np.int64)
         draws = self.rng.random(rows.size) if self._sample else None  # type: ignore[union-attr]
-        for fi in np.unique(fis).tolist():
-            at = np.flatnonzero(fis == fi) if fis.size and (fis[0] != fi or fis[-1] != fi) else slice(None)
+        positions = np.unique(fis).tolist()
+        for fi in positions:
+            at = slice(None) if len(positions) == 1 else np.flatnonzero(fis == fi)  # one fidelity: no gather
             self._read_block(rows[at], int(fi), None if draws is None else draws[at], seeds, out, at)
         return seeds, out
 

@@ -82,7 +82,8 @@ class Sweeper(RandomSearch):
     def ask(self) -> Proposal | None:
         self._next += 1
         fidelities = self.problem.fidelities
-        return Proposal(self.space.arch_at((self._next * 7) % 50), fidelities[self._next % len(fidelities)])
+        # runs of three at one fidelity: a batch may begin and end at the same fidelity with others between
+        return Proposal(self.space.arch_at((self._next * 7) % 50), fidelities[(self._next // 3) % len(fidelities)])
 
     def ask_many(self, n: int) -> list[Proposal]:
         return [p for p in (self.ask() for _ in range(n)) if p is not None]
@@ -94,6 +95,27 @@ def test_mixed_fidelities_and_repeats(nb201_cifar10, monkeypatch, budget):
     fast, slow = both_loops(monkeypatch, nb201_cifar10, f"{__name__}:Sweeper", Sweeper, seed=2, budget=budget)
     assert_same(fast, slow)
     assert set(fast["fidelity"]) == set(nb201_cifar10.store.fidelities.tolist())
+
+
+@pytest.mark.parametrize("policy", ["sample", "fixed", "mean"])
+def test_read_many_answers_what_reads_one_by_one_answer(nb201_cifar10, policy):
+    """EvaluationReader.read_many against the one-at-a-time reads (same values, seeds and random stream),
+    with fidelities that change inside the batch and a batch that begins and ends at the same one."""
+    store = nb201_cifar10.store
+    seed = int(store.seeds[1]) if policy == "fixed" else None
+    rows = np.random.default_rng(4).integers(0, store.n_archs, 301)
+    for fis in (np.array([1, 0, 1] * 100 + [1]), np.random.default_rng(5).integers(0, len(store.fidelities), 301)):
+        others = [store.test_metric, store.cost_metric]
+        readers = [store.evaluation_reader(store.valid_metric, others, seed_policy=policy, seed=seed,
+                                           rng=np.random.default_rng(9)) for _ in range(2)]
+        one = [readers[0].read(int(r), int(f)) for r, f in zip(rows, fis, strict=True)]
+        seeds, values = readers[1].read_many(rows, fis)
+        assert seeds.tolist() == [s for s, _ in one]
+        for k in range(3):
+            expected = np.array([v[k] for _, v in one])
+            assert np.array_equal(values[k].view(np.int64), expected.view(np.int64))
+        if policy == "sample":
+            assert readers[0].rng.random() == readers[1].rng.random()  # the stream is left at the same place
 
 
 def test_stall_rule_alike(nb201_cifar10, monkeypatch):

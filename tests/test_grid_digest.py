@@ -42,3 +42,27 @@ def test_closing_table_from_the_checked_files_equals_reading_them(tmp_path, data
     read = grid_lines([{k: v for k, v in o.items() if k != "found"} for o in outcomes])  # each run read again
     assert kept == read
     assert [line.split()[:3] for line in kept[1:]] == [["re", "nb201/cifar10", "3"], ["rs", "nb201/cifar10", "3"]]
+
+
+def test_final_regret_reads_numbers_only():
+    """The last regret of a numeric column (NaN for none or a null); None for columns the typed reader
+    refuses (text, booleans) or a missing column, so such runs stay out of the table."""
+    import io
+    import math
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from harness.grid.digest import final_regret
+
+    def last(frame: pd.DataFrame):
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer)
+        return final_regret(pq.ParquetFile(pa.BufferReader(buffer.getvalue())))
+
+    assert last(pd.DataFrame({"regret": [0.5, 0.25]})) == 0.25
+    assert last(pd.DataFrame({"regret": [3, 2]})) == 2.0
+    assert math.isnan(last(pd.DataFrame({"regret": [1.0, None]})))
+    assert math.isnan(last(pd.DataFrame({"regret": pd.Series([], dtype=float)})))
+    for refused in ({"regret": ["0.5"]}, {"regret": [True]}, {"other": [1.0]}):
+        assert last(pd.DataFrame(refused)) is None

@@ -265,51 +265,46 @@ def test_plain_lists_for_an_older_plotly_js():
     assert typed_arrays() == ((major, minor) >= (2, 28))
 
 
-@pytest.mark.slow
-def test_plotly_is_imported_only_to_render(tmp_path):
+def _after_report_help(tmp_path, imports: str, then: str) -> object:
+    """Run `nas-harness report --help` in a fresh process after `imports`, then print `then` (a JSON
+    expression over `sys.modules`); returns its value."""
     code = textwrap.dedent(
-        """
+        f"""
         import contextlib, io, json, sys
         from harness.cli import main
-        import harness.report.render, harness.report.page, harness.report.cli
+        {imports}
         with contextlib.redirect_stdout(io.StringIO()):
             try:
                 main(["report", "--help"])
             except SystemExit:
                 pass
-        print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "plotly")))
+        print(json.dumps({then}))
         """
     )
     env = dict(os.environ, NAS_HARNESS_DATA=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_plotly_is_imported_only_to_render(tmp_path):
+    found = _after_report_help(tmp_path, "import harness.report.render, harness.report.page, harness.report.cli",
+                               'sorted(m for m in sys.modules if m.split(".")[0] == "plotly")')
+    assert found == []
 
 
 @pytest.mark.slow
 def test_report_help_imports_no_builder(tmp_path):
     """`nas-harness report --help` builds its parser without the builder's pandas, scipy or matplotlib: the
     package harness.report imports build_report and the model only when asked for them."""
-    code = textwrap.dedent(
-        """
-        import contextlib, io, json, sys
-        from harness.cli import main
-        with contextlib.redirect_stdout(io.StringIO()):
-            try:
-                main(["report", "--help"])
-            except SystemExit:
-                pass
-        heavy = {"pandas", "scipy", "matplotlib", "plotly", "pyarrow"}
-        found = sorted(m for m in sys.modules if m.split(".")[0] in heavy or m == "harness.report.build")
-        import harness.report
-        build = harness.report.build_report  # the lazy name still resolves
-        print(json.dumps([found, build.__module__]))
-        """
+    heavy = '{"pandas", "scipy", "matplotlib", "plotly", "pyarrow"}'
+    found = _after_report_help(
+        tmp_path, "",
+        f'[sorted(m for m in sys.modules if m.split(".")[0] in {heavy} or m == "harness.report.build"), '
+        '__import__("harness.report").report.build_report.__module__]',
     )
-    env = dict(os.environ, NAS_HARNESS_DATA=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [[], "harness.report.build"]
+    assert found == [[], "harness.report.build"]
 
 
 def _screenshot_module():

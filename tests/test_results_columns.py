@@ -5,9 +5,6 @@ columns, and np.add.at (the bootstrap's former resampling).
 """
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +12,8 @@ import pytest
 from harness.app import run_config
 from harness.report.curves import bands_by_evaluations, bands_by_time, by_evaluations, by_time, run_curves, time_grid
 from harness.report.stats import bootstrap_band, exact_sum_grid, resample_counts
-from harness.results import MANIFEST, TRAJECTORY, classify, load_results
+from harness.results import TRAJECTORY, classify, load_results
+from tests.results_fixtures import write_run
 
 
 def _config(seed: int) -> dict:
@@ -64,20 +62,6 @@ def test_engine_run_reads_as_pandas_reads_it(engine_runs):
             np.testing.assert_array_equal(getattr(from_run, metric), getattr(from_frame, metric))
 
 
-def _write_run(folder, frame: pd.DataFrame, index: bool = False):
-    folder.mkdir(parents=True)
-    frame.to_parquet(folder / TRAJECTORY, index=index)
-    data = (folder / TRAJECTORY).read_bytes()
-    manifest = {
-        "status": "complete", "strategy": "rs", "benchmark": "nb201/cifar10", "seed": 0,
-        "config": {"strategy": {"name": "rs"}, "benchmark": {"name": "nb201/cifar10", "seed_policy": "sample"},
-                   "seed": 0, "budget": {"evaluations": 5, "sim_seconds": None}, "n_workers": 1},
-        "benchmark_sha256": "x", "trajectory_sha256": hashlib.sha256(data).hexdigest(), "trajectory_rows": len(frame),
-    }  # fmt: skip
-    (folder / MANIFEST).write_text(json.dumps(manifest))
-    return folder
-
-
 def _frame(steps: list[int], **changes) -> pd.DataFrame:
     n = len(steps)
     frame = pd.DataFrame({
@@ -104,7 +88,7 @@ def _frame(steps: list[int], **changes) -> pd.DataFrame:
 def test_odd_trajectories_read_as_before(tmp_path, case, frame, index, arrow):
     """Whatever the file holds, `trajectory` is what the former reader built (read, nulls to float, sorted by
     step with a fresh index) and `column` is its column; only plain files stay Arrow-held."""
-    run_dir = _write_run(tmp_path / "0123456789abcdef", frame, index=index)
+    run_dir = write_run(tmp_path / "0123456789abcdef", frame, index=index)
     run = classify(run_dir)
     assert run.status == "complete", (case, run.reason)
     truth = pd.read_parquet(run_dir / TRAJECTORY)

@@ -5,22 +5,19 @@ incumbent lookup) and `result_problem` (the grid's check, which `classify` now s
 """
 from __future__ import annotations
 
-import hashlib
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from harness.report.curves import run_curves
 from harness.results import (
-    MANIFEST,
     TRAJECTORY,
     TrajectoryTypeError,
     classify,
     read_trajectory,
     result_problem,
 )
+from tests.results_fixtures import write_run
 
 
 def _frame(steps: list[int]) -> pd.DataFrame:
@@ -42,21 +39,6 @@ def _frame(steps: list[int]) -> pd.DataFrame:
     )
 
 
-def _write_run(folder, frame: pd.DataFrame, rows: int | None = None):
-    folder.mkdir(parents=True)
-    frame.to_parquet(folder / TRAJECTORY, index=False)
-    data = (folder / TRAJECTORY).read_bytes()
-    manifest = {
-        "status": "complete", "strategy": "rs", "benchmark": "nb201/cifar10", "seed": 0,
-        "config": {"strategy": {"name": "rs"}, "benchmark": {"name": "nb201/cifar10", "seed_policy": "sample"},
-                   "seed": 0, "budget": {"evaluations": 5, "sim_seconds": None}, "n_workers": 1},
-        "benchmark_sha256": "x", "trajectory_sha256": hashlib.sha256(data).hexdigest(),
-        "trajectory_rows": len(frame) if rows is None else rows,
-    }  # fmt: skip
-    (folder / MANIFEST).write_text(json.dumps(manifest))
-    return folder
-
-
 def _old_read(path) -> pd.DataFrame:
     frame = pd.read_parquet(path)
     frame["valid"] = frame["valid"].astype("float64")
@@ -65,7 +47,7 @@ def _old_read(path) -> pd.DataFrame:
 
 @pytest.mark.parametrize("steps", [[1, 2, 3, 4, 5], [3, 1, 2, 5, 4]])
 def test_classify_reads_what_pandas_reads(tmp_path, steps):
-    run_dir = _write_run(tmp_path / "0123456789abcdef", _frame(steps))
+    run_dir = write_run(tmp_path / "0123456789abcdef", _frame(steps))
     run = classify(run_dir)
     assert run.status == "complete" and result_problem(run_dir) is None
     truth = _old_read(run_dir / TRAJECTORY).sort_values("step", kind="stable").reset_index(drop=True)
@@ -77,20 +59,20 @@ def test_classify_reads_what_pandas_reads(tmp_path, steps):
 
 
 def test_classify_agrees_with_result_problem_on_damage(tmp_path):
-    rows = _write_run(tmp_path / "0123456789abcdef", _frame([1, 2, 3]), rows=7)
+    rows = write_run(tmp_path / "0123456789abcdef", _frame([1, 2, 3]), rows=7)
     assert classify(rows).status == "damaged"
     assert classify(rows).reason == result_problem(rows) == "trajectory row count differs from the manifest"
-    edited = _write_run(tmp_path / "1123456789abcdef", _frame([1, 2, 3]))
+    edited = write_run(tmp_path / "1123456789abcdef", _frame([1, 2, 3]))
     (edited / TRAJECTORY).write_bytes((edited / TRAJECTORY).read_bytes()[:-9])
     assert classify(edited).reason == result_problem(edited) == "trajectory does not match the manifest's sha256"
-    gone = _write_run(tmp_path / "2123456789abcdef", _frame([1, 2, 3]))
+    gone = write_run(tmp_path / "2123456789abcdef", _frame([1, 2, 3]))
     (gone / TRAJECTORY).unlink()
     assert classify(gone).reason == result_problem(gone) == "no trajectory"
 
 
 def test_non_numeric_column_still_refused(tmp_path):
     frame = _frame([1, 2, 3]).assign(cost=["x", "y", "z"])
-    run_dir = _write_run(tmp_path / "0123456789abcdef", frame)
+    run_dir = write_run(tmp_path / "0123456789abcdef", frame)
     with pytest.raises(TrajectoryTypeError, match="column 'cost' holds str values such as 'x'"):
         classify(run_dir)
 

@@ -270,7 +270,7 @@ def test_model_uses_the_largest_budget_with_enough_points(space):
     # the good set is the best max(7, 15% of N) observations
     for a in archs[34:60]:
         bohb.observe(a, 3.0, rng.random())
-    codes = np.asarray(bohb._codes[3.0])
+    codes = space.encode(list(archs[20:60]), "index")  # what was observed at budget 3.0, encoded afresh
     losses = np.asarray(bohb._losses[3.0])
     _, good, bad = bohb.model()
     best = codes[np.argsort(losses)[:7]]

@@ -22,8 +22,9 @@ trajectory grows as typed columns (array.array), canonical strings are computed 
 architecture, and the seed-mean columns are gathered by row when the run ends. Trajectories are
 bit-identical to those of the engine before it (tests/test_engine_bitwise.py).
 
-Modules: this one holds the run loop and its budget; `evaluation` answers proposals from the store,
-`columns` turns the rows into the returned DataFrame.
+Modules: this one holds `run_search`, the budget and the ask/tell loop; `batched` the loop for
+non-adaptive strategies (random search), `evaluation` answers proposals from the store, `stops` holds
+the stop reasons and their precedence, `columns` turns the rows into the returned DataFrame.
 """
 from __future__ import annotations
 

@@ -137,13 +137,13 @@ def _frame_from_blocks(data: dict[str, Any], rows: int) -> pd.DataFrame:
             groups[values.dtype][0].append(values)
             groups[values.dtype][1].append(position)
         else:
-            text = _TEXT_DTYPE.construct_array_type()._from_sequence(values, dtype=_TEXT_DTYPE)
-            order.append((text, np.array([position], dtype=np.intp)))
+            order.append((pd.array(values, dtype=_TEXT_DTYPE), np.array([position], dtype=np.intp)))
     blocks = [item if isinstance(item, tuple)
               else (np.vstack(groups[item][0]), np.array(groups[item][1], dtype=np.intp))
               for item in order]
     assert _from_blocks is not None
-    return _from_blocks(blocks, index=pd.RangeIndex(rows), columns=_column_index(tuple(data)))
+    # A copy of the cached Index: each frame gets its own (a caller may rename its columns' Index).
+    return _from_blocks(blocks, index=pd.RangeIndex(rows), columns=_column_index(tuple(data)).copy())
 
 
 @functools.lru_cache(maxsize=64)

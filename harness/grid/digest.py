@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.results import TRAJECTORY, read_manifest, read_trajectory
@@ -73,14 +74,19 @@ def run_lines(run_dir: Path, status: str) -> list[str]:
 
 
 def final_regret(parquet: pq.ParquetFile) -> float | None:
-    """The last row's regret of a trajectory opened as `parquet` (NaN for no rows), or None when the
-    column cannot be read as numbers: only that column is read, without pandas."""
-    try:
-        column = parquet.read(columns=["regret"], use_threads=False).column(0)
-        last = column[len(column) - 1].as_py() if len(column) else None
-        return math.nan if last is None else float(last)
-    except Exception:  # a damaged or non-numeric column: the run is left out of the table, as before
+    """The last row's regret of a trajectory opened as `parquet` (NaN for no rows or a null), or None
+    when the column is missing, unreadable or not numbers (the typed reader refuses those runs, and the
+    table leaves them out): only that column is read, without pandas."""
+    if "regret" not in parquet.schema_arrow.names:
         return None
+    try:
+        column = parquet.read(columns=["regret"], use_threads=False).column("regret")
+    except (OSError, pa.ArrowException):  # a damaged file
+        return None
+    if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+        return None
+    last = column[len(column) - 1].as_py() if len(column) else None
+    return math.nan if last is None else float(last)
 
 
 def grid_lines(entries: Sequence[dict[str, Any]]) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from harness.grid.digest import digest, final_regret
 from harness.grid.run_folder import ELSEWHERE, linked_path
 from harness.results import LOG, read_manifest
-from harness.results.manifest import MANIFEST, ManifestError, result_check
+from harness.results.manifest import result_state
 from harness.run_lock import lock_holder
 from tabular.errors import NasHarnessError
 
@@ -32,8 +32,10 @@ def grid_outcomes(results_root: Path, jobs: list[dict[str, Any]]) -> list[dict[s
     another grid: a run counts as complete only when the driver finds a valid result, as failed
     with its manifest's error when the manifest says so, and as failed with the problem otherwise
     (a worker killed before writing, or workers writing to a folder the driver does not see). A
-    run left to another grid that has its result by now counts as skipped. A run whose launcher job
-    did not return (status None: the sweeper gives the reason as its error) and whose lock is still
+    run left to another grid that has its result by now counts as skipped. A complete or skipped run's
+    entry also has `found`: (strategy, benchmark, final regret) for the closing table
+    (harness.grid.digest). A run whose launcher job did not return (status None: the sweeper gives
+    the reason as its error) and whose lock is still
     live is still running (its job outlived the launcher's wait); without a result it failed. A
     run folder that is a symbolic link counts as failed whatever it leads to.
     """
@@ -43,7 +45,7 @@ def grid_outcomes(results_root: Path, jobs: list[dict[str, Any]]) -> list[dict[s
         run_dir = Path(results_root) / rid
         entry = {"run_id": rid, "overrides": job.get("overrides") or [], "log": str(run_dir / LOG), "error": ""}
         link = linked_path(run_dir)
-        problem, manifest, parquet = ("no run folder", None, None) if not run_dir.is_dir() else _result(run_dir)
+        problem, manifest, parquet = ("no run folder", None, None) if not run_dir.is_dir() else result_state(run_dir)
         if link is not None:
             entry["status"] = "failed"
             entry["error"] = str(job.get("error") or f"{link} is a symbolic link; remove it and run the grid again")
@@ -71,19 +73,6 @@ def grid_outcomes(results_root: Path, jobs: list[dict[str, Any]]) -> list[dict[s
                     entry["error"] += ": is hydra.sweep.dir an absolute path on a file system the workers share?"
         out.append(entry)
     return out
-
-
-def _result(run_dir: Path) -> tuple[str | None, dict[str, Any] | None, Any]:
-    """(what is wrong with the run's result or None, its manifest, its trajectory opened as a ParquetFile):
-    harness.results.result_problem's verdict, keeping what it read."""
-    if not (run_dir / MANIFEST).is_file():
-        return "no manifest", None, None
-    try:
-        manifest = read_manifest(run_dir)
-    except ManifestError:
-        return "damaged manifest", None, None
-    problem, parquet = result_check(run_dir, manifest)
-    return problem, manifest, parquet
 
 
 def summarise(entries: list[dict[str, Any]]) -> int:

@@ -29,6 +29,9 @@ def _long_lived() -> Iterator[Callable[[], None]]:
     The collector still runs for everything created later (matplotlib figures are reference cycles).
     The yielded function freezes what exists when it is called.
     """
+    if gc.get_freeze_count():  # a caller (a test, an embedding program) froze objects of its own: leave them be
+        yield lambda: None
+        return
     gc.freeze()
     try:
         yield gc.freeze

@@ -20,6 +20,7 @@ reads a subset of HTML in labels, and its JSON is written with `<`, `>` and `/` 
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import math
@@ -192,11 +193,18 @@ def _common_layout(title: str, height: int) -> dict[str, Any]:
     }
 
 
-def _template() -> dict[str, Any]:
-    """plotly.py's "plotly_white" template as the dict plotly.js reads (what `template="plotly_white"` writes)."""
+@functools.cache
+def _template_text() -> str:
+    """The JSON text of plotly.py's "plotly_white" template, read once per process."""
     path = resources.files("plotly") / "package_data" / "templates" / "plotly_white.json"
+    return path.read_text(encoding="utf-8")
+
+
+def _template() -> dict[str, Any]:
+    """plotly.py's "plotly_white" template as the dict plotly.js reads (what `template="plotly_white"` writes);
+    a fresh dict each time (callers may change theirs)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(_template_text())
     except (OSError, ValueError):  # pragma: no cover - a plotly without its template files
         import plotly.io as pio
 

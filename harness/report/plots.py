@@ -76,7 +76,8 @@ def _gc_paused() -> Iterator[None]:
     collections that walk the report's whole heap: ~0.1-0.2 s CPU of the ~1.1 s the plots of the 2,000-run
     paper grid took. Nothing drawn changes. The previous state is restored afterwards, and `_make_plots`
     frees each finished figure's cycles with a young-generation collection, so garbage never exceeds one
-    figure.
+    figure. The collector is process-wide: a program plotting reports from several threads at once would
+    see it paused for all of them while one plots (nas-harness itself plots from one thread).
     """
     was_enabled = gc.isenabled()
     gc.disable()

@@ -43,17 +43,21 @@ def exact_sum_grid(y: np.ndarray, n: int) -> np.ndarray:
     thread count, so the last bits of a band differed between machines (about 3e-14): the report's
     curves.csv must be the same bit for bit anywhere. On the grid every partial sum is an exact multiple
     of 2^q below 2^53 * 2^q, so every order gives the same sum. The rounding moves a value by at most
-    2^-(53 - ceil(log2 n)) of its column's largest magnitude (about 2e-13 for 500 runs).
+    2^-(53 - ceil(log2 n)) of its column's largest finite magnitude (about 2e-13 for 500 runs); infinite
+    and NaN values are kept as they are. The band's mean is computed from the values themselves, so
+    where every run has the same value the band [lo, hi] can lie that little beside the mean.
     """
     y = np.asarray(y, dtype=np.float64)
     if y.size == 0:
         return y
-    top = np.max(np.abs(y), axis=0)
+    finite = np.isfinite(y)
+    top = np.max(np.where(finite, np.abs(y), 0.0), axis=0)  # the largest finite magnitude per column
     bits = 52 - max(1, math.ceil(math.log2(max(n, 2))))
     exponent = np.frexp(top)[1]  # top = m * 2^exponent with 0.5 <= m < 1
-    scale = np.where(np.isfinite(top) & (top > 0), exponent - bits, 0).astype(np.int64)
-    on_grid = np.ldexp(np.round(np.ldexp(y, -scale)), scale)
-    return np.where(np.isfinite(y), on_grid, y)
+    scale = np.where(top > 0, exponent - bits, 0).astype(np.int64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        on_grid = np.ldexp(np.round(np.ldexp(y, -scale)), scale)
+    return np.where(finite, on_grid, y)
 
 
 def bootstrap_band(

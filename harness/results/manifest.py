@@ -157,13 +157,21 @@ def result_problem(run_dir: Path) -> str | None:
     A damaged manifest (harness.results.validate_manifest) is a problem like any other, so the
     grid's resume runs such a run again.
     """
+    return result_state(run_dir)[0]
+
+
+def result_state(run_dir: Path) -> tuple[str | None, dict[str, Any] | None, pq.ParquetFile | None]:
+    """result_problem's verdict with what it read: (problem or None, the validated manifest or None,
+    the trajectory opened as a ParquetFile when nothing is wrong), for callers that go on to use them
+    (the grid's closing summary) instead of reading the run folder again."""
     if not (run_dir / MANIFEST).is_file():
-        return "no manifest"
+        return "no manifest", None, None
     try:
         manifest = read_manifest(run_dir)
     except ManifestError:
-        return "damaged manifest"
-    return result_check(run_dir, manifest)[0]
+        return "damaged manifest", None, None
+    problem, parquet = result_check(run_dir, manifest)
+    return problem, manifest, parquet
 
 
 def result_check(run_dir: Path, manifest: dict[str, Any]) -> tuple[str | None, pq.ParquetFile | None]:

@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 CLOCK_WORDS = {SIMULATED_CLOCK: "simulated time", REAL_CLOCK: "real compute seconds"}
 
 
+def _by_seed(run: Run) -> tuple[int, str]:
+    """The order of a cell's runs: by seed (runs without one first), then by RUN_ID."""
+    return (run.seed if run.seed is not None else -1, run.run_id)
+
+
 @dataclass
 class ResultSet:
     """All runs found under one results folder, classified and labelled (the one results model)."""
@@ -71,8 +76,7 @@ class ResultSet:
 
     def cell(self, task: str, method: str) -> list[Run]:
         """Complete runs of one method on one task, ordered by seed."""
-        runs = [r for r in self.complete if r.task == task and r.method == method]
-        return sorted(runs, key=lambda r: (r.seed if r.seed is not None else -1, r.run_id))
+        return sorted((r for r in self.complete if r.task == task and r.method == method), key=_by_seed)
 
     def cells(self) -> dict[tuple[str, str], list[Run]]:
         """(task, method) -> complete runs ordered by seed (as `cell`), for every cell that has one, sorted by key.
@@ -82,8 +86,7 @@ class ResultSet:
         groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
         for r in self.complete:
             groups[(r.task, r.method)].append(r)
-        return {key: sorted(groups[key], key=lambda r: (r.seed if r.seed is not None else -1, r.run_id))
-                for key in sorted(groups)}
+        return {key: sorted(groups[key], key=_by_seed) for key in sorted(groups)}
 
     def benchmark_of(self, task: str) -> str:
         """The benchmark name behind a task label."""

@@ -82,6 +82,22 @@ def read_trajectory(path: str | Path, columns: Sequence[str] | None = None) -> p
     return read_parquet_trajectory(parquet, path, columns)
 
 
+def _read_table(parquet: pq.ParquetFile, path: Path) -> pa.Table:
+    """Every column of the file opened as `parquet`, or TrajectoryError (unreadable) naming `path`."""
+    try:
+        return parquet.read(use_threads=False)
+    except Exception as exc:  # pyarrow raises several types (ArrowInvalid, OSError, ...) for damaged files
+        raise _damaged(path, f"unreadable: {type(exc).__name__}") from None
+
+
+def _to_frame(table: pa.Table, path: Path) -> pd.DataFrame:
+    """`table` as pandas, or TrajectoryError (unreadable) naming `path` for an Arrow type pandas cannot hold."""
+    try:
+        return table.to_pandas(use_threads=False)
+    except Exception as exc:
+        raise _damaged(path, f"unreadable: {type(exc).__name__}") from None
+
+
 def read_parquet_trajectory(parquet: pq.ParquetFile, path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """read_trajectory for a trajectory already opened as `parquet` (from `path`, named in errors).
 
@@ -89,18 +105,12 @@ def read_parquet_trajectory(parquet: pq.ParquetFile, path: Path, columns: Sequen
     thousands of small files, and pd.read_parquet costs about four times as much CPU per file for
     the same frame (same dtypes and attrs).
     """
-    try:
-        table = parquet.read(use_threads=False)
-    except Exception as exc:  # pyarrow raises several types (ArrowInvalid, OSError, ...) for damaged files
-        raise _damaged(path, f"unreadable: {type(exc).__name__}") from None
+    table = _read_table(parquet, path)
     if columns is not None:
         missing = [c for c in columns if c not in table.column_names]
         if missing:
             raise _damaged(path, "no column " + ", ".join(repr(c) for c in missing))
-    try:
-        frame = table.to_pandas(use_threads=False)
-    except Exception as exc:  # an Arrow type pandas cannot hold
-        raise _damaged(path, f"unreadable: {type(exc).__name__}") from None
+    frame = _to_frame(table, path)
     if columns is not None:
         frame = frame[list(columns)]
     if _plain_numeric(table.schema):
@@ -225,17 +235,11 @@ def read_checked_trajectory(parquet: pq.ParquetFile, path: Path) -> Trajectory:
     Raises TrajectoryError (unreadable) and TrajectoryTypeError (non-numeric numeric column) exactly
     as `read_parquet_trajectory` does, so a results folder gets the same statuses and one-line errors.
     """
-    try:
-        table = parquet.read(use_threads=False)
-    except Exception as exc:  # pyarrow raises several types (ArrowInvalid, OSError, ...) for damaged files
-        raise _damaged(path, f"unreadable: {type(exc).__name__}") from None
+    table = _read_table(parquet, path)
     names = table.schema.names
     if _plain_table(table.schema, names):
         return Trajectory(table=table, names=names)
-    try:
-        frame = table.to_pandas(use_threads=False)
-    except Exception as exc:  # an Arrow type pandas cannot hold
-        raise _damaged(path, f"unreadable: {type(exc).__name__}") from None
+    frame = _to_frame(table, path)
     if _plain_numeric(table.schema):
         return Trajectory(frame=frame)
     return Trajectory(frame=_check_numeric(frame.copy(), path))

@@ -66,6 +66,13 @@ class CodeTable:
         out[inside] = self._lookup[codes[inside] @ self._radix]
         return out
 
+    def fast_lookup(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(lookup, radix) such that a code row within the choices is architecture `lookup[row @ radix]`
+        (-1: none), for strategies that look rows up in a hot loop without `indices`' numpy calls (BOHB,
+        REINFORCE); None for a space's own table, whose `indices` or `decode` do more (a structured
+        space projects onto listed architectures, NB101 folds isomorphic cells)."""
+        return (self._lookup, self._radix) if type(self) is CodeTable else None
+
     def decode(self, codes: np.ndarray) -> str:
         """The architecture of one code vector; ArchitectureError if it names none."""
         index = int(self.indices(codes)[0])

@@ -80,12 +80,10 @@ KDE_RULES = ("bounded", "hpbandster")
 
 
 def _generic_lookup(table: CodeTable) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(lookup, radix, n_choices) of the generic CodeTable, read directly: `CodeTable.indices` costs a
-    dozen numpy calls, as much as the rest of a model step (issue 20); None for a space's own table."""
-    lookup, radix = getattr(table, "_lookup", None), getattr(table, "_radix", None)
-    if type(table) is not CodeTable or not isinstance(lookup, np.ndarray) or not isinstance(radix, np.ndarray):
-        return None
-    return lookup, radix, table.n_choices
+    """(lookup, radix, n_choices) of a table with a plain lookup (CodeTable.fast_lookup): `indices` costs
+    a dozen numpy calls, as much as the rest of a model step (issue 20); None for a space's own table."""
+    lookup = table.fast_lookup()
+    return None if lookup is None else (*lookup, table.n_choices)
 
 
 class CategoricalKDE:
@@ -228,7 +226,6 @@ class BOHB(Hyperband[BOHBConfig]):
         if self.min_points < d + 1:
             log.warning("bohb min_points_in_model=%d is below d+1=%d; using %d", self.min_points, d + 1, d + 1)
             self.min_points = d + 1
-        self._codes: dict[float, list[np.ndarray]] = {}
         self._losses: dict[float, list[float]] = {}
         self._model: tuple[float, int, Any, Any] | None = None  # (budget, n, good, bad)
         # `bounded` KDEs kept as pattern counts (harness.strategies.kde_counts): the same model at O(1) per
@@ -252,16 +249,15 @@ class BOHB(Hyperband[BOHBConfig]):
 
     def observe(self, arch: str, budget: float, score: float) -> None:
         """Add a result to the model data of its budget (losses, as HpBandSter minimises)."""
-        code = self._code_of.get(arch)
+        code = self._code_of.pop(arch, None)
         if code is None:
             code = self.table.encode([arch])[0]
         loss = -score if math.isfinite(score) else np.inf
         if budget not in self._losses:
-            self._codes[budget], self._losses[budget], self._ranked[budget] = [], [], []
+            self._losses[budget], self._ranked[budget] = [], []
             self._rows[budget] = np.empty((8, self.table.dim), dtype=np.int64)
             self._budgets = sorted(self._losses, reverse=True)
         t = len(self._losses[budget])
-        self._codes[budget].append(code)
         self._losses[budget].append(loss)
         insort(self._ranked[budget], (loss, t))  # no NaN losses: this is numpy's stable argsort order
         rows = self._rows[budget]
@@ -275,14 +271,6 @@ class BOHB(Hyperband[BOHBConfig]):
             self._splits[budget].add(code, loss)
 
     # -- model ----------------------------------------------------------------------------------
-    def _split(self, budget: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """Good and bad training sets of a budget, or None when it cannot carry a model yet."""
-        order = self._split_order(budget)
-        if order is None:
-            return None
-        rows = self._rows[budget]
-        return rows[order[0]], rows[order[1]]
-
     def _split_order(self, budget: float) -> tuple[list[int], list[int]] | None:
         """The times of the good and the bad observations of a budget, best first, or None (no model yet)."""
         ranked = self._ranked[budget]
@@ -380,7 +368,7 @@ class BOHB(Hyperband[BOHBConfig]):
             return None
         arch = self.space.arch_at(int(index[k]))
         if self._lookup is not None:
-            self._code_of[arch] = candidates[k]
+            self._code_of[arch] = candidates[k].copy()  # a copy: a view would keep the whole draw alive
         return arch
 
     def _hpbandster_pick(self, candidates: np.ndarray, index: np.ndarray, good: CategoricalKDE,

@@ -76,8 +76,8 @@ def code_decoder(table: CodeTable) -> Callable[[tuple[int, ...]], str | None]:
     in about 1 us; a table of another kind (a space's own, which may project a vector onto a listed
     architecture) goes through its public `decode`.
     """
-    lookup, radix = getattr(table, "_lookup", None), getattr(table, "_radix", None)
-    if type(table) is not CodeTable or not isinstance(lookup, np.ndarray) or not isinstance(radix, np.ndarray):
+    plain = table.fast_lookup()
+    if plain is None:
         def decode(codes: tuple[int, ...]) -> str | None:
             try:
                 return table.decode(np.asarray(codes, dtype=np.int64))
@@ -85,6 +85,7 @@ def code_decoder(table: CodeTable) -> Callable[[tuple[int, ...]], str | None]:
                 return None
 
         return decode
+    lookup, radix = plain
     item, weights, sizes = lookup.item, radix.tolist(), table.n_choices.tolist()
     arch_at = table.space.arch_at
 
