@@ -12,11 +12,22 @@ import logging
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import stats as sps
+from scipy import special
+
+from harness.report.wilcoxon import wilcoxon_large
 
 log = logging.getLogger(__name__)
+
+
+def _scipy_stats() -> Any:
+    """scipy.stats, imported when a test needs it: the import costs about 0.5 s of CPU, and a report whose
+    comparisons are all large paired samples (harness.report.wilcoxon) needs none of it."""
+    from scipy import stats
+
+    return stats
 
 BOOTSTRAP_METHOD = "vectorised percentile bootstrap over seeds"
 
@@ -169,11 +180,11 @@ def friedman_from_ranks(ranks: np.ndarray) -> FriedmanResult:
         ties += float(np.sum(counts.astype(float) ** 3 - counts))
     correction = 1.0 - ties / (n * k * (k * k - 1))
     chi2 = chi2 / correction if correction > 0 else float("nan")
-    p = float(sps.chi2.sf(chi2, k - 1))
+    p = float(special.chdtrc(k - 1, chi2))  # scipy.stats.chi2.sf(chi2, k - 1)
     denom = n * (k - 1) - chi2
     if n > 1 and denom > 0:
         f = (n - 1) * chi2 / denom
-        pf = float(sps.f.sf(f, k - 1, (k - 1) * (n - 1)))
+        pf = float(special.fdtrc(k - 1, (k - 1) * (n - 1), f))  # scipy.stats.f.sf(f, k - 1, ...)
     else:
         f, pf = float("nan"), float("nan")
     return FriedmanResult(float(chi2), p, float(f), pf, k, n)
@@ -192,7 +203,7 @@ def friedman(scores: np.ndarray) -> FriedmanResult:
         return ours
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = sps.friedmanchisquare(*s.T)
+        ref = _scipy_stats().friedmanchisquare(*s.T)
     if not math.isclose(ref.statistic, ours.statistic, rel_tol=1e-9, abs_tol=1e-12):
         log.warning("Friedman statistic %.6g differs from scipy's %.6g", ours.statistic, ref.statistic)
     return FriedmanResult(float(ref.statistic), float(ref.pvalue), ours.iman_davenport, ours.p_value_f, ours.k, ours.n)
@@ -230,13 +241,16 @@ def seed_test(a: dict, b: dict, alternative: str = "two-sided") -> PairTest:
         y = np.array([b[s] for s in seeds], dtype=np.float64)
         if np.all(y - x == 0):
             return PairTest(WILCOXON, 0.0, 1.0)
+        large = wilcoxon_large(y, x, alternative)  # scipy's normal approximation, without scipy.stats
+        if large is not None:
+            return PairTest(WILCOXON, *large)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = sps.wilcoxon(y, x, alternative=alternative)
+            res = _scipy_stats().wilcoxon(y, x, alternative=alternative)
         return PairTest(WILCOXON, float(res.statistic), float(res.pvalue))
     x = np.array(list(a.values()), dtype=np.float64)
     y = np.array(list(b.values()), dtype=np.float64)
-    res = sps.mannwhitneyu(y, x, alternative=alternative)
+    res = _scipy_stats().mannwhitneyu(y, x, alternative=alternative)
     return PairTest(MANN_WHITNEY, float(res.statistic), float(res.pvalue))
 
 
@@ -262,7 +276,7 @@ def nemenyi_q(k: int, alpha: float = 0.05) -> float:
     """q_alpha of the Nemenyi test: studentized range quantile (k, infinite df) over sqrt(2)."""
     if k < 2:
         raise ValueError("the Nemenyi test needs at least 2 methods")
-    return float(sps.studentized_range.ppf(1.0 - alpha, k, np.inf) / math.sqrt(2.0))
+    return float(_scipy_stats().studentized_range.ppf(1.0 - alpha, k, np.inf) / math.sqrt(2.0))
 
 
 def nemenyi_cd(k: int, n: int, alpha: float = 0.05) -> float:
