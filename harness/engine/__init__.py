@@ -70,6 +70,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Budget:
     """Stop after `evaluations` completed evaluations and/or `sim_seconds` of simulated time."""
