@@ -20,6 +20,7 @@ from harness.engine import Budget, run_search
 from harness.engine.batched import _runs
 from harness.strategies import Proposal
 from harness.strategies.random_search import RandomSearch
+from tabular.errors import SourceMissingError
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_engine_bitwise import trajectory_digest  # noqa: E402
@@ -66,7 +67,10 @@ def test_random_search_with_replacement_repeats_alike(nb201_cifar10, monkeypatch
 def test_other_spaces_name_rows_alike(data_home, monkeypatch, name):
     """Other spaces: the batched loop names rows with canonical_at(row), the general one with
     canonical(arch); the trajectories agree (the spaces' canonical_at contract)."""
-    bench = load_benchmark(name)
+    try:
+        bench = load_benchmark(name)
+    except SourceMissingError as exc:  # nb101/sample is converted from shared files absent on a clean machine
+        pytest.skip(str(exc))
     fast, slow = both_loops(monkeypatch, bench, "rs", RandomSearch, seed=1, budget=Budget(evaluations=40))
     assert_same(fast, slow)
     space = bench.space
