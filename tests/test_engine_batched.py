@@ -16,9 +16,9 @@ import pytest
 
 from harness import engine
 from harness.benchmarks import load_benchmark
-from harness.engine import Budget, run_search
+from harness.engine import Budget, resolve_objectives, run_search
 from harness.engine.batched import _runs
-from harness.strategies import Proposal
+from harness.strategies import BUILTIN, Problem, Proposal, get_strategy_class, make_strategy
 from harness.strategies.random_search import RandomSearch
 from tabular.errors import SourceMissingError
 
@@ -138,3 +138,23 @@ def test_runs_counts_streaks_like_a_loop():
             run = run + 1 if flag else 0
             expected.append(run)
         assert _runs(flags, carried).tolist() == expected
+
+
+NON_ADAPTIVE = sorted(name for name in BUILTIN if not get_strategy_class(name).adaptive)
+
+
+@pytest.mark.parametrize("name", NON_ADAPTIVE)
+@pytest.mark.parametrize("hyperparameters", [{}, {"replace": True}])
+def test_ask_many_is_n_asks(nb201_cifar10, name, hyperparameters):
+    """Every built-in non-adaptive strategy: `ask_many(n)` gives the proposals n `ask()` calls give and
+    leaves its random stream where they leave it (what the batched loop relies on)."""
+    if "replace" in hyperparameters and "replace" not in get_strategy_class(name).Config.__dataclass_fields__:
+        pytest.skip(f"{name} has no `replace`")
+    objectives = resolve_objectives(nb201_cifar10, None)
+    problem = Problem(objectives=objectives, fidelities=tuple(float(f) for f in nb201_cifar10.store.fidelities))
+    one, many = (make_strategy(name, nb201_cifar10.space, problem, np.random.default_rng(8), hyperparameters)
+                 for _ in range(2))
+    asked = [one.ask() for _ in range(300)]
+    batched = many.ask_many(1) + many.ask_many(255) + many.ask_many(44)
+    assert batched == asked
+    assert one.rng.random() == many.rng.random()
